@@ -1,0 +1,1 @@
+//! msgq's differential conformance suite.
