@@ -1,1 +1,78 @@
-fn main() {}
+//! `conformance [--backend native|engine|both] [--list] [FILTER…]`: runs the differential
+//! conformance suite (FILTER: substrings of case names; a case runs if any matches).
+
+use msgq_tests::backend::Kind;
+use msgq_tests::cases;
+use msgq_tests::harness::{self, Verdict};
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: conformance [--backend native|engine|both] [--list] [FILTER...]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__worker") {
+        return ExitCode::from(msgq_tests::worker::main(&args[1..]) as u8);
+    }
+    msgq_tests::procs::quiet_panics();
+    let mut kinds = vec![Kind::Native, Kind::Engine];
+    let mut list = false;
+    let mut filters = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--list" => list = true,
+            "--backend" => match it.next().map(String::as_str) {
+                Some("native") => kinds = vec![Kind::Native],
+                Some("engine") => kinds = vec![Kind::Engine],
+                Some("both") => kinds = vec![Kind::Native, Kind::Engine],
+                _ => return usage(),
+            },
+            "-h" | "--help" => return usage(),
+            f if f.starts_with('-') => return usage(),
+            f => filters.push(f.to_string()),
+        }
+    }
+    let all = cases::all();
+    let selected: Vec<_> = all.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str()))).collect();
+    if list {
+        for c in &selected {
+            println!("{}{}", c.name, c.note.map(|n| format!("  ({n})")).unwrap_or_default());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (mut passed, mut failed, mut known) = (0, 0, Vec::new());
+    let mut failed_names = Vec::new();
+    for (i, c) in selected.iter().enumerate() {
+        let traces = harness::run_case(c, &kinds, i);
+        let note = c.note.map(|n| format!("  [partial: {n}]")).unwrap_or_default();
+        match harness::judge(c, &kinds, &traces) {
+            Verdict::Ok => {
+                passed += 1;
+                println!("ok    {}{note}", c.name);
+            }
+            Verdict::Known(reason) => {
+                passed += 1;
+                known.push(c.name);
+                println!("divergence(known) {}: {reason}{note}", c.name);
+            }
+            Verdict::Fail(why) => {
+                failed += 1;
+                failed_names.push(c.name);
+                println!("FAIL  {}{note}\n{why}", c.name);
+            }
+        }
+    }
+    if !failed_names.is_empty() {
+        println!("failed: {}", failed_names.join(" "));
+    }
+    println!("known divergences: {} ({})", known.len(), known.join(" "));
+    println!("conformance: {passed} passed, {failed} failed");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
