@@ -132,12 +132,12 @@ impl Engine {
     /// Creates (or opens) the store at `path` with mode 0666, so other uids can use it.
     pub fn create(path: &Path) -> Result<Engine, String> {
         let opts = StoreOptions { mode: 0o666, ..Default::default() };
-        let store = Store::open_or_create(path, &opts).map_err(|e| format!("{}: {}", path.display(), e.0))?;
+        let store = Store::open_or_create(path, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Engine { store, path: path.to_owned() })
     }
     /// Opens an existing store (exec'd workers).
     pub fn open(path: &Path) -> Result<Engine, String> {
-        let store = Store::open(path).map_err(|e| format!("{}: {}", path.display(), e.0))?;
+        let store = Store::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Engine { store, path: path.to_owned() })
     }
 }
@@ -148,29 +148,33 @@ impl Backend for Engine {
     }
     fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
         // SAFETY: msgget takes no pointers.
+        #[allow(unused_unsafe)]
         unsafe { msgq_user::raw::msgget(&self.store, key, msgflg) }
     }
     unsafe fn msgsnd(&self, msqid: i32, msgp: *const c_void, msgsz: usize, msgflg: i32) -> Result<(), Errno> {
         // SAFETY: the engine's C boundary validates pointers (EFAULT); our caller guarantees
         // that a mapped pointer may be read for the given size.
+        #[allow(unused_unsafe)]
         unsafe { msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg) }
     }
     unsafe fn msgrcv(&self, msqid: i32, msgp: *mut c_void, msgsz: usize, msgtyp: i64, msgflg: i32) -> Result<usize, Errno> {
         // SAFETY: as for msgsnd; our caller guarantees the writable extent.
+        #[allow(unused_unsafe)]
         unsafe { msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg) }
     }
     unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
         // SAFETY: as for msgsnd; our caller guarantees 120 bytes.
+        #[allow(unused_unsafe)]
         unsafe { msgq_user::raw::msgctl(&self.store, msqid, cmd, buf) }
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        Ok(self.store.sysctl(which))
+        self.store.sysctl(which)
     }
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
         self.store.set_sysctl(which, value)
     }
     fn proc_msg(&self) -> Result<String, Errno> {
-        Ok(self.store.proc_sysvipc_msg())
+        self.store.proc_sysvipc_msg()
     }
     fn worker_args(&self) -> Vec<String> {
         vec!["engine".into(), self.path.display().to_string()]

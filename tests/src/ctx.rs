@@ -20,6 +20,8 @@ pub struct Ctx<'a> {
     out: RawFd,
     /// Known processes by name, to normalise pids.
     pids: Vec<(String, i32)>,
+    /// The steps recorded so far (for checks on children's results).
+    steps: Vec<(String, String)>,
 }
 
 /// A forked or exec'd child of a case.
@@ -31,7 +33,7 @@ pub struct Child {
 
 impl<'a> Ctx<'a> {
     pub fn new(b: &'a dyn Backend, out: RawFd) -> Ctx<'a> {
-        Ctx { b, out, pids: Vec::new() }
+        Ctx { b, out, pids: Vec::new(), steps: Vec::new() }
     }
 
     pub fn kind(&self) -> Kind {
@@ -42,7 +44,9 @@ impl<'a> Ctx<'a> {
 
     /// Records a step.
     pub fn rec(&mut self, label: &str, value: impl Display) {
-        procs::write_fd(self.out, &trace::step_line(label, &value.to_string()));
+        let v = value.to_string();
+        procs::write_fd(self.out, &trace::step_line(label, &v));
+        self.steps.push((label.to_string(), v));
     }
 
     /// Records a step and checks it against the specification's expectation.
@@ -256,7 +260,7 @@ impl<'a> Ctx<'a> {
             if let Some(c) = &creds {
                 c.apply();
             }
-            let mut c = Ctx { b, out: w, pids };
+            let mut c = Ctx { b, out: w, pids, steps: Vec::new() };
             f(&mut c);
             c.done();
         });
@@ -344,6 +348,19 @@ impl<'a> Ctx<'a> {
             self.rec(&format!("{}:incomplete", c.name), status.as_deref().unwrap_or("exited"));
         } else if let Some(s) = status {
             self.rec(&format!("{}:status", c.name), s);
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Checks the last value recorded under `label` (for example by a joined child)
+    /// against the specification.
+    pub fn violation_if_not(&mut self, label: &str, want: &str) {
+        let got = self.steps.iter().rev().find(|(l, _)| l == label).map(|(_, v)| v.clone());
+        match got {
+            Some(g) if g == want => {}
+            Some(g) => self.violation(label, &format!("got {g}, §8 says {want}")),
+            None => self.violation(label, &format!("missing, §8 says {want}")),
         }
     }
 }

@@ -25,6 +25,8 @@ impl Creds {
             assert_eq!(libc::setresgid(self.gid, self.gid, self.gid), 0, "setresgid");
             assert_eq!(libc::setresuid(self.uid, self.uid, self.uid), 0, "setresuid");
         }
+        // The engine caches credentials; it must see the new ones.
+        msgq_user::refresh_credentials();
     }
 }
 

@@ -7,7 +7,7 @@ use msgq_tests::harness::{self, Verdict};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: conformance [--backend native|engine|both] [--list] [FILTER...]");
+    eprintln!("usage: conformance [--backend native|engine|both] [--list] [-v] [FILTER...]");
     ExitCode::from(2)
 }
 
@@ -19,11 +19,13 @@ fn main() -> ExitCode {
     msgq_tests::procs::quiet_panics();
     let mut kinds = vec![Kind::Native, Kind::Engine];
     let mut list = false;
+    let mut verbose = false;
     let mut filters = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--list" => list = true,
+            "-v" | "--verbose" => verbose = true,
             "--backend" => match it.next().map(String::as_str) {
                 Some("native") => kinds = vec![Kind::Native],
                 Some("engine") => kinds = vec![Kind::Engine],
@@ -47,6 +49,20 @@ fn main() -> ExitCode {
     let mut failed_names = Vec::new();
     for (i, c) in selected.iter().enumerate() {
         let traces = harness::run_case(c, &kinds, i);
+        if verbose {
+            for (k, t) in kinds.iter().zip(&traces) {
+                println!("  [{}]", k.name());
+                for st in &t.steps {
+                    println!("      {} = {}", st.label, st.value);
+                }
+                for v in &t.violations {
+                    println!("      violation {}: {}", v.label, v.text);
+                }
+                if let Some(e) = &t.error {
+                    println!("      error: {e}");
+                }
+            }
+        }
         let note = c.note.map(|n| format!("  [partial: {n}]")).unwrap_or_default();
         match harness::judge(c, &kinds, &traces) {
             Verdict::Ok => {
