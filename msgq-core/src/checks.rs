@@ -29,7 +29,11 @@ pub const fn msgrcv_args(msqid: i32, msgsz: usize, msgflg: i32) -> Result<(), Er
 /// Bytes `MSG_COPY` reads from the user buffer before the lookup: `min(msgsz, msgmax)`
 /// text bytes plus the mtype word.
 pub const fn msg_copy_probe_len(msgsz: usize, msgmax: u32) -> usize {
-    let n = if msgsz < msgmax as usize { msgsz } else { msgmax as usize };
+    let n = if msgsz < msgmax as usize {
+        msgsz
+    } else {
+        msgmax as usize
+    };
     n + 8
 }
 
@@ -96,7 +100,11 @@ pub const fn receive_len(size: u64, msgsz: usize, msgflg: i32) -> Result<usize, 
 /// MSG_COPY's own size rule: the message must fit `min(msgsz, msgmax)` or it is `EINVAL`
 /// (checked after the E2BIG test, which MSG_NOERROR skips).
 pub const fn copy_fits(size: u64, msgsz: usize, msgmax: u32) -> Result<(), Errno> {
-    let cap = if msgsz < msgmax as usize { msgsz as u64 } else { msgmax as u64 };
+    let cap = if msgsz < msgmax as usize {
+        msgsz as u64
+    } else {
+        msgmax as u64
+    };
     if size > cap {
         Err(Errno::EINVAL)
     } else {
@@ -135,7 +143,10 @@ mod tests {
         assert_eq!(copy_fits(20, 10, 8192), Err(Errno::EINVAL));
         assert_eq!(copy_fits(50, 100, 10), Err(Errno::EINVAL));
         assert_eq!(msgrcv_args(0, 0, MSG_COPY), Err(Errno::EINVAL));
-        assert_eq!(msgrcv_args(0, 0, MSG_COPY | IPC_NOWAIT | MSG_EXCEPT), Err(Errno::EINVAL));
+        assert_eq!(
+            msgrcv_args(0, 0, MSG_COPY | IPC_NOWAIT | MSG_EXCEPT),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(msgrcv_args(0, usize::MAX, 0), Err(Errno::EINVAL));
     }
 }

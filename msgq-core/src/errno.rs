@@ -7,6 +7,7 @@ pub struct Errno(pub i32);
 impl Errno {
     pub const EPERM: Errno = Errno(1);
     pub const ENOENT: Errno = Errno(2);
+    pub const EIO: Errno = Errno(5);
     pub const EINTR: Errno = Errno(4);
     pub const E2BIG: Errno = Errno(7);
     pub const EAGAIN: Errno = Errno(11);
@@ -25,6 +26,7 @@ impl Errno {
         match self.0 {
             1 => "EPERM",
             2 => "ENOENT",
+            5 => "EIO",
             4 => "EINTR",
             7 => "E2BIG",
             11 => "EAGAIN",

@@ -41,7 +41,12 @@ pub struct IdState {
 
 impl Default for IdState {
     fn default() -> Self {
-        IdState { seq: 0, last_idx: -1, cursor: 0, next_id: -1 }
+        IdState {
+            seq: 0,
+            last_idx: -1,
+            cursor: 0,
+            next_id: -1,
+        }
     }
 }
 
@@ -109,11 +114,20 @@ mod tests {
 
     #[test]
     fn next_id_takes_next_free_index() {
-        let mut st = IdState { next_id: 7, ..Default::default() };
+        let mut st = IdState {
+            next_id: 7,
+            ..Default::default()
+        };
         assert_eq!(st.alloc(2, |i| i == 7 || i == 8), Some((9, 0)));
         assert_eq!(st.next_id, -1);
-        let mut st = IdState { next_id: 163847, ..Default::default() };
-        assert_eq!(st.alloc(0, |_| false).map(|(i, s)| make_id(s, i)), Some(163847));
+        let mut st = IdState {
+            next_id: 163847,
+            ..Default::default()
+        };
+        assert_eq!(
+            st.alloc(0, |_| false).map(|(i, s)| make_id(s, i)),
+            Some(163847)
+        );
         assert_eq!(st.alloc(1, |i| i == 7), Some((0, 0)));
     }
 }

@@ -13,7 +13,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { msgmax: crate::abi::MSGMAX, msgmnb: crate::abi::MSGMNB, msgmni: crate::abi::MSGMNI }
+        Limits {
+            msgmax: crate::abi::MSGMAX,
+            msgmnb: crate::abi::MSGMNB,
+            msgmni: crate::abi::MSGMNI,
+        }
     }
 }
 
@@ -104,7 +108,10 @@ mod tests {
     fn qbytes_through_int() {
         assert_eq!(set_qbytes((1 << 32) + 50, 16384, false), Ok(50));
         assert_eq!(set_qbytes(0x8000_0000, 16384, false), Err(Errno::EPERM));
-        assert_eq!(set_qbytes(0x8000_0000, 16384, true), Ok(0xFFFF_FFFF_8000_0000));
+        assert_eq!(
+            set_qbytes(0x8000_0000, 16384, true),
+            Ok(0xFFFF_FFFF_8000_0000)
+        );
         assert_eq!(set_qbytes(0xFFFF_FFFF, 16384, true), Ok(u64::MAX));
         assert_eq!(set_qbytes(16385, 16384, false), Err(Errno::EPERM));
         assert_eq!(set_qbytes(0, 16384, false), Ok(0));

@@ -99,21 +99,44 @@ mod tests {
     }
 
     fn q(mode: u32) -> Perm {
-        Perm { key: 1, uid: 0, gid: 0, cuid: 0, cgid: 0, mode }
+        Perm {
+            key: 1,
+            uid: 0,
+            gid: 0,
+            cuid: 0,
+            cgid: 0,
+            mode,
+        }
     }
 
     #[test]
     fn classes_do_not_fall_through() {
-        let u = C { uid: 1000, groups: &[1000], owner: false };
+        let u = C {
+            uid: 1000,
+            groups: &[1000],
+            owner: false,
+        };
         assert_eq!(ipcperms(&q(0o600), &u, 0), Ok(()));
         assert_eq!(ipcperms(&q(0o600), &u, 0o001), Err(Errno::EACCES));
         assert_eq!(ipcperms(&q(0o606), &u, READ), Ok(()));
-        let g = C { uid: 1000, groups: &[0], owner: false };
+        let g = C {
+            uid: 1000,
+            groups: &[0],
+            owner: false,
+        };
         assert_eq!(ipcperms(&q(0o606), &g, READ), Err(Errno::EACCES));
         assert_eq!(ipcperms(&q(0o060), &g, WRITE), Ok(()));
-        let owner = C { uid: 0, groups: &[], owner: false };
+        let owner = C {
+            uid: 0,
+            groups: &[],
+            owner: false,
+        };
         assert_eq!(ipcperms(&q(0o066), &owner, WRITE), Err(Errno::EACCES));
-        let root = C { uid: 5, groups: &[], owner: true };
+        let root = C {
+            uid: 5,
+            groups: &[],
+            owner: true,
+        };
         assert_eq!(ipcperms(&q(0), &root, READ), Ok(()));
     }
 
@@ -129,7 +152,27 @@ mod tests {
         let mut p = q(0o666);
         p.cuid = 1000;
         p.uid = 2000;
-        assert_eq!(may_control(&p, &C { uid: 1000, groups: &[], owner: false }), Ok(()));
-        assert_eq!(may_control(&p, &C { uid: 3, groups: &[], owner: false }), Err(Errno::EPERM));
+        assert_eq!(
+            may_control(
+                &p,
+                &C {
+                    uid: 1000,
+                    groups: &[],
+                    owner: false
+                }
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            may_control(
+                &p,
+                &C {
+                    uid: 3,
+                    groups: &[],
+                    owner: false
+                }
+            ),
+            Err(Errno::EPERM)
+        );
     }
 }

@@ -45,7 +45,12 @@ mod tests {
 
     #[test]
     fn sample_row() {
-        let r = Row { id: 32774, mode: 0o600, ctime: 1795398329, ..Default::default() };
+        let r = Row {
+            id: 32774,
+            mode: 0o600,
+            ctime: 1795398329,
+            ..Default::default()
+        };
         let mut s = String::new();
         r.write_to(&mut s).unwrap();
         assert_eq!(s, "         0      32774   600           0          0     0     0     0     0     0     0          0          0 1795398329\n");

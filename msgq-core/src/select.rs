@@ -95,7 +95,13 @@ mod tests {
         assert!(Mode::NotEqual(3).accepts(4));
         assert!(!Mode::NotEqual(3).accepts(3));
         assert!(!Mode::Number(0).accepts(1));
-        for m in [Mode::Any, Mode::Equal(7), Mode::NotEqual(2), Mode::LessEqual(9), Mode::Number(3)] {
+        for m in [
+            Mode::Any,
+            Mode::Equal(7),
+            Mode::NotEqual(2),
+            Mode::LessEqual(9),
+            Mode::Number(3),
+        ] {
             let (k, v) = m.encode();
             assert_eq!(Mode::decode(k, v), Some(m));
         }

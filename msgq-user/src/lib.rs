@@ -1,102 +1,203 @@
-//! msgq-user: System V message queues in shared memory (API skeleton; engine in progress).
-use msgq_core::abi::{MsgInfo, MsqidDs};
-use msgq_core::limits::{Limits, Sysctl};
-pub use msgq_core::Errno;
-use std::path::{Path, PathBuf};
+//! msgq-user: Linux System V message queues in shared memory.
+//!
+//! Queues live in a store file (normally under `/dev/shm`, one per IPC namespace and user)
+//! that every process maps; there is no daemon and, when nobody has to wait, no system
+//! call: an operation is a robust-mutex lock, some word updates, and an unlock. Behaviour
+//! is Linux's, to the errno, because every decision comes from `msgq-core`, the rules
+//! shared with the kernel module.
+//!
+//! How the parts fit:
+//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (raw
+//!   pointers, `EFAULT` for bad ones) that the `LD_PRELOAD` shim exports.
+//! * [`store`] creates, validates and maps store files.
+//! * [`shm`] is the store's memory: layout, word access, undo log, allocator.
+//! * [`sync`] is the store lock (a robust, process-shared mutex).
+//! * [`engine`] implements the semantics on top: queues, waiters, the four calls.
+//! * [`sys`] wraps the few system calls (futex, credentials, `/proc`, user copies).
+//!
+//! Crash safety and the memory layout are described in `docs/design.md`.
 
-/// Options for creating a store.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Initial limits (Linux's defaults).
-    pub limits: Limits,
-    /// File mode of the store file (default 0600: only its owner can use it).
-    pub mode: u32,
-    /// Size of the shared mapping in bytes (a sparse file; pages are used on touch).
-    pub size: u64,
+pub mod engine;
+pub mod raw;
+pub mod shm;
+pub mod store;
+pub mod sync;
+pub mod sys;
+
+use engine::{Shared, Sink};
+use msgq_core::abi::{MsgInfo, MsqidDs};
+use msgq_core::checks::Cmd;
+pub use msgq_core::limits::{Limits, Sysctl};
+pub use msgq_core::Errno;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+pub use store::{StoreError, StoreErrorKind, StoreOptions};
+use sys::creds;
+
+/// An open store: the queues of one IPC namespace (or of an explicitly named file).
+pub struct Store {
+    map: store::Mapping,
+    shared: Shared,
 }
 
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions { limits: Limits::default(), mode: 0o600, size: 1 << 30 }
+/// Runs an engine call, turning a detected corruption (a panic carrying
+/// [`shm::arena::Corrupt`]) or any other panic into `EIO` instead of unwinding further.
+fn guarded<R>(path: &Path, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Errno> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = match p.downcast_ref::<shm::arena::Corrupt>() {
+                Some(c) => format!("corrupt store (bad offset {:#x})", c.0),
+                None => "internal error".to_owned(),
+            };
+            eprintln!("msgq: {}: {what}", path.display());
+            Err(Errno::EIO)
+        }
     }
 }
 
-/// Why a store could not be opened.
-#[derive(Debug)]
-pub struct StoreError(pub String);
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    mtype: i64,
+}
 
-/// An open store: a set of queues in one shared-memory file (one IPC namespace).
-pub struct Store {
-    path: PathBuf,
+impl Sink for SliceSink<'_> {
+    fn deliver(&mut self, mtype: i64, text: &[u8]) -> Result<(), Errno> {
+        self.mtype = mtype;
+        self.buf[..text.len()].copy_from_slice(text);
+        Ok(())
+    }
 }
 
 impl Store {
-    /// The default store path for this process: one per IPC namespace and user.
+    fn from_mapping(map: store::Mapping) -> Store {
+        sys::process::init();
+        let shared = map.shared();
+        Store { map, shared }
+    }
+
+    /// The path of this process's default store (one per IPC namespace and user).
     pub fn default_path() -> PathBuf {
-        PathBuf::from("/dev/shm/msgq-default")
+        store::default_path()
     }
-    /// Opens the store at `path`, creating it with `opts` if it does not exist.
-    pub fn open_or_create(path: &Path, _opts: &StoreOptions) -> Result<Store, StoreError> {
-        Ok(Store { path: path.to_owned() })
+
+    /// Opens the default store, creating it (mode 0600, default limits) if needed.
+    pub fn open_default() -> Result<Store, StoreError> {
+        Self::open_or_create(&Self::default_path(), &StoreOptions::default())
     }
-    /// Opens an existing store.
+
+    /// Opens an existing store. A file that is not a store, or is from another version, is
+    /// refused with an error naming it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store { path: path.to_owned() })
+        store::open(path).map(Self::from_mapping)
     }
+
+    /// Creates a new store; fails if the file exists.
+    pub fn create(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        store::create(path, opts).map(Self::from_mapping)
+    }
+
+    /// Opens the store at `path`, creating it with `opts` if it does not exist.
+    pub fn open_or_create(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        store::open_or_create(path, opts).map(Self::from_mapping)
+    }
+
+    /// The store file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.map.path
     }
-    /// Reads a sysctl of this store (msgmax, msgmnb, msgmni, msg_next_id, auto_msgmni).
-    pub fn sysctl(&self, _which: Sysctl) -> i64 {
-        0
+
+    pub(crate) fn run<R>(&self, f: impl FnOnce(&Shared) -> Result<R, Errno>) -> Result<R, Errno> {
+        guarded(&self.map.path, || f(&self.shared))
     }
-    /// Writes a sysctl of this store, with the kernel's range checks (EINVAL).
-    pub fn set_sysctl(&self, _which: Sysctl, _value: i64) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `msgget(key, msgflg)`: the id of the queue for `key`, created as the flags say.
+    pub fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
+        creds::with(|c| self.run(|s| engine::ops::msgget(s, key, msgflg, c)))
     }
-    /// The text `/proc/sysvipc/msg` would show for this store.
-    pub fn proc_sysvipc_msg(&self) -> String {
-        String::new()
+
+    /// `msgsnd`: sends `text` with type `mtype` (blocks unless `IPC_NOWAIT`).
+    pub fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
+        creds::with(|c| self.run(|s| engine::ops::msgsnd(s, id, mtype, text, msgflg, c)))
     }
-    pub fn msgget(&self, _key: i32, _msgflg: i32) -> Result<i32, Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `msgrcv`: receives into `buf` (its length is `msgsz`); returns the message's type and
+    /// the number of bytes written.
+    pub fn receive(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<(i64, usize), Errno> {
+        let msgsz = buf.len();
+        let mut sink = SliceSink { buf, mtype: 0 };
+        let n = creds::with(|c| {
+            self.run(|s| engine::ops::msgrcv(s, id, msgsz, msgtyp, msgflg, c, &mut sink))
+        })?;
+        Ok((sink.mtype, n))
     }
-    pub fn send(&self, _id: i32, _mtype: i64, _text: &[u8], _msgflg: i32) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `IPC_STAT`.
+    pub fn stat(&self, id: i32) -> Result<MsqidDs, Errno> {
+        msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_STAT)?;
+        creds::with(|c| self.run(|s| engine::ctl::stat(s, id, Cmd::Stat, c))).map(|r| r.1)
     }
-    pub fn receive(&self, _id: i32, _buf: &mut [u8], _msgtyp: i64, _msgflg: i32) -> Result<(i64, usize), Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `MSG_STAT` (or `MSG_STAT_ANY` with `any`): the queue at index `index & 0x7fff`; returns
+    /// its full id and its state.
+    pub fn stat_index(&self, index: i32, any: bool) -> Result<(i32, MsqidDs), Errno> {
+        msgq_core::checks::msgctl_cmd(index, msgq_core::abi::MSG_STAT)?;
+        let cmd = if any { Cmd::MsgStatAny } else { Cmd::MsgStat };
+        creds::with(|c| self.run(|s| engine::ctl::stat(s, index, cmd, c)))
     }
-    pub fn stat(&self, _id: i32) -> Result<MsqidDs, Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `IPC_SET`: uid, gid, mode and qbytes from `ds`.
+    pub fn set(&self, id: i32, ds: &MsqidDs) -> Result<(), Errno> {
+        msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_SET)?;
+        creds::with(|c| self.run(|s| engine::ctl::set(s, id, ds, c)))
     }
-    pub fn info(&self) -> Result<MsgInfo, Errno> {
-        Err(Errno::ENOSYS)
+
+    /// `IPC_RMID`: removes the queue; every blocked caller gets `EIDRM`.
+    pub fn remove(&self, id: i32) -> Result<(), Errno> {
+        msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_RMID)?;
+        creds::with(|c| self.run(|s| engine::ctl::rmid(s, id, c)))
+    }
+
+    /// `IPC_INFO` (`usage == false`) or `MSG_INFO`: the struct and the highest index in use.
+    pub fn info(&self, usage: bool) -> Result<(i32, MsgInfo), Errno> {
+        let cmd = if usage { Cmd::MsgInfo } else { Cmd::Info };
+        self.run(|s| engine::ctl::info(s, cmd))
+    }
+
+    /// Reads one of the store's sysctls (`msgmax`, `msgmnb`, `msgmni`, `msg_next_id`,
+    /// `auto_msgmni`).
+    pub fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
+        self.run(|s| engine::ctl::sysctl(s, which))
+    }
+
+    /// Writes one of the store's sysctls, with the kernel's range checks (`EINVAL`).
+    pub fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
+        self.run(|s| engine::ctl::set_sysctl(s, which, value))
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Result<Limits, Errno> {
+        Ok(Limits {
+            msgmax: self.sysctl(Sysctl::Msgmax)? as u32,
+            msgmnb: self.sysctl(Sysctl::Msgmnb)? as u32,
+            msgmni: self.sysctl(Sysctl::Msgmni)? as u32,
+        })
+    }
+
+    /// The text `/proc/sysvipc/msg` shows for this store's queues.
+    pub fn proc_sysvipc_msg(&self) -> Result<String, Errno> {
+        self.run(engine::ctl::proc_text)
     }
 }
 
-/// C-shaped entry points: raw pointers, errno results, never a panic or a fault.
-pub mod raw {
-    use super::*;
-    use std::ffi::c_void;
-    /// # Safety
-    /// None beyond the C contract: bad pointers give EFAULT.
-    pub unsafe fn msgget(_s: &Store, _key: i32, _msgflg: i32) -> Result<i32, Errno> {
-        Err(Errno::ENOSYS)
-    }
-    /// # Safety
-    /// Bad pointers give EFAULT.
-    pub unsafe fn msgsnd(_s: &Store, _msqid: i32, _msgp: *const c_void, _msgsz: usize, _msgflg: i32) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
-    }
-    /// # Safety
-    /// Bad pointers give EFAULT.
-    pub unsafe fn msgrcv(_s: &Store, _msqid: i32, _msgp: *mut c_void, _msgsz: usize, _msgtyp: i64, _msgflg: i32) -> Result<usize, Errno> {
-        Err(Errno::ENOSYS)
-    }
-    /// # Safety
-    /// Bad pointers give EFAULT.
-    pub unsafe fn msgctl(_s: &Store, _msqid: i32, _cmd: i32, _buf: *mut c_void) -> Result<i32, Errno> {
-        Err(Errno::ENOSYS)
-    }
+/// Re-reads the caller's credentials before the next call (after `setuid`, `setgroups`,
+/// `capset` and the like; `fork` is noticed by itself).
+pub fn refresh_credentials() {
+    creds::refresh();
 }

@@ -1,0 +1,25 @@
+//! The engine: SysV semantics over the shared store.
+//!
+//! * [`guard`]: taking the store lock, crash recovery, commit/rollback, deferred wake-ups.
+//! * [`lists`]: intrusive doubly-linked lists of records in the store.
+//! * [`queue`]: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
+//! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
+//! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
+//! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
+
+pub mod ctl;
+pub mod guard;
+pub mod lists;
+pub mod ops;
+pub mod queue;
+pub mod waiters;
+
+pub use guard::{Guard, Shared};
+
+/// Where a received message's bytes go (a Rust slice, or a user pointer in the C layer).
+pub trait Sink {
+    /// Called under the store lock with the chosen message's type and its text, already
+    /// cut to the number of bytes to copy. An error (EFAULT) still consumes the message,
+    /// as in Linux.
+    fn deliver(&mut self, mtype: i64, text: &[u8]) -> Result<(), msgq_core::Errno>;
+}

@@ -1,0 +1,300 @@
+//! `msgget`, `msgsnd` and `msgrcv`, in the kernel's order of checks.
+
+use super::guard::{Guard, Shared};
+use super::queue;
+use super::waiters;
+use super::Sink;
+use crate::shm::alloc;
+use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_BUCKETS, W};
+use crate::sys::creds::Creds;
+use crate::sys::{futex, process};
+use msgq_core::abi::*;
+use msgq_core::ids::{self, IdState, IPCMNI};
+use msgq_core::limits::fits;
+use msgq_core::perm::{self, Perm};
+use msgq_core::select::Mode;
+use msgq_core::{checks, Errno};
+use std::time::Duration;
+
+/// How long a waiter sleeps before it looks around (for a waker that died between its
+/// unlock and its wake call, and for dead peers). Signals end the sleep at once.
+const TICK: Duration = Duration::from_millis(500);
+/// Minimum time between two sweeps for dead waiters.
+const SWEEP_GAP_NS: u64 = 200_000_000;
+
+/// The queue id `id` names, or EINVAL (unused index or stale sequence number).
+pub fn lookup(g: &Guard, id: i32) -> Result<u64, Errno> {
+    if id < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let q = g.get(IDS_OFF + 8 * ids::idx_of(id) as u64);
+    if q == 0 || g.get(q + Q::SEQ) != ids::seq_of(id) as u64 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(q)
+}
+
+/// The queue at the index `id` masks to (MSG_STAT), or EINVAL.
+pub fn lookup_index(g: &Guard, id: i32) -> Result<u64, Errno> {
+    match g.get(IDS_OFF + 8 * ids::idx_of(id) as u64) {
+        0 => Err(Errno::EINVAL),
+        q => Ok(q),
+    }
+}
+
+/// A queue's ownership and mode.
+pub fn perm_of(g: &Guard, q: u64) -> Perm {
+    Perm {
+        key: g.get(q + Q::KEY) as i32,
+        uid: g.get(q + Q::UID) as u32,
+        gid: g.get(q + Q::GID) as u32,
+        cuid: g.get(q + Q::CUID) as u32,
+        cgid: g.get(q + Q::CGID) as u32,
+        mode: g.get(q + Q::MODE) as u32,
+    }
+}
+
+/// The key-hash bucket word for `key`.
+pub fn key_bucket(key: i32) -> u64 {
+    KEYS_OFF + 8 * ((key as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) % KEY_BUCKETS
+}
+
+fn find_key(g: &Guard, key: i32) -> u64 {
+    let mut q = g.get(key_bucket(key));
+    while q != 0 && g.get(q + Q::KEY) as i32 != key {
+        q = g.get(q + Q::KNEXT);
+    }
+    q
+}
+
+/// msgget.
+pub fn msgget(sh: &Shared, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
+    let mut g = sh.lock()?;
+    if key != IPC_PRIVATE {
+        let q = find_key(&g, key);
+        if q == 0 {
+            if msgflg & IPC_CREAT == 0 {
+                return Err(Errno::ENOENT);
+            }
+        } else {
+            if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 {
+                return Err(Errno::EEXIST);
+            }
+            perm::ipcperms(&perm_of(&g, q), who, msgflg)?;
+            return Ok(g.get(q + Q::ID) as i32);
+        }
+    }
+    let id = create(&mut g, key, msgflg, who)?;
+    g.commit();
+    Ok(id)
+}
+
+fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
+    let q = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
+    // The bucket array follows the block's class word.
+    let buckets = alloc::alloc(&mut g.tx, 8 * (TYPE_BUCKETS + 1)).ok_or(Errno::ENOMEM)? + 8;
+    let in_use = g.get(H::IN_USE);
+    if in_use >= (g.get(H::MSGMNI)).min(IPCMNI as u64) {
+        return Err(Errno::ENOSPC);
+    }
+    let mut st = IdState {
+        seq: g.get(H::SEQ) as u32,
+        last_idx: g.get(H::LAST_IDX) as i64,
+        cursor: g.get(H::CURSOR) as u32,
+        next_id: g.get(H::NEXT_ID) as i64,
+    };
+    let (idx, seq) = st
+        .alloc(in_use as u32, |i| g.get(IDS_OFF + 8 * i as u64) != 0)
+        .ok_or(Errno::ENOSPC)?;
+    g.put(H::SEQ, st.seq as u64);
+    g.put(H::LAST_IDX, st.last_idx as u64);
+    g.put(H::CURSOR, st.cursor as u64);
+    g.put(H::NEXT_ID, st.next_id as u64);
+    let id = ids::make_id(seq, idx);
+    let a = g.arena();
+    for f in (Q::KEY..Q::SIZE).step_by(8) {
+        a.put_unlogged(q + f, 0);
+    }
+    for b in 0..TYPE_BUCKETS {
+        a.put_unlogged(buckets + 8 * b, 0);
+    }
+    let fields = [
+        (Q::KEY, key as u32 as u64),
+        (Q::UID, who.euid as u64),
+        (Q::GID, who.egid as u64),
+        (Q::CUID, who.euid as u64),
+        (Q::CGID, who.egid as u64),
+        (Q::MODE, (msgflg & 0o777) as u64),
+        (Q::SEQ, seq as u64),
+        (Q::ID, id as u32 as u64),
+        (Q::CTIME, process::now_secs()),
+        (Q::QBYTES, g.get(H::MSGMNB)),
+        (Q::TBUCKETS, buckets),
+    ];
+    for (f, v) in fields {
+        a.put_unlogged(q + f, v);
+    }
+    g.put(IDS_OFF + 8 * idx as u64, q);
+    if key != IPC_PRIVATE {
+        let b = key_bucket(key);
+        a.put_unlogged(q + Q::KNEXT, g.get(b));
+        g.put(b, q);
+    }
+    g.put(H::IN_USE, in_use + 1);
+    let max = g.get(H::MAX_IDX) as i64;
+    if idx as i64 > max {
+        g.put(H::MAX_IDX, idx as u64);
+    }
+    Ok(id)
+}
+
+/// Waits on waiter `w` after the guard was committed. Returns the guard (re-locked) and
+/// what ended the wait: `Ok(state)` when the state changed, `Err(true)` on a signal,
+/// `Err(false)` on a plain wake-up (re-check everything).
+fn wait<'a>(sh: &'a Shared, g: Guard<'a>, w: u64) -> Result<(Guard<'a>, Result<u64, bool>), Errno> {
+    let word = sh.arena.futex(w + W::FUTEX);
+    let mut seen = g.futex_snapshot(w);
+    drop(g);
+    loop {
+        let r = futex::wait(word, seen, TICK);
+        let mut g = sh.lock()?;
+        let st = g.get(w + W::STATE);
+        if st != state::WAITING && st != state::WOKEN {
+            return Ok((g, Ok(st)));
+        }
+        if r == futex::Wake::Interrupted {
+            return Ok((g, Err(true)));
+        }
+        if st == state::WOKEN || g.futex_snapshot(w) != seen {
+            return Ok((g, Err(false)));
+        }
+        // A tick (or a spurious wake-up): look for dead peers, then sleep again.
+        let q = g.get(w + W::QUEUE);
+        waiters::sweep_dead(&mut g, q, SWEEP_GAP_NS);
+        seen = g.futex_snapshot(w);
+        drop(g);
+    }
+}
+
+/// msgsnd, after `mtype` and the text were read from the caller.
+pub fn msgsnd(
+    sh: &Shared,
+    id: i32,
+    mtype: i64,
+    text: &[u8],
+    msgflg: i32,
+    who: &Creds,
+) -> Result<(), Errno> {
+    checks::msgsnd_args(id, text.len(), mtype, sh.arena.get(H::MSGMAX) as u32)?;
+    let size = text.len() as u64;
+    let mut g = sh.lock()?;
+    let q = loop {
+        let q = lookup(&g, id)?;
+        perm::ipcperms(&perm_of(&g, q), who, perm::WRITE)?;
+        if fits(
+            size,
+            g.get(q + Q::CBYTES),
+            g.get(q + Q::QNUM),
+            g.get(q + Q::QBYTES),
+        ) {
+            break q;
+        }
+        if msgflg & IPC_NOWAIT != 0 {
+            return Err(Errno::EAGAIN);
+        }
+        let w = waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
+        g.commit();
+        let (g2, how) = wait(sh, g, w)?;
+        g = g2;
+        waiters::release(&mut g, w);
+        g.commit();
+        match how {
+            Ok(state::EIDRM) => return Err(Errno::EIDRM),
+            Err(true) => return Err(Errno::EINTR),
+            _ => continue,
+        }
+    };
+    let m = queue::new_message(&mut g, mtype, text).ok_or(Errno::ENOMEM)?;
+    g.put(q + Q::LSPID, process::pid() as u64);
+    g.put(q + Q::STIME, process::now_secs());
+    if !waiters::pipelined_send(&mut g, q, m) {
+        let tr = queue::type_rec_or_new(&mut g, q, mtype).ok_or(Errno::ENOMEM)?;
+        queue::enqueue(&mut g, q, m, tr);
+    }
+    g.commit();
+    Ok(())
+}
+
+/// msgrcv, after the argument checks and MSG_COPY's buffer probe.
+pub fn msgrcv(
+    sh: &Shared,
+    id: i32,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    who: &Creds,
+    sink: &mut dyn Sink,
+) -> Result<usize, Errno> {
+    checks::msgrcv_args(id, msgsz, msgflg)?;
+    let mode = Mode::of(msgtyp, msgflg);
+    let mut g = sh.lock()?;
+    loop {
+        let q = lookup(&g, id)?;
+        perm::ipcperms(&perm_of(&g, q), who, perm::READ)?;
+        let m = queue::find(&g, q, mode);
+        if m != 0 {
+            let size = g.get(m + M::LEN);
+            let n = checks::receive_len(size, msgsz, msgflg)?;
+            let mtype = g.get(m + M::TYPE) as i64;
+            if msgflg & MSG_COPY != 0 {
+                checks::copy_fits(size, msgsz, g.get(H::MSGMAX) as u32)?;
+                sink.deliver(mtype, &queue::text(&g, m)[..n])?;
+                return Ok(n);
+            }
+            queue::unlink(&mut g, q, m);
+            g.put(q + Q::RTIME, process::now_secs());
+            g.put(q + Q::LRPID, process::pid() as u64);
+            waiters::wake_senders(&mut g, q, false);
+            let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
+            alloc::free(&mut g.tx, m);
+            g.commit();
+            return r.map(|()| n);
+        }
+        if msgflg & IPC_NOWAIT != 0 {
+            return Err(Errno::ENOMSG);
+        }
+        let maxsize = checks::receiver_maxsize(msgsz, msgflg);
+        let w = waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
+        g.commit();
+        let (g2, how) = wait(sh, g, w)?;
+        g = g2;
+        match how {
+            Ok(state::DELIVERED) => {
+                let m = g.get(w + W::MSG);
+                let size = g.get(m + M::LEN);
+                let n = (size as usize).min(msgsz);
+                let mtype = g.get(m + M::TYPE) as i64;
+                let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
+                waiters::release(&mut g, w);
+                g.commit();
+                return r.map(|()| n);
+            }
+            Ok(st) => {
+                waiters::release(&mut g, w);
+                g.commit();
+                return Err(if st == state::E2BIG {
+                    Errno::E2BIG
+                } else {
+                    Errno::EIDRM
+                });
+            }
+            Err(signal) => {
+                waiters::release(&mut g, w);
+                g.commit();
+                if signal {
+                    return Err(Errno::EINTR);
+                }
+            }
+        }
+    }
+}

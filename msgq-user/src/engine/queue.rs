@@ -1,0 +1,223 @@
+//! A queue's messages.
+//!
+//! Each message is on two lists: the queue's global FIFO (`Q::MHEAD`) and the FIFO of its
+//! type (`T::MHEAD` of the type record). Type records that hold messages are also kept on a
+//! list sorted by type (`Q::THEAD`). So:
+//! * `msgtyp == 0`: the global head; `msgtyp > 0`: the head of that type's FIFO (hash
+//!   lookup); `msgtyp < 0`: the head of the smallest type, if it is within the bound.
+//!   None of these looks at messages of other types.
+//! * `MSG_EXCEPT`: the global head, unless it has the excluded type, else the oldest head
+//!   among the other types: cost grows with the number of distinct types, not messages.
+//! * `MSG_COPY` walks the global list to the position asked for, as Linux does.
+//!
+//! Type records also carry the receivers blocked for exactly that type (see `waiters`).
+
+use super::guard::Guard;
+use super::lists::List;
+use crate::shm::alloc;
+use crate::shm::layout::{H, M, Q, T, TYPE_BUCKETS};
+use msgq_core::select::Mode;
+
+pub fn global(q: u64) -> List {
+    List {
+        head: q + Q::MHEAD,
+        tail: q + Q::MTAIL,
+        next: M::NEXT,
+        prev: M::PREV,
+    }
+}
+
+pub fn by_type(tr: u64) -> List {
+    List {
+        head: tr + T::MHEAD,
+        tail: tr + T::MTAIL,
+        next: M::TNEXT,
+        prev: M::TPREV,
+    }
+}
+
+fn bucket(g: &Guard, q: u64, t: i64) -> u64 {
+    let h = (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TYPE_BUCKETS.trailing_zeros());
+    g.get(q + Q::TBUCKETS) + 8 * h
+}
+
+/// The type record for `t`, or 0.
+pub fn type_rec(g: &Guard, q: u64, t: i64) -> u64 {
+    let mut tr = g.get(bucket(g, q, t));
+    while tr != 0 && g.get(tr + T::TYPE) as i64 != t {
+        tr = g.get(tr + T::BNEXT);
+    }
+    tr
+}
+
+/// The type record for `t`, created if missing; `None` when the store is full.
+pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
+    let tr = type_rec(g, q, t);
+    if tr != 0 {
+        return Some(tr);
+    }
+    let tr = alloc::alloc(&mut g.tx, T::SIZE)?;
+    let a = g.arena();
+    for f in (T::TYPE..T::SIZE).step_by(8) {
+        a.put_unlogged(tr + f, 0);
+    }
+    a.put_unlogged(tr + T::TYPE, t as u64);
+    let b = bucket(g, q, t);
+    a.put_unlogged(tr + T::BNEXT, g.get(b));
+    g.put(b, tr);
+    Some(tr)
+}
+
+/// Frees a type record that has neither messages nor receivers.
+pub fn type_rec_release(g: &mut Guard, q: u64, tr: u64) {
+    if g.get(tr + T::COUNT) != 0 || g.get(tr + T::RHEAD) != 0 {
+        return;
+    }
+    let t = g.get(tr + T::TYPE) as i64;
+    let b = bucket(g, q, t);
+    let mut link = b;
+    while g.get(link) != tr {
+        let cur = g.get(link);
+        if cur == 0 {
+            return;
+        }
+        link = cur + T::BNEXT;
+    }
+    let next = g.get(tr + T::BNEXT);
+    g.put(link, next);
+    alloc::free(&mut g.tx, tr);
+}
+
+/// Appends message `m` (already filled in) to queue `q`, updating the counters.
+pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
+    let size = g.get(m + M::LEN);
+    g.arena().put_unlogged(m + M::TREC, tr);
+    global(q).push_back(&mut g.tx, m);
+    by_type(tr).push_back(&mut g.tx, m);
+    let count = g.get(tr + T::COUNT);
+    g.put(tr + T::COUNT, count + 1);
+    if count == 0 {
+        // Insert into the sorted list of non-empty types (walks distinct types only).
+        let t = g.get(tr + T::TYPE) as i64;
+        let mut cur = g.get(q + Q::THEAD);
+        let mut prev = 0;
+        while cur != 0 && (g.get(cur + T::TYPE) as i64) < t {
+            prev = cur;
+            cur = g.get(cur + T::SNEXT);
+        }
+        g.put(tr + T::SPREV, prev);
+        g.put(tr + T::SNEXT, cur);
+        if prev == 0 {
+            g.put(q + Q::THEAD, tr);
+        } else {
+            g.put(prev + T::SNEXT, tr);
+        }
+        if cur != 0 {
+            g.put(cur + T::SPREV, tr);
+        }
+    }
+    g.tx.add(q + Q::QNUM, 1);
+    g.tx.add(q + Q::CBYTES, size as i64);
+    g.tx.add(H::MSG_HDRS, 1);
+    g.tx.add(H::MSG_BYTES, size as i64);
+}
+
+/// Takes message `m` off queue `q`, updating the counters. The block is not freed.
+pub fn unlink(g: &mut Guard, q: u64, m: u64) {
+    let size = g.get(m + M::LEN);
+    let tr = g.get(m + M::TREC);
+    global(q).unlink(&mut g.tx, m);
+    by_type(tr).unlink(&mut g.tx, m);
+    let count = g.get(tr + T::COUNT) - 1;
+    g.put(tr + T::COUNT, count);
+    if count == 0 {
+        let (prev, next) = (g.get(tr + T::SPREV), g.get(tr + T::SNEXT));
+        if prev == 0 {
+            g.put(q + Q::THEAD, next);
+        } else {
+            g.put(prev + T::SNEXT, next);
+        }
+        if next != 0 {
+            g.put(next + T::SPREV, prev);
+        }
+        g.put(tr + T::SPREV, 0);
+        g.put(tr + T::SNEXT, 0);
+        type_rec_release(g, q, tr);
+    }
+    g.tx.add(q + Q::QNUM, -1);
+    g.tx.add(q + Q::CBYTES, -(size as i64));
+    g.tx.add(H::MSG_HDRS, -1);
+    g.tx.add(H::MSG_BYTES, -(size as i64));
+}
+
+/// The message `mode` selects, or 0.
+pub fn find(g: &Guard, q: u64, mode: Mode) -> u64 {
+    match mode {
+        Mode::Any => g.get(q + Q::MHEAD),
+        Mode::Equal(t) => match type_rec(g, q, t) {
+            0 => 0,
+            tr => g.get(tr + T::MHEAD),
+        },
+        Mode::LessEqual(b) => {
+            let tr = g.get(q + Q::THEAD);
+            if tr != 0 && g.get(tr + T::TYPE) as i64 <= b {
+                g.get(tr + T::MHEAD)
+            } else {
+                0
+            }
+        }
+        Mode::NotEqual(x) => {
+            let head = g.get(q + Q::MHEAD);
+            if head == 0 || g.get(head + M::TYPE) as i64 != x {
+                return head;
+            }
+            let mut best = 0;
+            let mut best_order = u64::MAX;
+            let mut tr = g.get(q + Q::THEAD);
+            while tr != 0 {
+                if g.get(tr + T::TYPE) as i64 != x {
+                    let m = g.get(tr + T::MHEAD);
+                    let o = g.get(m + M::ORDER);
+                    if o < best_order {
+                        best = m;
+                        best_order = o;
+                    }
+                }
+                tr = g.get(tr + T::SNEXT);
+            }
+            best
+        }
+        Mode::Number(n) => {
+            if n < 0 || n as u64 >= g.get(q + Q::QNUM) {
+                return 0;
+            }
+            let mut m = g.get(q + Q::MHEAD);
+            for _ in 0..n {
+                m = g.get(m + M::NEXT);
+            }
+            m
+        }
+    }
+}
+
+/// Allocates a message block holding `text`; `None` when the store is full.
+pub fn new_message(g: &mut Guard, mtype: i64, text: &[u8]) -> Option<u64> {
+    let m = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64)?;
+    let a = g.arena();
+    let order = g.get(H::ORDER);
+    g.put(H::ORDER, order + 1);
+    for f in (M::NEXT..M::SIZE).step_by(8) {
+        a.put_unlogged(m + f, 0);
+    }
+    a.put_unlogged(m + M::TYPE, mtype as u64);
+    a.put_unlogged(m + M::LEN, text.len() as u64);
+    a.put_unlogged(m + M::ORDER, order);
+    a.write_bytes(m + M::SIZE, text);
+    Some(m)
+}
+
+/// The text of message `m`.
+pub fn text<'g>(g: &'g Guard, m: u64) -> &'g [u8] {
+    let size = g.get(m + M::LEN);
+    g.bytes(m + M::SIZE, size)
+}

@@ -1,0 +1,136 @@
+//! The undo log: every logged write first records the old value, so a half-done update
+//! can be rolled back by whoever takes the lock next.
+//!
+//! Protocol (x86_64, total store order; the compiler is kept in order with volatile
+//! accesses and a compiler fence):
+//! 1. write the entry `(off, old)` at `log[len]`;
+//! 2. write `len + 1` to `LOG_LEN`;
+//! 3. write the new value.
+//!
+//! A process that dies between 1 and 2 left an entry that does not count (the value was
+//! not changed); between 2 and 3 an entry whose old value equals the current one. Rolling
+//! back walks the entries from last to first and restores each old value, then sets
+//! `LOG_LEN` to 0: it is idempotent, so dying during a rollback is harmless too. Committing
+//! is the single store `LOG_LEN = 0`.
+
+use super::arena::{corrupt, Arena};
+use super::layout::{H, LOG_CAP, LOG_OFF};
+use std::sync::atomic::{compiler_fence, Ordering};
+
+/// Logged write access to the store. Only exists while the store lock is held.
+pub struct Tx {
+    arena: Arena,
+    len: u64,
+}
+
+impl Tx {
+    /// Starts logging on a store whose log is empty (after any rollback).
+    pub fn new(arena: Arena) -> Tx {
+        Tx { arena, len: 0 }
+    }
+
+    #[inline]
+    pub fn arena(&self) -> Arena {
+        self.arena
+    }
+
+    /// Reads a word.
+    #[inline]
+    pub fn get(&self, off: u64) -> u64 {
+        self.arena.get(off)
+    }
+
+    /// Writes a word, logging its old value first.
+    #[inline]
+    pub fn put(&mut self, off: u64, v: u64) {
+        let old = self.arena.get(off);
+        if old == v {
+            return;
+        }
+        if self.len >= LOG_CAP {
+            // Operations are bounded well below the capacity (long ones commit in steps);
+            // reaching it means a bug or a corrupt store.
+            corrupt(off);
+        }
+        let e = LOG_OFF + self.len * 16;
+        self.arena.put_unlogged(e, off);
+        self.arena.put_unlogged(e + 8, old);
+        compiler_fence(Ordering::SeqCst);
+        self.len += 1;
+        self.arena.put_unlogged(H::LOG_LEN, self.len);
+        compiler_fence(Ordering::SeqCst);
+        self.arena.put_unlogged(off, v);
+    }
+
+    /// Adds `d` (two's complement) to a word.
+    #[inline]
+    pub fn add(&mut self, off: u64, d: i64) {
+        let v = self.get(off).wrapping_add(d as u64);
+        self.put(off, v);
+    }
+
+    /// Makes everything written so far permanent.
+    #[inline]
+    pub fn commit(&mut self) {
+        if self.len != 0 {
+            compiler_fence(Ordering::SeqCst);
+            self.arena.put_unlogged(H::LOG_LEN, 0);
+            self.len = 0;
+        }
+    }
+
+    /// Whether there are uncommitted writes.
+    pub fn dirty(&self) -> bool {
+        self.len != 0
+    }
+
+    /// Undoes everything since the last commit.
+    pub fn rollback(&mut self) {
+        rollback(self.arena);
+        self.len = 0;
+    }
+}
+
+/// Rolls back whatever the log holds (a dead lock holder's half-done update). Returns the
+/// number of entries undone.
+pub fn rollback(arena: Arena) -> u64 {
+    let n = arena.get(H::LOG_LEN).min(LOG_CAP);
+    for i in (0..n).rev() {
+        let e = LOG_OFF + i * 16;
+        let off = arena.get(e);
+        let old = arena.get(e + 8);
+        if off < LOG_OFF && off != H::LOG_LEN || off >= LOG_OFF + LOG_CAP * 16 {
+            arena.put_unlogged(off, old);
+        }
+    }
+    compiler_fence(Ordering::SeqCst);
+    arena.put_unlogged(H::LOG_LEN, 0);
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_restores_in_reverse() {
+        let mut mem = vec![0u64; (LOG_OFF / 8 + LOG_CAP * 2 + 64) as usize];
+        // SAFETY: the vector outlives the arena and is 8-aligned.
+        let a = unsafe { Arena::new(mem.as_mut_ptr().cast(), mem.len() as u64 * 8) };
+        let x = LOG_OFF + LOG_CAP * 16;
+        let mut tx = Tx::new(a);
+        tx.put(x, 1);
+        tx.commit();
+        tx.put(x, 2);
+        tx.put(x, 3);
+        tx.put(x + 8, 9);
+        assert_eq!(a.get(x), 3);
+        assert_eq!(rollback(a), 3);
+        assert_eq!(a.get(x), 1);
+        assert_eq!(a.get(x + 8), 0);
+        assert_eq!(a.get(H::LOG_LEN), 0);
+        // Idempotent: a second rollback (a recoverer that died and was replaced) is a no-op.
+        assert_eq!(rollback(a), 0);
+        assert_eq!(a.get(x), 1);
+    }
+}

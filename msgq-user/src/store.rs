@@ -1,0 +1,306 @@
+//! Opening, creating and mapping store files.
+//!
+//! A store is one file, normally under `/dev/shm`, mapped shared by every process that uses
+//! it. It is created under a temporary name, initialised completely, and then linked into
+//! place, so nobody ever maps a half-initialised store; two processes racing to create the
+//! same store both end up using the one that was linked first.
+
+use crate::engine::Shared;
+use crate::shm::layout::{self as lay, H};
+use crate::shm::Arena;
+use crate::sync::StoreLock;
+use msgq_core::limits::Limits;
+use std::ffi::CString;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Options for creating a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Initial limits (Linux's defaults).
+    pub limits: Limits,
+    /// Mode of the store file. The default, 0600, lets only its owner use it: anyone who can
+    /// write the file can change any queue in it, whatever the queues' own modes say.
+    pub mode: u32,
+    /// Size of the mapping in bytes. The file is sparse: memory is used as it is touched.
+    pub size: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            limits: Limits::default(),
+            mode: 0o600,
+            size: 1 << 30,
+        }
+    }
+}
+
+/// Why a store could not be opened or created. The message names the file.
+#[derive(Debug)]
+pub struct StoreError {
+    pub path: PathBuf,
+    pub kind: StoreErrorKind,
+}
+
+/// The kinds of [`StoreError`].
+#[derive(Debug)]
+pub enum StoreErrorKind {
+    /// The file could not be opened, created or mapped.
+    Io(io::Error),
+    /// The file is not a msgq store, is from another version, or is damaged.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StoreErrorKind::Io(e) => write!(f, "msgq store {}: {e}", self.path.display()),
+            StoreErrorKind::Invalid(why) => {
+                write!(f, "msgq store {}: refused: {why}", self.path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl StoreError {
+    fn io(path: &Path, e: io::Error) -> StoreError {
+        StoreError {
+            path: path.to_owned(),
+            kind: StoreErrorKind::Io(e),
+        }
+    }
+    fn invalid(path: &Path, why: &'static str) -> StoreError {
+        StoreError {
+            path: path.to_owned(),
+            kind: StoreErrorKind::Invalid(why),
+        }
+    }
+    /// The errno a C caller should see.
+    pub fn errno(&self) -> i32 {
+        match &self.kind {
+            StoreErrorKind::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            StoreErrorKind::Invalid(_) => libc::EIO,
+        }
+    }
+}
+
+/// A mapped store file.
+pub struct Mapping {
+    pub path: PathBuf,
+    pub base: *mut u8,
+    pub len: u64,
+    _file: File,
+}
+
+// SAFETY: the mapping is shared memory owned by this value; see `Arena` for the access rules.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what mmap returned; no Arena outlives the Store.
+        unsafe {
+            libc::munmap(self.base.cast(), self.len as usize);
+        }
+    }
+}
+
+impl Mapping {
+    pub fn shared(&self) -> Shared {
+        // SAFETY: the mapping is `len` bytes, page-aligned, and outlives the Shared handles,
+        // which live inside the same Store.
+        let arena = unsafe { Arena::new(self.base, self.len) };
+        // SAFETY: the header holds an initialised process-shared mutex at LOCK_OFF.
+        let lock = unsafe { StoreLock::at(self.base.add(lay::LOCK_OFF as usize).cast()) };
+        Shared { arena, lock }
+    }
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn map(file: &File, len: u64) -> io::Result<*mut u8> {
+    // SAFETY: mapping a file we hold open, shared, at an address of the kernel's choosing.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// Opens an existing store, validating its header.
+pub fn open(path: &Path) -> Result<Mapping, StoreError> {
+    let c = cpath(path).map_err(|e| StoreError::io(path, e))?;
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(StoreError::io(path, io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    if len < lay::MIN_LEN {
+        return Err(StoreError::invalid(
+            path,
+            "not a msgq store (file too small)",
+        ));
+    }
+    let base = map(&file, len).map_err(|e| StoreError::io(path, e))?;
+    let m = Mapping {
+        path: path.to_owned(),
+        base,
+        len,
+        _file: file,
+    };
+    // SAFETY: the mapping is `len` bytes and lives as long as `m`.
+    let a = unsafe { Arena::new(base, len) };
+    if a.get(H::MAGIC_W) != lay::MAGIC {
+        return Err(StoreError::invalid(path, "not a msgq store (bad magic)"));
+    }
+    if a.get(H::VERSION_W) != lay::VERSION || a.get(H::LAYOUT_SIG) != lay::LAYOUT_SIG {
+        return Err(StoreError::invalid(path, "made by another version of msgq"));
+    }
+    let top = a.get(H::HEAP_TOP);
+    if a.get(H::TOTAL_LEN) != len || top < lay::HEAP_OFF || top > len {
+        return Err(StoreError::invalid(
+            path,
+            "damaged header (sizes do not match the file)",
+        ));
+    }
+    Ok(m)
+}
+
+/// Creates a new store at `path`; `EEXIST` if there is one.
+pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
+    let size = opts.size.max(lay::MIN_LEN) & !4095;
+    let tmp = {
+        let mut s = path.as_os_str().to_owned();
+        // SAFETY: getpid has no preconditions.
+        s.push(format!(
+            ".tmp{}-{}",
+            unsafe { libc::getpid() },
+            crate::sys::process::mono_ns()
+        ));
+        PathBuf::from(s)
+    };
+    let c = cpath(&tmp).map_err(|e| StoreError::io(path, e))?;
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+            opts.mode & 0o7777,
+        )
+    };
+    if fd < 0 {
+        return Err(StoreError::io(path, io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh descriptor that nobody else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let cleanup = |e: io::Error| {
+        // SAFETY: `c` is a valid C string; removing our own temporary file.
+        unsafe { libc::unlink(c.as_ptr()) };
+        StoreError::io(path, e)
+    };
+    // SAFETY: plain system calls on our descriptor. fchmod undoes the umask: the mode is
+    // the caller's explicit choice.
+    if unsafe { libc::fchmod(fd, opts.mode & 0o7777) } != 0 {
+        return Err(cleanup(io::Error::last_os_error()));
+    }
+    file.set_len(size).map_err(cleanup)?;
+    let base = map(&file, size).map_err(cleanup)?;
+    let m = Mapping {
+        path: path.to_owned(),
+        base,
+        len: size,
+        _file: file,
+    };
+    // SAFETY: fresh mapping of `size` bytes.
+    let a = unsafe { Arena::new(base, size) };
+    let words = [
+        (H::VERSION_W, lay::VERSION),
+        (H::TOTAL_LEN, size),
+        (H::LAYOUT_SIG, lay::LAYOUT_SIG),
+        (H::MSGMAX, opts.limits.msgmax as u64),
+        (H::MSGMNB, opts.limits.msgmnb as u64),
+        (H::MSGMNI, opts.limits.msgmni as u64),
+        (H::LAST_IDX, u64::MAX),
+        (H::MAX_IDX, u64::MAX),
+        (H::NEXT_ID, u64::MAX),
+        (H::ORDER, 1),
+        (H::HEAP_TOP, lay::HEAP_OFF),
+    ];
+    for (off, v) in words {
+        a.put_unlogged(off, v);
+    }
+    // SAFETY: the header has room for the mutex at LOCK_OFF (checked at compile time) and
+    // nobody else can see the file yet.
+    unsafe { StoreLock::init(base.add(lay::LOCK_OFF as usize).cast()) }
+        .map_err(|e| StoreError::io(path, e))?;
+    a.put_unlogged(H::MAGIC_W, lay::MAGIC);
+    let cp = cpath(path).map_err(|e| StoreError::io(path, e))?;
+    // SAFETY: valid C strings. link() fails with EEXIST when someone else won the race.
+    let r = unsafe { libc::link(c.as_ptr(), cp.as_ptr()) };
+    let err = io::Error::last_os_error();
+    // SAFETY: removing our temporary name; the store keeps its linked name.
+    unsafe { libc::unlink(c.as_ptr()) };
+    if r != 0 {
+        return Err(StoreError::io(path, err));
+    }
+    Ok(m)
+}
+
+/// Opens the store at `path`, creating it if it does not exist.
+pub fn open_or_create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
+    match open(path) {
+        Err(StoreError {
+            kind: StoreErrorKind::Io(e),
+            ..
+        }) if e.kind() == io::ErrorKind::NotFound => match create(path, opts) {
+            Err(StoreError {
+                kind: StoreErrorKind::Io(e),
+                ..
+            }) if e.raw_os_error() == Some(libc::EEXIST) => open(path),
+            r => r,
+        },
+        r => r,
+    }
+}
+
+/// The default store of the calling process: one per IPC namespace and effective user,
+/// `/dev/shm/msgq-<ipc namespace inode>-<euid>`, so `unshare -i` gives a fresh, empty set
+/// of queues as it does for kernel queues.
+pub fn default_path() -> PathBuf {
+    let ns = std::fs::read_link("/proc/self/ns/ipc")
+        .ok()
+        .and_then(|p| {
+            let s = p.to_string_lossy().into_owned();
+            s.strip_prefix("ipc:[")?
+                .strip_suffix(']')
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "0".into());
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    PathBuf::from(format!("/dev/shm/msgq-{ns}-{euid}"))
+}

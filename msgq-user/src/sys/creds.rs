@@ -1,0 +1,129 @@
+//! The caller's credentials for permission checks: effective uid, fsgid and supplementary
+//! groups, and the capabilities that matter (read with `capget`).
+//!
+//! They are cached per thread and re-read after `fork` or [`refresh`]; reading them costs
+//! several system calls, which the fast path must not make. Code that changes credentials
+//! in a running process (the shim's `setuid` wrappers do) calls [`refresh`].
+
+use msgq_core::perm::Caller;
+use std::cell::RefCell;
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_IPC_OWNER: u32 = 15;
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// A snapshot of the caller's credentials.
+#[derive(Clone, Debug, Default)]
+pub struct Creds {
+    pub euid: u32,
+    pub egid: u32,
+    pub fsgid: u32,
+    pub groups: Vec<u32>,
+    /// The effective capability set (low 64 bits).
+    pub caps: u64,
+}
+
+impl Creds {
+    /// Reads the calling thread's credentials from the kernel.
+    pub fn read() -> Creds {
+        // SAFETY: these calls have no preconditions. setfsgid(-1) changes nothing and
+        // returns the current fsgid.
+        let (euid, egid, fsgid) = unsafe {
+            (
+                libc::geteuid(),
+                libc::getegid(),
+                libc::setfsgid(u32::MAX) as u32,
+            )
+        };
+        let mut groups = vec![0u32; 64];
+        loop {
+            // SAFETY: the buffer holds `groups.len()` entries.
+            let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+            if n >= 0 {
+                groups.truncate(n as usize);
+                break;
+            }
+            if groups.len() > 1 << 17 {
+                groups.clear();
+                break;
+            }
+            groups.resize(groups.len() * 4, 0);
+        }
+        Creds {
+            euid,
+            egid,
+            fsgid,
+            groups,
+            caps: read_caps(),
+        }
+    }
+
+    fn has_cap(&self, cap: u32) -> bool {
+        self.caps & (1u64 << cap) != 0
+    }
+}
+
+fn read_caps() -> u64 {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget with _LINUX_CAPABILITY_VERSION_3 writes two Data records.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+    if r != 0 {
+        return 0;
+    }
+    d[0].effective as u64 | (d[1].effective as u64) << 32
+}
+
+impl Caller for Creds {
+    fn euid(&self) -> u32 {
+        self.euid
+    }
+    fn in_group(&self, gid: u32) -> bool {
+        self.fsgid == gid || self.groups.contains(&gid)
+    }
+    fn cap_ipc_owner(&self) -> bool {
+        self.has_cap(CAP_IPC_OWNER)
+    }
+    fn cap_sys_admin(&self) -> bool {
+        self.has_cap(CAP_SYS_ADMIN)
+    }
+    fn cap_sys_resource(&self) -> bool {
+        self.has_cap(CAP_SYS_RESOURCE)
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<(u64, Creds)> = RefCell::new((0, Creds::default()));
+}
+
+/// Runs `f` with the caller's (cached) credentials.
+pub fn with<R>(f: impl FnOnce(&Creds) -> R) -> R {
+    let gen = super::process::generation();
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != gen {
+            *c = (gen, Creds::read());
+        }
+        f(&c.1)
+    })
+}
+
+/// Forgets cached credentials in every thread (call after setuid, setgroups, capset...).
+pub fn refresh() {
+    super::process::invalidate();
+}

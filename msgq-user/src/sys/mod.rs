@@ -1,0 +1,7 @@
+//! Thin wrappers over the few system calls the engine makes (all off the fast path, except
+//! the futex wake when someone is waiting).
+
+pub mod creds;
+pub mod futex;
+pub mod process;
+pub mod usermem;

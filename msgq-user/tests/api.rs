@@ -1,0 +1,126 @@
+//! The Rust API end to end, in one process and across threads.
+
+use msgq_core::abi::*;
+use msgq_user::{Errno, Store, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn store(name: &str) -> Store {
+    let p = PathBuf::from(format!(
+        "/dev/shm/msgq-test-{}-{}",
+        name,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&p);
+    let s = Store::create(
+        &p,
+        &StoreOptions {
+            size: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&p);
+    s
+}
+
+#[test]
+fn send_receive_fifo_and_types() {
+    let s = store("fifo");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    for (t, txt) in [(5, "a"), (3, "b"), (7, "c"), (3, "d"), (1, "e"), (2, "f")] {
+        s.send(q, t, txt.as_bytes(), 0).unwrap();
+    }
+    let mut buf = [0u8; 16];
+    let mut rcv = |typ: i64, flg: i32| {
+        s.receive(q, &mut buf, typ, flg)
+            .map(|(t, n)| (t, String::from_utf8_lossy(&buf[..n]).into_owned()))
+    };
+    assert_eq!(rcv(-4, 0).unwrap(), (1, "e".into()));
+    assert_eq!(rcv(-4, 0).unwrap(), (2, "f".into()));
+    assert_eq!(rcv(-4, 0).unwrap(), (3, "b".into()));
+    assert_eq!(rcv(5, MSG_EXCEPT).unwrap(), (7, "c".into()));
+    assert_eq!(rcv(-1, IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(rcv(3, MSG_EXCEPT).unwrap(), (5, "a".into()));
+    assert_eq!(rcv(3, 0).unwrap(), (3, "d".into()));
+    let ds = s.stat(q).unwrap();
+    assert_eq!((ds.msg_qnum, ds.msg_cbytes), (0, 0));
+}
+
+#[test]
+fn quota_counts_messages_against_bytes() {
+    let s = store("quota");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 3;
+    s.set(q, &ds).unwrap();
+    for _ in 0..3 {
+        s.send(q, 1, b"", IPC_NOWAIT).unwrap();
+    }
+    assert_eq!(s.send(q, 1, b"", IPC_NOWAIT), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn blocked_receiver_gets_hand_off_and_rmid_wakes() {
+    let s = Arc::new(store("handoff"));
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let s2 = s.clone();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        s2.receive(q, &mut buf, 2, 0)
+            .map(|(t, n)| (t, buf[..n].to_vec()))
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    s.send(q, 1, b"one", 0).unwrap();
+    s.send(q, 2, b"two", 0).unwrap();
+    assert_eq!(t.join().unwrap(), Ok((2, b"two".to_vec())));
+    assert_eq!(s.stat(q).unwrap().msg_qnum, 1);
+    let s3 = s.clone();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        s3.receive(q, &mut buf, 9, 0)
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    s.remove(q).unwrap();
+    assert_eq!(t.join().unwrap(), Err(Errno::EIDRM));
+    assert_eq!(s.stat(q), Err(Errno::EINVAL));
+}
+
+#[test]
+fn blocked_sender_wakes_when_space_frees() {
+    let s = Arc::new(store("sender"));
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 10;
+    s.set(q, &ds).unwrap();
+    s.send(q, 1, &[1; 8], 0).unwrap();
+    let s2 = s.clone();
+    let t = std::thread::spawn(move || s2.send(q, 1, &[2; 8], 0));
+    std::thread::sleep(Duration::from_millis(50));
+    let mut buf = [0u8; 8];
+    assert_eq!(s.receive(q, &mut buf, 0, 0), Ok((1, 8)));
+    assert_eq!(t.join().unwrap(), Ok(()));
+    assert_eq!(s.receive(q, &mut buf, 0, 0), Ok((1, 8)));
+    assert_eq!(buf, [2; 8]);
+}
+
+#[test]
+fn ids_cycle_and_keys() {
+    let s = store("ids");
+    let mut ids = vec![];
+    for _ in 0..70 {
+        let id = s.msgget(IPC_PRIVATE, 0).unwrap();
+        ids.push(id);
+        s.remove(id).unwrap();
+    }
+    assert_eq!(ids[63], 63);
+    assert_eq!(ids[64], 32768);
+    let a = s.msgget(-2, IPC_CREAT | 0o600).unwrap();
+    assert_eq!(s.msgget(-2, 0), Ok(a));
+    assert_eq!(s.msgget(-2, IPC_CREAT | IPC_EXCL), Err(Errno::EEXIST));
+    s.remove(a).unwrap();
+    assert_eq!(s.msgget(-2, 0), Err(Errno::ENOENT));
+    let text = s.proc_sysvipc_msg().unwrap();
+    assert!(text.starts_with("       key      msqid perms"));
+}
