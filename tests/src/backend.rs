@@ -33,11 +33,24 @@ pub trait Backend: Sync {
     /// # Safety
     /// `msgp` may be invalid (that gives `EFAULT`), but if it points into memory it must be
     /// memory the caller may let the implementation read for `8 + msgsz` bytes.
-    unsafe fn msgsnd(&self, msqid: i32, msgp: *const c_void, msgsz: usize, msgflg: i32) -> Result<(), Errno>;
+    unsafe fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), Errno>;
     /// # Safety
     /// `msgp` may be invalid (that gives `EFAULT`), but if it points into memory, writing
     /// `8 + msgsz` bytes there must be sound (the implementation writes at most that many).
-    unsafe fn msgrcv(&self, msqid: i32, msgp: *mut c_void, msgsz: usize, msgtyp: i64, msgflg: i32) -> Result<usize, Errno>;
+    unsafe fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, Errno>;
     /// # Safety
     /// `buf` may be invalid (that gives `EFAULT`), but if it points into memory, reading and
     /// writing 120 bytes there must be sound.
@@ -74,7 +87,13 @@ impl Backend for Native {
             Ok(r)
         }
     }
-    unsafe fn msgsnd(&self, msqid: i32, msgp: *const c_void, msgsz: usize, msgflg: i32) -> Result<(), Errno> {
+    unsafe fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), Errno> {
         // SAFETY: the kernel validates the pointer (EFAULT); the caller guarantees that a
         // mapped pointer may be read for the given size.
         let r = unsafe { libc::msgsnd(msqid, msgp, msgsz, msgflg) };
@@ -84,7 +103,14 @@ impl Backend for Native {
             Ok(())
         }
     }
-    unsafe fn msgrcv(&self, msqid: i32, msgp: *mut c_void, msgsz: usize, msgtyp: i64, msgflg: i32) -> Result<usize, Errno> {
+    unsafe fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, Errno> {
         // SAFETY: as for msgsnd; the caller guarantees the writable extent.
         let r = unsafe { libc::msgrcv(msqid, msgp, msgsz, msgtyp, msgflg) };
         if r < 0 {
@@ -103,7 +129,8 @@ impl Backend for Native {
         }
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        let s = std::fs::read_to_string(format!("/proc/sys/kernel/{}", which.name())).map_err(io_errno)?;
+        let s = std::fs::read_to_string(format!("/proc/sys/kernel/{}", which.name()))
+            .map_err(io_errno)?;
         s.trim().parse().map_err(|_| Errno::EINVAL)
     }
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
@@ -112,7 +139,8 @@ impl Backend for Native {
             .write(true)
             .open(format!("/proc/sys/kernel/{}", which.name()))
             .map_err(io_errno)?;
-        f.write_all(format!("{value}\n").as_bytes()).map_err(io_errno)
+        f.write_all(format!("{value}\n").as_bytes())
+            .map_err(io_errno)
     }
     fn proc_msg(&self) -> Result<String, Errno> {
         std::fs::read_to_string("/proc/sysvipc/msg").map_err(io_errno)
@@ -131,14 +159,24 @@ pub struct Engine {
 impl Engine {
     /// Creates (or opens) the store at `path` with mode 0666, so other uids can use it.
     pub fn create(path: &Path) -> Result<Engine, String> {
-        let opts = StoreOptions { mode: 0o666, ..Default::default() };
-        let store = Store::open_or_create(path, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Engine { store, path: path.to_owned() })
+        let opts = StoreOptions {
+            mode: 0o666,
+            ..Default::default()
+        };
+        let store =
+            Store::open_or_create(path, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Engine {
+            store,
+            path: path.to_owned(),
+        })
     }
     /// Opens an existing store (exec'd workers).
     pub fn open(path: &Path) -> Result<Engine, String> {
         let store = Store::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Engine { store, path: path.to_owned() })
+        Ok(Engine {
+            store,
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -149,23 +187,44 @@ impl Backend for Engine {
     fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
         // SAFETY: msgget takes no pointers.
         #[allow(unused_unsafe)]
-        unsafe { msgq_user::raw::msgget(&self.store, key, msgflg) }
+        unsafe {
+            msgq_user::raw::msgget(&self.store, key, msgflg)
+        }
     }
-    unsafe fn msgsnd(&self, msqid: i32, msgp: *const c_void, msgsz: usize, msgflg: i32) -> Result<(), Errno> {
+    unsafe fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), Errno> {
         // SAFETY: the engine's C boundary validates pointers (EFAULT); our caller guarantees
         // that a mapped pointer may be read for the given size.
         #[allow(unused_unsafe)]
-        unsafe { msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg) }
+        unsafe {
+            msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg)
+        }
     }
-    unsafe fn msgrcv(&self, msqid: i32, msgp: *mut c_void, msgsz: usize, msgtyp: i64, msgflg: i32) -> Result<usize, Errno> {
+    unsafe fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, Errno> {
         // SAFETY: as for msgsnd; our caller guarantees the writable extent.
         #[allow(unused_unsafe)]
-        unsafe { msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg) }
+        unsafe {
+            msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg)
+        }
     }
     unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
         // SAFETY: as for msgsnd; our caller guarantees 120 bytes.
         #[allow(unused_unsafe)]
-        unsafe { msgq_user::raw::msgctl(&self.store, msqid, cmd, buf) }
+        unsafe {
+            msgq_user::raw::msgctl(&self.store, msqid, cmd, buf)
+        }
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.store.sysctl(which)

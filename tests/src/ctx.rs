@@ -33,7 +33,12 @@ pub struct Child {
 
 impl<'a> Ctx<'a> {
     pub fn new(b: &'a dyn Backend, out: RawFd) -> Ctx<'a> {
-        Ctx { b, out, pids: Vec::new(), steps: Vec::new() }
+        Ctx {
+            b,
+            out,
+            pids: Vec::new(),
+            steps: Vec::new(),
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -120,7 +125,10 @@ impl<'a> Ctx<'a> {
     /// msgctl with a valid 120-byte buffer.
     pub fn ctl(&self, id: i32, cmd: i32, ds: &mut MsqidDs) -> Result<i32, Errno> {
         // SAFETY: `ds` is a 120-byte struct we own.
-        unsafe { self.b.msgctl(id, cmd, (ds as *mut MsqidDs).cast::<c_void>()) }
+        unsafe {
+            self.b
+                .msgctl(id, cmd, (ds as *mut MsqidDs).cast::<c_void>())
+        }
     }
 
     pub fn stat(&self, id: i32) -> Result<MsqidDs, Errno> {
@@ -170,7 +178,8 @@ impl<'a> Ctx<'a> {
 
     /// Creates a private queue; panics on failure (setup, not a step).
     pub fn new_queue(&self, flg: i32) -> i32 {
-        self.get(IPC_PRIVATE, IPC_CREAT | flg).expect("setup: msgget(IPC_PRIVATE)")
+        self.get(IPC_PRIVATE, IPC_CREAT | flg)
+            .expect("setup: msgget(IPC_PRIVATE)")
     }
 
     // ---- normalising ------------------------------------------------------------------------
@@ -199,7 +208,12 @@ impl<'a> Ctx<'a> {
     /// The defined fields of a msqid_ds, with times and pids normalised.
     pub fn ds_str(&self, d: &MsqidDs) -> String {
         let p = &d.msg_perm;
-        let reserved_zero = p.pad2 == 0 && p.pad3 == 0 && p.reserved1 == 0 && p.reserved2 == 0 && d.reserved4 == 0 && d.reserved5 == 0;
+        let reserved_zero = p.pad2 == 0
+            && p.pad3 == 0
+            && p.reserved1 == 0
+            && p.reserved2 == 0
+            && d.reserved4 == 0
+            && d.reserved5 == 0;
         format!(
             "key={} uid={} gid={} cuid={} cgid={} mode={:o} seq={} stime={} rtime={} ctime={} cbytes={} qnum={} qbytes={} lspid={} lrpid={}{}",
             p.key,
@@ -260,12 +274,21 @@ impl<'a> Ctx<'a> {
             if let Some(c) = &creds {
                 c.apply();
             }
-            let mut c = Ctx { b, out: w, pids, steps: Vec::new() };
+            let mut c = Ctx {
+                b,
+                out: w,
+                pids,
+                steps: Vec::new(),
+            };
             f(&mut c);
             c.done();
         });
         self.name_pid(name, pid);
-        Child { name: name.into(), pid, fd }
+        Child {
+            name: name.into(),
+            pid,
+            fd,
+        }
     }
 
     /// Runs `f` in a child (as `creds`) and waits for it.
@@ -285,7 +308,10 @@ impl<'a> Ctx<'a> {
         let mut args: Vec<String> = vec!["conformance".into(), "__worker".into()];
         args.extend(self.b.worker_args());
         args.extend(ops.iter().map(|s| s.to_string()));
-        let cargs: Vec<std::ffi::CString> = args.iter().map(|a| std::ffi::CString::new(a.as_str()).unwrap()).collect();
+        let cargs: Vec<std::ffi::CString> = args
+            .iter()
+            .map(|a| std::ffi::CString::new(a.as_str()).unwrap())
+            .collect();
         let (pid, fd) = procs::fork_with_pipe(move |w| {
             if let Some(c) = &creds {
                 c.apply();
@@ -301,7 +327,11 @@ impl<'a> Ctx<'a> {
             procs::write_fd(w, &trace::error_line("execv failed"));
         });
         self.name_pid(name, pid);
-        Child { name: name.into(), pid, fd }
+        Child {
+            name: name.into(),
+            pid,
+            fd,
+        }
     }
 
     /// Waits for a child to block (state S); records `name:blocked`.
@@ -345,7 +375,10 @@ impl<'a> Ctx<'a> {
             self.rec(&format!("{}:error", c.name), e);
         }
         if !t.done {
-            self.rec(&format!("{}:incomplete", c.name), status.as_deref().unwrap_or("exited"));
+            self.rec(
+                &format!("{}:incomplete", c.name),
+                status.as_deref().unwrap_or("exited"),
+            );
         } else if let Some(s) = status {
             self.rec(&format!("{}:status", c.name), s);
         }
@@ -356,7 +389,12 @@ impl Ctx<'_> {
     /// Checks the last value recorded under `label` (for example by a joined child)
     /// against the specification.
     pub fn violation_if_not(&mut self, label: &str, want: &str) {
-        let got = self.steps.iter().rev().find(|(l, _)| l == label).map(|(_, v)| v.clone());
+        let got = self
+            .steps
+            .iter()
+            .rev()
+            .find(|(l, _)| l == label)
+            .map(|(_, v)| v.clone());
         match got {
             Some(g) if g == want => {}
             Some(g) => self.violation(label, &format!("got {g}, §8 says {want}")),

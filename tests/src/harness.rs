@@ -38,11 +38,13 @@ fn start(case: &Case, kind: Kind, seq: usize) -> Running {
     let dir = match kind {
         Kind::Native => None,
         Kind::Engine => {
-            let d = std::env::temp_dir().join(format!("msgq-conformance-{}-{}", procs::getpid(), seq));
+            let d =
+                std::env::temp_dir().join(format!("msgq-conformance-{}-{}", procs::getpid(), seq));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).expect("temp dir");
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod temp dir");
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777))
+                .expect("chmod temp dir");
             Some(d)
         }
     };
@@ -56,7 +58,13 @@ fn start(case: &Case, kind: Kind, seq: usize) -> Running {
             Kind::Native => {
                 // SAFETY: unshare only changes this process's namespaces.
                 if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
-                    procs::write_fd(w, &trace::error_line(&format!("unshare(CLONE_NEWIPC): {}", std::io::Error::last_os_error())));
+                    procs::write_fd(
+                        w,
+                        &trace::error_line(&format!(
+                            "unshare(CLONE_NEWIPC): {}",
+                            std::io::Error::last_os_error()
+                        )),
+                    );
                     return;
                 }
                 Box::new(Native)
@@ -90,8 +98,16 @@ fn collect(runs: Vec<Running>, deadline: Instant) -> Vec<Trace> {
             timed_out = true;
             break;
         }
-        let mut pfds: Vec<libc::pollfd> =
-            runs.iter().zip(&open).filter(|(_, o)| **o).map(|(r, _)| libc::pollfd { fd: r.fd, events: libc::POLLIN, revents: 0 }).collect();
+        let mut pfds: Vec<libc::pollfd> = runs
+            .iter()
+            .zip(&open)
+            .filter(|(_, o)| **o)
+            .map(|(r, _)| libc::pollfd {
+                fd: r.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
         let ms = (deadline - now).as_millis().min(1000) as i32;
         // SAFETY: `pfds` is a valid array of pollfd of the given length.
         unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
@@ -105,7 +121,8 @@ fn collect(runs: Vec<Running>, deadline: Instant) -> Vec<Trace> {
             let n = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
                 bufs[i].extend_from_slice(&buf[..n as usize]);
-            } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+            {
                 open[i] = false;
             }
         }
@@ -122,7 +139,10 @@ fn collect(runs: Vec<Running>, deadline: Instant) -> Vec<Trace> {
         if hung {
             t.error = Some("timeout (killed)".into());
         } else if !t.done && t.error.is_none() {
-            t.error = Some(format!("child ended early: {}", status.unwrap_or_else(|| "exit 0".into())));
+            t.error = Some(format!(
+                "child ended early: {}",
+                status.unwrap_or_else(|| "exit 0".into())
+            ));
         }
         if let Some(d) = r.dir {
             let _ = std::fs::remove_dir_all(d);
@@ -135,7 +155,11 @@ fn collect(runs: Vec<Running>, deadline: Instant) -> Vec<Trace> {
 /// Runs one case on the given backends (in parallel), returning one trace per backend.
 pub fn run_case(case: &Case, kinds: &[Kind], seq: usize) -> Vec<Trace> {
     let deadline = Instant::now() + case.timeout;
-    let runs: Vec<Running> = kinds.iter().enumerate().map(|(i, k)| start(case, *k, seq * 2 + i)).collect();
+    let runs: Vec<Running> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| start(case, *k, seq * 2 + i))
+        .collect();
     collect(runs, deadline)
 }
 
@@ -164,10 +188,17 @@ fn show_pair(n: &Trace, e: &Trace) -> String {
         let a = n.steps.get(i);
         let b = e.steps.get(i);
         let mark = if a == b { " " } else { "*" };
-        let fa = a.map(|x| format!("{} = {}", x.label, x.value)).unwrap_or_default();
-        let fb = b.map(|x| format!("{} = {}", x.label, x.value)).unwrap_or_default();
+        let fa = a
+            .map(|x| format!("{} = {}", x.label, x.value))
+            .unwrap_or_default();
+        let fb = b
+            .map(|x| format!("{} = {}", x.label, x.value))
+            .unwrap_or_default();
         if a.map(|x| &x.label) == b.map(|x| &x.label) || b.is_none() {
-            s += &format!("   {mark}  {fa}   |   {}\n", b.map(|x| x.value.as_str()).unwrap_or("(missing)"));
+            s += &format!(
+                "   {mark}  {fa}   |   {}\n",
+                b.map(|x| x.value.as_str()).unwrap_or("(missing)")
+            );
         } else {
             s += &format!("   {mark}  {fa}   |   {fb}\n");
         }
@@ -182,14 +213,21 @@ fn show_pair(n: &Trace, e: &Trace) -> String {
 }
 
 fn violations(t: &Trace, skip: &[&str]) -> Vec<String> {
-    t.violations.iter().filter(|v| !skip.contains(&v.label.as_str())).map(|v| format!("{}: {}", v.label, v.text)).collect()
+    t.violations
+        .iter()
+        .filter(|v| !skip.contains(&v.label.as_str()))
+        .map(|v| format!("{}: {}", v.label, v.text))
+        .collect()
 }
 
 /// Applies a divergence's overrides to the native trace.
 fn expected_engine(native: &Trace, d: &Divergence) -> Result<Vec<Step>, String> {
     let mut steps = native.steps.clone();
     for (label, value) in d.engine {
-        let s = steps.iter_mut().find(|s| s.label == *label).ok_or_else(|| format!("divergence names a label the native trace lacks: {label}"))?;
+        let s = steps
+            .iter_mut()
+            .find(|s| s.label == *label)
+            .ok_or_else(|| format!("divergence names a label the native trace lacks: {label}"))?;
         s.value = value.to_string();
     }
     Ok(steps)
@@ -206,7 +244,12 @@ fn judge_single(case: &Case, kind: Kind, t: &Trace) -> Verdict {
     };
     let v = violations(t, &skip);
     if !v.is_empty() {
-        return Verdict::Fail(format!("{} disagrees with §8:\n      {}\n{}", kind.name(), v.join("\n      "), show(t)));
+        return Verdict::Fail(format!(
+            "{} disagrees with §8:\n      {}\n{}",
+            kind.name(),
+            v.join("\n      "),
+            show(t)
+        ));
     }
     if let (Some(d), Kind::Engine) = (&case.divergence, kind) {
         for (l, want) in d.engine {
@@ -237,7 +280,11 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
     }
     let v = violations(n, &[]);
     if !v.is_empty() {
-        return Verdict::Fail(format!("native (the oracle) disagrees with §8:\n      {}\n{}", v.join("\n      "), show_pair(n, e)));
+        return Verdict::Fail(format!(
+            "native (the oracle) disagrees with §8:\n      {}\n{}",
+            v.join("\n      "),
+            show_pair(n, e)
+        ));
     }
     if e.error.is_some() {
         return Verdict::Fail(format!("engine run failed\n{}", show_pair(n, e)));
@@ -258,8 +305,15 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
                 } else if e.steps == n.steps {
                     Verdict::Fail(format!("declared divergence no longer diverges (engine now matches native): remove it\n{}", show_pair(n, e)))
                 } else {
-                    let ex = Trace { steps: exp, ..Default::default() };
-                    Verdict::Fail(format!("engine differs from the declared divergence\n  expected engine:\n{}{}", show(&ex), show_pair(n, e)))
+                    let ex = Trace {
+                        steps: exp,
+                        ..Default::default()
+                    };
+                    Verdict::Fail(format!(
+                        "engine differs from the declared divergence\n  expected engine:\n{}{}",
+                        show(&ex),
+                        show_pair(n, e)
+                    ))
                 }
             }
         },
@@ -268,7 +322,13 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
 
 impl Case {
     pub fn new(name: &'static str, run: fn(&mut Ctx)) -> Case {
-        Case { name, run, note: None, divergence: None, timeout: DEFAULT_TIMEOUT }
+        Case {
+            name,
+            run,
+            note: None,
+            divergence: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
     }
     /// Notes what part of the case cannot run here.
     pub fn note(mut self, n: &'static str) -> Case {
@@ -276,7 +336,11 @@ impl Case {
         self
     }
     /// Declares a known engine divergence.
-    pub fn diverge(mut self, reason: &'static str, engine: &'static [(&'static str, &'static str)]) -> Case {
+    pub fn diverge(
+        mut self,
+        reason: &'static str,
+        engine: &'static [(&'static str, &'static str)],
+    ) -> Case {
         self.divergence = Some(Divergence { reason, engine });
         self
     }

@@ -9,7 +9,16 @@ const PAGE: usize = 4096;
 fn map(len: usize, prot: i32) -> *mut u8 {
     // SAFETY: an anonymous private mapping at an address the kernel chooses touches no
     // existing memory.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
     assert!(p != libc::MAP_FAILED, "mmap failed");
     p.cast()
 }

@@ -14,16 +14,32 @@ pub struct Creds {
 impl Creds {
     /// uid/gid 1000 with no supplementary groups.
     pub fn user(uid: u32) -> Creds {
-        Creds { uid, gid: uid, groups: vec![] }
+        Creds {
+            uid,
+            gid: uid,
+            groups: vec![],
+        }
     }
     /// Drops to these credentials (in a child). Panics on failure.
     pub fn apply(&self) {
         // SAFETY: plain system calls on this process's credentials; the group list outlives
         // the call.
         unsafe {
-            assert_eq!(libc::setgroups(self.groups.len(), self.groups.as_ptr()), 0, "setgroups");
-            assert_eq!(libc::setresgid(self.gid, self.gid, self.gid), 0, "setresgid");
-            assert_eq!(libc::setresuid(self.uid, self.uid, self.uid), 0, "setresuid");
+            assert_eq!(
+                libc::setgroups(self.groups.len(), self.groups.as_ptr()),
+                0,
+                "setgroups"
+            );
+            assert_eq!(
+                libc::setresgid(self.gid, self.gid, self.gid),
+                0,
+                "setresgid"
+            );
+            assert_eq!(
+                libc::setresuid(self.uid, self.uid, self.uid),
+                0,
+                "setresuid"
+            );
         }
         // The engine caches credentials; it must see the new ones.
         msgq_user::refresh_credentials();
@@ -42,7 +58,10 @@ pub fn quiet_panics() {
             .cloned()
             .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         if let Ok(mut g) = LAST_PANIC.lock() {
             *g = format!("{msg}{at}");
         }
@@ -90,7 +109,11 @@ pub fn read_all(fd: RawFd) -> String {
 pub fn fork_with_pipe(f: impl FnOnce(RawFd)) -> (i32, RawFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2");
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
+        0,
+        "pipe2"
+    );
     // SAFETY: the harness forks from single-threaded processes only (cases join their
     // threads before forking), so the child may run arbitrary code.
     let pid = unsafe { libc::fork() };

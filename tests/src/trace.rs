@@ -56,8 +56,14 @@ impl Trace {
         for line in text.lines() {
             let mut it = line.splitn(3, '\t');
             match (it.next(), it.next(), it.next()) {
-                (Some("S"), Some(l), Some(v)) => t.steps.push(Step { label: l.into(), value: v.into() }),
-                (Some("V"), Some(l), Some(v)) => t.violations.push(Violation { label: l.into(), text: v.into() }),
+                (Some("S"), Some(l), Some(v)) => t.steps.push(Step {
+                    label: l.into(),
+                    value: v.into(),
+                }),
+                (Some("V"), Some(l), Some(v)) => t.violations.push(Violation {
+                    label: l.into(),
+                    text: v.into(),
+                }),
                 (Some("E"), Some(e), _) => t.error = Some(e.into()),
                 (Some("D"), _, _) => t.done = true,
                 _ => {}
@@ -88,7 +94,9 @@ pub fn text(b: &[u8]) -> String {
     if b.len() <= 24 && b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
         format!("'{}'", String::from_utf8_lossy(b))
     } else {
-        let sum = b.iter().enumerate().fold(0u32, |a, (i, c)| a.wrapping_mul(31).wrapping_add(*c as u32 ^ i as u32));
+        let sum = b.iter().enumerate().fold(0u32, |a, (i, c)| {
+            a.wrapping_mul(31).wrapping_add(*c as u32 ^ i as u32)
+        });
         format!("<{} bytes #{:08x}>", b.len(), sum)
     }
 }
@@ -108,7 +116,10 @@ pub fn abc(n: usize) -> Vec<u8> {
 
 /// The current wall-clock time in seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A time field: `0`, `now` (within a few seconds), or `other`.

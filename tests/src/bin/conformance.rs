@@ -38,10 +38,17 @@ fn main() -> ExitCode {
         }
     }
     let all = cases::all();
-    let selected: Vec<_> = all.iter().filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str()))).collect();
+    let selected: Vec<_> = all
+        .iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .collect();
     if list {
         for c in &selected {
-            println!("{}{}", c.name, c.note.map(|n| format!("  ({n})")).unwrap_or_default());
+            println!(
+                "{}{}",
+                c.name,
+                c.note.map(|n| format!("  ({n})")).unwrap_or_default()
+            );
         }
         return ExitCode::SUCCESS;
     }
@@ -63,7 +70,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        let note = c.note.map(|n| format!("  [partial: {n}]")).unwrap_or_default();
+        let note = c
+            .note
+            .map(|n| format!("  [partial: {n}]"))
+            .unwrap_or_default();
         match harness::judge(c, &kinds, &traces) {
             Verdict::Ok => {
                 passed += 1;

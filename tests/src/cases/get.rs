@@ -76,7 +76,9 @@ fn c005(ctx: &mut Ctx) {
     let r = ctx.get(K, IPC_CREAT | 0o7777);
     ctx.expect("get", res(&r), "0");
     if let Ok(id) = r {
-        let d = ctx.stat(id).map(|d| format!("key={} mode={:o}", d.msg_perm.key, d.msg_perm.mode));
+        let d = ctx
+            .stat(id)
+            .map(|d| format!("key={} mode={:o}", d.msg_perm.key, d.msg_perm.mode));
         ctx.expect("stat", res(&d), &format!("key={K} mode=777"));
     }
 }
@@ -154,7 +156,13 @@ fn c012(ctx: &mut Ctx) {
     let d = ctx.stat(0).map(|d| d.msg_perm.key);
     ctx.expect("stat-key", res(&d), "-2");
     let text = ctx.b.proc_msg();
-    let key = text.map(|t| t.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap_or("").to_string());
+    let key = text.map(|t| {
+        t.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("")
+            .to_string()
+    });
     ctx.expect("proc-key", res(&key), "-2");
     let r = ctx.get(-2, 0);
     ctx.expect("lookup", res(&r), "0");
@@ -171,7 +179,10 @@ fn c013(ctx: &mut Ctx) {
             Err(e) => ids.push(e.name().into()),
         }
     }
-    let want: Vec<String> = (0..64).chain(32768..32774).map(|i: i32| i.to_string()).collect();
+    let want: Vec<String> = (0..64)
+        .chain(32768..32774)
+        .map(|i: i32| i.to_string())
+        .collect();
     ctx.expect("ids", ids.join(","), &want.join(","));
 }
 
@@ -296,15 +307,27 @@ fn c021(ctx: &mut Ctx) {
         s,
         &format!("key={K} uid=0 gid=0 cuid=0 cgid=0 mode=640 seq=0 stime=0 rtime=0 ctime=now cbytes=0 qnum=0 qbytes=16384 lspid=0 lrpid=0"),
     );
-    let pad: Vec<u8> = raw[26..32].iter().chain(&raw[32..48]).chain(&raw[104..120]).copied().collect();
+    let pad: Vec<u8> = raw[26..32]
+        .iter()
+        .chain(&raw[32..48])
+        .chain(&raw[104..120])
+        .copied()
+        .collect();
     ctx.expect("padding-zero", pad.iter().all(|b| *b == 0), "true");
     ctx.as_u1000("u1000", |c| {
         let id = c.get(K + 1, IPC_CREAT | 0o600).expect("setup");
         let s = c.stat(id).map(|d| {
             let p = d.msg_perm;
-            format!("uid={} gid={} cuid={} cgid={} seq={}", p.uid, p.gid, p.cuid, p.cgid, p.seq)
+            format!(
+                "uid={} gid={} cuid={} cgid={} seq={}",
+                p.uid, p.gid, p.cuid, p.cgid, p.seq
+            )
         });
-        c.expect("u1000-ids", res(&s), "uid=1000 gid=1000 cuid=1000 cgid=1000 seq=0");
+        c.expect(
+            "u1000-ids",
+            res(&s),
+            "uid=1000 gid=1000 cuid=1000 cgid=1000 seq=0",
+        );
     });
 }
 

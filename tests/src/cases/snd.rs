@@ -28,7 +28,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-036-snd-no-handoff-bypass", c036),
         Case::new("s08-037-snd-blocked-sigusr1-restart", c037),
         Case::new("s08-038-snd-blocked-rmid", c038),
-        Case::new("s08-039-snd-stop-rmid-cont", c039).diverge(STOP_RMID, &[("sender:snd", "EIDRM")]),
+        Case::new("s08-039-snd-stop-rmid-cont", c039)
+            .diverge(STOP_RMID, &[("sender:snd", "EIDRM")]),
         Case::new("s08-040-snd-blocked-perm-revoked", c040),
         Case::new("s08-041-snd-blocked-qbytes-raised", c041),
         Case::new("s08-042-snd-from-thread", c042),
@@ -40,7 +41,8 @@ pub fn cases() -> Vec<Case> {
 pub fn full_queue(ctx: &mut Ctx, mode: i32) -> i32 {
     let id = ctx.new_queue(mode);
     ctx.set_qbytes(id, 10).expect("setup: qbytes");
-    ctx.snd(id, 1, &trace::abc(10), IPC_NOWAIT).expect("setup: fill");
+    ctx.snd(id, 1, &trace::abc(10), IPC_NOWAIT)
+        .expect("setup: fill");
     id
 }
 
@@ -75,7 +77,11 @@ fn c025(ctx: &mut Ctx) {
     ctx.expect("msgmax", unit(&r), "ok");
     ctx.expect_q("q", id, 1, 8192);
     let r = ctx.rcv(id, 8192, 0, IPC_NOWAIT);
-    ctx.expect("rcv", trace::msg(&r), &format!("t=1 {}", trace::text(&trace::abc(8192))));
+    ctx.expect(
+        "rcv",
+        trace::msg(&r),
+        &format!("t=1 {}", trace::text(&trace::abc(8192))),
+    );
 }
 
 fn c026(ctx: &mut Ctx) {
@@ -222,7 +228,12 @@ fn c036(ctx: &mut Ctx) {
 }
 
 /// Starts a sender that blocks on the full queue `id` (5 bytes of type 2).
-fn blocked_sender(ctx: &mut Ctx, id: i32, creds: Option<Creds>, sigusr1: bool) -> crate::ctx::Child {
+fn blocked_sender(
+    ctx: &mut Ctx,
+    id: i32,
+    creds: Option<Creds>,
+    sigusr1: bool,
+) -> crate::ctx::Child {
     let s = ctx.spawn("sender", creds, move |c| {
         if sigusr1 {
             procs::install_sigusr1(true);
