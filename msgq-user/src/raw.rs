@@ -30,9 +30,17 @@ pub fn msgsnd(
     let mtype = i64::from_ne_bytes(word);
     let msgmax = s.sysctl(Sysctl::Msgmax)? as u32;
     checks::msgsnd_args(msqid, msgsz, mtype, msgmax)?;
-    let mut text = vec![0u8; msgsz];
-    usermem::read(msgp.cast::<u8>().wrapping_add(8), &mut text)?;
-    s.send(msqid, mtype, &text, msgflg)
+    // Small messages are staged on the stack: no allocation, no system call.
+    let mut small = [0u8; 512];
+    let mut large = Vec::new();
+    let text: &mut [u8] = if msgsz <= small.len() {
+        &mut small[..msgsz]
+    } else {
+        large.resize(msgsz, 0);
+        &mut large
+    };
+    usermem::read(msgp.cast::<u8>().wrapping_add(8), text)?;
+    s.send(msqid, mtype, text, msgflg)
 }
 
 struct UserSink(*mut u8);
@@ -56,8 +64,7 @@ pub fn msgrcv(
     checks::msgrcv_args(msqid, msgsz, msgflg)?;
     if msgflg & MSG_COPY != 0 {
         let msgmax = s.sysctl(Sysctl::Msgmax)? as u32;
-        let mut probe = vec![0u8; checks::msg_copy_probe_len(msgsz, msgmax)];
-        usermem::read(msgp.cast(), &mut probe)?;
+        usermem::probe_read(msgp.cast(), checks::msg_copy_probe_len(msgsz, msgmax))?;
     }
     let mut sink = UserSink(msgp.cast());
     creds::with(|c| s.run(|sh| engine::ops::msgrcv(sh, msqid, msgsz, msgtyp, msgflg, c, &mut sink)))
