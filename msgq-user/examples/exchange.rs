@@ -42,7 +42,10 @@ fn main() -> ExitCode {
             let text = format!("request {i} from pid {pid}");
             store.send(q, REQUEST, text.as_bytes(), 0).and_then(|()| {
                 let (_, len) = store.receive(q, &mut buf, REPLY, 0)?;
-                println!("[sender {pid}] sent {text:?}, got {:?}", String::from_utf8_lossy(&buf[..len]));
+                println!(
+                    "[sender {pid}] sent {text:?}, got {:?}",
+                    String::from_utf8_lossy(&buf[..len])
+                );
                 Ok(())
             })
         } else {

@@ -18,6 +18,8 @@
 //! Crash safety and the memory layout are described in `docs/design.md`.
 
 pub mod engine;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod raw;
 pub mod shm;
 pub mod store;
@@ -188,6 +190,24 @@ impl Store {
             msgmnb: self.sysctl(Sysctl::Msgmnb)? as u32,
             msgmni: self.sysctl(Sysctl::Msgmni)? as u32,
         })
+    }
+
+    /// Checks the store's integrity (links, counters, totals, free lists); returns what it
+    /// counted, or a description of the first inconsistency.
+    pub fn check(&self) -> Result<engine::check::Report, String> {
+        match catch_unwind(AssertUnwindSafe(|| engine::check::check(&self.shared))) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(engine::check::Problem::Lock(e))) => {
+                Err(format!("{}: cannot lock: {e}", self.path().display()))
+            }
+            Ok(Err(engine::check::Problem::Bad(why))) => {
+                Err(format!("{}: {why}", self.path().display()))
+            }
+            Err(_) => Err(format!(
+                "{}: corrupt (a record points outside the store)",
+                self.path().display()
+            )),
+        }
     }
 
     /// The text `/proc/sysvipc/msg` shows for this store's queues.

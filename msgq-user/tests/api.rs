@@ -46,6 +46,7 @@ fn send_receive_fifo_and_types() {
     assert_eq!(rcv(3, 0).unwrap(), (3, "d".into()));
     let ds = s.stat(q).unwrap();
     assert_eq!((ds.msg_qnum, ds.msg_cbytes), (0, 0));
+    assert_eq!(s.check().unwrap().queues, 1);
 }
 
 #[test]
@@ -103,6 +104,8 @@ fn blocked_sender_wakes_when_space_frees() {
     assert_eq!(t.join().unwrap(), Ok(()));
     assert_eq!(s.receive(q, &mut buf, 0, 0), Ok((1, 8)));
     assert_eq!(buf, [2; 8]);
+    let r = s.check().unwrap();
+    assert_eq!((r.queues, r.messages, r.waiters), (1, 0, 0));
 }
 
 #[test]

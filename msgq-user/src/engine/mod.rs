@@ -6,7 +6,9 @@
 //! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
 //! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
 //! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
+//! * [`check`]: the integrity check.
 
+pub mod check;
 pub mod ctl;
 pub mod guard;
 pub mod lists;

@@ -56,9 +56,13 @@ impl Tx {
         self.arena.put_unlogged(e, off);
         self.arena.put_unlogged(e + 8, old);
         compiler_fence(Ordering::SeqCst);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::point();
         self.len += 1;
         self.arena.put_unlogged(H::LOG_LEN, self.len);
         compiler_fence(Ordering::SeqCst);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::point();
         self.arena.put_unlogged(off, v);
     }
 

@@ -73,7 +73,8 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
             // process dies as it would have without us.
             libc::signal(sig, libc::SIG_DFL);
         } else if old.sa_flags & libc::SA_SIGINFO != 0 {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = std::mem::transmute(h);
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(h);
             f(sig, info, ctx);
         } else {
             let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
@@ -88,11 +89,19 @@ fn install() -> bool {
         // actions are saved (once, before any fault can be routed to us) for chaining.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_fault as usize;
+            sa.sa_sigaction = on_fault as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut sa.sa_mask);
-            let ok = libc::sigaction(libc::SIGSEGV, &sa, (*std::ptr::addr_of_mut!(OLD_SEGV)).as_mut_ptr()) == 0
-                && libc::sigaction(libc::SIGBUS, &sa, (*std::ptr::addr_of_mut!(OLD_BUS)).as_mut_ptr()) == 0;
+            let ok = libc::sigaction(
+                libc::SIGSEGV,
+                &sa,
+                (*std::ptr::addr_of_mut!(OLD_SEGV)).as_mut_ptr(),
+            ) == 0
+                && libc::sigaction(
+                    libc::SIGBUS,
+                    &sa,
+                    (*std::ptr::addr_of_mut!(OLD_BUS)).as_mut_ptr(),
+                ) == 0;
             INSTALLED.store(ok, Ordering::Release);
         }
     });
@@ -109,7 +118,10 @@ fn guarded_copy(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Errno> {
 }
 
 fn iov(p: *const u8, n: usize) -> libc::iovec {
-    libc::iovec { iov_base: p as *mut libc::c_void, iov_len: n }
+    libc::iovec {
+        iov_base: p as *mut libc::c_void,
+        iov_len: n,
+    }
 }
 
 /// Copies `dst.len()` bytes from the address `src`.

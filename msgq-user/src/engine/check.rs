@@ -1,0 +1,222 @@
+//! The store's integrity check: walks every structure and verifies that links, counters
+//! and totals agree. Used by `msgq check`, the crash tests and the fuzzers.
+
+use super::guard::Shared;
+use crate::shm::layout::{
+    free_head, list, state, CLASSES, H, HEAP_OFF, IDS_OFF, M, MIN_CLASS, Q, T, TYPE_BUCKETS, W,
+};
+use msgq_core::ids::IPCMNI;
+use msgq_core::Errno;
+
+/// What a successful check counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub queues: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub waiters: u64,
+    pub pending: u64,
+    pub recoveries: u64,
+}
+
+/// Why the check failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Lock(Errno),
+    Bad(String),
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(Problem::Bad(format!($($fmt)*)));
+        }
+    };
+}
+
+/// Checks the whole store under its lock (repairing a dead owner's update first).
+pub fn check(sh: &Shared) -> Result<Report, Problem> {
+    let g = sh.lock().map_err(Problem::Lock)?;
+    let a = g.arena();
+    let len = a.len();
+    let top = g.get(H::HEAP_TOP);
+    let block_ok = |b: u64, min: u64| b >= HEAP_OFF && b % 64 == 0 && b + min <= top;
+    ensure!(g.get(H::LOG_LEN) == 0, "undo log not empty after recovery");
+    ensure!(
+        (HEAP_OFF..=len).contains(&top),
+        "heap top {top:#x} outside the store"
+    );
+    let mut r = Report {
+        recoveries: g.get(H::RECOVERIES),
+        ..Default::default()
+    };
+    let mut max_idx: i64 = -1;
+    for idx in 0..IPCMNI as u64 {
+        let q = g.get(IDS_OFF + 8 * idx);
+        if q == 0 {
+            continue;
+        }
+        ensure!(
+            block_ok(q, Q::SIZE),
+            "queue {idx}: record {q:#x} outside the heap"
+        );
+        let id = g.get(q + Q::ID);
+        ensure!(
+            id & 0x7fff == idx,
+            "queue {idx}: id {id} does not match its index"
+        );
+        ensure!(
+            g.get(q + Q::SEQ) == id >> 15,
+            "queue {idx}: seq does not match id"
+        );
+        r.queues += 1;
+        max_idx = idx as i64;
+        // Global FIFO.
+        let (mut n, mut bytes, mut prev, mut m) = (0u64, 0u64, 0u64, g.get(q + Q::MHEAD));
+        while m != 0 {
+            ensure!(
+                block_ok(m, M::SIZE),
+                "queue {id}: message {m:#x} outside the heap"
+            );
+            ensure!(
+                g.get(m + M::PREV) == prev,
+                "queue {id}: broken back link at message {m:#x}"
+            );
+            ensure!(
+                (g.get(m + M::TYPE) as i64) >= 1,
+                "queue {id}: message with type < 1"
+            );
+            let tr = g.get(m + M::TREC);
+            ensure!(
+                block_ok(tr, T::SIZE) && g.get(tr + T::TYPE) == g.get(m + M::TYPE),
+                "queue {id}: message {m:#x} has a wrong type record"
+            );
+            n += 1;
+            bytes += g.get(m + M::LEN);
+            ensure!(n <= 1 << 40, "queue {id}: message list loops");
+            prev = m;
+            m = g.get(m + M::NEXT);
+        }
+        ensure!(
+            g.get(q + Q::MTAIL) == prev,
+            "queue {id}: tail does not end the list"
+        );
+        ensure!(
+            g.get(q + Q::QNUM) == n,
+            "queue {id}: qnum {} but {n} messages",
+            g.get(q + Q::QNUM)
+        );
+        ensure!(
+            g.get(q + Q::CBYTES) == bytes,
+            "queue {id}: cbytes {} but {bytes} bytes",
+            g.get(q + Q::CBYTES)
+        );
+        r.messages += n;
+        r.bytes += bytes;
+        // Sorted types: strictly increasing, counts match their lists.
+        let (mut tn, mut last, mut tr) = (0u64, i64::MIN, g.get(q + Q::THEAD));
+        while tr != 0 {
+            let t = g.get(tr + T::TYPE) as i64;
+            ensure!(t > last, "queue {id}: type list not sorted at type {t}");
+            last = t;
+            let (mut c, mut m) = (0u64, g.get(tr + T::MHEAD));
+            while m != 0 {
+                ensure!(
+                    g.get(m + M::TYPE) as i64 == t,
+                    "queue {id}: type {t} list holds another type"
+                );
+                c += 1;
+                ensure!(c <= n, "queue {id}: type {t} list longer than the queue");
+                m = g.get(m + M::TNEXT);
+            }
+            ensure!(
+                c == g.get(tr + T::COUNT) && c > 0,
+                "queue {id}: type {t} count {} but {c} messages",
+                g.get(tr + T::COUNT)
+            );
+            tn += c;
+            tr = g.get(tr + T::SNEXT);
+        }
+        ensure!(
+            tn == n,
+            "queue {id}: type lists hold {tn} messages, the queue {n}"
+        );
+        // Waiters.
+        let buckets = g.get(q + Q::TBUCKETS);
+        let mut lists = vec![
+            (g.get(q + Q::RHEAD), list::GENERAL),
+            (g.get(q + Q::SHEAD), list::SENDERS),
+        ];
+        for b in 0..TYPE_BUCKETS {
+            let mut tr = g.get(buckets + 8 * b);
+            while tr != 0 {
+                lists.push((g.get(tr + T::RHEAD), list::TYPED));
+                tr = g.get(tr + T::BNEXT);
+            }
+        }
+        for (mut w, which) in lists {
+            let mut c = 0u64;
+            while w != 0 {
+                ensure!(
+                    block_ok(w, W::SIZE),
+                    "queue {id}: waiter {w:#x} outside the heap"
+                );
+                ensure!(
+                    g.get(w + W::LIST) == which && g.get(w + W::QUEUE) == q,
+                    "queue {id}: waiter {w:#x} on the wrong list"
+                );
+                c += 1;
+                ensure!(c <= 1 << 32, "queue {id}: waiter list loops");
+                w = g.get(w + W::NEXT);
+            }
+            r.waiters += c;
+        }
+    }
+    let in_use = g.get(H::IN_USE);
+    ensure!(
+        in_use == r.queues,
+        "in_use {in_use} but {} queues",
+        r.queues
+    );
+    let mi = g.get(H::MAX_IDX) as i64;
+    ensure!(mi == max_idx, "max_idx {mi} but highest index {max_idx}");
+    ensure!(
+        g.get(H::MSG_HDRS) == r.messages,
+        "namespace message total {} but {} queued",
+        g.get(H::MSG_HDRS),
+        r.messages
+    );
+    ensure!(
+        g.get(H::MSG_BYTES) == r.bytes,
+        "namespace byte total {} but {} queued",
+        g.get(H::MSG_BYTES),
+        r.bytes
+    );
+    let mut w = g.get(H::PENDING_HEAD);
+    while w != 0 {
+        ensure!(
+            block_ok(w, W::SIZE),
+            "pending waiter {w:#x} outside the heap"
+        );
+        ensure!(
+            g.get(w + W::STATE) == state::DELIVERED && g.get(w + W::MSG) != 0,
+            "pending waiter {w:#x} without a message"
+        );
+        r.pending += 1;
+        ensure!(r.pending <= 1 << 32, "pending list loops");
+        w = g.get(w + W::NEXT);
+    }
+    for k in MIN_CLASS..CLASSES as u32 {
+        let (mut b, mut c) = (g.get(free_head(k)), 0u64);
+        while b != 0 {
+            ensure!(
+                block_ok(b, 16) && g.get(b) == k as u64,
+                "free list {k}: bad block {b:#x}"
+            );
+            c += 1;
+            ensure!(c <= top / 64, "free list {k} loops");
+            b = g.get(b + 8);
+        }
+    }
+    Ok(r)
+}
