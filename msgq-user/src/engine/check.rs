@@ -40,7 +40,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
     let a = g.arena();
     let len = a.len();
     let top = g.get(H::HEAP_TOP);
-    let block_ok = |b: u64, min: u64| b >= HEAP_OFF && b % 64 == 0 && b + min <= top;
+    let block_ok = |b: u64, min: u64| b >= HEAP_OFF && b.is_multiple_of(64) && b + min <= top;
     ensure!(g.get(H::LOG_LEN) == 0, "undo log not empty after recovery");
     ensure!(
         (HEAP_OFF..=len).contains(&top),
