@@ -4,6 +4,7 @@
 //! * [`lists`]: intrusive doubly-linked lists of records in the store.
 //! * [`queue`]: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
 //! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
+//! * [`wait`]: sleeping on a waiter's futex word until its state changes.
 //! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
 //! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
 //! * [`check`]: the integrity check.
@@ -14,6 +15,7 @@ pub mod guard;
 pub mod lists;
 pub mod ops;
 pub mod queue;
+pub mod wait;
 pub mod waiters;
 
 pub use guard::{Guard, Shared};

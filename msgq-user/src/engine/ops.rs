@@ -7,20 +7,13 @@ use super::Sink;
 use crate::shm::alloc;
 use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_BUCKETS, W};
 use crate::sys::creds::Creds;
-use crate::sys::{futex, process};
+use crate::sys::process;
 use msgq_core::abi::*;
 use msgq_core::ids::{self, IdState, IPCMNI};
 use msgq_core::limits::fits;
 use msgq_core::perm::{self, Perm};
 use msgq_core::select::Mode;
 use msgq_core::{checks, Errno};
-use std::time::Duration;
-
-/// How long a waiter sleeps before it looks around (for a waker that died between its
-/// unlock and its wake call, and for dead peers). Signals end the sleep at once.
-const TICK: Duration = Duration::from_millis(500);
-/// Minimum time between two sweeps for dead waiters.
-const SWEEP_GAP_NS: u64 = 200_000_000;
 
 /// The queue id `id` names, or EINVAL (unused index or stale sequence number).
 pub fn lookup(g: &Guard, id: i32) -> Result<u64, Errno> {
@@ -148,34 +141,6 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
     Ok(id)
 }
 
-/// Waits on waiter `w` after the guard was committed. Returns the guard (re-locked) and
-/// what ended the wait: `Ok(state)` when the state changed, `Err(true)` on a signal,
-/// `Err(false)` on a plain wake-up (re-check everything).
-fn wait<'a>(sh: &'a Shared, g: Guard<'a>, w: u64) -> Result<(Guard<'a>, Result<u64, bool>), Errno> {
-    let word = sh.arena.futex(w + W::FUTEX);
-    let mut seen = g.futex_snapshot(w);
-    drop(g);
-    loop {
-        let r = futex::wait(word, seen, TICK);
-        let mut g = sh.lock()?;
-        let st = g.get(w + W::STATE);
-        if st != state::WAITING && st != state::WOKEN {
-            return Ok((g, Ok(st)));
-        }
-        if r == futex::Wake::Interrupted {
-            return Ok((g, Err(true)));
-        }
-        if st == state::WOKEN || g.futex_snapshot(w) != seen {
-            return Ok((g, Err(false)));
-        }
-        // A tick (or a spurious wake-up): look for dead peers, then sleep again.
-        let q = g.get(w + W::QUEUE);
-        waiters::sweep_dead(&mut g, q, SWEEP_GAP_NS);
-        seen = g.futex_snapshot(w);
-        drop(g);
-    }
-}
-
 /// msgsnd, after `mtype` and the text were read from the caller.
 pub fn msgsnd(
     sh: &Shared,
@@ -204,7 +169,7 @@ pub fn msgsnd(
         }
         let w = waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = wait(sh, g, w)?;
+        let (g2, how) = super::wait::wait(sh, g, w)?;
         g = g2;
         waiters::release(&mut g, w);
         g.commit();
@@ -266,7 +231,7 @@ pub fn msgrcv(
         let maxsize = checks::receiver_maxsize(msgsz, msgflg);
         let w = waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = wait(sh, g, w)?;
+        let (g2, how) = super::wait::wait(sh, g, w)?;
         g = g2;
         match how {
             Ok(state::DELIVERED) => {
