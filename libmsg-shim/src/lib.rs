@@ -1,1 +1,67 @@
-//! LD_PRELOAD shim (in progress).
+//! libmsg-shim: an `LD_PRELOAD` library that runs unmodified programs on msgq.
+//!
+//! It exports glibc's `msgget`, `msgsnd`, `msgrcv` and `msgctl` (and catches `syscall()` for
+//! the same four system calls), and sends them to the backend this process chose (see
+//! [`backend`]). While the userspace backend is active, the files tools read to list queues
+//! and limits (`/proc/sysvipc/msg`, `/proc/sys/kernel/msg*`) show msgq's view, and writing a
+//! limit file sets the store's limit (see [`procfs`]). `set*id` wrappers make permission
+//! checks use the new credentials at once. See `docs/shim.md`.
+//!
+//! Rules every exported function follows: no panic crosses the C boundary (each body runs
+//! under `catch_unwind`; a panic becomes `EIO`), nothing is ever written to stdout, and the
+//! paths that any program takes all the time (`open`, `close`, `write`, `dup2`, `syscall`)
+//! cost one string test or one atomic load before the real function.
+
+pub mod backend;
+mod diag;
+mod exports;
+mod io;
+pub mod procfs;
+mod real;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Sets the calling thread's `errno`.
+pub(crate) fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// The calling thread's `errno`.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Runs an exported function's body; a panic becomes `errno = EIO` and `fail`.
+pub(crate) fn guard<R>(fail: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            set_errno(libc::EIO);
+            fail
+        }
+    }
+}
+
+extern "C" fn constructor() {
+    let _ = catch_unwind(|| {
+        real::resolve_all();
+    });
+}
+
+extern "C" fn destructor() {
+    let _ = catch_unwind(|| {
+        let _ = procfs::flush_pending(None);
+    });
+}
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = constructor;
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = destructor;

@@ -1,0 +1,124 @@
+//! The backend of this process, chosen once from the environment:
+//!
+//! * `MSGQ_BACKEND=user`: the userspace engine (`msgq-user`), on the store named by
+//!   `MSGQ_STORE`, or else the default store of this IPC namespace and user.
+//! * `MSGQ_BACKEND=kmod`: the kernel module. It has no backend in this build yet, so asking
+//!   for it gives one message on stderr and `ENOSYS` from every call.
+//! * `MSGQ_BACKEND=native`: the kernel's own queues (the real libc functions).
+//! * unset or empty: `kmod` when `/dev/msgq` exists and the build supports it (not yet), else
+//!   `user`.
+//!
+//! The choice is made on first use and published with one compare-and-swap: no lock is
+//! taken, so a child forked by a multithreaded parent, or a signal handler, can never wait
+//! for it.
+
+use crate::diag;
+use msgq_user::Store;
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// What the four calls go to.
+pub enum Backend {
+    /// The kernel's queues.
+    Native,
+    /// The userspace engine.
+    User(Store),
+    /// The backend could not start: every call fails with this errno.
+    Unavailable(i32),
+}
+
+static BACKEND: AtomicPtr<Backend> = AtomicPtr::new(std::ptr::null_mut());
+
+fn env(name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: getenv with a NUL-terminated name; the result is copied at once. glibc's getenv
+    // takes no lock.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null getenv result is a NUL-terminated string.
+    Some(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
+}
+
+/// The store the user backend uses: `MSGQ_STORE`, or the default store.
+pub fn store_path() -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    match env(c"MSGQ_STORE") {
+        Some(p) if !p.is_empty() => PathBuf::from(std::ffi::OsString::from_vec(p)),
+        _ => Store::default_path(),
+    }
+}
+
+fn start() -> Backend {
+    let choice = env(c"MSGQ_BACKEND").unwrap_or_default();
+    match choice.as_slice() {
+        b"native" => Backend::Native,
+        b"kmod" => {
+            diag::once(
+                "MSGQ_BACKEND=kmod: the kernel-module backend is not available in this build \
+                 of libmsg_shim; System V message calls fail with ENOSYS \
+                 (use MSGQ_BACKEND=user or native)",
+            );
+            Backend::Unavailable(libc::ENOSYS)
+        }
+        b"" | b"user" => {
+            let path = store_path();
+            match Store::open_or_create(&path, &msgq_user::StoreOptions::default()) {
+                Ok(s) => Backend::User(s),
+                Err(e) => {
+                    diag::once(&format!(
+                        "{e}; the userspace backend cannot start, System V message calls fail \
+                         with errno {}",
+                        e.errno()
+                    ));
+                    Backend::Unavailable(e.errno())
+                }
+            }
+        }
+        other => {
+            diag::once(&format!(
+                "MSGQ_BACKEND={}: unknown backend (use user, kmod or native); System V message \
+                 calls fail with ENOSYS",
+                String::from_utf8_lossy(other)
+            ));
+            Backend::Unavailable(libc::ENOSYS)
+        }
+    }
+}
+
+/// The backend, started on first use.
+pub fn get() -> &'static Backend {
+    let p = BACKEND.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: a published backend is leaked and never freed.
+        return unsafe { &*p };
+    }
+    let mine = Box::into_raw(Box::new(start()));
+    match BACKEND.compare_exchange(
+        std::ptr::null_mut(),
+        mine,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: we just published `mine`; it is never freed.
+        Ok(_) => unsafe { &*mine },
+        Err(theirs) => {
+            // SAFETY: `mine` was never published; another thread's backend won the race.
+            drop(unsafe { Box::from_raw(mine) });
+            // SAFETY: as for `p` above.
+            unsafe { &*theirs }
+        }
+    }
+}
+
+/// Whether this process's choice is the native backend, decided without starting anything
+/// (used on paths that must stay cheap, like every `open`).
+pub fn is_native() -> bool {
+    let p = BACKEND.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: as in `get`.
+        return matches!(unsafe { &*p }, Backend::Native);
+    }
+    env(c"MSGQ_BACKEND").as_deref() == Some(b"native")
+}

@@ -1,0 +1,326 @@
+//! The libc entry points through which programs open the observability files, and the
+//! ones that end a write to a limit file (see [`crate::procfs`]).
+
+use crate::backend::{self, Backend};
+use crate::procfs::{self, Target};
+use crate::real::{self, call_real};
+use crate::{guard, set_errno};
+use libc::{c_char, c_int, c_uint, c_void, size_t, ssize_t, FILE};
+
+/// Whether `openat(dirfd, path)` is one of ours, in a process whose backend answers for it.
+fn ours(dirfd: c_int, path: *const c_char, flags: c_int) -> Option<Target> {
+    if flags & libc::O_PATH != 0 {
+        return None;
+    }
+    // SAFETY: open's contract: `path` is a NUL-terminated string (or null).
+    let t = unsafe { procfs::classify(dirfd, path) }?;
+    if backend::is_native() {
+        return None;
+    }
+    Some(t)
+}
+
+fn open_ours(t: Target, flags: c_int) -> c_int {
+    let _ = procfs::flush_pending(None);
+    let r = match backend::get() {
+        Backend::User(s) => procfs::open_fd(s, t, flags),
+        Backend::Unavailable(e) => Err(*e),
+        Backend::Native => Err(libc::ENOSYS),
+    };
+    r.unwrap_or_else(|e| {
+        set_errno(e);
+        -1
+    })
+}
+
+type OpenFn = unsafe extern "C" fn(*const c_char, c_int, c_uint) -> c_int;
+type OpenAtFn = unsafe extern "C" fn(c_int, *const c_char, c_int, c_uint) -> c_int;
+type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+type OpenAt2Fn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+
+macro_rules! open_like {
+    ($(#[$doc:meta] $name:ident = $real:ident: path-only;)*) => {$(
+        #[$doc]
+        ///
+        /// # Safety
+        /// Callable from C like the libc function (`mode` is read only when the flags need
+        /// it, as the variadic C function does).
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+            guard(-1, || match ours(libc::AT_FDCWD, path, flags) {
+                Some(t) => open_ours(t, flags),
+                None => call_real!(real::$real, OpenFn, {set_errno(libc::ENOSYS); -1}, (path, flags, mode)),
+            })
+        }
+    )*};
+}
+
+open_like! {
+    /// `int open(const char *path, int flags, ...)`
+    open = OPEN: path-only;
+    /// `int open64(const char *path, int flags, ...)`
+    open64 = OPEN64: path-only;
+}
+
+macro_rules! openat_like {
+    ($(#[$doc:meta] $name:ident = $real:ident;)*) => {$(
+        #[$doc]
+        ///
+        /// # Safety
+        /// Callable from C like the libc function.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(dirfd: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+            guard(-1, || match ours(dirfd, path, flags) {
+                Some(t) => open_ours(t, flags),
+                None => call_real!(real::$real, OpenAtFn, {set_errno(libc::ENOSYS); -1}, (dirfd, path, flags, mode)),
+            })
+        }
+    )*};
+}
+
+openat_like! {
+    /// `int openat(int dirfd, const char *path, int flags, ...)`
+    openat = OPENAT;
+    /// `int openat64(int dirfd, const char *path, int flags, ...)`
+    openat64 = OPENAT64;
+}
+
+macro_rules! open2_like {
+    ($(#[$doc:meta] $name:ident = $real:ident;)*) => {$(
+        #[$doc]
+        ///
+        /// # Safety
+        /// Callable from C like the libc function.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int) -> c_int {
+            guard(-1, || match ours(libc::AT_FDCWD, path, flags) {
+                Some(t) => open_ours(t, flags),
+                None => call_real!(real::$real, Open2Fn, {set_errno(libc::ENOSYS); -1}, (path, flags)),
+            })
+        }
+    )*};
+}
+
+open2_like! {
+    /// `int __open_2(const char *path, int flags)` (`_FORTIFY_SOURCE`)
+    __open_2 = OPEN_2;
+    /// `int __open64_2(const char *path, int flags)` (`_FORTIFY_SOURCE`)
+    __open64_2 = OPEN64_2;
+}
+
+macro_rules! openat2_like {
+    ($(#[$doc:meta] $name:ident = $real:ident;)*) => {$(
+        #[$doc]
+        ///
+        /// # Safety
+        /// Callable from C like the libc function.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+            guard(-1, || match ours(dirfd, path, flags) {
+                Some(t) => open_ours(t, flags),
+                None => call_real!(real::$real, OpenAt2Fn, {set_errno(libc::ENOSYS); -1}, (dirfd, path, flags)),
+            })
+        }
+    )*};
+}
+
+openat2_like! {
+    /// `int __openat_2(int dirfd, const char *path, int flags)` (`_FORTIFY_SOURCE`)
+    __openat_2 = OPENAT_2;
+    /// `int __openat64_2(int dirfd, const char *path, int flags)` (`_FORTIFY_SOURCE`)
+    __openat64_2 = OPENAT64_2;
+}
+
+type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
+
+fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) -> *mut FILE {
+    let t = if mode.is_null() {
+        None
+    } else {
+        ours(libc::AT_FDCWD, path, 0)
+    };
+    let Some(t) = t else {
+        return call_real!(
+            real_fn,
+            FopenFn,
+            {
+                set_errno(libc::ENOSYS);
+                std::ptr::null_mut()
+            },
+            (path, mode)
+        );
+    };
+    let _ = procfs::flush_pending(None);
+    let r = match backend::get() {
+        // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
+        Backend::User(s) => unsafe { procfs::open_stream(s, t, mode) },
+        Backend::Unavailable(e) => Err(*e),
+        Backend::Native => Err(libc::ENOSYS),
+    };
+    r.unwrap_or_else(|e| {
+        set_errno(e);
+        std::ptr::null_mut()
+    })
+}
+
+/// `FILE *fopen(const char *path, const char *mode)`
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    guard(std::ptr::null_mut(), || {
+        fopen_common(path, mode, &real::FOPEN)
+    })
+}
+
+/// `FILE *fopen64(const char *path, const char *mode)`
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    guard(std::ptr::null_mut(), || {
+        fopen_common(path, mode, &real::FOPEN64)
+    })
+}
+
+/// Reports an error from applying a pending limit write as the result of the call that
+/// ended it.
+fn settle(r: c_int, id: Option<(u64, u64)>) -> c_int {
+    if let Some(id) = id {
+        if let Err(e) = procfs::flush_pending(Some(id)) {
+            set_errno(e);
+            return -1;
+        }
+    }
+    r
+}
+
+/// `int close(int fd)`: one atomic load, unless a limit write is pending.
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    guard(-1, || {
+        let id = procfs::pending_id(fd);
+        let r = call_real!(
+            real::CLOSE,
+            unsafe extern "C" fn(c_int) -> c_int,
+            {
+                set_errno(libc::ENOSYS);
+                -1
+            },
+            (fd)
+        );
+        settle(r, id)
+    })
+}
+
+/// `int fclose(FILE *stream)`
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn fclose(f: *mut FILE) -> c_int {
+    guard(libc::EOF, || {
+        let id = if procfs::any_pending() && !f.is_null() {
+            // SAFETY: a stream the caller is about to close, so still valid.
+            procfs::pending_id(unsafe { libc::fileno(f) })
+        } else {
+            None
+        };
+        let r = call_real!(
+            real::FCLOSE,
+            unsafe extern "C" fn(*mut FILE) -> c_int,
+            {
+                set_errno(libc::ENOSYS);
+                libc::EOF
+            },
+            (f)
+        );
+        if settle(0, id) != 0 {
+            return libc::EOF;
+        }
+        r
+    })
+}
+
+/// `int dup2(int old, int new)`: `new` is closed implicitly, which may end a limit write.
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    guard(-1, || {
+        let r = call_real!(
+            real::DUP2,
+            unsafe extern "C" fn(c_int, c_int) -> c_int,
+            {
+                set_errno(libc::ENOSYS);
+                -1
+            },
+            (old, new)
+        );
+        if procfs::any_pending() {
+            let e = crate::errno();
+            let _ = procfs::flush_pending(None);
+            set_errno(e);
+        }
+        r
+    })
+}
+
+/// `int dup3(int old, int new, int flags)`
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    guard(-1, || {
+        let r = call_real!(
+            real::DUP3,
+            unsafe extern "C" fn(c_int, c_int, c_int) -> c_int,
+            {
+                set_errno(libc::ENOSYS);
+                -1
+            },
+            (old, new, flags)
+        );
+        if procfs::any_pending() {
+            let e = crate::errno();
+            let _ = procfs::flush_pending(None);
+            set_errno(e);
+        }
+        r
+    })
+}
+
+/// `ssize_t write(int fd, const void *buf, size_t n)`: one atomic load, unless a limit
+/// write is pending; a write to a limit file is applied at once (`EINVAL` if refused).
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    guard(-1, || {
+        let id = procfs::pending_id(fd);
+        let r = call_real!(
+            real::WRITE,
+            unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t,
+            {
+                set_errno(libc::ENOSYS);
+                -1
+            },
+            (fd, buf, n)
+        );
+        if r < 0 {
+            return r;
+        }
+        if settle(0, id) != 0 {
+            return -1;
+        }
+        r
+    })
+}
