@@ -36,7 +36,16 @@ fn info_str(r: &Result<(i32, MsgInfo), msgq_core::Errno>) -> String {
     match r {
         Ok((ret, i)) => format!(
             "ret={} pool={} map={} max={} mnb={} mni={} ssz={} tql={} seg={} pad={}",
-            ret, i.msgpool, i.msgmap, i.msgmax, i.msgmnb, i.msgmni, i.msgssz, i.msgtql, i.msgseg, i.pad
+            ret,
+            i.msgpool,
+            i.msgmap,
+            i.msgmax,
+            i.msgmnb,
+            i.msgmni,
+            i.msgssz,
+            i.msgtql,
+            i.msgseg,
+            i.pad
         ),
         Err(e) => e.name().into(),
     }
@@ -59,7 +68,25 @@ fn c076(ctx: &mut Ctx) {
 fn c077(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
     let mut ds = MsqidDs::default();
-    for cmd in [4, 5, 6, 7, 8, 9, 10, 14, 15, 100, -1, i32::MIN, IPC_STAT | 0x100, IPC_SET | 0x100, IPC_RMID | 0x100, IPC_INFO | 0x100, MSG_STAT | 0x100] {
+    for cmd in [
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        14,
+        15,
+        100,
+        -1,
+        i32::MIN,
+        IPC_STAT | 0x100,
+        IPC_SET | 0x100,
+        IPC_RMID | 0x100,
+        IPC_INFO | 0x100,
+        MSG_STAT | 0x100,
+    ] {
         let r = ctx.ctl(id, cmd, &mut ds);
         ctx.expect(&format!("cmd{cmd:#x}"), res(&r), "EINVAL");
     }
@@ -111,7 +138,10 @@ fn c079(ctx: &mut Ctx) {
 fn c080(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
     // SAFETY: IPC_RMID ignores its buffer, so a garbage pointer is never dereferenced.
-    let r = unsafe { ctx.b.msgctl(id, IPC_RMID, 1usize as *mut _) };
+    let r = unsafe {
+        ctx.b
+            .msgctl(id, IPC_RMID, std::ptr::without_provenance_mut(1))
+    };
     ctx.expect("rmid", res(&r), "0");
     let r = ctx.stat(id);
     ctx.expect("gone", unit(&r), "EINVAL");
@@ -182,7 +212,11 @@ fn c084(ctx: &mut Ctx) {
         c.expect("msg-stat", res(&r), "EACCES");
         let r = c.ctl(id, MSG_STAT_ANY, &mut ds);
         c.expect("msg-stat-any", res(&r), &id.to_string());
-        c.expect("msg-stat-any-mode", format!("{:o}", ds.msg_perm.mode), "600");
+        c.expect(
+            "msg-stat-any-mode",
+            format!("{:o}", ds.msg_perm.mode),
+            "600",
+        );
         let r = c.info(0, MSG_INFO).map(|x| x.1.msgpool);
         c.expect("msg-info-pool", res(&r), "1");
     });
@@ -208,38 +242,67 @@ fn c085(ctx: &mut Ctx) {
 
 fn c086(ctx: &mut Ctx) {
     let r = ctx.info(0, IPC_INFO);
-    ctx.expect("ipc-info", info_str(&r), "ret=0 pool=512000 map=16384 max=8192 mnb=16384 mni=32000 ssz=16 tql=16384 seg=65535 pad=0");
+    ctx.expect(
+        "ipc-info",
+        info_str(&r),
+        "ret=0 pool=512000 map=16384 max=8192 mnb=16384 mni=32000 ssz=16 tql=16384 seg=65535 pad=0",
+    );
     ctx.set_sysctl(Sysctl::Msgmax, 100).expect("sysctl");
     ctx.set_sysctl(Sysctl::Msgmnb, 200).expect("sysctl");
     ctx.set_sysctl(Sysctl::Msgmni, 300).expect("sysctl");
     let r = ctx.info(0, IPC_INFO);
-    ctx.expect("ipc-info-sysctls", info_str(&r), "ret=0 pool=512000 map=16384 max=100 mnb=200 mni=300 ssz=16 tql=16384 seg=65535 pad=0");
+    ctx.expect(
+        "ipc-info-sysctls",
+        info_str(&r),
+        "ret=0 pool=512000 map=16384 max=100 mnb=200 mni=300 ssz=16 tql=16384 seg=65535 pad=0",
+    );
     let r = ctx.info(0, MSG_INFO);
-    ctx.expect("msg-info-empty", info_str(&r), "ret=0 pool=0 map=0 max=100 mnb=200 mni=300 ssz=16 tql=0 seg=65535 pad=0");
+    ctx.expect(
+        "msg-info-empty",
+        info_str(&r),
+        "ret=0 pool=0 map=0 max=100 mnb=200 mni=300 ssz=16 tql=0 seg=65535 pad=0",
+    );
     let mut raw = [0xAAu8; 120];
     // SAFETY: a 120-byte buffer we own.
     let r = unsafe { ctx.b.msgctl(0, IPC_INFO, raw.as_mut_ptr().cast()) };
     ctx.rec("raw-ret", res(&r));
     ctx.expect("raw-pad-zero", raw[30..32] == [0, 0], "true");
-    ctx.expect("raw-beyond-untouched", raw[32..].iter().all(|b| *b == 0xAA), "true");
+    ctx.expect(
+        "raw-beyond-untouched",
+        raw[32..].iter().all(|b| *b == 0xAA),
+        "true",
+    );
 }
 
 fn c087(ctx: &mut Ctx) {
     let a = ctx.new_queue(0o600);
     let b = ctx.new_queue(0o600);
     let c = ctx.new_queue(0o600);
-    for (id, t) in [(a, &b"0123456789"[..]), (a, b"abc"), (b, b"xxxxxxxx"), (b, b"1234567")] {
+    for (id, t) in [
+        (a, &b"0123456789"[..]),
+        (a, b"abc"),
+        (b, b"xxxxxxxx"),
+        (b, b"1234567"),
+    ] {
         ctx.snd(id, 1, t, IPC_NOWAIT).expect("send");
     }
-    let r = crate::cases::rcv::receiver(ctx, "receiver", c, 100, 0, 0, None, false);
+    let r = crate::cases::rcv::receiver(ctx, "receiver", c, (100, 0, 0), None, false);
     ctx.snd(c, 1, b"handed-off", IPC_NOWAIT).expect("send");
     ctx.join(r);
     let i = ctx.info(0, MSG_INFO);
-    ctx.expect("msg-info", info_str(&i), "ret=2 pool=3 map=4 max=8192 mnb=16384 mni=32000 ssz=16 tql=28 seg=65535 pad=0");
+    ctx.expect(
+        "msg-info",
+        info_str(&i),
+        "ret=2 pool=3 map=4 max=8192 mnb=16384 mni=32000 ssz=16 tql=28 seg=65535 pad=0",
+    );
     let m = ctx.rcv(a, 100, 0, IPC_NOWAIT);
     ctx.rec("rcv", trace::msg(&m));
     let i = ctx.info(0, MSG_INFO);
-    ctx.expect("msg-info-after-rcv", info_str(&i), "ret=2 pool=3 map=3 max=8192 mnb=16384 mni=32000 ssz=16 tql=18 seg=65535 pad=0");
+    ctx.expect(
+        "msg-info-after-rcv",
+        info_str(&i),
+        "ret=2 pool=3 map=3 max=8192 mnb=16384 mni=32000 ssz=16 tql=18 seg=65535 pad=0",
+    );
 }
 
 fn c088(ctx: &mut Ctx) {
@@ -263,7 +326,9 @@ fn c089(ctx: &mut Ctx) {
         ds.msg_perm.uid = 2000;
         let r = c.set(id, &ds);
         c.expect("set-uid2000", res(&r), "0");
-        let d = c.stat(id).map(|d| format!("uid={} cuid={}", d.msg_perm.uid, d.msg_perm.cuid));
+        let d = c
+            .stat(id)
+            .map(|d| format!("uid={} cuid={}", d.msg_perm.uid, d.msg_perm.cuid));
         c.expect("stat", res(&d), "uid=2000 cuid=1000");
         ds.msg_perm.mode = 0o640;
         let r = c.set(id, &ds);
@@ -279,7 +344,13 @@ fn c089(ctx: &mut Ctx) {
 
 fn c090(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    for (n, q, want) in [("msgmnb+1", 16385, "EPERM"), ("msgmnb", 16384, "0"), ("lower", 100, "0"), ("zero", 0, "0"), ("back-up", 16384, "0")] {
+    for (n, q, want) in [
+        ("msgmnb+1", 16385, "EPERM"),
+        ("msgmnb", 16384, "0"),
+        ("lower", 100, "0"),
+        ("zero", 0, "0"),
+        ("back-up", 16384, "0"),
+    ] {
         let r = ctx.set_qbytes(id, q);
         ctx.expect(n, res(&r), want);
         let s = ctx.stat(id).map(|d| d.msg_qbytes);
@@ -317,11 +388,17 @@ fn c093(ctx: &mut Ctx) {
     ds.msg_perm.mode = 0o644;
     let r = ctx.set(id, &ds);
     ctx.expect("set-mode", res(&r), "EPERM");
-    ctx.expect("mode-unchanged", format!("{:o}", ctx.stat(id).expect("stat").msg_perm.mode), "600");
+    ctx.expect(
+        "mode-unchanged",
+        format!("{:o}", ctx.stat(id).expect("stat").msg_perm.mode),
+        "600",
+    );
     ds.msg_qbytes = 100;
     let r = ctx.set(id, &ds);
     ctx.expect("set-mode-qbytes100", res(&r), "0");
-    let d = ctx.stat(id).map(|d| format!("mode={:o} qbytes={}", d.msg_perm.mode, d.msg_qbytes));
+    let d = ctx
+        .stat(id)
+        .map(|d| format!("mode={:o} qbytes={}", d.msg_perm.mode, d.msg_qbytes));
     ctx.expect("after", res(&d), "mode=644 qbytes=100");
 }
 
@@ -349,12 +426,16 @@ fn c094(ctx: &mut Ctx) {
 }
 
 fn c095(ctx: &mut Ctx) {
-    let id = ctx.get(crate::cases::get::K, IPC_CREAT | 0o600).expect("setup");
+    let id = ctx
+        .get(crate::cases::get::K, IPC_CREAT | 0o600)
+        .expect("setup");
     ctx.snd(id, 1, b"x", IPC_NOWAIT).expect("send");
     let before = ctx.stat(id).expect("stat");
     while trace::now() <= before.msg_ctime {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // The kernel's seconds are the coarse clock, up to a tick behind: let it catch up.
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let mut ds = before;
     ds.msg_perm.key = 77;
     ds.msg_perm.cuid = 55;
@@ -368,21 +449,46 @@ fn c095(ctx: &mut Ctx) {
     let r = ctx.set(id, &ds);
     ctx.expect("set", res(&r), "0");
     let d = ctx.stat(id).expect("stat");
-    ctx.expect("ignored", format!("key={} cuid={} cgid={} seq={} qnum={} cbytes={}", d.msg_perm.key, d.msg_perm.cuid, d.msg_perm.cgid, d.msg_perm.seq, d.msg_qnum, d.msg_cbytes), &format!("key={} cuid=0 cgid=0 seq=0 qnum=1 cbytes=1", crate::cases::get::K));
+    ctx.expect(
+        "ignored",
+        format!(
+            "key={} cuid={} cgid={} seq={} qnum={} cbytes={}",
+            d.msg_perm.key,
+            d.msg_perm.cuid,
+            d.msg_perm.cgid,
+            d.msg_perm.seq,
+            d.msg_qnum,
+            d.msg_cbytes
+        ),
+        &format!(
+            "key={} cuid=0 cgid=0 seq=0 qnum=1 cbytes=1",
+            crate::cases::get::K
+        ),
+    );
     ctx.expect("mode", format!("{:o}", d.msg_perm.mode), "777");
     ctx.expect("ctime-updated", d.msg_ctime > before.msg_ctime, "true");
-    ctx.expect("stime-kept", d.msg_stime == before.msg_stime && d.msg_lspid == before.msg_lspid, "true");
+    ctx.expect(
+        "stime-kept",
+        d.msg_stime == before.msg_stime && d.msg_lspid == before.msg_lspid,
+        "true",
+    );
     ctx.rec("stat", ctx.ds_str(&d));
 }
 
 fn c096(ctx: &mut Ctx) {
     let keep = ctx.new_queue(0o600);
-    let id = ctx.get(crate::cases::get::K, IPC_CREAT | 0o600).expect("setup");
+    let id = ctx
+        .get(crate::cases::get::K, IPC_CREAT | 0o600)
+        .expect("setup");
     ctx.snd(keep, 1, b"kept", IPC_NOWAIT).expect("send");
     ctx.snd(id, 1, b"abc", IPC_NOWAIT).expect("send");
     ctx.snd(id, 2, b"defgh", IPC_NOWAIT).expect("send");
     let i = ctx.info(0, MSG_INFO);
-    ctx.expect("before", info_str(&i), "ret=1 pool=2 map=3 max=8192 mnb=16384 mni=32000 ssz=16 tql=12 seg=65535 pad=0");
+    ctx.expect(
+        "before",
+        info_str(&i),
+        "ret=1 pool=2 map=3 max=8192 mnb=16384 mni=32000 ssz=16 tql=12 seg=65535 pad=0",
+    );
     let r = ctx.rmid(id);
     ctx.expect("rmid", res(&r), "0");
     let mut ds = MsqidDs::default();
@@ -392,12 +498,22 @@ fn c096(ctx: &mut Ctx) {
     ctx.expect("rcv", trace::msg(&r), "EINVAL");
     let r = ctx.rcv(id, 10, 0, IPC_NOWAIT | MSG_COPY);
     ctx.expect("copy", trace::msg(&r), "EINVAL");
-    for (n, cmd) in [("stat", IPC_STAT), ("msg-stat", MSG_STAT), ("msg-stat-any", MSG_STAT_ANY), ("set", IPC_SET), ("rmid-again", IPC_RMID)] {
+    for (n, cmd) in [
+        ("stat", IPC_STAT),
+        ("msg-stat", MSG_STAT),
+        ("msg-stat-any", MSG_STAT_ANY),
+        ("set", IPC_SET),
+        ("rmid-again", IPC_RMID),
+    ] {
         let r = ctx.ctl(id, cmd, &mut ds);
         ctx.expect(n, res(&r), "EINVAL");
     }
     let r = ctx.get(crate::cases::get::K, 0);
     ctx.expect("get-key", res(&r), "ENOENT");
     let i = ctx.info(0, MSG_INFO);
-    ctx.expect("after", info_str(&i), "ret=0 pool=1 map=1 max=8192 mnb=16384 mni=32000 ssz=16 tql=4 seg=65535 pad=0");
+    ctx.expect(
+        "after",
+        info_str(&i),
+        "ret=0 pool=1 map=1 max=8192 mnb=16384 mni=32000 ssz=16 tql=4 seg=65535 pad=0",
+    );
 }

@@ -28,9 +28,17 @@ pub fn cases() -> Vec<Case> {
 
 fn exec_share(ctx: &mut Ctx) {
     let flg = IPC_CREAT | 0o666;
-    let a = ctx.spawn_exec("a", None, &[&format!("get:{K}:{flg}"), "snd:1:first:0", "snd:2:second:0"]);
+    let a = ctx.spawn_exec(
+        "a",
+        None,
+        &[&format!("get:{K}:{flg}"), "snd:1:first:0", "snd:2:second:0"],
+    );
     ctx.join(a);
-    let b = ctx.spawn_exec("b", None, &[&format!("get:{K}:0"), "rcv:100:0:0", "rcv:100:0:0", "stat"]);
+    let b = ctx.spawn_exec(
+        "b",
+        None,
+        &[&format!("get:{K}:0"), "rcv:100:0:0", "rcv:100:0:0", "stat"],
+    );
     ctx.join(b);
     ctx.violation_if_not("b:rcv", "t=2 'second'");
     let d = ctx.stat(0).expect("stat");
@@ -56,7 +64,11 @@ fn exec_blocked_sender(ctx: &mut Ctx) {
     let id = ctx.get(K, IPC_CREAT | 0o600).expect("setup");
     ctx.set_qbytes(id, 4).expect("setup");
     ctx.snd(id, 1, b"full", IPC_NOWAIT).expect("setup");
-    let w = ctx.spawn_exec("worker", None, &[&format!("get:{K}:0"), "snd:2:more:0", "stat"]);
+    let w = ctx.spawn_exec(
+        "worker",
+        None,
+        &[&format!("get:{K}:0"), "snd:2:more:0", "stat"],
+    );
     ctx.wait_blocked(&w);
     let r = ctx.rcv(id, 10, 0, IPC_NOWAIT);
     ctx.expect("rcv", trace::msg(&r), "t=1 'full'");
@@ -71,18 +83,42 @@ fn exec_other_uid(ctx: &mut Ctx) {
     let shared = ctx.get(K + 1, IPC_CREAT | 0o666).expect("setup");
     ctx.rec("ids", format!("{private},{shared}"));
     let flg = 0o600;
-    let w = ctx.spawn_exec("u1000", Some(Creds::user(1000)), &[&format!("get:{K}:{flg}"), &format!("get:{K}:0"), "snd:1:x:2048", "rcv:10:0:2048", "stat", "rmid"]);
+    let w = ctx.spawn_exec(
+        "u1000",
+        Some(Creds::user(1000)),
+        &[
+            &format!("get:{K}:{flg}"),
+            &format!("get:{K}:0"),
+            "snd:1:x:2048",
+            "rcv:10:0:2048",
+            "stat",
+            "rmid",
+        ],
+    );
     ctx.join(w);
     ctx.violation_if_not("u1000:snd", "EACCES");
     ctx.violation_if_not("u1000:rmid", "EPERM");
-    let w = ctx.spawn_exec("u1000-shared", Some(Creds::user(1000)), &[&format!("get:{}:{}", K + 1, 0o666), "snd:1:hi:2048", "stat", "rcv:10:0:2048"]);
+    let w = ctx.spawn_exec(
+        "u1000-shared",
+        Some(Creds::user(1000)),
+        &[
+            &format!("get:{}:{}", K + 1, 0o666),
+            "snd:1:hi:2048",
+            "stat",
+            "rcv:10:0:2048",
+        ],
+    );
     ctx.join(w);
     ctx.violation_if_not("u1000-shared:rcv", "t=1 'hi'");
 }
 
 fn exec_sigusr1(ctx: &mut Ctx) {
     let id = ctx.get(K, IPC_CREAT | 0o600).expect("setup");
-    let w = ctx.spawn_exec("worker", None, &["sigusr1", &format!("get:{K}:0"), "rcv:100:0:0", "stat"]);
+    let w = ctx.spawn_exec(
+        "worker",
+        None,
+        &["sigusr1", &format!("get:{K}:0"), "rcv:100:0:0", "stat"],
+    );
     ctx.wait_blocked(&w);
     ctx.kill(&w, libc::SIGUSR1);
     ctx.join(w);
@@ -105,14 +141,26 @@ fn rmid_wakes_everyone(ctx: &mut Ctx) {
         kids.push(c);
     }
     for i in 0..2 {
-        kids.push(receiver(ctx, &format!("receiver{i}"), id, 10, 9, 0, None, false));
+        kids.push(receiver(
+            ctx,
+            &format!("receiver{i}"),
+            id,
+            (10, 9, 0),
+            None,
+            false,
+        ));
     }
     let r = ctx.rmid(id);
     ctx.expect("rmid", res(&r), "0");
     for k in kids {
         ctx.join(k);
     }
-    for n in ["sender0:snd", "sender1:snd", "receiver0:rcv", "receiver1:rcv"] {
+    for n in [
+        "sender0:snd",
+        "sender1:snd",
+        "receiver0:rcv",
+        "receiver1:rcv",
+    ] {
         ctx.violation_if_not(n, "EIDRM");
     }
 }
@@ -168,7 +216,7 @@ fn other_uid_denied(ctx: &mut Ctx) {
 fn set_qbytes_handoff(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
     ctx.set_qbytes(id, 0).expect("setup");
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, false);
     let sn = ctx.spawn("sender", None, move |c| {
         let r = c.snd(id, 4, b"late", 0);
         c.rec("snd", unit(&r));
@@ -201,7 +249,7 @@ fn rcv_wakes_sender(ctx: &mut Ctx) {
 
 fn dead_receiver(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, false);
     ctx.kill(&r, libc::SIGKILL);
     ctx.join(r);
     let x = ctx.snd(id, 1, b"kept", IPC_NOWAIT);

@@ -47,13 +47,21 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// Starts a receiver child blocked in msgrcv(id, sz, typ, flg); it records `rcv`.
-pub fn receiver(ctx: &mut Ctx, name: &str, id: i32, sz: usize, typ: i64, flg: i32, creds: Option<Creds>, sigusr1: bool) -> Child {
+/// Starts a receiver child blocked in `msgrcv(id, sz, typ, flg)` (`sel = (sz, typ, flg)`);
+/// it records `rcv`.
+pub fn receiver(
+    ctx: &mut Ctx,
+    name: &str,
+    id: i32,
+    sel: (usize, i64, i32),
+    creds: Option<Creds>,
+    sigusr1: bool,
+) -> Child {
     let c = ctx.spawn(name, creds, move |c| {
         if sigusr1 {
             procs::install_sigusr1(true);
         }
-        let r = c.rcv(id, sz, typ, flg);
+        let r = c.rcv(id, sel.0, sel.1, sel.2);
         c.rec("rcv", trace::msg(&r));
     });
     ctx.wait_blocked(&c);
@@ -85,7 +93,10 @@ fn c045(ctx: &mut Ctx) {
     ctx.expect("unmapped", res(&r), "EINVAL");
     let mut canary = [0xAAu8; 32];
     // SAFETY: a 32-byte buffer, msgsz 24.
-    let r = unsafe { ctx.b.msgrcv(12345, canary.as_mut_ptr().cast(), 24, 0, IPC_NOWAIT) };
+    let r = unsafe {
+        ctx.b
+            .msgrcv(12345, canary.as_mut_ptr().cast(), 24, 0, IPC_NOWAIT)
+    };
     ctx.expect("canary", res(&r), "EINVAL");
     ctx.expect("untouched", canary.iter().all(|b| *b == 0xAA), "true");
     // SAFETY: as above, read-only page.
@@ -119,8 +130,28 @@ fn c047(ctx: &mut Ctx) {
 
 fn c048(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    fill(ctx, id, &[(5, b"a"), (3, b"b"), (7, b"c"), (3, b"d"), (1, b"e"), (2, b"f")]);
-    for (i, (t, want)) in [(-4, "t=1 'e'"), (-4, "t=2 'f'"), (-4, "t=3 'b'"), (i64::MIN, "t=3 'd'"), (-1, "ENOMSG")].iter().enumerate() {
+    fill(
+        ctx,
+        id,
+        &[
+            (5, b"a"),
+            (3, b"b"),
+            (7, b"c"),
+            (3, b"d"),
+            (1, b"e"),
+            (2, b"f"),
+        ],
+    );
+    for (i, (t, want)) in [
+        (-4, "t=1 'e'"),
+        (-4, "t=2 'f'"),
+        (-4, "t=3 'b'"),
+        (i64::MIN, "t=3 'd'"),
+        (-1, "ENOMSG"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let r = ctx.rcv(id, 10, *t, IPC_NOWAIT);
         ctx.expect(&format!("rcv{i}({t})"), trace::msg(&r), want);
     }
@@ -173,7 +204,11 @@ fn c053(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
     fill(ctx, id, &[(9, &trace::abc(50)), (9, &trace::abc(5))]);
     let r = ctx.rcv(id, 10, 9, IPC_NOWAIT | MSG_NOERROR);
-    ctx.expect("rcv", trace::msg(&r), &format!("t=9 {}", trace::text(&trace::abc(10))));
+    ctx.expect(
+        "rcv",
+        trace::msg(&r),
+        &format!("t=9 {}", trace::text(&trace::abc(10))),
+    );
     ctx.expect_q("q", id, 1, 5);
 }
 
@@ -195,7 +230,11 @@ fn c055(ctx: &mut Ctx) {
     // SAFETY: 8 writable bytes then a fault; the implementation must report EFAULT.
     let r = unsafe { ctx.b.msgrcv(id, p, 10, 0, IPC_NOWAIT) };
     ctx.expect("rcv-text-fault", res(&r), "EFAULT");
-    ctx.expect("mtype-written", i64::from_ne_bytes(mem::peek(p, 8).try_into().unwrap()), "1");
+    ctx.expect(
+        "mtype-written",
+        i64::from_ne_bytes(mem::peek(p, 8).try_into().unwrap()),
+        "1",
+    );
     ctx.expect_q("q1", id, 2, 8);
     // SAFETY: a read-only page: the mtype write faults.
     let r = unsafe { ctx.b.msgrcv(id, mem::read_only(0), 10, 0, IPC_NOWAIT) };
@@ -218,7 +257,11 @@ fn c056(ctx: &mut Ctx) {
     let d = ctx.stat(id).expect("stat");
     ctx.expect("rtime", trace::time_class(d.msg_rtime), "now");
     ctx.expect("lrpid", ctx.pid_class(d.msg_lrpid), "self");
-    ctx.expect("q", format!("qnum={} cbytes={}", d.msg_qnum, d.msg_cbytes), "qnum=0 cbytes=0");
+    ctx.expect(
+        "q",
+        format!("qnum={} cbytes={}", d.msg_qnum, d.msg_cbytes),
+        "qnum=0 cbytes=0",
+    );
     ctx.rec_stat("after", id);
     // Received by a child: lrpid names it.
     fill(ctx, id, &[(3, b"x")]);
@@ -272,8 +315,8 @@ fn c057(ctx: &mut Ctx) {
 
 fn c058(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r1 = receiver(ctx, "r1", id, 10, 0, 0, None, false);
-    let r2 = receiver(ctx, "r2", id, 10, 0, 0, None, false);
+    let r1 = receiver(ctx, "r1", id, (10, 0, 0), None, false);
+    let r2 = receiver(ctx, "r2", id, (10, 0, 0), None, false);
     fill(ctx, id, &[(1, b"first"), (1, b"second")]);
     ctx.join(r1);
     ctx.join(r2);
@@ -286,8 +329,8 @@ fn c058(ctx: &mut Ctx) {
 
 fn c059(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r2 = receiver(ctx, "r-type2", id, 10, 2, 0, None, false);
-    let r1 = receiver(ctx, "r-type1", id, 10, 1, 0, None, false);
+    let r2 = receiver(ctx, "r-type2", id, (10, 2, 0), None, false);
+    let r1 = receiver(ctx, "r-type1", id, (10, 1, 0), None, false);
     fill(ctx, id, &[(1, b"one")]);
     ctx.join(r1);
     ctx.violation_if_not("r-type1:rcv", "t=1 'one'");
@@ -300,7 +343,7 @@ fn c059(ctx: &mut Ctx) {
 
 fn c060(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 5, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (5, 0, 0), None, false);
     let s = ctx.snd(id, 1, &trace::abc(10), IPC_NOWAIT);
     ctx.expect("snd", unit(&s), "ok");
     ctx.join(r);
@@ -310,8 +353,8 @@ fn c060(ctx: &mut Ctx) {
 
 fn c061(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r1 = receiver(ctx, "r1", id, 5, 0, 0, None, false);
-    let r2 = receiver(ctx, "r2", id, 5, 0, MSG_NOERROR, None, false);
+    let r1 = receiver(ctx, "r1", id, (5, 0, 0), None, false);
+    let r2 = receiver(ctx, "r2", id, (5, 0, MSG_NOERROR), None, false);
     let s = ctx.snd(id, 1, &trace::abc(10), IPC_NOWAIT);
     ctx.expect("snd", unit(&s), "ok");
     ctx.join(r1);
@@ -323,7 +366,7 @@ fn c061(ctx: &mut Ctx) {
 
 fn c062(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, -3, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, -3, 0), None, false);
     fill(ctx, id, &[(5, b"five")]);
     ctx.still_blocked(&r);
     ctx.expect_q("q1", id, 1, 4);
@@ -335,7 +378,7 @@ fn c062(ctx: &mut Ctx) {
 
 fn c063(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 5, MSG_EXCEPT, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 5, MSG_EXCEPT), None, false);
     fill(ctx, id, &[(5, b"five")]);
     ctx.still_blocked(&r);
     fill(ctx, id, &[(7, b"seven")]);
@@ -346,7 +389,7 @@ fn c063(ctx: &mut Ctx) {
 
 fn c064(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, true);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, true);
     ctx.kill(&r, libc::SIGUSR1);
     ctx.join(r);
     ctx.violation_if_not("receiver:rcv", "EINTR");
@@ -357,7 +400,7 @@ fn c064(ctx: &mut Ctx) {
 
 fn c065(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, false);
     ctx.stop(&r);
     ctx.kill(&r, libc::SIGCONT);
     ctx.wait_blocked(&r);
@@ -369,7 +412,7 @@ fn c065(ctx: &mut Ctx) {
 
 fn c066(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, false);
     let x = ctx.rmid(id);
     ctx.rec("rmid", res(&x));
     ctx.join(r);
@@ -378,7 +421,7 @@ fn c066(ctx: &mut Ctx) {
 
 fn c067(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
-    let r = receiver(ctx, "receiver", id, 10, 0, 0, None, false);
+    let r = receiver(ctx, "receiver", id, (10, 0, 0), None, false);
     ctx.stop(&r);
     let x = ctx.rmid(id);
     ctx.rec("rmid", res(&x));
@@ -389,9 +432,13 @@ fn c067(ctx: &mut Ctx) {
 
 fn c068(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o666);
-    let denied = receiver(ctx, "u1000", id, 10, 0, 0, Some(Creds::user(1000)), false);
-    let group0 = Creds { uid: 1001, gid: 1001, groups: vec![0] };
-    let kept = receiver(ctx, "u1001-group0", id, 10, 0, 0, Some(group0), false);
+    let denied = receiver(ctx, "u1000", id, (10, 0, 0), Some(Creds::user(1000)), false);
+    let group0 = Creds {
+        uid: 1001,
+        gid: 1001,
+        groups: vec![0],
+    };
+    let kept = receiver(ctx, "u1001-group0", id, (10, 0, 0), Some(group0), false);
     let r = ctx.set_mode(id, 0o660);
     ctx.rec("set-0660", res(&r));
     ctx.join(denied);
@@ -427,14 +474,23 @@ fn c071(ctx: &mut Ctx) {
     let r = unsafe { ctx.b.msgrcv(12345, p, 100, 0, MSG_COPY | IPC_NOWAIT) };
     ctx.expect("copy-unreadable-bad-id", res(&r), "EFAULT");
     // SAFETY: as above; the whole buffer is unmapped.
-    let r = unsafe { ctx.b.msgrcv(12345, mem::unmapped(), 100, 0, MSG_COPY | IPC_NOWAIT) };
+    let r = unsafe {
+        ctx.b
+            .msgrcv(12345, mem::unmapped(), 100, 0, MSG_COPY | IPC_NOWAIT)
+    };
     ctx.expect("copy-unmapped-bad-id", res(&r), "EFAULT");
     // SAFETY: as above; with msgsz 0 only the mtype would be... nothing is probed.
-    let r = unsafe { ctx.b.msgrcv(12345, mem::unmapped(), 0, 0, MSG_COPY | IPC_NOWAIT) };
+    let r = unsafe {
+        ctx.b
+            .msgrcv(12345, mem::unmapped(), 0, 0, MSG_COPY | IPC_NOWAIT)
+    };
     ctx.rec("copy-sz0-unmapped-bad-id", res(&r));
     // A read-only buffer passes the probe; the lookup then fails.
     // SAFETY: a readable page of 4096 bytes.
-    let r = unsafe { ctx.b.msgrcv(12345, mem::read_only(0), 100, 0, MSG_COPY | IPC_NOWAIT) };
+    let r = unsafe {
+        ctx.b
+            .msgrcv(12345, mem::read_only(0), 100, 0, MSG_COPY | IPC_NOWAIT)
+    };
     ctx.expect("copy-read-only-bad-id", res(&r), "EINVAL");
 }
 
@@ -449,12 +505,24 @@ fn c072(ctx: &mut Ctx) {
 fn c073(ctx: &mut Ctx) {
     let id = ctx.new_queue(0o600);
     fill(ctx, id, &[(7, b"A"), (3, b"B")]);
-    for (i, want) in [(0, "t=7 'A'"), (1, "t=3 'B'"), (2, "ENOMSG"), (-1, "ENOMSG")] {
+    for (i, want) in [
+        (0, "t=7 'A'"),
+        (1, "t=3 'B'"),
+        (2, "ENOMSG"),
+        (-1, "ENOMSG"),
+    ] {
         let r = ctx.rcv(id, 10, i, MSG_COPY | IPC_NOWAIT);
         ctx.expect(&format!("copy{i}"), trace::msg(&r), want);
     }
     let d = ctx.stat(id).expect("stat");
-    ctx.expect("after", format!("qnum={} rtime={} lrpid={}", d.msg_qnum, d.msg_rtime, d.msg_lrpid), "qnum=2 rtime=0 lrpid=0");
+    ctx.expect(
+        "after",
+        format!(
+            "qnum={} rtime={} lrpid={}",
+            d.msg_qnum, d.msg_rtime, d.msg_lrpid
+        ),
+        "qnum=2 rtime=0 lrpid=0",
+    );
     let r = ctx.rcv(id, 10, 0, IPC_NOWAIT);
     ctx.expect("rcv", trace::msg(&r), "t=7 'A'");
 }
@@ -467,7 +535,11 @@ fn c074(ctx: &mut Ctx) {
     let r = ctx.rcv(id, 10, 0, MSG_COPY | IPC_NOWAIT | MSG_NOERROR);
     ctx.expect("copy-small-noerror", trace::msg(&r), "EINVAL");
     let r = ctx.rcv(id, 20, 0, MSG_COPY | IPC_NOWAIT | MSG_NOERROR);
-    ctx.expect("copy-exact", trace::msg(&r), &format!("t=1 {}", trace::text(&trace::abc(20))));
+    ctx.expect(
+        "copy-exact",
+        trace::msg(&r),
+        &format!("t=1 {}", trace::text(&trace::abc(20))),
+    );
     ctx.expect_q("q", id, 1, 20);
 }
 
@@ -479,5 +551,9 @@ fn c075(ctx: &mut Ctx) {
     let r = ctx.rcv(id, 100, 0, MSG_COPY | IPC_NOWAIT);
     ctx.expect("copy", trace::msg(&r), "EINVAL");
     let r = ctx.rcv(id, 100, 0, IPC_NOWAIT);
-    ctx.expect("rcv", trace::msg(&r), &format!("t=1 {}", trace::text(&trace::abc(50))));
+    ctx.expect(
+        "rcv",
+        trace::msg(&r),
+        &format!("t=1 {}", trace::text(&trace::abc(50))),
+    );
 }

@@ -305,6 +305,8 @@ fn c042(ctx: &mut Ctx) {
     while trace::now() <= before {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // The kernel's seconds are the coarse clock, up to a tick behind: let it catch up.
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let b = ctx.b;
     let (r, tid) = std::thread::scope(|s| {
         s.spawn(|| {
