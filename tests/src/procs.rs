@@ -214,3 +214,17 @@ pub fn gettid() -> i32 {
     // SAFETY: no memory effects.
     unsafe { libc::gettid() }
 }
+
+/// Makes this process the reaper of its orphaned descendants (workers left behind by a
+/// killed case), so `reap_orphans` can collect them.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Collects any exited orphans without blocking.
+pub fn reap_orphans() {
+    let mut st = 0;
+    // SAFETY: `st` is a valid int; WNOHANG never blocks.
+    while unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) } > 0 {}
+}

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         return ExitCode::from(msgq_tests::worker::main(&args[1..]) as u8);
     }
     msgq_tests::procs::quiet_panics();
+    msgq_tests::procs::become_subreaper();
     let mut kinds = vec![Kind::Native, Kind::Engine];
     let mut list = false;
     let mut verbose = false;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
     let mut failed_names = Vec::new();
     for (i, c) in selected.iter().enumerate() {
         let traces = harness::run_case(c, &kinds, i);
+        msgq_tests::procs::reap_orphans();
         if verbose {
             for (k, t) in kinds.iter().zip(&traces) {
                 println!("  [{}]", k.name());

@@ -23,6 +23,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("mp-rcv-wakes-sender", rcv_wakes_sender),
         Case::new("mp-dead-receiver", dead_receiver),
         Case::new("mp-dead-sender", dead_sender),
+        Case::new("mp-sender-waits-until-it-fits", sender_waits_until_fit),
+        Case::new("mp-snd-stop-cont-transparent", snd_stop_cont),
     ]
 }
 
@@ -274,4 +276,43 @@ fn dead_sender(ctx: &mut Ctx) {
     let x = ctx.snd(id, 3, b"again", IPC_NOWAIT);
     ctx.expect("snd", unit(&x), "ok");
     ctx.expect_q("q2", id, 1, 5);
+}
+
+fn sender_waits_until_fit(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    ctx.set_qbytes(id, 10).expect("setup");
+    ctx.snd(id, 1, b"11111", IPC_NOWAIT).expect("setup");
+    ctx.snd(id, 2, b"22222", IPC_NOWAIT).expect("setup");
+    let sn = ctx.spawn("sender", None, move |c| {
+        let r = c.snd(id, 3, b"33333333", 0);
+        c.rec("snd", unit(&r));
+    });
+    ctx.wait_blocked(&sn);
+    let r = ctx.rcv(id, 10, 0, IPC_NOWAIT);
+    ctx.expect("rcv1", trace::msg(&r), "t=1 '11111'");
+    // 5 bytes free, 8 needed: woken or not, the sender must still be waiting.
+    ctx.still_blocked(&sn);
+    ctx.expect_q("q1", id, 1, 5);
+    let r = ctx.rcv(id, 10, 0, IPC_NOWAIT);
+    ctx.expect("rcv2", trace::msg(&r), "t=2 '22222'");
+    ctx.join(sn);
+    ctx.violation_if_not("sender:snd", "ok");
+    ctx.expect_q("q2", id, 1, 8);
+}
+
+fn snd_stop_cont(ctx: &mut Ctx) {
+    let id = crate::cases::snd::full_queue(ctx, 0o600);
+    let sn = ctx.spawn("sender", None, move |c| {
+        let r = c.snd(id, 2, b"later", 0);
+        c.rec("snd", unit(&r));
+    });
+    ctx.wait_blocked(&sn);
+    ctx.stop(&sn);
+    ctx.kill(&sn, libc::SIGCONT);
+    ctx.wait_blocked(&sn);
+    let r = ctx.rcv(id, 100, 0, IPC_NOWAIT);
+    ctx.rec("rcv", trace::msg(&r));
+    ctx.join(sn);
+    ctx.violation_if_not("sender:snd", "ok");
+    ctx.expect_q("q", id, 1, 5);
 }
