@@ -26,15 +26,14 @@ pub const fn msgrcv_args(msqid: i32, msgsz: usize, msgflg: i32) -> Result<(), Er
     Ok(())
 }
 
-/// Bytes `MSG_COPY` reads from the user buffer before the lookup: `min(msgsz, msgmax)`
-/// text bytes plus the mtype word.
+/// Bytes `MSG_COPY` reads from the start of the user buffer (mtype included) before the
+/// lookup: `min(msgsz, msgmax)`; so a zero `msgsz` reads nothing.
 pub const fn msg_copy_probe_len(msgsz: usize, msgmax: u32) -> usize {
-    let n = if msgsz < msgmax as usize {
+    if msgsz < msgmax as usize {
         msgsz
     } else {
         msgmax as usize
-    };
-    n + 8
+    }
 }
 
 /// A `msgctl` command.

@@ -4,6 +4,12 @@
 //! waiting for ever; the engine then rolls back the dead owner's half-done update (the undo
 //! log) and marks the mutex consistent. The uncontended path is a compare-and-swap in
 //! userspace; only contention sleeps in the kernel (futex).
+//!
+//! Under `cfg(loom)` the same handle is a model of that mutex built from a loom atomic
+//! (found by the mutex's address): compare-and-swap to take it, `yield_now` while it is
+//! held, the robust states (owner died, made consistent, not recoverable), and a per-thread
+//! robust list so that a model thread that "dies" ([`robust_exit`]) leaves its locks in the
+//! owner-died state, as the kernel does at thread exit.
 
 use std::io;
 
@@ -28,6 +34,7 @@ unsafe impl Send for StoreLock {}
 // SAFETY: as above.
 unsafe impl Sync for StoreLock {}
 
+#[cfg(not(loom))]
 impl StoreLock {
     /// # Safety
     /// `m` must point to a `pthread_mutex_t` in a shared mapping that stays mapped while the
@@ -87,10 +94,112 @@ impl StoreLock {
     }
 }
 
+#[cfg(not(loom))]
 fn check(r: i32) -> io::Result<()> {
     if r == 0 {
         Ok(())
     } else {
         Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+/// States of the model mutex.
+#[cfg(loom)]
+mod st {
+    pub const FREE: u32 = 0;
+    pub const HELD: u32 = 1;
+    /// Free, and its last owner died holding it: the next `lock` gets `OwnerDied`.
+    pub const DEAD: u32 = 2;
+    /// Held after `OwnerDied`, not yet marked consistent.
+    pub const HELD_INCONSISTENT: u32 = 3;
+    /// Unlocked without being made consistent: unusable (`ENOTRECOVERABLE`).
+    pub const NOT_RECOVERABLE: u32 = 4;
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    /// The model mutexes this model thread holds (the kernel's robust list).
+    static ROBUST: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+}
+
+#[cfg(loom)]
+impl StoreLock {
+    /// # Safety
+    /// As for the real lock; under loom only the address is used, as a key.
+    pub unsafe fn at(m: *mut libc::pthread_mutex_t) -> StoreLock {
+        StoreLock { m }
+    }
+
+    /// # Safety
+    /// As for the real lock.
+    pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
+        crate::sys::futex::model_word(m as usize).store(st::FREE, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn word(&self) -> std::sync::Arc<loom::sync::atomic::AtomicU32> {
+        crate::sys::futex::model_word(self.m as usize)
+    }
+
+    pub fn lock(&self) -> io::Result<Locked> {
+        let w = self.word();
+        let how = loop {
+            match w.compare_exchange(st::FREE, st::HELD, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break Locked::Clean,
+                Err(st::DEAD) => {
+                    if w
+                        .compare_exchange(
+                            st::DEAD,
+                            st::HELD_INCONSISTENT,
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        break Locked::OwnerDied;
+                    }
+                }
+                Err(st::NOT_RECOVERABLE) => {
+                    return Err(io::Error::from_raw_os_error(libc::ENOTRECOVERABLE))
+                }
+                Err(_) => loom::thread::yield_now(),
+            }
+        };
+        ROBUST.with(|r| r.borrow_mut().push(self.m as usize));
+        Ok(how)
+    }
+
+    pub fn mark_consistent(&self) {
+        let w = self.word();
+        if w.load(Ordering::Relaxed) == st::HELD_INCONSISTENT {
+            w.store(st::HELD, Ordering::Relaxed);
+        }
+    }
+
+    pub fn unlock(&self) {
+        ROBUST.with(|r| {
+            let mut r = r.borrow_mut();
+            let i = r.iter().rposition(|&k| k == self.m as usize);
+            r.swap_remove(i.expect("unlock of a model mutex this thread does not hold"));
+        });
+        let w = self.word();
+        let next = match w.load(Ordering::Relaxed) {
+            st::HELD_INCONSISTENT => st::NOT_RECOVERABLE,
+            _ => st::FREE,
+        };
+        w.store(next, Ordering::Release);
+    }
+}
+
+#[cfg(loom)]
+use loom::sync::atomic::Ordering;
+
+/// The calling model thread dies: every store lock it holds is left in the owner-died
+/// state (what the kernel does with a robust list at thread exit). Loom only.
+#[cfg(loom)]
+pub fn robust_exit() {
+    let held = ROBUST.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for m in held {
+        crate::sys::futex::model_word(m).store(st::DEAD, Ordering::Release);
     }
 }

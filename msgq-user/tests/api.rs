@@ -127,3 +127,23 @@ fn ids_cycle_and_keys() {
     let text = s.proc_sysvipc_msg().unwrap();
     assert!(text.starts_with("       key      msqid perms"));
 }
+
+#[test]
+fn raw_msg_copy_with_zero_size_reads_nothing() {
+    let s = store("copy0");
+    // SAFETY: a fresh PROT_NONE page of our own.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    let r = msgq_user::raw::msgrcv(&s, 12345, p, 0, 0, MSG_COPY | IPC_NOWAIT);
+    assert_eq!(r, Err(Errno::EINVAL));
+    let r = msgq_user::raw::msgrcv(&s, 12345, p, 100, 0, MSG_COPY | IPC_NOWAIT);
+    assert_eq!(r, Err(Errno::EFAULT));
+}

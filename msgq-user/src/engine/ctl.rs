@@ -43,7 +43,11 @@ pub fn fill(g: &Guard, q: u64) -> MsqidDs {
 /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index). Returns the value msgctl
 /// returns (0 or the full id) and the struct to copy out.
 pub fn stat(sh: &Shared, id: i32, cmd: Cmd, who: &Creds) -> Result<(i32, MsqidDs), Errno> {
-    let g = sh.lock()?;
+    let mut g = sh.lock()?;
+    if g.get(H::PENDING_HEAD) != 0 {
+        waiters::sweep_pending(&mut g);
+        g.commit();
+    }
     let q = if cmd == Cmd::Stat {
         lookup(&g, id)?
     } else {

@@ -225,6 +225,16 @@ pub fn msgrcv(
             g.commit();
             return r.map(|()| n);
         }
+        if g.get(H::PENDING_HEAD) != 0 {
+            // A message handed to a receiver that died is not lost: put it back and look
+            // again before reporting that there is nothing.
+            let before = g.get(q + Q::QNUM);
+            waiters::sweep_pending(&mut g);
+            g.commit();
+            if g.get(q + Q::QNUM) != before {
+                continue;
+            }
+        }
         if msgflg & IPC_NOWAIT != 0 {
             return Err(Errno::ENOMSG);
         }

@@ -17,6 +17,7 @@ use super::lists::List;
 use super::queue;
 use crate::shm::alloc;
 use crate::shm::layout::{kind, list, state, H, M, Q, T, TYPE_BUCKETS, W};
+use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
 use msgq_core::ids;
 use msgq_core::limits::fits;
@@ -89,7 +90,6 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
         (W::ORDER, order),
         (W::TID, process::tid() as u64),
         (W::TGID, process::pid() as u64),
-        (W::START, process::start_time()),
         (W::TREC, tr),
         (W::DELIVERED_AT, 0),
     ];
@@ -105,7 +105,27 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
     };
     a.put_unlogged(w + W::LIST, which);
     l.push_back(&mut g.tx, w);
+    // Last, after every step that can fail: from here on the thread owns the mutex and must
+    // `release` the record.
+    // SAFETY: a fresh record of W::SIZE bytes, 8-aligned, under the store lock.
+    unsafe { liveness::hold(live(g, w)) };
     Some(w)
+}
+
+fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
+    g.arena().byte_ptr(w + W::LIVE0, liveness::SIZE).cast()
+}
+
+/// Whether the thread waiting in `w` is still alive; if not, its record is dropped.
+fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
+    // SAFETY: `w` is a linked waiter record, so its mutex was initialised by `register`.
+    if unsafe { liveness::probe(live(g, w)) } == Probe::Alive {
+        return true;
+    }
+    // SAFETY: a `Gone` probe left us holding the mutex.
+    unsafe { liveness::discard(live(g, w)) };
+    free_record(g, w);
+    false
 }
 
 /// Takes waiter `w` off whatever list it is on.
@@ -125,8 +145,15 @@ pub fn unlink(g: &mut Guard, w: u64) {
     g.put(w + W::LIST, list::NONE);
 }
 
-/// Unlinks and frees waiter `w` (and a message still attached to it).
+/// The waiting thread is done with its record `w`: unlinks and frees it (and a message
+/// still attached to it).
 pub fn release(g: &mut Guard, w: u64) {
+    // SAFETY: only the thread that registered `w` calls this, and it holds the mutex.
+    unsafe { liveness::let_go(live(g, w)) };
+    free_record(g, w);
+}
+
+fn free_record(g: &mut Guard, w: u64) {
     unlink(g, w);
     let m = g.get(w + W::MSG);
     if m != 0 {
@@ -160,6 +187,9 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
                 }
             }
         };
+        if !alive_or_drop(g, w) {
+            continue;
+        }
         unlink(g, w);
         g.wake_later(w);
         if g.get(w + W::MAXSIZE) < size {
@@ -188,6 +218,10 @@ pub fn wake_senders(g: &mut Guard, q: u64, kill: bool) {
     while w != 0 && w != stop {
         let next = g.get(w + W::NEXT);
         if kill {
+            if !alive_or_drop(g, w) {
+                w = next;
+                continue;
+            }
             g.put(w + W::STATE, state::EIDRM);
             g.put(w + W::LIST, list::NONE);
             g.wake_later(w);
@@ -256,9 +290,11 @@ pub fn kill_all(g: &mut Guard, q: u64) {
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
     for w in ws {
-        g.put(w + W::STATE, state::EIDRM);
-        g.put(w + W::LIST, list::NONE);
-        g.wake_later(w);
+        if alive_or_drop(g, w) {
+            g.put(w + W::STATE, state::EIDRM);
+            g.put(w + W::LIST, list::NONE);
+            g.wake_later(w);
+        }
     }
     g.put(q + Q::RHEAD, 0);
     g.put(q + Q::RTAIL, 0);
@@ -319,25 +355,21 @@ fn live_queue(g: &Guard, qid: u64) -> u64 {
     }
 }
 
-/// Puts back the messages that were handed to receivers that died before taking them,
-/// and drops dead waiters from queue `q`'s lists. Makes system calls (it reads `/proc`),
-/// so it runs only on slow paths, at most every `min_gap_ns`.
-pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
-    let now = process::mono_ns();
-    if now.saturating_sub(g.get(H::SWEEP_AT)) < min_gap_ns {
-        return;
-    }
-    g.put(H::SWEEP_AT, now);
-    let dead = |g: &Guard, w: u64| !process::alive(g.get(w + W::TGID) as u32, g.get(w + W::START));
-    // Delivered but unclaimed for a while.
+/// Puts back the messages that were handed to receivers that died before taking them:
+/// offered again to a blocked receiver, else queued at the tail; freed only if their queue
+/// is gone. Costs a compare-and-swap per pending delivery (there are rarely any).
+pub fn sweep_pending(g: &mut Guard) {
     let mut w = pending().first(&g.tx);
     while w != 0 {
         let next = g.get(w + W::NEXT);
-        if now.saturating_sub(g.get(w + W::DELIVERED_AT)) > 100_000_000 && dead(g, w) {
+        // SAFETY: pending records were registered, so their mutex is initialised.
+        if unsafe { liveness::probe(live(g, w)) } == Probe::Gone {
+            // SAFETY: the `Gone` probe left us holding it.
+            unsafe { liveness::discard(live(g, w)) };
             let m = g.get(w + W::MSG);
             let owner = live_queue(g, g.get(w + W::QID));
             g.put(w + W::MSG, 0);
-            release(g, w);
+            free_record(g, w);
             if m != 0 {
                 if owner == 0 {
                     alloc::free(&mut g.tx, m);
@@ -352,7 +384,17 @@ pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
         }
         w = next;
     }
-    // Dead blocked waiters of this queue.
+}
+
+/// Drops the records of dead waiters blocked on queue `q`, and sweeps pending deliveries.
+/// Runs from a waiter's periodic tick, at most every `min_gap_ns` per store.
+pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
+    let now = process::mono_ns();
+    if now.saturating_sub(g.get(H::SWEEP_AT)) < min_gap_ns {
+        return;
+    }
+    g.put(H::SWEEP_AT, now);
+    sweep_pending(g);
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
     let mut s = g.get(q + Q::SHEAD);
@@ -361,9 +403,7 @@ pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
         s = g.get(s + W::NEXT);
     }
     for w in ws {
-        if dead(g, w) {
-            release(g, w);
-        }
+        alive_or_drop(g, w);
     }
     g.commit();
 }

@@ -25,7 +25,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -77,6 +77,7 @@ pub const MIN_LEN: u64 = HEAP_OFF + (1 << 20);
 
 const _: () = assert!(free_head(CLASSES as u32) <= LOG_OFF);
 const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 64);
+const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 40);
 
 /// A signature of the layout, so that a store written by a build with other record sizes
 /// is refused even if someone forgot to bump `VERSION`.
@@ -112,7 +113,8 @@ layout!(
     /// A blocked receiver or sender.
     W {
         CLASS, KIND, QUEUE, QID, MODEK, MODEV, MAXSIZE, STATE, MSG, NEXT, PREV,
-        ORDER, TID, TGID, START, LIST, TREC, DELIVERED_AT, FUTEX,
+        ORDER, TID, TGID, LIST, TREC, DELIVERED_AT, FUTEX,
+        LIVE0, LIVE1, LIVE2, LIVE3, LIVE4,
     }
 );
 

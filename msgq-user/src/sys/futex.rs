@@ -3,8 +3,14 @@
 //! The wait always has a timeout: Linux then returns `EINTR` when a signal handler ran,
 //! even one installed with `SA_RESTART`, which is exactly SysV's rule for msgsnd/msgrcv.
 //! A wait without a timeout would be restarted silently instead.
+//!
+//! A [`Futex`] is a handle to one 32-bit word used as an eventcount: [`Futex::load`] and
+//! [`Futex::bump`] read and advance it, [`Futex::wait`] sleeps while it still holds a value
+//! read earlier, [`Futex::wake`] wakes sleepers. Normally the word lives in the store and
+//! the handle is a reference to it. Under `cfg(loom)` the word is a loom atomic in a side
+//! table keyed by the word's address, and wait/wake are a loom mutex and condition variable
+//! (see `docs/loom.md`), so the engine's protocol runs unchanged under the model checker.
 
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 /// How a wait ended.
@@ -18,48 +24,234 @@ pub enum Wake {
     Interrupted,
 }
 
-/// Sleeps while `*word == expected`, for at most `timeout`.
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Wake {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call; the kernel only
-    // reads it and the timespec, which lives on our stack.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0u32,
-        )
-    };
-    if r == 0 {
-        return Wake::Woken;
+#[cfg(not(loom))]
+pub use real::Futex;
+
+#[cfg(loom)]
+pub use model::{Futex, Signal};
+
+#[cfg(not(loom))]
+mod real {
+    use super::Wake;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    /// A futex word in the shared mapping.
+    #[derive(Clone, Copy)]
+    pub struct Futex<'a> {
+        word: &'a AtomicU32,
     }
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::ETIMEDOUT) => Wake::TimedOut,
-        Some(libc::EINTR) => Wake::Interrupted,
-        _ => Wake::Woken,
+
+    impl<'a> Futex<'a> {
+        #[inline]
+        pub fn new(word: &'a AtomicU32) -> Futex<'a> {
+            Futex { word }
+        }
+
+        /// The word's current value (read under the store lock by a waiter about to sleep).
+        #[inline]
+        pub fn load(&self) -> u32 {
+            self.word.load(Ordering::Acquire)
+        }
+
+        /// Advances the eventcount (under the store lock, by a waker).
+        #[inline]
+        pub fn bump(&self) {
+            // Release: the waiter reads its state under the lock anyway; the increment only
+            // has to make its futex wait return or not start sleeping.
+            self.word.fetch_add(1, Ordering::Release);
+        }
+
+        /// Sleeps while the word holds `expected`, for at most `timeout`.
+        pub fn wait(&self, expected: u32, timeout: Duration) -> Wake {
+            let ts = libc::timespec {
+                tv_sec: timeout.as_secs() as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: `word` is a valid, aligned u32 for the duration of the call; the kernel
+            // only reads it and the timespec, which lives on our stack.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.word.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    expected,
+                    &ts as *const libc::timespec,
+                    std::ptr::null::<u32>(),
+                    0u32,
+                )
+            };
+            if r == 0 {
+                return Wake::Woken;
+            }
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ETIMEDOUT) => Wake::TimedOut,
+                Some(libc::EINTR) => Wake::Interrupted,
+                _ => Wake::Woken,
+            }
+        }
+
+        /// Wakes up to `n` sleepers on the word.
+        pub fn wake(&self, n: i32) {
+            // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it for
+            // writing, and the word is valid.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.word.as_ptr(),
+                    libc::FUTEX_WAKE,
+                    n,
+                    0usize,
+                    0usize,
+                    0u32,
+                );
+            }
+        }
     }
 }
 
-/// Wakes up to `n` waiters of `word`.
-pub fn wake(word: &AtomicU32, n: i32) {
-    // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it for
-    // writing, and the word is valid.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            n,
-            0usize,
-            0usize,
-            0u32,
-        );
+/// The loom stand-in: words are loom atomics found by address (as the kernel finds its
+/// futex queues by address), and sleeping is one loom condition variable behind one loom
+/// mutex (the kernel's hash-bucket lock). A wake-up wakes every sleeper, so sleepers on
+/// other words see spurious wake-ups, which the engine must tolerate. A wait has no
+/// timeout: a lost wake-up leaves its thread asleep for ever, which loom reports as a
+/// deadlock.
+#[cfg(loom)]
+mod model {
+    use super::Wake;
+    use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use loom::sync::{Condvar, Mutex};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::marker::PhantomData;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    struct Table {
+        /// Not a loom object: looked up without ever yielding to loom's scheduler.
+        words: std::sync::Mutex<HashMap<usize, Arc<AtomicU32>>>,
+        bucket: Mutex<()>,
+        sleepers: Condvar,
+    }
+
+    loom::lazy_static! {
+        static ref TABLE: Table = Table {
+            words: std::sync::Mutex::new(HashMap::new()),
+            bucket: Mutex::new(()),
+            sleepers: Condvar::new(),
+        };
+    }
+
+    loom::thread_local! {
+        static SIGNAL: RefCell<Option<Signal>> = RefCell::new(None);
+    }
+
+    /// The loom atomic that stands for the word at `addr` (created at 0 on first use, in the
+    /// current execution).
+    pub(crate) fn word(addr: usize) -> Arc<AtomicU32> {
+        if let Some(w) = TABLE.words.lock().unwrap().get(&addr) {
+            return w.clone();
+        }
+        let w = Arc::new(AtomicU32::new(0));
+        TABLE
+            .words
+            .lock()
+            .unwrap()
+            .entry(addr)
+            .or_insert(w)
+            .clone()
+    }
+
+    /// A futex word (see the module documentation).
+    pub struct Futex<'a> {
+        word: Arc<AtomicU32>,
+        _in_store: PhantomData<&'a ()>,
+    }
+
+    impl Futex<'_> {
+        /// The word at address `addr`.
+        pub fn at(addr: usize) -> Self {
+            Futex {
+                word: word(addr),
+                _in_store: PhantomData,
+            }
+        }
+
+        pub fn load(&self) -> u32 {
+            self.word.load(Ordering::Acquire)
+        }
+
+        pub fn bump(&self) {
+            self.word.fetch_add(1, Ordering::Release);
+        }
+
+        /// FUTEX_WAIT without a timeout (there is no time in a model).
+        pub fn wait(&self, expected: u32, _timeout: Duration) -> Wake {
+            let t = &*TABLE;
+            let g = t.bucket.lock().unwrap();
+            if take_signal() {
+                return Wake::Interrupted;
+            }
+            // The kernel compares under the bucket lock, after a full barrier.
+            if self.word.load(Ordering::SeqCst) != expected {
+                return Wake::Woken;
+            }
+            let g = t.sleepers.wait(g).unwrap();
+            drop(g);
+            if take_signal() {
+                Wake::Interrupted
+            } else {
+                Wake::Woken
+            }
+        }
+
+        pub fn wake(&self, _n: i32) {
+            let t = &*TABLE;
+            let _g = t.bucket.lock().unwrap();
+            t.sleepers.notify_all();
+        }
+    }
+
+    fn take_signal() -> bool {
+        SIGNAL.with(|s| {
+            s.borrow()
+                .as_ref()
+                .is_some_and(|s| s.pending.swap(false, Ordering::SeqCst))
+        })
+    }
+
+    /// A signal aimed at one model thread: once raised, that thread's next futex wait (or
+    /// the one it is in) ends with [`Wake::Interrupted`], as a wait ends with EINTR when a
+    /// signal handler runs.
+    #[derive(Clone)]
+    pub struct Signal {
+        pending: Arc<AtomicBool>,
+    }
+
+    impl Default for Signal {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Signal {
+        pub fn new() -> Signal {
+            Signal {
+                pending: Arc::new(AtomicBool::new(false)),
+            }
+        }
+
+        /// Makes this the calling thread's signal.
+        pub fn install(&self) {
+            SIGNAL.with(|s| *s.borrow_mut() = Some(self.clone()));
+        }
+
+        /// Sends the signal (from another thread), waking the target if it sleeps.
+        pub fn raise(&self) {
+            self.pending.store(true, Ordering::SeqCst);
+            let t = &*TABLE;
+            let _g = t.bucket.lock().unwrap();
+            t.sleepers.notify_all();
+        }
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod creds;
 pub mod futex;
+pub mod liveness;
 pub mod process;
 pub mod usermem;

@@ -1,0 +1,96 @@
+//! Knowing whether a blocked waiter's thread is still alive, without a system call.
+//!
+//! Every waiter record holds a robust, process-shared pthread mutex that the waiting
+//! thread locks when it registers and unlocks when it is done. If the thread dies (its
+//! process is killed), the kernel marks the mutex "owner died" (robust futex list). Anyone
+//! holding the store lock can then probe it with `pthread_mutex_trylock`: `EBUSY` means
+//! the owner is alive and still waiting; `EOWNERDEAD` means it died, and the prober now
+//! owns the mutex. Both are a compare-and-swap in userspace.
+
+use std::sync::OnceLock;
+
+/// Bytes a liveness mutex occupies in a record.
+pub const SIZE: u64 = std::mem::size_of::<libc::pthread_mutex_t>() as u64;
+
+struct Attr(libc::pthread_mutexattr_t);
+// SAFETY: the attribute object is initialised once and only read afterwards.
+unsafe impl Send for Attr {}
+// SAFETY: as above.
+unsafe impl Sync for Attr {}
+
+fn attr() -> &'static Attr {
+    static ATTR: OnceLock<Attr> = OnceLock::new();
+    ATTR.get_or_init(|| {
+        // SAFETY: standard initialisation of a local attribute object.
+        unsafe {
+            let mut a: libc::pthread_mutexattr_t = std::mem::zeroed();
+            libc::pthread_mutexattr_init(&mut a);
+            libc::pthread_mutexattr_setpshared(&mut a, libc::PTHREAD_PROCESS_SHARED);
+            libc::pthread_mutexattr_setrobust(&mut a, libc::PTHREAD_MUTEX_ROBUST);
+            Attr(a)
+        }
+    })
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The owner still holds it.
+    Alive,
+    /// The owner died (or let go without unregistering); the prober now holds the mutex
+    /// and must call [`discard`].
+    Gone,
+}
+
+/// Initialises the mutex at `m` and makes the calling thread its owner.
+///
+/// # Safety
+/// `m` must be valid, 8-aligned, in memory that stays mapped, and not in use by anyone
+/// (a fresh waiter record, written under the store lock).
+pub unsafe fn hold(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: per the contract; an uncontended lock of a fresh mutex succeeds at once.
+    unsafe {
+        libc::pthread_mutex_init(m, &attr().0);
+        libc::pthread_mutex_lock(m);
+    }
+}
+
+/// Releases the mutex held by the calling thread (the waiter is done).
+///
+/// # Safety
+/// The calling thread must own the mutex (it called [`hold`] on it).
+pub unsafe fn let_go(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: per the contract.
+    unsafe {
+        libc::pthread_mutex_unlock(m);
+    }
+}
+
+/// Probes the owner of the mutex at `m`.
+///
+/// # Safety
+/// `m` must be an initialised liveness mutex in mapped memory.
+pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Probe {
+    // SAFETY: per the contract.
+    match unsafe { libc::pthread_mutex_trylock(m) } {
+        libc::EBUSY => Probe::Alive,
+        libc::EOWNERDEAD => {
+            // SAFETY: we own it now, as EOWNERDEAD says.
+            unsafe { libc::pthread_mutex_consistent(m) };
+            Probe::Gone
+        }
+        // Locked by us (0), or broken: either way nobody waits on it any more.
+        _ => Probe::Gone,
+    }
+}
+
+/// Drops a mutex taken over by [`probe`].
+///
+/// # Safety
+/// The calling thread must hold it (after a `Gone` probe).
+pub unsafe fn discard(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: per the contract.
+    unsafe {
+        libc::pthread_mutex_unlock(m);
+    }
+}
