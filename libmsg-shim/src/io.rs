@@ -247,6 +247,53 @@ pub unsafe extern "C" fn fclose(f: *mut FILE) -> c_int {
     })
 }
 
+/// glibc's public `_IO_ERR_SEEN` bit of `FILE::_flags` (what `ferror` tests).
+const IO_ERR_SEEN: c_int = 0x20;
+
+/// `int fflush(FILE *stream)`: stdio writes go through glibc's internal `write`, which the
+/// shim cannot see, so a limit written with stdio on a descriptor (a shell's `echo N >
+/// /proc/sys/kernel/msgmax`) is applied here; a refused value makes `fflush` fail with
+/// `EINVAL` and sets the stream's error flag, as the kernel's write error would.
+///
+/// # Safety
+/// Callable from C like the libc function.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn fflush(f: *mut FILE) -> c_int {
+    guard(libc::EOF, || {
+        let r = call_real!(
+            real::FFLUSH,
+            unsafe extern "C" fn(*mut FILE) -> c_int,
+            {
+                set_errno(libc::ENOSYS);
+                libc::EOF
+            },
+            (f)
+        );
+        if !procfs::any_pending() {
+            return r;
+        }
+        let id = if f.is_null() {
+            None
+        } else {
+            // SAFETY: a stream the caller just flushed, so still valid.
+            procfs::pending_id(unsafe { libc::fileno(f) })
+        };
+        let e = crate::errno();
+        match (id, procfs::flush_pending(id)) {
+            (Some(_), Err(err)) => {
+                // SAFETY: `_flags` is the first field of glibc's public `struct _IO_FILE`.
+                unsafe { *f.cast::<c_int>() |= IO_ERR_SEEN };
+                set_errno(err);
+                libc::EOF
+            }
+            _ => {
+                set_errno(e);
+                r
+            }
+        }
+    })
+}
+
 /// `int dup2(int old, int new)`: `new` is closed implicitly, which may end a limit write.
 ///
 /// # Safety

@@ -70,6 +70,7 @@ reals! {
     FOPEN = c"fopen";
     FOPEN64 = c"fopen64";
     FCLOSE = c"fclose";
+    FFLUSH = c"fflush";
     CLOSE = c"close";
     DUP2 = c"dup2";
     DUP3 = c"dup3";
