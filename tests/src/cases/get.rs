@@ -32,6 +32,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-020-msg-next-id-range", c020),
         Case::new("s08-021-initial-stat", c021),
         Case::new("s08-022-msgmnb-for-new-queues", c022),
+        Case::new("ex-msg-next-id-kept-without-creation", next_id_kept),
+        Case::new("ex-ids-wide-cycle", wide_cycle),
     ]
 }
 
@@ -342,4 +344,46 @@ fn c022(ctx: &mut Ctx) {
     ctx.expect("q2-qbytes", res(&b), "100");
     let i = ctx.info(0, IPC_INFO).map(|x| x.1.msgmnb);
     ctx.expect("info-msgmnb", res(&i), "100");
+}
+
+/// §6: msg_next_id is used up only by a creation that gets past the ENOSPC check.
+fn next_id_kept(ctx: &mut Ctx) {
+    let id = ctx.get(K, IPC_CREAT | 0o600).expect("setup");
+    ctx.set_sysctl(Sysctl::MsgNextId, 30).expect("sysctl");
+    let r = ctx.get(K, IPC_CREAT | 0o600);
+    ctx.expect("existing-key", res(&r), &id.to_string());
+    let r = ctx.sysctl(Sysctl::MsgNextId);
+    ctx.expect("kept-after-lookup", res(&r), "30");
+    ctx.set_sysctl(Sysctl::Msgmni, 1).expect("sysctl");
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("enospc", res(&r), "ENOSPC");
+    let r = ctx.sysctl(Sysctl::MsgNextId);
+    ctx.expect("kept-after-enospc", res(&r), "30");
+    ctx.set_sysctl(Sysctl::Msgmni, 32000).expect("sysctl");
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("create", res(&r), "30");
+    let r = ctx.sysctl(Sysctl::MsgNextId);
+    ctx.expect("used", res(&r), "-1");
+}
+
+/// §1.3: the cycle width grows with in_use (W = max(in_use*3/2, 64)).
+fn wide_cycle(ctx: &mut Ctx) {
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids.push(ctx.new_queue(0o600));
+    }
+    let want: Vec<String> = (0..100).map(|i: i32| i.to_string()).collect();
+    let got: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    ctx.expect("first-100", got.join(","), &want.join(","));
+    for id in &ids[..90] {
+        ctx.rmid(*id).expect("rmid");
+    }
+    // in_use 10 → W 64, cursor 100 ≥ W: wrap to the lowest free index with a new seq.
+    let mut next = Vec::new();
+    for _ in 0..3 {
+        next.push(res(&ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600)));
+    }
+    ctx.expect("after-wrap", next.join(","), "32768,32769,32770");
+    let r = ctx.info(0, MSG_INFO).map(|x| x.0);
+    ctx.expect("max-idx", res(&r), "99");
 }

@@ -16,6 +16,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-100-proc-sysvipc-msg", c100)
             .note("times and pids differ between runs: rows are compared after normalising them; each backend's text is also checked byte for byte against the §6 format"),
         Case::new("s08-101-sysctl-ranges", c101),
+        Case::new("ex-set-uid-gid-hands-over", hand_over),
     ]
 }
 
@@ -238,4 +239,38 @@ fn c101(ctx: &mut Ctx) {
         let r = ctx.sysctl(s);
         ctx.rec(&format!("final:{}", s.name()), res(&r));
     }
+}
+
+/// §4.1/§5: IPC_SET of uid and gid moves the owner and group classes.
+fn hand_over(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o640);
+    let mut ds = ctx.stat(id).expect("stat");
+    ds.msg_perm.uid = 1000;
+    ds.msg_perm.gid = 2000;
+    let r = ctx.set(id, &ds);
+    ctx.expect("set", res(&r), "0");
+    ctx.rec_stat("stat", id);
+    ctx.as_u1000("new-owner", move |c| {
+        let r = c.snd(id, 1, b"own", IPC_NOWAIT);
+        c.expect("snd", unit(&r), "ok");
+        let r = c.stat(id).map(|d| d.msg_qnum);
+        c.expect("stat", res(&r), "1");
+        let r = c.set_mode(id, 0o660);
+        c.expect("set-mode", res(&r), "0");
+    });
+    let member = Creds {
+        uid: 1001,
+        gid: 1001,
+        groups: vec![2000],
+    };
+    ctx.run_as("group-member", Some(member), move |c| {
+        let r = c.rcv(id, 10, 0, IPC_NOWAIT);
+        c.expect("rcv", trace::msg(&r), "t=1 'own'");
+        let r = c.rmid(id);
+        c.expect("rmid", res(&r), "EPERM");
+    });
+    ctx.as_u1000("owner-removes", move |c| {
+        let r = c.rmid(id);
+        c.expect("rmid", res(&r), "0");
+    });
 }

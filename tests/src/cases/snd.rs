@@ -34,6 +34,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-041-snd-blocked-qbytes-raised", c041),
         Case::new("s08-042-snd-from-thread", c042),
         Case::new("s08-043-snd-msgmax-zero", c043),
+        Case::new("ex-default-count-limit", count_limit),
+        Case::new("ex-oversize-sender-released-by-set", oversize_sender),
     ]
 }
 
@@ -335,4 +337,53 @@ fn c043(ctx: &mut Ctx) {
     ctx.expect("snd1", unit(&r), "EINVAL");
     let i = ctx.info(0, IPC_INFO).map(|x| x.1.msgmax);
     ctx.expect("info-msgmax", res(&i), "0");
+}
+
+/// §2.1: at the default qbytes a queue holds at most 16384 messages, even empty ones.
+fn count_limit(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    let mut first_err = None;
+    let mut n = 0;
+    for _ in 0..16384 {
+        match ctx.snd(id, 1, b"", IPC_NOWAIT) {
+            Ok(()) => n += 1,
+            Err(e) => {
+                first_err = Some(e);
+                break;
+            }
+        }
+    }
+    ctx.expect("sent", n, "16384");
+    ctx.expect(
+        "first-error",
+        first_err.map(|e| e.name()).unwrap_or("none"),
+        "none",
+    );
+    let r = ctx.snd(id, 1, b"", IPC_NOWAIT);
+    ctx.expect("one-more", unit(&r), "EAGAIN");
+    let i = ctx.info(0, MSG_INFO).map(|x| (x.1.msgmap, x.1.msgtql));
+    ctx.expect("msg-info", format!("{i:?}"), "Ok((16384, 0))");
+    let r = ctx.rcv(id, 0, 0, IPC_NOWAIT);
+    ctx.expect("rcv", trace::msg(&r), "t=1 ''");
+    let r = ctx.snd(id, 1, b"", IPC_NOWAIT);
+    ctx.expect("fits-again", unit(&r), "ok");
+}
+
+/// §2.1: a message larger than qbytes blocks (never EINVAL) until qbytes is raised.
+fn oversize_sender(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    ctx.set_qbytes(id, 10).expect("setup");
+    let s = ctx.spawn("sender", None, move |c| {
+        let r = c.snd(id, 1, &trace::abc(30), 0);
+        c.rec("snd", unit(&r));
+    });
+    ctx.wait_blocked(&s);
+    let r = ctx.set_qbytes(id, 20);
+    ctx.expect("set-20", res(&r), "0");
+    ctx.still_blocked(&s);
+    let r = ctx.set_qbytes(id, 30);
+    ctx.expect("set-30", res(&r), "0");
+    ctx.join(s);
+    ctx.violation_if_not("sender:snd", "ok");
+    ctx.expect_q("q", id, 1, 30);
 }
