@@ -362,10 +362,21 @@ impl<'a> Ctx<'a> {
 
     /// Waits for a child and merges its trace under `name:`.
     pub fn join(&mut self, c: Child) {
+        self.join_private(c);
+    }
+
+    /// Like `join`, but steps whose label starts with `_` (timing-dependent details) are
+    /// returned instead of merged into the trace.
+    pub fn join_private(&mut self, c: Child) -> Vec<(String, String)> {
         let text = procs::read_all(c.fd);
         let status = procs::reap(c.pid);
         let t = Trace::parse(&text);
+        let mut private = Vec::new();
         for s in &t.steps {
+            if s.label.starts_with('_') {
+                private.push((s.label.clone(), s.value.clone()));
+                continue;
+            }
             self.rec(&format!("{}:{}", c.name, s.label), &s.value);
         }
         for v in &t.violations {
@@ -382,6 +393,7 @@ impl<'a> Ctx<'a> {
         } else if let Some(s) = status {
             self.rec(&format!("{}:status", c.name), s);
         }
+        private
     }
 }
 

@@ -25,6 +25,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("mp-dead-sender", dead_sender),
         Case::new("mp-sender-waits-until-it-fits", sender_waits_until_fit),
         Case::new("mp-snd-stop-cont-transparent", snd_stop_cont),
+        Case::new("mp-stress-typed-streams", stress_typed),
+        Case::new("mp-stress-conservation-under-signals", stress_signals),
     ]
 }
 
@@ -315,4 +317,170 @@ fn snd_stop_cont(ctx: &mut Ctx) {
     ctx.join(sn);
     ctx.violation_if_not("sender:snd", "ok");
     ctx.expect_q("q", id, 1, 5);
+}
+
+const STREAM: usize = 300;
+
+/// Sends `STREAM` messages `"<type>:<seq>"` of type `t`, retrying after EINTR.
+fn stream_sender(ctx: &mut Ctx, name: &str, id: i32, t: i64, sigusr1: bool) -> crate::ctx::Child {
+    ctx.spawn(name, None, move |c| {
+        if sigusr1 {
+            procs::install_sigusr1(true);
+        }
+        let mut intr = 0;
+        let mut err = None;
+        for seq in 0..STREAM {
+            let text = format!("{t}:{seq:04}");
+            loop {
+                match c.snd(id, t, text.as_bytes(), 0) {
+                    Ok(()) => break,
+                    Err(e) if e == msgq_core::Errno::EINTR => intr += 1,
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        c.rec("snd-errors", err.map(|e| e.name()).unwrap_or("none"));
+        c.rec("_eintr", intr);
+    })
+}
+
+/// Receives `n` messages (type selector `typ`), retrying after EINTR; records the texts
+/// privately as `_got`.
+fn stream_receiver(
+    ctx: &mut Ctx,
+    name: &str,
+    id: i32,
+    typ: i64,
+    n: usize,
+    sigusr1: bool,
+) -> crate::ctx::Child {
+    ctx.spawn(name, None, move |c| {
+        if sigusr1 {
+            procs::install_sigusr1(true);
+        }
+        let mut got = Vec::new();
+        let mut err = None;
+        let mut intr = 0;
+        while got.len() < n && err.is_none() {
+            match c.rcv(id, 64, typ, 0) {
+                Ok((t, b)) => got.push(format!("{t}/{}", String::from_utf8_lossy(&b))),
+                Err(e) if e == msgq_core::Errno::EINTR => intr += 1,
+                Err(e) => err = Some(e),
+            }
+        }
+        c.rec("rcv-errors", err.map(|e| e.name()).unwrap_or("none"));
+        c.rec("_got", got.join(","));
+        c.rec("_eintr", intr);
+    })
+}
+
+/// Checks a receiver's messages: per sender in order; returns them.
+fn stream_check(got: &str) -> (Vec<(i64, usize)>, bool) {
+    let mut v = Vec::new();
+    let mut last: std::collections::HashMap<i64, usize> = Default::default();
+    let mut ordered = true;
+    for m in got.split(',').filter(|m| !m.is_empty()) {
+        let (t, rest) = m.split_once('/').unwrap_or(("0", ""));
+        let t: i64 = t.parse().unwrap_or(0);
+        let seq: usize = rest
+            .split_once(':')
+            .and_then(|(_, s)| s.parse().ok())
+            .unwrap_or(usize::MAX);
+        if let Some(prev) = last.insert(t, seq) {
+            ordered &= prev < seq;
+        }
+        v.push((t, seq));
+    }
+    (v, ordered)
+}
+
+/// Three senders, three receivers each taking one sender's type: every receiver must get
+/// its stream complete and in order, through a small queue (many blocks and hand-offs).
+fn stress_typed(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    ctx.set_qbytes(id, 64).expect("setup");
+    let mut rs = Vec::new();
+    for t in 1..=3 {
+        rs.push(stream_receiver(ctx, &format!("r{t}"), id, t, STREAM, false));
+    }
+    let mut ss = Vec::new();
+    for t in 1..=3 {
+        ss.push(stream_sender(ctx, &format!("s{t}"), id, t, false));
+    }
+    for s in ss {
+        ctx.join_private(s);
+    }
+    for (i, r) in rs.into_iter().enumerate() {
+        let t = i as i64 + 1;
+        let p = ctx.join_private(r);
+        let got = p
+            .iter()
+            .find(|(l, _)| l == "_got")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (v, ordered) = stream_check(&got);
+        let complete = v.len() == STREAM
+            && v.iter()
+                .enumerate()
+                .all(|(k, (ty, seq))| *ty == t && *seq == k);
+        ctx.expect(
+            &format!("r{t}:stream"),
+            format!("n={} ordered={ordered} complete={complete}", v.len()),
+            &format!("n={STREAM} ordered=true complete=true"),
+        );
+    }
+    ctx.expect_q("q", id, 0, 0);
+}
+
+/// Three senders, three type-0 receivers, SIGUSR1 sent to all of them throughout: no
+/// message may be lost or duplicated (a handed-off message survives the signal), and each
+/// receiver sees each sender's messages in order.
+fn stress_signals(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    ctx.set_qbytes(id, 64).expect("setup");
+    // Installed before forking, so no child can be killed by an early signal.
+    procs::install_sigusr1(true);
+    let mut rs = Vec::new();
+    for i in 0..3 {
+        rs.push(stream_receiver(ctx, &format!("r{i}"), id, 0, STREAM, true));
+    }
+    let mut ss = Vec::new();
+    for t in 1..=3 {
+        ss.push(stream_sender(ctx, &format!("s{t}"), id, t, true));
+    }
+    let pids: Vec<i32> = rs.iter().chain(ss.iter()).map(|c| c.pid).collect();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(300) {
+        for p in &pids {
+            procs::signal(*p, libc::SIGUSR1);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    for s in ss {
+        ctx.join_private(s);
+    }
+    let mut all = Vec::new();
+    let mut ordered = true;
+    for r in rs {
+        let p = ctx.join_private(r);
+        let got = p
+            .iter()
+            .find(|(l, _)| l == "_got")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (v, o) = stream_check(&got);
+        ordered &= o;
+        all.extend(v);
+    }
+    all.sort();
+    let mut want: Vec<(i64, usize)> = (1..=3)
+        .flat_map(|t| (0..STREAM).map(move |s| (t, s)))
+        .collect();
+    want.sort();
+    ctx.expect("conserved", all == want, "true");
+    ctx.expect("per-sender-order", ordered, "true");
+    ctx.expect_q("q", id, 0, 0);
 }
