@@ -3,14 +3,19 @@
 //! pointer is `EFAULT`, never a crash, and the checks run in the kernel's order (a bad
 //! `mtype` pointer beats a bad id; a bad `IPC_SET` buffer beats a bad id).
 
-use crate::engine::{self, Sink};
+use crate::engine::{self, Sink, Source};
 use crate::sys::{creds, usermem};
 use crate::Store;
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY};
 use msgq_core::checks::{self, Cmd};
-use msgq_core::limits::Sysctl;
 use msgq_core::Errno;
 use std::ffi::c_void;
+
+/// The current `msgmax`, read without the lock (a single word; the engine checks it again
+/// under the lock).
+fn msgmax(s: &Store) -> Result<u32, Errno> {
+    s.run(|sh| Ok(sh.arena.get(crate::shm::layout::H::MSGMAX) as u32))
+}
 
 /// `msgget`.
 pub fn msgget(s: &Store, key: i32, msgflg: i32) -> Result<i32, Errno> {
@@ -28,19 +33,30 @@ pub fn msgsnd(
     let mut word = [0u8; 8];
     usermem::read(msgp.cast(), &mut word)?;
     let mtype = i64::from_ne_bytes(word);
-    let msgmax = s.sysctl(Sysctl::Msgmax)? as u32;
-    checks::msgsnd_args(msqid, msgsz, mtype, msgmax)?;
-    // Small messages are staged on the stack: no allocation, no system call.
-    let mut small = [0u8; 512];
-    let mut large = Vec::new();
-    let text: &mut [u8] = if msgsz <= small.len() {
-        &mut small[..msgsz]
-    } else {
-        large.resize(msgsz, 0);
-        &mut large
-    };
-    usermem::read(msgp.cast::<u8>().wrapping_add(8), text)?;
-    s.send(msqid, mtype, text, msgflg)
+    checks::msgsnd_args(msqid, msgsz, mtype, msgmax(s)?)?;
+    let text = msgp.cast::<u8>().wrapping_add(8);
+    if msgsz <= 512 {
+        // Small messages are staged on the stack: one guarded copy, no system call.
+        let mut small = [0u8; 512];
+        usermem::read(text, &mut small[..msgsz])?;
+        return s.send(msqid, mtype, &small[..msgsz], msgflg);
+    }
+    // Larger ones are probed now (EFAULT comes before the lookup, as in Linux) and copied
+    // straight into the store under the lock.
+    usermem::probe_read(text, msgsz)?;
+    let src = UserText(text, msgsz);
+    creds::with(|c| s.run(|sh| engine::ops::msgsnd(sh, msqid, mtype, &src, msgflg, c)))
+}
+
+struct UserText(*const u8, usize);
+
+impl Source for UserText {
+    fn len(&self) -> usize {
+        self.1
+    }
+    fn copy_to(&self, dst: &mut [u8]) -> Result<(), Errno> {
+        usermem::read(self.0, dst)
+    }
 }
 
 struct UserSink(*mut u8);
@@ -63,8 +79,7 @@ pub fn msgrcv(
 ) -> Result<usize, Errno> {
     checks::msgrcv_args(msqid, msgsz, msgflg)?;
     if msgflg & MSG_COPY != 0 {
-        let msgmax = s.sysctl(Sysctl::Msgmax)? as u32;
-        usermem::probe_read(msgp.cast(), checks::msg_copy_probe_len(msgsz, msgmax))?;
+        usermem::probe_read(msgp.cast(), checks::msg_copy_probe_len(msgsz, msgmax(s)?))?;
     }
     let mut sink = UserSink(msgp.cast());
     creds::with(|c| s.run(|sh| engine::ops::msgrcv(sh, msqid, msgsz, msgtyp, msgflg, c, &mut sink)))

@@ -20,6 +20,29 @@ pub mod waiters;
 
 pub use guard::{Guard, Shared};
 
+/// Where a sent message's bytes come from (a Rust slice, or a user pointer in the C layer).
+pub trait Source {
+    /// The number of bytes.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies the bytes into `dst` (exactly `len()` bytes), under the store lock, into a
+    /// freshly allocated block. `EFAULT` rolls the send back.
+    fn copy_to(&self, dst: &mut [u8]) -> Result<(), msgq_core::Errno>;
+}
+
+impl Source for [u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+    fn copy_to(&self, dst: &mut [u8]) -> Result<(), msgq_core::Errno> {
+        dst.copy_from_slice(self);
+        Ok(())
+    }
+}
+
 /// Where a received message's bytes go (a Rust slice, or a user pointer in the C layer).
 pub trait Sink {
     /// Called under the store lock with the chosen message's type and its text, already

@@ -3,7 +3,7 @@
 use super::guard::{Guard, Shared};
 use super::queue;
 use super::waiters;
-use super::Sink;
+use super::{Sink, Source};
 use crate::shm::alloc;
 use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_BUCKETS, W};
 use crate::sys::creds::Creds;
@@ -146,7 +146,7 @@ pub fn msgsnd(
     sh: &Shared,
     id: i32,
     mtype: i64,
-    text: &[u8],
+    text: &(impl Source + ?Sized),
     msgflg: i32,
     who: &Creds,
 ) -> Result<(), Errno> {
@@ -179,7 +179,7 @@ pub fn msgsnd(
             _ => continue,
         }
     };
-    let m = queue::new_message(&mut g, mtype, text).ok_or(Errno::ENOMEM)?;
+    let m = queue::new_message(&mut g, mtype, text)?;
     g.put(q + Q::LSPID, process::pid() as u64);
     g.put(q + Q::STIME, process::now_secs());
     if !waiters::pipelined_send(&mut g, q, m) {

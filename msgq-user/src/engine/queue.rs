@@ -14,9 +14,11 @@
 
 use super::guard::Guard;
 use super::lists::List;
+use super::Source;
 use crate::shm::alloc;
 use crate::shm::layout::{H, M, Q, T, TYPE_BUCKETS};
 use msgq_core::select::Mode;
+use msgq_core::Errno;
 
 pub fn global(q: u64) -> List {
     List {
@@ -200,9 +202,10 @@ pub fn find(g: &Guard, q: u64, mode: Mode) -> u64 {
     }
 }
 
-/// Allocates a message block holding `text`; `None` when the store is full.
-pub fn new_message(g: &mut Guard, mtype: i64, text: &[u8]) -> Option<u64> {
-    let m = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64)?;
+/// Allocates a message block holding `text`: `ENOMEM` when the store is full, `EFAULT`
+/// when the source cannot be read.
+pub fn new_message(g: &mut Guard, mtype: i64, text: &(impl Source + ?Sized)) -> Result<u64, Errno> {
+    let m = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64).ok_or(Errno::ENOMEM)?;
     let a = g.arena();
     let order = g.get(H::ORDER);
     g.put(H::ORDER, order + 1);
@@ -212,8 +215,8 @@ pub fn new_message(g: &mut Guard, mtype: i64, text: &[u8]) -> Option<u64> {
     a.put_unlogged(m + M::TYPE, mtype as u64);
     a.put_unlogged(m + M::LEN, text.len() as u64);
     a.put_unlogged(m + M::ORDER, order);
-    a.write_bytes(m + M::SIZE, text);
-    Some(m)
+    text.copy_to(g.fresh_bytes(m + M::SIZE, text.len() as u64))?;
+    Ok(m)
 }
 
 /// The text of message `m`.

@@ -55,12 +55,16 @@ pub fn tid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// Wall-clock seconds (CLOCK_REALTIME, truncated), through the vDSO.
+/// Wall-clock seconds (`CLOCK_REALTIME_COARSE` through the vDSO: the seconds the kernel
+/// itself stores in `msg_stime`/`msg_rtime`/`msg_ctime` come from the same coarse clock).
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    ts.tv_sec as u64
 }
 
 /// A monotonic clock in nanoseconds, through the vDSO.
