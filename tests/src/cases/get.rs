@@ -34,6 +34,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-022-msgmnb-for-new-queues", c022),
         Case::new("ex-msg-next-id-kept-without-creation", next_id_kept),
         Case::new("ex-ids-wide-cycle", wide_cycle),
+        Case::new("ex-msgmni-lowered-keeps-queues", msgmni_lowered),
+        Case::new("ex-msg-next-id-max-seq", next_id_max_seq),
     ]
 }
 
@@ -386,4 +388,50 @@ fn wide_cycle(ctx: &mut Ctx) {
     ctx.expect("after-wrap", next.join(","), "32768,32769,32770");
     let r = ctx.info(0, MSG_INFO).map(|x| x.0);
     ctx.expect("max-idx", res(&r), "99");
+}
+
+/// §6: lowering msgmni never removes queues; it only stops creation.
+fn msgmni_lowered(ctx: &mut Ctx) {
+    let ids: Vec<i32> = (0..3).map(|_| ctx.new_queue(0o600)).collect();
+    ctx.set_sysctl(Sysctl::Msgmni, 1).expect("sysctl");
+    for id in &ids {
+        let r = ctx.snd(*id, 1, b"x", IPC_NOWAIT);
+        ctx.expect(&format!("snd{id}"), unit(&r), "ok");
+    }
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("create", res(&r), "ENOSPC");
+    let i = ctx
+        .info(0, MSG_INFO)
+        .map(|x| (x.0, x.1.msgpool, x.1.msgmni));
+    ctx.expect("msg-info", format!("{i:?}"), "Ok((2, 3, 1))");
+    ctx.rmid(ids[0]).expect("rmid");
+    ctx.rmid(ids[1]).expect("rmid");
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("still-full", res(&r), "ENOSPC");
+    ctx.rmid(ids[2]).expect("rmid");
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("create-after", res(&r), "3");
+}
+
+/// §1.3: msg_next_id can ask for seq 65535, which cyclic allocation never uses.
+fn next_id_max_seq(ctx: &mut Ctx) {
+    let want = (65535 << 15) + 3;
+    ctx.set_sysctl(Sysctl::MsgNextId, want).expect("sysctl");
+    let r = ctx.get(K, IPC_CREAT | 0o600);
+    ctx.expect("create", res(&r), &want.to_string());
+    let s = ctx.stat(want as i32).map(|d| d.msg_perm.seq);
+    ctx.expect("seq", res(&s), "65535");
+    let r = ctx.get(K, 0);
+    ctx.expect("lookup", res(&r), &want.to_string());
+    let r = ctx.snd(want as i32, 1, b"hi", IPC_NOWAIT);
+    ctx.expect("snd", unit(&r), "ok");
+    let r = ctx.snd(3, 1, b"hi", IPC_NOWAIT);
+    ctx.expect("snd-index-only", unit(&r), "EINVAL");
+    let mut ds = MsqidDs::default();
+    let r = ctx.ctl(3, MSG_STAT, &mut ds);
+    ctx.expect("msg-stat-index", res(&r), &want.to_string());
+    let r = ctx.get(IPC_PRIVATE, IPC_CREAT | 0o600);
+    ctx.expect("next-cyclic", res(&r), "0");
+    let text = ctx.b.proc_msg().unwrap_or_default();
+    ctx.expect("proc-has-id", text.contains(&format!(" {want} ")), "true");
 }

@@ -44,6 +44,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-073-copy-by-index", c073),
         Case::new("s08-074-copy-e2big-noerror-einval", c074),
         Case::new("s08-075-copy-msgmax-lowered", c075),
+        Case::new("ex-handoff-efault-loses-message", handoff_efault),
     ]
 }
 
@@ -556,4 +557,29 @@ fn c075(ctx: &mut Ctx) {
         trace::msg(&r),
         &format!("t=1 {}", trace::text(&trace::abc(50))),
     );
+}
+
+/// §3.1 step 7: a message handed to a blocked receiver whose buffer faults is lost too.
+fn handoff_efault(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    for (name, ok) in [("text-fault", 8usize), ("mtype-fault", 0)] {
+        let c = ctx.spawn(name, None, move |c| {
+            let p = if ok == 0 {
+                mem::read_only(0)
+            } else {
+                mem::edge(ok)
+            };
+            // SAFETY: the buffer faults where the spec says; the call must return EFAULT.
+            let r = unsafe { c.b.msgrcv(id, p, 10, 0, 0) };
+            c.rec("rcv", res(&r));
+        });
+        ctx.wait_blocked(&c);
+        let s = ctx.snd(id, 1, b"doomed", IPC_NOWAIT);
+        ctx.expect(&format!("{name}:snd"), unit(&s), "ok");
+        ctx.join(c);
+        ctx.violation_if_not(&format!("{name}:rcv"), "EFAULT");
+        ctx.expect_q(&format!("{name}:q"), id, 0, 0);
+    }
+    let d = ctx.stat(id).expect("stat");
+    ctx.expect("lrpid", ctx.pid_class(d.msg_lrpid), "mtype-fault");
 }

@@ -36,6 +36,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("s08-043-snd-msgmax-zero", c043),
         Case::new("ex-default-count-limit", count_limit),
         Case::new("ex-oversize-sender-released-by-set", oversize_sender),
+        Case::new("ex-msgmnb-sysctl-wakes-nobody", msgmnb_wakes_nobody),
+        Case::new("ex-qbytes-below-contents", qbytes_below_contents),
     ]
 }
 
@@ -386,4 +388,43 @@ fn oversize_sender(ctx: &mut Ctx) {
     ctx.join(s);
     ctx.violation_if_not("sender:snd", "ok");
     ctx.expect_q("q", id, 1, 30);
+}
+
+/// §2.4: changing the msgmnb sysctl wakes nobody (qbytes is per queue).
+fn msgmnb_wakes_nobody(ctx: &mut Ctx) {
+    let id = full_queue(ctx, 0o600);
+    let s = blocked_sender(ctx, id, None, false);
+    let r = ctx.set_sysctl(Sysctl::Msgmnb, 100000);
+    ctx.expect("raise-msgmnb", unit(&r), "ok");
+    ctx.still_blocked(&s);
+    let q = ctx.stat(id).map(|d| d.msg_qbytes);
+    ctx.expect("qbytes", res(&q), "10");
+    let r = ctx.rmid(id);
+    ctx.rec("rmid", res(&r));
+    ctx.join(s);
+    ctx.violation_if_not("sender:snd", "EIDRM");
+}
+
+/// §4.1: qbytes may be set below the current contents; sends then wait for the drain.
+fn qbytes_below_contents(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    fill_n(ctx, id, &[b"0123456789", b"abc"]);
+    let r = ctx.set_qbytes(id, 5);
+    ctx.expect("set-5", res(&r), "0");
+    ctx.expect_q("q", id, 2, 13);
+    let r = ctx.snd(id, 1, b"", IPC_NOWAIT);
+    ctx.expect("snd-empty", unit(&r), "EAGAIN");
+    let r = ctx.rcv(id, 100, 0, IPC_NOWAIT);
+    ctx.expect("rcv1", trace::msg(&r), "t=1 '0123456789'");
+    let r = ctx.snd(id, 1, b"xyz", IPC_NOWAIT);
+    ctx.expect("snd-3-over", unit(&r), "EAGAIN");
+    let r = ctx.snd(id, 1, b"xy", IPC_NOWAIT);
+    ctx.expect("snd-2-fits", unit(&r), "ok");
+    ctx.expect_q("q2", id, 2, 5);
+}
+
+fn fill_n(ctx: &mut Ctx, id: i32, texts: &[&[u8]]) {
+    for t in texts {
+        ctx.snd(id, 1, t, IPC_NOWAIT).expect("setup: send");
+    }
 }
