@@ -180,6 +180,9 @@ impl Engine {
     }
 }
 
+// `msgq_user::raw` validates pointers itself and currently declares its calls safe; the
+// `unsafe` blocks below (with `allow(unused_unsafe)`) keep this compiling if they become
+// `unsafe fn`, as the original skeleton had them.
 impl Backend for Engine {
     fn kind(&self) -> Kind {
         Kind::Engine
