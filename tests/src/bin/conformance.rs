@@ -43,6 +43,10 @@ fn main() -> ExitCode {
         .iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
         .collect();
+    if selected.is_empty() {
+        eprintln!("conformance: no case matches {filters:?} (see --list)");
+        return ExitCode::from(2);
+    }
     if list {
         for c in &selected {
             println!(
