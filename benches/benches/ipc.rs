@@ -1,0 +1,351 @@
+//! msgq against native System V message queues, side by side, in one run.
+//!
+//! Rows (see docs/benchmarks.md): 0 create+remove, 1 send+receive pair in one process,
+//! 2 one-way stream between two processes, 3 ping-pong between two processes, 4 typed
+//! receive behind N other messages (positive type, negative type, MSG_EXCEPT), 5 send with R
+//! receivers blocked on other types, 6 four senders and four receivers near the byte limit.
+//! Store memory per queue and per queued byte is measured once, outside criterion.
+//!
+//! Every benchmark is named `<row>/<implementation>/<parameter>`; `bench-report` turns
+//! criterion's estimates into `bench-report/report.md`. Benchmarks never assert timings.
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use msgq_benches::{
+    extra_results_path, fork_child, private_ipc_namespace, wait_child, BenchStore, Gate, Ipc,
+    MsgBuf, Msgq, MsgqRaw, Native,
+};
+use msgq_core::abi::{IPC_NOWAIT, MSG_EXCEPT};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const SIZES: [(usize, &str); 3] = [(8, "8B"), (1024, "1KiB"), (8192, "8KiB")];
+
+fn ok<T>(r: Result<T, i32>, what: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {}", std::io::Error::from_raw_os_error(e)))
+}
+
+/// Row 0: `msgget(IPC_PRIVATE)` + `IPC_RMID`.
+fn create_remove<I: Ipc>(c: &mut Criterion, ipc: I) {
+    let mut g = c.benchmark_group("0-create-remove");
+    g.bench_function(BenchmarkId::new(ipc.name(), "queue"), |b| {
+        b.iter(|| {
+            let id = ok(ipc.create(), "msgget");
+            ok(ipc.remove(black_box(id)), "IPC_RMID");
+        })
+    });
+    g.finish();
+}
+
+/// Row 1: `msgsnd` + `msgrcv` of one message in one process.
+fn pair<I: Ipc>(c: &mut Criterion, ipc: I) {
+    let mut g = c.benchmark_group("1-pair");
+    let id = ok(ipc.create(), "msgget");
+    for (size, label) in SIZES {
+        let sbuf = MsgBuf::new(size);
+        let mut rbuf = MsgBuf::new(size);
+        g.bench_function(BenchmarkId::new(ipc.name(), label), |b| {
+            b.iter(|| {
+                ok(ipc.send(id, &sbuf, size, 0), "msgsnd");
+                ok(ipc.recv(id, &mut rbuf, size, 0, 0), "msgrcv")
+            })
+        });
+    }
+    ok(ipc.remove(id), "IPC_RMID");
+    g.finish();
+}
+
+/// Row 2: one sender (this process) streams messages to one receiver (a forked child).
+/// Time per message; the report turns it into messages per second.
+fn stream<I: Ipc>(c: &mut Criterion, ipc: I) {
+    let mut g = c.benchmark_group("2-stream");
+    g.throughput(Throughput::Elements(1));
+    let id = ok(ipc.create(), "msgget");
+    for (size, label) in SIZES {
+        let sbuf = MsgBuf::new(size);
+        g.bench_function(BenchmarkId::new(ipc.name(), label), |b| {
+            b.iter_custom(|iters| {
+                let gate = Gate::new();
+                let child = fork_child(|| {
+                    let mut rbuf = MsgBuf::new(size);
+                    gate.wait();
+                    (0..iters).all(|_| ipc.recv(id, &mut rbuf, size, 0, 0) == Ok(size))
+                });
+                let start = Instant::now();
+                gate.open();
+                for _ in 0..iters {
+                    ok(ipc.send(id, &sbuf, size, 0), "msgsnd");
+                }
+                wait_child(child);
+                start.elapsed()
+            })
+        });
+    }
+    ok(ipc.remove(id), "IPC_RMID");
+    g.finish();
+}
+
+/// Row 3: round trip between two processes on one queue (type 1 there, type 2 back).
+fn ping_pong<I: Ipc>(c: &mut Criterion, ipc: I) {
+    let mut g = c.benchmark_group("3-pingpong");
+    let id = ok(ipc.create(), "msgget");
+    g.bench_function(BenchmarkId::new(ipc.name(), "8B"), |b| {
+        b.iter_custom(|iters| {
+            let gate = Gate::new();
+            let child = fork_child(|| {
+                let mut buf = MsgBuf::new(8);
+                gate.wait();
+                (0..iters).all(|_| {
+                    ipc.recv(id, &mut buf, 8, 1, 0).is_ok() && {
+                        buf.set_mtype(2);
+                        ipc.send(id, &buf, 8, 0).is_ok()
+                    }
+                })
+            });
+            let sbuf = MsgBuf::new(8);
+            let mut rbuf = MsgBuf::new(8);
+            let start = Instant::now();
+            gate.open();
+            for _ in 0..iters {
+                ok(ipc.send(id, &sbuf, 8, 0), "msgsnd");
+                ok(ipc.recv(id, &mut rbuf, 8, 2, 0), "msgrcv");
+            }
+            let t = start.elapsed();
+            wait_child(child);
+            t
+        })
+    });
+    ok(ipc.remove(id), "IPC_RMID");
+    g.finish();
+}
+
+/// The three typed-receive modes of row 4: (group, type of the N others, type of the wanted
+/// message, msgtyp, flags).
+const TYPED_MODES: [(&str, i64, i64, i64, i32); 3] = [
+    ("4-typed-positive", 2, 1, 1, 0),
+    ("4-typed-negative", 1000, 7, -10, 0),
+    ("4-typed-except", 2, 1, 2, MSG_EXCEPT),
+];
+const TYPED_NS: [usize; 3] = [1, 100, 10_000];
+
+/// Row 4: the wanted message sits behind N zero-length messages of another type; one
+/// iteration receives it (IPC_NOWAIT) and sends it back to the tail, so the queue is the same
+/// before and after. Zero-length fillers keep N = 10 000 within the default 16 384 qbytes
+/// (the count is capped by qbytes too: qnum + 1 <= qbytes).
+fn typed<I: Ipc>(c: &mut Criterion, ipc: I) {
+    for (group, other, wanted, msgtyp, flags) in TYPED_MODES {
+        let mut g = c.benchmark_group(group);
+        for n in TYPED_NS {
+            let id = ok(ipc.create(), "msgget");
+            let mut filler = MsgBuf::new(8);
+            filler.set_mtype(other);
+            for _ in 0..n {
+                ok(ipc.send(id, &filler, 0, IPC_NOWAIT), "msgsnd (filler)");
+            }
+            let mut want = MsgBuf::new(8);
+            want.set_mtype(wanted);
+            ok(ipc.send(id, &want, 8, IPC_NOWAIT), "msgsnd (wanted)");
+            let mut rbuf = MsgBuf::new(8);
+            g.bench_function(BenchmarkId::new(ipc.name(), n), |b| {
+                b.iter(|| {
+                    ok(
+                        ipc.recv(id, &mut rbuf, 8, msgtyp, flags | IPC_NOWAIT),
+                        "msgrcv (typed)",
+                    );
+                    debug_assert_eq!(rbuf.mtype(), wanted);
+                    ok(ipc.send(id, &want, 8, IPC_NOWAIT), "msgsnd (back)");
+                })
+            });
+            assert_eq!(ok(ipc.counts(id), "IPC_STAT"), (n as u64 + 1, 8));
+            ok(ipc.remove(id), "IPC_RMID");
+        }
+        g.finish();
+    }
+}
+
+/// Row 5: `msgsnd` + `msgrcv` (type 1, IPC_NOWAIT) in this thread while R threads are
+/// blocked in `msgrcv` for types 1000.. that never arrive. The receivers end with EIDRM when
+/// the queue is removed.
+fn blocked_receivers<I: Ipc + Copy + Send + 'static>(c: &mut Criterion, ipc: I) {
+    let mut g = c.benchmark_group("5-blocked-receivers");
+    for r in [0usize, 100, 1000] {
+        let id = ok(ipc.create(), "msgget");
+        let started = std::sync::Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..r)
+            .map(|i| {
+                let started = started.clone();
+                std::thread::Builder::new()
+                    .stack_size(64 << 10)
+                    .spawn(move || {
+                        let mut buf = MsgBuf::new(8);
+                        started.fetch_add(1, Ordering::SeqCst);
+                        ipc.recv(id, &mut buf, 8, 1000 + i as i64, 0)
+                    })
+                    .expect("spawn receiver thread")
+            })
+            .collect();
+        while started.load(Ordering::SeqCst) < r {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Let the last ones get from the counter into the wait.
+        std::thread::sleep(Duration::from_millis(if r > 0 { 100 } else { 0 }));
+        let sbuf = MsgBuf::new(8);
+        let mut rbuf = MsgBuf::new(8);
+        g.bench_function(BenchmarkId::new(ipc.name(), r), |b| {
+            b.iter(|| {
+                ok(ipc.send(id, &sbuf, 8, 0), "msgsnd");
+                ok(ipc.recv(id, &mut rbuf, 8, 1, IPC_NOWAIT), "msgrcv")
+            })
+        });
+        ok(ipc.remove(id), "IPC_RMID");
+        for t in threads {
+            let res = t.join().expect("receiver thread panicked");
+            assert_eq!(res, Err(libc::EIDRM), "a blocked receiver got a message");
+        }
+    }
+    g.finish();
+}
+
+/// Row 6: four sender and four receiver processes on one queue of 16 KiB (the default
+/// qbytes) exchanging 1 KiB messages, so the queue holds at most 16 and senders keep
+/// hitting the byte limit. Time per message (all processes together).
+fn many<I: Ipc>(c: &mut Criterion, ipc: I) {
+    const SIZE: usize = 1024;
+    let mut g = c.benchmark_group("6-mpmc-4x4");
+    g.throughput(Throughput::Elements(1));
+    let id = ok(ipc.create(), "msgget");
+    g.bench_function(BenchmarkId::new(ipc.name(), "1KiB"), |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(4);
+            let gate = Gate::new();
+            let mut kids = Vec::new();
+            for s in 0..4 {
+                let gate = &gate;
+                kids.push(fork_child(|| {
+                    let mut buf = MsgBuf::new(SIZE);
+                    buf.set_mtype(s + 1);
+                    gate.wait();
+                    (0..per).all(|_| ipc.send(id, &buf, SIZE, 0).is_ok())
+                }));
+            }
+            for _ in 0..4 {
+                let gate = &gate;
+                kids.push(fork_child(|| {
+                    let mut buf = MsgBuf::new(SIZE);
+                    gate.wait();
+                    (0..per).all(|_| ipc.recv(id, &mut buf, SIZE, 0, 0) == Ok(SIZE))
+                }));
+            }
+            let start = Instant::now();
+            gate.open();
+            for k in kids {
+                wait_child(k);
+            }
+            // Scale to `iters` messages (we moved 4 * per).
+            start.elapsed().mul_f64(iters as f64 / (4 * per) as f64)
+        })
+    });
+    ok(ipc.remove(id), "IPC_RMID");
+    g.finish();
+}
+
+/// Store memory: st_blocks of a fresh store file, after K queues, and after queuing B bytes.
+/// Written as `key value` lines for the report generator.
+fn store_memory() -> String {
+    const K: u64 = 1000;
+    const FILL_QUEUES: u64 = 256;
+    const MSG: usize = 1024;
+    const PER_QUEUE: u64 = 16; // 16 x 1 KiB = the default qbytes
+    const SMALL: u64 = 1000; // 8-byte messages per queue in the second fill
+    let bs = BenchStore::create("mem");
+    let ipc = Msgq(bs.store);
+    let empty = bs.used_bytes();
+    let ids: Vec<i32> = (0..K).map(|_| ok(ipc.create(), "msgget")).collect();
+    let with_queues = bs.used_bytes();
+    let buf = MsgBuf::new(MSG);
+    for &id in &ids[..FILL_QUEUES as usize] {
+        for _ in 0..PER_QUEUE {
+            ok(ipc.send(id, &buf, MSG, IPC_NOWAIT), "msgsnd (fill)");
+        }
+    }
+    let filled = bs.used_bytes();
+    let big_bytes = FILL_QUEUES * PER_QUEUE * MSG as u64;
+    let small = MsgBuf::new(8);
+    for &id in &ids[FILL_QUEUES as usize..2 * FILL_QUEUES as usize] {
+        for _ in 0..SMALL {
+            ok(ipc.send(id, &small, 8, IPC_NOWAIT), "msgsnd (small)");
+        }
+    }
+    let filled_small = bs.used_bytes();
+    let small_msgs = FILL_QUEUES * SMALL;
+    for &id in &ids {
+        ok(ipc.remove(id), "IPC_RMID");
+    }
+    let after_remove = bs.used_bytes();
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{k} {v}\n"));
+    kv("mem.store_empty_bytes", empty.to_string());
+    kv("mem.queues", K.to_string());
+    kv(
+        "mem.bytes_per_queue",
+        format!("{:.1}", (with_queues - empty) as f64 / K as f64),
+    );
+    kv("mem.queued_bytes_1k", big_bytes.to_string());
+    kv(
+        "mem.bytes_per_queued_byte_1k",
+        format!("{:.3}", (filled - with_queues) as f64 / big_bytes as f64),
+    );
+    kv("mem.small_messages", small_msgs.to_string());
+    kv(
+        "mem.bytes_per_8b_message",
+        format!("{:.1}", (filled_small - filled) as f64 / small_msgs as f64),
+    );
+    kv("mem.store_after_remove_bytes", after_remove.to_string());
+    kv("mem.store_peak_bytes", filled_small.to_string());
+    out
+}
+
+fn main() {
+    let ns = private_ipc_namespace();
+    if !ns {
+        eprintln!("note: unshare(CLONE_NEWIPC) refused; using private queues in this namespace");
+    }
+    let bs = BenchStore::create("main");
+    let (msgq, raw) = (Msgq(bs.store), MsgqRaw(bs.store));
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(800))
+        .measurement_time(Duration::from_secs(3))
+        .nresamples(10_000)
+        .configure_from_args();
+
+    let mut extra = store_memory();
+    extra.push_str(&format!("ipc_namespace private={ns}\n"));
+    if let Err(e) = std::fs::create_dir_all(extra_results_path().parent().unwrap())
+        .and_then(|()| std::fs::write(extra_results_path(), &extra))
+    {
+        eprintln!("cannot write {}: {e}", extra_results_path().display());
+    }
+
+    create_remove(&mut c, Native);
+    create_remove(&mut c, msgq);
+    create_remove(&mut c, raw);
+    pair(&mut c, Native);
+    pair(&mut c, msgq);
+    pair(&mut c, raw);
+    stream(&mut c, Native);
+    stream(&mut c, msgq);
+    stream(&mut c, raw);
+    ping_pong(&mut c, Native);
+    ping_pong(&mut c, msgq);
+    ping_pong(&mut c, raw);
+    typed(&mut c, Native);
+    typed(&mut c, msgq);
+    blocked_receivers(&mut c, Native);
+    blocked_receivers(&mut c, msgq);
+    many(&mut c, Native);
+    many(&mut c, msgq);
+
+    c.final_summary();
+    drop(bs);
+}

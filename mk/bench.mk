@@ -1,0 +1,24 @@
+# Benchmarks (issue 7): msgq against native System V IPC, side by side. See docs/benchmarks.md.
+#
+#   make bench         run every benchmark for real (~5-8 minutes on 2 vCPUs) and write
+#                      bench-report/report.md; criterion's HTML is target/criterion/report/
+#   make bench-smoke   run each benchmark once (criterion --test), for `make test`
+#   make bench-report  rewrite bench-report/report.md from the last results
+#
+# BENCH_ARGS passes criterion options, e.g. make bench BENCH_ARGS='4-typed' to run one group.
+
+BENCH_ARGS ?=
+
+TEST_TARGETS += bench-smoke
+
+.PHONY: bench bench-smoke bench-report
+
+bench: deps
+	$(CARGO) bench -p msgq-benches --bench ipc -- $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-report
+
+bench-report:
+	$(CARGO) run --release -q -p msgq-benches --bin bench-report
+
+bench-smoke: deps
+	$(CARGO) bench -p msgq-benches --bench ipc -- --test
