@@ -20,6 +20,8 @@
 pub mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(loom)]
+pub mod model;
 pub mod raw;
 pub mod shm;
 pub mod store;
@@ -48,6 +50,11 @@ fn guarded<R>(path: &Path, f: impl FnOnce() -> Result<R, Errno>) -> Result<R, Er
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
+            // Under loom a panic is a model failure or a simulated death: let it through.
+            #[cfg(loom)]
+            if !p.is::<shm::arena::Corrupt>() {
+                std::panic::resume_unwind(p);
+            }
             let what = match p.downcast_ref::<shm::arena::Corrupt>() {
                 Some(c) => format!("corrupt store (bad offset {:#x})", c.0),
                 None => "internal error".to_owned(),
@@ -97,6 +104,12 @@ impl Store {
     /// Creates a new store; fails if the file exists.
     pub fn create(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         store::create(path, opts).map(Self::from_mapping)
+    }
+
+    /// Creates a store in anonymous shared memory, private to this process (and to children
+    /// forked after it), gone when dropped. For tests and the loom models.
+    pub fn in_memory(opts: &StoreOptions) -> Result<Store, StoreError> {
+        store::create_anonymous(opts).map(Self::from_mapping)
     }
 
     /// Opens the store at `path`, creating it with `opts` if it does not exist.

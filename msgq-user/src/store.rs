@@ -96,7 +96,8 @@ pub struct Mapping {
     pub path: PathBuf,
     pub base: *mut u8,
     pub len: u64,
-    _file: File,
+    /// The store file (none for an anonymous store).
+    _file: Option<File>,
 }
 
 // SAFETY: the mapping is shared memory owned by this value; see `Arena` for the access rules.
@@ -170,7 +171,7 @@ pub fn open(path: &Path) -> Result<Mapping, StoreError> {
         path: path.to_owned(),
         base,
         len,
-        _file: file,
+        _file: Some(file),
     };
     // SAFETY: the mapping is `len` bytes and lives as long as `m`.
     let a = unsafe { Arena::new(base, len) };
@@ -233,9 +234,30 @@ pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
         path: path.to_owned(),
         base,
         len: size,
-        _file: file,
+        _file: Some(file),
     };
-    // SAFETY: fresh mapping of `size` bytes.
+    // SAFETY: a fresh mapping of `size` bytes that nobody else can see yet.
+    unsafe { init(base, size, opts) }.map_err(|e| StoreError::io(path, e))?;
+    let cp = cpath(path).map_err(|e| StoreError::io(path, e))?;
+    // SAFETY: valid C strings. link() fails with EEXIST when someone else won the race.
+    let r = unsafe { libc::link(c.as_ptr(), cp.as_ptr()) };
+    let err = io::Error::last_os_error();
+    // SAFETY: removing our temporary name; the store keeps its linked name.
+    unsafe { libc::unlink(c.as_ptr()) };
+    if r != 0 {
+        return Err(StoreError::io(path, err));
+    }
+    Ok(m)
+}
+
+/// Initialises a fresh store of `size` bytes at `base`: header words, the lock, the magic
+/// (last).
+///
+/// # Safety
+/// `base` must be a writable, page-aligned mapping of `size` bytes (`size >= MIN_LEN`),
+/// zero-filled and not yet visible to anyone else.
+unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> {
+    // SAFETY: per the caller's contract.
     let a = unsafe { Arena::new(base, size) };
     let words = [
         (H::VERSION_W, lay::VERSION),
@@ -255,18 +277,38 @@ pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
     }
     // SAFETY: the header has room for the mutex at LOCK_OFF (checked at compile time) and
     // nobody else can see the file yet.
-    unsafe { StoreLock::init(base.add(lay::LOCK_OFF as usize).cast()) }
-        .map_err(|e| StoreError::io(path, e))?;
+    unsafe { StoreLock::init(base.add(lay::LOCK_OFF as usize).cast()) }?;
     a.put_unlogged(H::MAGIC_W, lay::MAGIC);
-    let cp = cpath(path).map_err(|e| StoreError::io(path, e))?;
-    // SAFETY: valid C strings. link() fails with EEXIST when someone else won the race.
-    let r = unsafe { libc::link(c.as_ptr(), cp.as_ptr()) };
-    let err = io::Error::last_os_error();
-    // SAFETY: removing our temporary name; the store keeps its linked name.
-    unsafe { libc::unlink(c.as_ptr()) };
-    if r != 0 {
-        return Err(StoreError::io(path, err));
+    Ok(())
+}
+
+/// Creates a store in anonymous shared memory: private to this process (and to children
+/// forked after), gone when dropped. For tests and the loom models.
+pub fn create_anonymous(opts: &StoreOptions) -> Result<Mapping, StoreError> {
+    let path = Path::new("(anonymous)");
+    let size = opts.size.max(lay::MIN_LEN) & !4095;
+    // SAFETY: a new anonymous shared mapping at an address of the kernel's choosing.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(StoreError::io(path, io::Error::last_os_error()));
     }
+    let m = Mapping {
+        path: path.to_owned(),
+        base: p.cast(),
+        len: size,
+        _file: None,
+    };
+    // SAFETY: a fresh, zero-filled mapping of `size` bytes that only we know about.
+    unsafe { init(m.base, size, opts) }.map_err(|e| StoreError::io(path, e))?;
     Ok(m)
 }
 

@@ -5,9 +5,9 @@
 //! log) and marks the mutex consistent. The uncontended path is a compare-and-swap in
 //! userspace; only contention sleeps in the kernel (futex).
 //!
-//! Under `cfg(loom)` the same handle is a model of that mutex built from a loom atomic
-//! (found by the mutex's address): compare-and-swap to take it, `yield_now` while it is
-//! held, the robust states (owner died, made consistent, not recoverable), and a per-thread
+//! Under `cfg(loom)` the same handle is a model of that mutex (found by the mutex's
+//! address): a loom mutex and condition variable guarding its state, with the robust
+//! states (owner died, made consistent, not recoverable), and a per-thread
 //! robust list so that a model thread that "dies" ([`robust_exit`]) leaves its locks in the
 //! owner-died state, as the kernel does at thread exit.
 
@@ -103,9 +103,14 @@ fn check(r: i32) -> io::Result<()> {
     }
 }
 
-/// States of the model mutex.
+/// The model of the mutex: its state behind a loom mutex, and a loom condition variable
+/// for lockers to sleep on (as pthread lockers sleep on the mutex word).
 #[cfg(loom)]
-mod st {
+mod model {
+    use loom::sync::{Condvar, Mutex};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
     pub const FREE: u32 = 0;
     pub const HELD: u32 = 1;
     /// Free, and its last owner died holding it: the next `lock` gets `OwnerDied`.
@@ -114,12 +119,41 @@ mod st {
     pub const HELD_INCONSISTENT: u32 = 3;
     /// Unlocked without being made consistent: unusable (`ENOTRECOVERABLE`).
     pub const NOT_RECOVERABLE: u32 = 4;
-}
 
-#[cfg(loom)]
-loom::thread_local! {
-    /// The model mutexes this model thread holds (the kernel's robust list).
-    static ROBUST: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+    pub struct Mx {
+        pub state: Mutex<u32>,
+        pub cv: Condvar,
+    }
+
+    loom::lazy_static! {
+        /// The model mutexes of this execution, by address (not a loom object: looked up
+        /// without yielding to the scheduler).
+        static ref MUTEXES: std::sync::Mutex<HashMap<usize, Arc<Mx>>> =
+            std::sync::Mutex::new(HashMap::new());
+    }
+
+    loom::thread_local! {
+        /// The model mutexes this model thread holds (the kernel's robust list).
+        pub static ROBUST: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+    }
+
+    pub fn at(addr: usize) -> Arc<Mx> {
+        if let Some(m) = MUTEXES.lock().unwrap().get(&addr) {
+            return m.clone();
+        }
+        let m = Arc::new(Mx {
+            state: Mutex::new(FREE),
+            cv: Condvar::new(),
+        });
+        MUTEXES.lock().unwrap().entry(addr).or_insert(m).clone()
+    }
+
+    /// Sets the state (the caller owns the mutex or is dying with it) and wakes a locker.
+    pub fn set(addr: usize, v: u32) {
+        let m = at(addr);
+        *m.state.lock().unwrap() = v;
+        m.cv.notify_one();
+    }
 }
 
 #[cfg(loom)]
@@ -133,73 +167,69 @@ impl StoreLock {
     /// # Safety
     /// As for the real lock.
     pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
-        crate::sys::futex::model_word(m as usize).store(st::FREE, Ordering::Relaxed);
+        model::at(m as usize);
         Ok(())
     }
 
-    fn word(&self) -> std::sync::Arc<loom::sync::atomic::AtomicU32> {
-        crate::sys::futex::model_word(self.m as usize)
-    }
-
     pub fn lock(&self) -> io::Result<Locked> {
-        let w = self.word();
+        let m = model::at(self.m as usize);
+        let mut s = m.state.lock().unwrap();
         let how = loop {
-            match w.compare_exchange(st::FREE, st::HELD, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break Locked::Clean,
-                Err(st::DEAD) => {
-                    if w
-                        .compare_exchange(
-                            st::DEAD,
-                            st::HELD_INCONSISTENT,
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        break Locked::OwnerDied;
-                    }
+            match *s {
+                model::FREE => {
+                    *s = model::HELD;
+                    break Locked::Clean;
                 }
-                Err(st::NOT_RECOVERABLE) => {
+                model::DEAD => {
+                    *s = model::HELD_INCONSISTENT;
+                    break Locked::OwnerDied;
+                }
+                model::NOT_RECOVERABLE => {
                     return Err(io::Error::from_raw_os_error(libc::ENOTRECOVERABLE))
                 }
-                Err(_) => loom::thread::yield_now(),
+                _ => s = m.cv.wait(s).unwrap(),
             }
         };
-        ROBUST.with(|r| r.borrow_mut().push(self.m as usize));
+        drop(s);
+        model::ROBUST.with(|r| r.borrow_mut().push(self.m as usize));
         Ok(how)
     }
 
     pub fn mark_consistent(&self) {
-        let w = self.word();
-        if w.load(Ordering::Relaxed) == st::HELD_INCONSISTENT {
-            w.store(st::HELD, Ordering::Relaxed);
+        let m = model::at(self.m as usize);
+        let mut s = m.state.lock().unwrap();
+        if *s == model::HELD_INCONSISTENT {
+            *s = model::HELD;
         }
     }
 
     pub fn unlock(&self) {
-        ROBUST.with(|r| {
+        model::ROBUST.with(|r| {
             let mut r = r.borrow_mut();
             let i = r.iter().rposition(|&k| k == self.m as usize);
             r.swap_remove(i.expect("unlock of a model mutex this thread does not hold"));
         });
-        let w = self.word();
-        let next = match w.load(Ordering::Relaxed) {
-            st::HELD_INCONSISTENT => st::NOT_RECOVERABLE,
-            _ => st::FREE,
-        };
-        w.store(next, Ordering::Release);
+        let m = model::at(self.m as usize);
+        let mut s = m.state.lock().unwrap();
+        if *s == model::HELD_INCONSISTENT {
+            *s = model::NOT_RECOVERABLE;
+            drop(s);
+            m.cv.notify_all();
+        } else {
+            *s = model::FREE;
+            drop(s);
+            m.cv.notify_one();
+        }
     }
 }
 
-#[cfg(loom)]
-use loom::sync::atomic::Ordering;
-
 /// The calling model thread dies: every store lock it holds is left in the owner-died
-/// state (what the kernel does with a robust list at thread exit). Loom only.
+/// state and a locker is woken (what the kernel does with a robust list at thread exit).
+/// Loom only.
 #[cfg(loom)]
 pub fn robust_exit() {
-    let held = ROBUST.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    let held = model::ROBUST.with(|r| std::mem::take(&mut *r.borrow_mut()));
     for m in held {
-        crate::sys::futex::model_word(m).store(st::DEAD, Ordering::Release);
+        model::set(m, model::DEAD);
     }
 }

@@ -8,9 +8,7 @@
 use crate::shm::layout::{H, W};
 use crate::shm::{tx, Arena, Tx};
 use crate::sync::{Locked, StoreLock};
-use crate::sys::futex;
 use msgq_core::Errno;
-use std::sync::atomic::Ordering;
 
 /// The mapped store as the engine sees it.
 #[derive(Clone, Copy)]
@@ -36,7 +34,13 @@ impl Shared {
             wakes: Vec::new(),
         };
         if how == Locked::OwnerDied || self.arena.get(H::LOG_LEN) != 0 {
-            tx::rollback(self.arena);
+            #[cfg(loom)]
+            let repair = !crate::model::bug(crate::model::Bug::SkipRollback);
+            #[cfg(not(loom))]
+            let repair = true;
+            if repair {
+                tx::rollback(self.arena);
+            }
             g.tx.add(H::RECOVERIES, 1);
             g.tx.commit();
             if how == Locked::OwnerDied {
@@ -76,6 +80,15 @@ impl Guard<'_> {
         unsafe { std::slice::from_raw_parts(p, n as usize) }
     }
 
+    /// `n` writable bytes at `off` in a block this operation has just allocated.
+    pub fn fresh_bytes(&mut self, off: u64, n: u64) -> &mut [u8] {
+        let p = self.shared.arena.byte_ptr(off, n);
+        // SAFETY: byte_ptr checked the bounds; the block was just allocated under this lock,
+        // so nothing else refers to it, and the exclusive borrow of the guard keeps the slice
+        // unique while it lives.
+        unsafe { std::slice::from_raw_parts_mut(p, n as usize) }
+    }
+
     /// Commits what was written so far.
     #[inline]
     pub fn commit(&mut self) {
@@ -89,28 +102,30 @@ impl Guard<'_> {
 
     /// The futex word of waiter `w`, and its current value (read under the lock).
     pub fn futex_snapshot(&self, w: u64) -> u32 {
-        self.shared
-            .arena
-            .futex(w + W::FUTEX)
-            .load(Ordering::Acquire)
+        self.shared.arena.futex(w + W::FUTEX).load()
     }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
+        // Under loom, a panic is either a model failure or a simulated death
+        // (`model::die_at`): leave the lock held and the log as they are, as a killed process
+        // would, and make no loom operation while unwinding.
+        #[cfg(loom)]
+        if std::thread::panicking() {
+            return;
+        }
         if self.tx.dirty() {
             self.tx.rollback();
             self.wakes.clear();
         }
         let arena = self.shared.arena;
         for &w in &self.wakes {
-            // Release: the waiter reads its state under the lock anyway; the increment only
-            // has to make its futex wait return or not start sleeping.
-            arena.futex(w + W::FUTEX).fetch_add(1, Ordering::Release);
+            arena.futex(w + W::FUTEX).bump();
         }
         self.shared.lock.unlock();
         for &w in &self.wakes {
-            futex::wake(arena.futex(w + W::FUTEX), 1);
+            arena.futex(w + W::FUTEX).wake(1);
         }
     }
 }

@@ -8,7 +8,7 @@
 use super::guard::{Guard, Shared};
 use super::waiters;
 use crate::shm::layout::{state, W};
-use crate::sys::futex;
+use crate::sys::futex::Wake;
 use msgq_core::Errno;
 use std::time::Duration;
 
@@ -29,14 +29,20 @@ pub fn wait<'a>(
     let word = sh.arena.futex(w + W::FUTEX);
     let mut seen = g.futex_snapshot(w);
     drop(g);
+    // The deliberately broken variant the loom models must catch: the value read after
+    // unlocking, so a wake-up in between is lost.
+    #[cfg(loom)]
+    if crate::model::bug(crate::model::Bug::SnapshotAfterUnlock) {
+        seen = word.load();
+    }
     loop {
-        let r = futex::wait(word, seen, TICK);
+        let r = word.wait(seen, TICK);
         let mut g = sh.lock()?;
         let st = g.get(w + W::STATE);
         if st != state::WAITING && st != state::WOKEN {
             return Ok((g, Ok(st)));
         }
-        if r == futex::Wake::Interrupted {
+        if r == Wake::Interrupted {
             return Ok((g, Err(true)));
         }
         if st == state::WOKEN || g.futex_snapshot(w) != seen {

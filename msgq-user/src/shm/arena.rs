@@ -1,6 +1,6 @@
 //! Bounds-checked word and byte access to the mapped store.
 
-use std::sync::atomic::AtomicU32;
+use crate::sys::futex::Futex;
 
 /// Raised when a store's contents point outside the mapping or are otherwise impossible.
 /// The engine turns it into a clear error; it never reads or writes out of bounds.
@@ -66,12 +66,21 @@ impl Arena {
         unsafe { self.word_ptr(off).write_volatile(v) }
     }
 
-    /// The 32-bit futex word at `off` (its low half on little-endian).
-    pub fn futex(&self, off: u64) -> &AtomicU32 {
+    /// The 32-bit futex word at `off` (its low half on little-endian). Under `cfg(loom)`,
+    /// a loom atomic standing for that word (see `sys::futex`).
+    #[inline]
+    pub fn futex(&self, off: u64) -> Futex<'_> {
         let p = self.word_ptr(off);
-        // SAFETY: in bounds and 8-aligned (so 4-aligned); AtomicU32 has the layout of u32 and
-        // the word is only ever accessed atomically by every process.
-        unsafe { &*(p.cast::<AtomicU32>()) }
+        #[cfg(not(loom))]
+        {
+            // SAFETY: in bounds and 8-aligned (so 4-aligned); AtomicU32 has the layout of u32
+            // and the word is only ever accessed atomically by every process.
+            Futex::new(unsafe { &*(p.cast::<std::sync::atomic::AtomicU32>()) })
+        }
+        #[cfg(loom)]
+        {
+            Futex::at(p as usize)
+        }
     }
 
     /// A pointer to `n` bytes at `off`, after a bounds check.

@@ -58,11 +58,15 @@ impl Tx {
         compiler_fence(Ordering::SeqCst);
         #[cfg(feature = "fault-injection")]
         crate::fault::point();
+        #[cfg(loom)]
+        crate::model::fault_point();
         self.len += 1;
         self.arena.put_unlogged(H::LOG_LEN, self.len);
         compiler_fence(Ordering::SeqCst);
         #[cfg(feature = "fault-injection")]
         crate::fault::point();
+        #[cfg(loom)]
+        crate::model::fault_point();
         self.arena.put_unlogged(off, v);
     }
 

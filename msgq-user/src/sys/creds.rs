@@ -107,6 +107,10 @@ impl Caller for Creds {
     }
 }
 
+// Under loom, model threads share one OS thread: the cache must be per model thread.
+#[cfg(loom)]
+use loom::thread_local;
+
 thread_local! {
     static CACHE: RefCell<(u64, Creds)> = RefCell::new((0, Creds::default()));
 }

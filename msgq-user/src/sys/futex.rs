@@ -11,8 +11,6 @@
 //! table keyed by the word's address, and wait/wake are a loom mutex and condition variable
 //! (see `docs/loom.md`), so the engine's protocol runs unchanged under the model checker.
 
-use std::time::Duration;
-
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -148,18 +146,12 @@ mod model {
 
     /// The loom atomic that stands for the word at `addr` (created at 0 on first use, in the
     /// current execution).
-    pub(crate) fn word(addr: usize) -> Arc<AtomicU32> {
+    fn word(addr: usize) -> Arc<AtomicU32> {
         if let Some(w) = TABLE.words.lock().unwrap().get(&addr) {
             return w.clone();
         }
         let w = Arc::new(AtomicU32::new(0));
-        TABLE
-            .words
-            .lock()
-            .unwrap()
-            .entry(addr)
-            .or_insert(w)
-            .clone()
+        TABLE.words.lock().unwrap().entry(addr).or_insert(w).clone()
     }
 
     /// A futex word (see the module documentation).
