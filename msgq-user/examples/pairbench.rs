@@ -22,7 +22,10 @@ fn main() {
     {
         let text = vec![7u8; size];
         let mut buf = vec![0u8; size];
-        let n = 200_000;
+        let n: u32 = std::env::var("PAIRS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
         let t = Instant::now();
         for _ in 0..n {
             s.send(q, 1, &text, IPC_NOWAIT).unwrap();

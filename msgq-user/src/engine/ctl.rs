@@ -109,9 +109,6 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
         }
         g.put(H::MAX_IDX, i as u64);
     }
-    let (qnum, cbytes) = (g.get(q + Q::QNUM), g.get(q + Q::CBYTES));
-    g.tx.add(H::MSG_HDRS, -(qnum as i64));
-    g.tx.add(H::MSG_BYTES, -(cbytes as i64));
     // Free the messages in steps (the dying list survives a crash midway).
     let dying = g.get(H::DYING);
     g.put(q + Q::DNEXT, dying);
@@ -150,9 +147,19 @@ pub fn info(sh: &Shared, cmd: Cmd) -> Result<(i32, MsgInfo), Errno> {
         ..Default::default()
     };
     if cmd == Cmd::MsgInfo {
+        let (mut hdrs, mut bytes) = (0u64, 0u64);
+        let max = g.get(H::MAX_IDX) as i64;
+        for i in 0..=max.min(IPCMNI as i64 - 1) {
+            let q = g.get(IDS_OFF + 8 * i as u64);
+            if q != 0 {
+                hdrs += g.get(q + Q::QNUM);
+                bytes += g.get(q + Q::CBYTES);
+            }
+        }
         mi.msgpool = clamp(g.get(H::IN_USE));
-        mi.msgmap = clamp(g.get(H::MSG_HDRS));
-        mi.msgtql = clamp(g.get(H::MSG_BYTES));
+        // The kernel casts to int before clamping (min_t(int, ...)): keep the low 32 bits.
+        mi.msgmap = hdrs as i32;
+        mi.msgtql = bytes as i32;
     } else {
         mi.msgpool = MSGPOOL;
         mi.msgmap = MSGMAP;

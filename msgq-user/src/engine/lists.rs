@@ -46,8 +46,7 @@ impl List {
         } else {
             tx.put(next + self.prev, prev);
         }
-        tx.put(node + self.next, 0);
-        tx.put(node + self.prev, 0);
+        // The node's own links are left as they were: every insertion rewrites both.
     }
 
     /// Inserts `node` before `before` (0 = at the tail).

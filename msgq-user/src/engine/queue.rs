@@ -1,5 +1,8 @@
 //! A queue's messages.
 //!
+//! The namespace totals of `MSG_INFO` are not kept as counters (that would be two more
+//! logged writes per message): `ctl::info` sums the queues' `qnum` and `cbytes`.
+//!
 //! Each message is on two lists: the queue's global FIFO (`Q::MHEAD`) and the FIFO of its
 //! type (`T::MHEAD` of the type record). Type records that hold messages are also kept on a
 //! list sorted by type (`Q::THEAD`). So:
@@ -120,8 +123,6 @@ pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
     }
     g.tx.add(q + Q::QNUM, 1);
     g.tx.add(q + Q::CBYTES, size as i64);
-    g.tx.add(H::MSG_HDRS, 1);
-    g.tx.add(H::MSG_BYTES, size as i64);
 }
 
 /// Takes message `m` off queue `q`, updating the counters. The block is not freed.
@@ -148,8 +149,6 @@ pub fn unlink(g: &mut Guard, q: u64, m: u64) {
     }
     g.tx.add(q + Q::QNUM, -1);
     g.tx.add(q + Q::CBYTES, -(size as i64));
-    g.tx.add(H::MSG_HDRS, -1);
-    g.tx.add(H::MSG_BYTES, -(size as i64));
 }
 
 /// The message `mode` selects, or 0.

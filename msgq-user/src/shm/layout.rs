@@ -25,7 +25,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 2;
+pub const VERSION: u64 = 3;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -46,7 +46,7 @@ layout!(
         LOG_LEN,
         MSGMAX, MSGMNB, MSGMNI,
         IN_USE, SEQ, LAST_IDX, CURSOR, MAX_IDX, NEXT_ID,
-        MSG_HDRS, MSG_BYTES,
+        UNUSED0, UNUSED1,
         ORDER,
         HEAP_TOP,
         DYING,
