@@ -152,18 +152,31 @@ fn raw_msg_copy_with_zero_size_reads_nothing() {
 fn foreign_or_damaged_files_are_refused_by_name() {
     let p = PathBuf::from(format!("/dev/shm/msgq-test-foreign-{}", std::process::id()));
     std::fs::write(&p, vec![0x5a; 4 << 20]).unwrap();
-    let e = Store::open(&p).err().expect("a file of garbage must be refused");
+    let e = Store::open(&p)
+        .err()
+        .expect("a file of garbage must be refused");
     assert!(e.to_string().contains(&*p.to_string_lossy()), "{e}");
     assert!(e.to_string().contains("not a msgq store"), "{e}");
     std::fs::write(&p, b"tiny").unwrap();
     assert!(Store::open(&p).is_err());
     // A real store whose version word was changed.
     let _ = std::fs::remove_file(&p);
-    drop(Store::create(&p, &StoreOptions { size: 8 << 20, ..Default::default() }).unwrap());
+    drop(
+        Store::create(
+            &p,
+            &StoreOptions {
+                size: 8 << 20,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
     let mut bytes = std::fs::read(&p).unwrap();
     bytes[8] ^= 0xff;
     std::fs::write(&p, &bytes).unwrap();
-    let e = Store::open(&p).err().expect("another version must be refused");
+    let e = Store::open(&p)
+        .err()
+        .expect("another version must be refused");
     assert!(e.to_string().contains("another version"), "{e}");
     let _ = std::fs::remove_file(&p);
 }
