@@ -42,7 +42,8 @@ impl Arena {
         off.checked_add(n).is_some_and(|end| end <= self.len)
     }
 
-    fn word_ptr(&self, off: u64) -> *mut u64 {
+    #[inline]
+    pub(crate) fn word_ptr(&self, off: u64) -> *mut u64 {
         if !off.is_multiple_of(8) || !self.contains(off, 8) {
             corrupt(off);
         }

@@ -21,12 +21,22 @@ use std::sync::atomic::{compiler_fence, Ordering};
 pub struct Tx {
     arena: Arena,
     len: u64,
+    /// The log's entries and its length word, bounds-checked once here.
+    log: *mut u64,
+    log_len: *mut u64,
 }
 
 impl Tx {
     /// Starts logging on a store whose log is empty (after any rollback).
     pub fn new(arena: Arena) -> Tx {
-        Tx { arena, len: 0 }
+        let log = arena.byte_ptr(LOG_OFF, LOG_CAP * 16).cast::<u64>();
+        let log_len = arena.word_ptr(H::LOG_LEN);
+        Tx {
+            arena,
+            len: 0,
+            log,
+            log_len,
+        }
     }
 
     #[inline]
@@ -43,7 +53,9 @@ impl Tx {
     /// Writes a word, logging its old value first.
     #[inline]
     pub fn put(&mut self, off: u64, v: u64) {
-        let old = self.arena.get(off);
+        let p = self.arena.word_ptr(off);
+        // SAFETY: word_ptr checked that the word lies inside the mapping.
+        let old = unsafe { p.read_volatile() };
         if old == v {
             return;
         }
@@ -52,22 +64,28 @@ impl Tx {
             // reaching it means a bug or a corrupt store.
             corrupt(off);
         }
-        let e = LOG_OFF + self.len * 16;
-        self.arena.put_unlogged(e, off);
-        self.arena.put_unlogged(e + 8, old);
+        // SAFETY: `len < LOG_CAP`, and `log` covers LOG_CAP entries of two words (checked in
+        // `new`); the store lock makes us the only writer.
+        unsafe {
+            let e = self.log.add(2 * self.len as usize);
+            e.write_volatile(off);
+            e.add(1).write_volatile(old);
+        }
         compiler_fence(Ordering::SeqCst);
         #[cfg(feature = "fault-injection")]
         crate::fault::point();
         #[cfg(loom)]
         crate::model::fault_point();
         self.len += 1;
-        self.arena.put_unlogged(H::LOG_LEN, self.len);
+        // SAFETY: checked in `new`.
+        unsafe { self.log_len.write_volatile(self.len) };
         compiler_fence(Ordering::SeqCst);
         #[cfg(feature = "fault-injection")]
         crate::fault::point();
         #[cfg(loom)]
         crate::model::fault_point();
-        self.arena.put_unlogged(off, v);
+        // SAFETY: checked by word_ptr above.
+        unsafe { p.write_volatile(v) };
     }
 
     /// Adds `d` (two's complement) to a word.
