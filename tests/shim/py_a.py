@@ -21,6 +21,6 @@ print("A: after reply current_messages", q.current_messages)
 q.remove()
 try:
     q.send(b"late")
-except sysv_ipc.ExistentialError as e:
-    print("A: send after remove ->", type(e).__name__)
+except (sysv_ipc.ExistentialError, OSError) as e:
+    print("A: send after remove ->", type(e).__name__, getattr(e, "errno", ""))
 sys.stdout.flush()

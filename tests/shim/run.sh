@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The shim's tests: unmodified programs run on msgq through LD_PRELOAD, compared with the
+# same programs on the kernel's queues.
+#
+# Every differential case runs its script twice, each time in a fresh IPC namespace
+# (`unshare -i`, so the host's queues are never touched):
+#   native: no preload, the kernel's queues;
+#   shim:   bash and everything it starts under LD_PRELOAD=libmsg_shim.so with the user
+#           backend on a fresh temporary store (MSGQ_STORE).
+# The two outputs (stdout+stderr, then the exit status), after the case's normaliser
+# (times, pids and random keys differ by nature), must be identical. A shim run must also
+# leave the namespace's kernel queues empty and must have created its store (proof that
+# msgq, not the kernel, answered). Other cases compare with a stated expected text.
+#
+# Usage: tests/shim/run.sh [CASE-NAME-SUBSTRING]   (after `cargo build --release`;
+#        tests/shim/deps.sh installs the programs). Prints `shim: N passed, N failed`.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/tests/shim
+SO=$ROOT/target/release/libmsg_shim.so
+MSGQ=$ROOT/target/release/msgq
+PY=$ROOT/target/shim-test/venv/bin/python
+FORKSIG=$ROOT/target/shim-test/forksig
+ONLY=${1:-}
+WORK=$(mktemp -d /tmp/msgq-shim-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+export HERE PY FORKSIG MSGQ SO
+unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE
+
+for f in "$SO" "$MSGQ" "$PY" "$FORKSIG"; do
+  [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
+done
+
+pass=0
+fail=0
+n=0
+
+ok() { pass=$((pass + 1)); printf 'PASS  %s\n' "$1"; }
+bad() {
+  fail=$((fail + 1)); printf 'FAIL  %s\n' "$1"
+  [ -n "${2:-}" ] && sed 's/^/      | /' <<<"$2"
+}
+want() { # wanted NAME
+  [ -z "$ONLY" ] || [[ "$1" == *"$ONLY"* ]]
+}
+
+# Normalisers (stdin -> stdout).
+norm_none() { cat; }
+norm_ipcs() {
+  sed -E -e 's/[A-Z][a-z]{2} [A-Z][a-z]{2} +[0-9]+ [0-9:]{8} [0-9]{4}/TIME/g' \
+         -e 's/(lspid|lrpid)=[0-9]+/\1=PID/g'
+}
+norm_keys() { norm_ipcs | sed -E 's/0x[0-9a-f]{8}/KEY/g'; }
+norm_stress() {
+  # Only what is decided: the exit status, success and failure lines.
+  grep -E 'successful run completed|fail|error|rc=' | sed -E 's/\[[0-9]+\]//; s/ in [0-9.]+s.*//'
+}
+
+# diffcase NAME EXPECTATION NORMALISER SCRIPT: run SCRIPT natively and under the shim.
+diffcase() {
+  local name=$1 expect=$2 normf=$3 script=$4
+  want "$name" || return 0
+  n=$((n + 1))
+  local st=$WORK/store.$n
+  printf '      %s: expect %s\n' "$name" "$expect"
+  local nat shim
+  nat=$(cd "$WORK" && timeout 60 unshare -i bash -c "$script" 2>&1; echo "rc=$?")
+  shim=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND=user \
+           MSGQ_STORE="$st" bash -c "$script"'
+           rc=$?; echo "__kernel_queues=$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)"
+           exit $rc' 2>&1; echo "rc=$?")
+  local kq
+  kq=$(grep -o '__kernel_queues=[0-9]*' <<<"$shim" | tail -1)
+  shim=$(grep -v '^__kernel_queues=' <<<"$shim")
+  local a b
+  a=$($normf <<<"$nat")
+  b=$($normf <<<"$shim")
+  if [ "$a" != "$b" ]; then
+    bad "$name" "$(diff <(echo "$a") <(echo "$b") | sed '1s/^/native < > shim: /')"
+  elif [ "$kq" != "__kernel_queues=0" ]; then
+    bad "$name" "the shim run left kernel queues ($kq): the shim was bypassed"
+  elif [ ! -e "$st" ]; then
+    bad "$name" "the shim run never opened its store: msgq was not used"
+  elif [ -z "$(grep -v '^rc=' <<<"$a")" ]; then
+    bad "$name" "no output at all"
+  else
+    ok "$name"
+  fi
+  rm -f "$st"
+}
+
+# expectcase NAME EXPECTATION SCRIPT EXPECTED: run SCRIPT (in a fresh IPC namespace, with
+# MSGQ_STORE set to a fresh store) and compare its output with EXPECTED.
+expectcase() {
+  local name=$1 expect=$2 script=$3 expected=$4
+  want "$name" || return 0
+  n=$((n + 1))
+  local st=$WORK/store.$n
+  printf '      %s: expect %s\n' "$name" "$expect"
+  local out
+  out=$(cd "$WORK" && timeout 60 unshare -i env MSGQ_STORE="$st" bash -c "$script" 2>&1; echo "rc=$?")
+  if [ "$out" == "$expected" ]; then
+    ok "$name"
+  else
+    bad "$name" "$(diff <(echo "$expected") <(echo "$out") | sed '1s/^/expected < > got: /')"
+  fi
+  rm -f "$st"
+}
+
+# ---- Perl ----
+diffcase perl-builtins-and-IPC::Msg \
+  "the same results (types, texts, errnos, stat fields) on both; a forked child exchanges messages" \
+  norm_none 'perl "$HERE/perl_msg.pl"'
+
+# ---- Python sysv_ipc, two unrelated processes ----
+diffcase python-sysv_ipc-two-processes \
+  "A creates and sends, B (started separately) finds the queue by key, receives by type and replies; A's blocking receive gets the reply" \
+  norm_none '"$PY" "$HERE/py_a.py" > a.out 2>&1 & a=$!; "$PY" "$HERE/py_b.py" 2>&1; wait $a; cat a.out'
+
+# ---- util-linux ----
+diffcase ipcmk-Q-and-ipcs-q \
+  "ipcmk -Q prints ids 0 and 1 (cyclic allocation from a fresh namespace); ipcs -q lists both with modes 600/644 (random keys normalised)" \
+  norm_keys 'ipcmk -Q -p 600; ipcmk -Q; ipcs -q'
+
+diffcase ipcs-q-with-messages \
+  "after a Perl sender, ipcs -q shows the used bytes and message counts" \
+  norm_keys 'ipcmk -Q >/dev/null; ipcmk -Q >/dev/null
+   perl -e "msgsnd(0, pack(q(l! a*), 1, q(x) x 10), 0) for 1..3; msgsnd(1, pack(q(l! a*), 2, q()), 0)"
+   ipcs -q'
+
+diffcase ipcs-i-ID \
+  "ipcs -q -i 0 shows owner, mode, cbytes/qbytes/qnum (times and pids normalised); a missing id fails the same way" \
+  norm_keys 'ipcmk -Q -p 640 >/dev/null
+   perl -e "msgsnd(0, pack(q(l! a*), 1, q(hello)), 0)"
+   ipcs -q -i 0; ipcs -q -i 5; echo "missing rc=$?"'
+
+diffcase ipcs-u-and-ipcs-l \
+  "ipcs -u (MSG_INFO: queues, headers, bytes) and ipcs -l (limits from /proc/sys/kernel) agree, also after writing msgmax/msgmnb through /proc" \
+  norm_none 'ipcmk -Q >/dev/null; ipcmk -Q >/dev/null
+   perl -e "msgsnd(1, pack(q(l! a*), 1, q(abc)), 0) for 1..4"
+   ipcs -q -u; ipcs -q -l
+   echo 4096 > /proc/sys/kernel/msgmax; echo 9000 > /proc/sys/kernel/msgmnb
+   ipcs -q -l; cat /proc/sys/kernel/msgmax /proc/sys/kernel/msgmnb /proc/sys/kernel/msgmni'
+
+diffcase lsipc-q-and-lsipc-g \
+  "lsipc -q lists the queues with bytes and counts; lsipc -g shows the same limits and use" \
+  norm_keys 'ipcmk -Q -p 600 >/dev/null; ipcmk -Q >/dev/null
+   perl -e "msgsnd(0, pack(q(l! a*), 1, q(x) x 100), 0)"
+   lsipc -q -o KEY,ID,PERMS,OWNER,USEDBYTES,MSGS,LSPID,LRPID | sed -E "s/ +[0-9]+ +0\$/ PID 0/"
+   lsipc -g'
+
+diffcase ipcrm-q-and-Q \
+  "ipcrm -q ID and ipcrm -Q KEY remove queues; bad ids and keys fail with the same messages and statuses" \
+  norm_none 'ipcmk -Q >/dev/null; ipcmk -Q >/dev/null; ipcmk -Q >/dev/null
+   key=$(awk "NR==3 {print \$1}" /proc/sysvipc/msg)
+   ipcrm -q 0; echo "rm id rc=$?"
+   ipcrm -Q "$key"; echo "rm key rc=$?"
+   ipcrm -q 0; echo "rm again rc=$?"
+   ipcrm -Q 0x12345; echo "rm missing key rc=$?"
+   tail -n +2 /proc/sysvipc/msg | awk "{print \$2}"
+   ipcrm --all=msg; echo "all rc=$?"; tail -n +2 /proc/sysvipc/msg | wc -l'
+
+diffcase proc-sysctl-files \
+  "the limit files read like the kernel's; bad writes fail with EINVAL; msg_next_id picks the next id and resets to -1" \
+  norm_none 'for f in msgmax msgmnb msgmni msg_next_id; do echo "$f=$(cat /proc/sys/kernel/$f)"; done
+   echo -1 > /proc/sys/kernel/msgmax; echo "bad write rc=$?"
+   echo abc > /proc/sys/kernel/msgmni; echo "junk write rc=$?"
+   echo 40000 > /proc/sys/kernel/msgmni; echo "big msgmni rc=$?"
+   echo 12345 > /proc/sys/kernel/msg_next_id; ipcmk -Q; cat /proc/sys/kernel/msg_next_id
+   echo 0 > /proc/sys/kernel/msgmni; ipcmk -Q; echo "msgmni=0 rc=$?"
+   python3 -c "open(\"/proc/sys/kernel/msgmni\", \"w\").write(\"7\")"; cat /proc/sys/kernel/msgmni
+   head -1 /proc/sysvipc/msg; tail -n +2 /proc/sysvipc/msg | awk "{print \$2, \$3, \$4, \$5}"'
+
+# ---- stress-ng ----
+diffcase stress-ng-msg \
+  "stress-ng --msg (2 workers, 100000 bogo ops, 4 types, --verify) completes successfully with no failure lines" \
+  norm_stress 'stress-ng --msg 2 --msg-ops 100000 --msg-types 4 --verify -t 60 2>&1 | cat; echo "rc=${PIPESTATUS[0]}"'
+
+# ---- the C program ----
+diffcase c-fork-signals-threads \
+  "send/receive across fork; EINTR with SA_RESTART for blocked msgrcv and msgsnd; EIDRM wake; 3 blocked threads; EFAULT; syscall() with dirty upper halves; seteuid" \
+  norm_none '"$FORKSIG"'
+
+# ---- isolation and backends ----
+expectcase without-preload-sees-kernel-only \
+  "a queue made through the shim is invisible without the preload, and a kernel queue is invisible through the shim" \
+  'LD_PRELOAD=$SO ipcmk -Q > /dev/null; ipcmk -Q -p 600 > /dev/null
+   echo "kernel: $(ipcs -q | grep -c "^0x") queue(s), perms $(tail -n +2 /proc/sysvipc/msg | awk "{print \$3}")"
+   echo "shim:   $(LD_PRELOAD=$SO ipcs -q | grep -c "^0x") queue(s), perms $(LD_PRELOAD=$SO tail -n +2 /proc/sysvipc/msg | awk "{print \$3}")"
+   echo "store:  $("$MSGQ" list --json | grep -o "\"mode\":\"[0-7]*\"")"' \
+  'kernel: 1 queue(s), perms 600
+shim:   1 queue(s), perms 644
+store:  "mode":"644"
+rc=0'
+
+expectcase backend-kmod-unavailable \
+  "MSGQ_BACKEND=kmod: one stderr line, ENOSYS from the calls, nothing on stdout, no crash" \
+  'LD_PRELOAD=$SO MSGQ_BACKEND=kmod perl -e "for (1..3) { defined msgget(0, 01000) or print STDERR \"msgget: \$!\n\" }" 2>err >out
+   echo "stdout bytes: $(wc -c < out)"; cat err' \
+  'stdout bytes: 0
+msgq: MSGQ_BACKEND=kmod: the kernel-module backend is not available in this build of libmsg_shim; System V message calls fail with ENOSYS (use MSGQ_BACKEND=user or native)
+msgget: Function not implemented
+msgget: Function not implemented
+msgget: Function not implemented
+rc=0'
+
+expectcase backend-store-unusable \
+  "a store that cannot be created: one clear stderr line naming it, the errno (ENOENT) from the calls" \
+  'LD_PRELOAD=$SO MSGQ_STORE=/nonexistent/dir/store perl -e "msgget(0, 01000) // print STDERR \"msgget: \$!\n\"; msgget(0, 01000) // print STDERR \"again: \$!\n\""' \
+  'msgq: msgq store /nonexistent/dir/store: No such file or directory (os error 2); the userspace backend cannot start, System V message calls fail with errno 2
+msgget: No such file or directory
+again: No such file or directory
+rc=0'
+
+expectcase backend-native-passthrough \
+  "MSGQ_BACKEND=native: the calls and /proc reach the kernel" \
+  'LD_PRELOAD=$SO MSGQ_BACKEND=native ipcmk -Q > /dev/null
+   echo "kernel: $(tail -n +2 /proc/sysvipc/msg | wc -l)"
+   echo "native view: $(LD_PRELOAD=$SO MSGQ_BACKEND=native ipcs -q | grep -c "^0x")"
+   echo "store: $(test -e "$MSGQ_STORE" && echo exists || echo none)"' \
+  'kernel: 1
+native view: 1
+store: none
+rc=0'
+
+expectcase msgq-command \
+  "the msgq command works on the store the shim programs use: list, send/recv across, show, limits, check, rm, remove-store" \
+  'export LD_PRELOAD=$SO
+   ipcmk -Q > /dev/null
+   env -u LD_PRELOAD "$MSGQ" mk --key 0x42 --mode 600
+   env -u LD_PRELOAD "$MSGQ" send 0 "from the msgq command" --type 3
+   perl -e "msgrcv(0, \$b, 100, 0, 0); print substr(\$b, 8), \"\n\"; msgsnd(1, pack(q(l! a*), 5, q(from perl)), 0)"
+   env -u LD_PRELOAD "$MSGQ" recv --key 0x42 --print-type
+   env -u LD_PRELOAD "$MSGQ" list | awk "{print \$1, \$3, \$6, \$7}"
+   env -u LD_PRELOAD "$MSGQ" limits set --msgmax 1000
+   echo "msgmax via /proc: $(cat /proc/sys/kernel/msgmax)"
+   env -u LD_PRELOAD "$MSGQ" check > /dev/null && echo "check ok"
+   env -u LD_PRELOAD "$MSGQ" rm 0 --key 0x42
+   env -u LD_PRELOAD "$MSGQ" list --json
+   env -u LD_PRELOAD "$MSGQ" remove-store && test ! -e "$MSGQ_STORE" && echo "store removed"' \
+  '1
+from the msgq command
+5	from perl
+ID PERMS BYTES MSGS
+0 644 0 0
+1 600 0 0
+msgmax via /proc: 1000
+check ok
+[]
+store removed
+rc=0'
+
+echo "shim: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
