@@ -449,17 +449,16 @@ pub fn flush_pending(closing: Option<(u64, u64)>) -> Result<(), i32> {
                 }
             }
         }
-        if n < 0 || !still_open(fd, id.0, id.1) {
-            if s.fd
+        if (n < 0 || !still_open(fd, id.0, id.1))
+            && s.fd
                 .compare_exchange(fd, -2, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
-            {
-                if n >= 0 {
-                    real_close(fd);
-                }
-                PENDING.fetch_sub(1, Ordering::Relaxed);
-                s.fd.store(-1, Ordering::Release);
+        {
+            if n >= 0 {
+                real_close(fd);
             }
+            PENDING.fetch_sub(1, Ordering::Relaxed);
+            s.fd.store(-1, Ordering::Release);
         }
     }
     result
