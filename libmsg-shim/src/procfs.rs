@@ -101,7 +101,8 @@ pub fn target_of(abs: &[u8]) -> Option<Target> {
 /// # Safety
 /// `path` must be null or a NUL-terminated string.
 pub unsafe fn classify(dirfd: c_int, path: *const c_char) -> Option<Target> {
-    if path.is_null() {
+    // Null and other obviously bad pointers go to the real call, which gives EFAULT.
+    if (path as usize) < 4096 {
         return None;
     }
     // SAFETY: per the contract.
@@ -434,6 +435,18 @@ pub fn flush_pending(closing: Option<(u64, u64)>) -> Result<(), i32> {
             continue;
         }
         let id = (s.dev.load(Ordering::Relaxed), s.ino.load(Ordering::Relaxed));
+        if file_id(fd) != Some(id) {
+            // The program closed our descriptor (closefrom, close_range...) and the number
+            // may now be another file: forget the entry without touching the descriptor.
+            if s.fd
+                .compare_exchange(fd, -2, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                PENDING.fetch_sub(1, Ordering::Relaxed);
+                s.fd.store(-1, Ordering::Release);
+            }
+            continue;
+        }
         let mut buf = [0u8; 64];
         // SAFETY: pread into our stack buffer.
         let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
