@@ -14,6 +14,12 @@ use std::panic::{self, AssertUnwindSafe};
 
 pub use crate::sys::futex::Signal;
 
+/// How many futex waits went to sleep in the models run on this OS thread since the last
+/// call: a model checks it is non-zero to show its blocking paths were explored.
+pub fn sleeps() -> u64 {
+    crate::sys::futex::take_sleeps()
+}
+
 /// A deliberate bug, switched on for the current model execution by [`inject`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bug {

@@ -70,6 +70,31 @@ fn m(t: i64, text: &str) -> (i64, Vec<u8>) {
     (t, text.as_bytes().to_vec())
 }
 
+/// The distinct outcomes a model saw over all its executions (for coverage checks: each
+/// model asserts that the interesting interleavings were among those explored).
+#[derive(Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<std::collections::BTreeSet<&'static str>>>);
+
+impl Seen {
+    fn add(&self, what: &'static str) {
+        self.0.lock().unwrap().insert(what);
+    }
+    fn assert_saw(&self, all: &[&str]) {
+        let seen = self.0.lock().unwrap();
+        for w in all {
+            assert!(seen.contains(w), "no execution where {w}; saw {seen:?}");
+        }
+    }
+}
+
+/// Runs a model and checks that some futex wait went to sleep in it (its blocking path
+/// was explored, not only the interleavings where nobody had to wait).
+fn model_that_blocks(f: impl Fn() + Sync + Send + 'static) {
+    model::sleeps();
+    loom::model(f);
+    assert!(model::sleeps() > 0, "no execution ever slept");
+}
+
 /// Model 1: one sender, one receiver that (in some interleavings) is blocked. The message
 /// is delivered exactly once, to the receiver, and nobody sleeps for ever.
 fn sender_and_blocked_receiver() {
@@ -87,7 +112,7 @@ fn sender_and_blocked_receiver() {
 
 #[test]
 fn handoff_to_blocked_receiver() {
-    loom::model(sender_and_blocked_receiver);
+    model_that_blocks(sender_and_blocked_receiver);
 }
 
 /// The broken variant: the waiter reads its futex word after unlocking. Loom must find
@@ -105,7 +130,7 @@ fn broken_snapshot_after_unlock_loses_the_wakeup() {
 /// and one sender of a type-3 then a type-1 message: each receiver gets the one it selects.
 #[test]
 fn receivers_with_selectors() {
-    loom::model(|| {
+    model_that_blocks(|| {
         let s = store();
         let q = queue(&s, 16384);
         let r1 = {
@@ -129,7 +154,7 @@ fn receivers_with_selectors() {
 /// receiver: the sender is woken and completes; both messages arrive, in order.
 #[test]
 fn full_queue_sender_woken() {
-    loom::model(|| {
+    model_that_blocks(|| {
         let s = store();
         let q = queue(&s, 1);
         s.send(q, 1, b"a", 0).unwrap();
@@ -148,6 +173,35 @@ fn full_queue_sender_woken() {
     });
 }
 
+/// Model 3b: two senders blocked on a full queue and a receiver that takes three
+/// messages. Each receive wakes the senders whose message now fits; the one that loses the
+/// race for the space goes back to sleep and is woken by the next receive. Every message
+/// arrives exactly once, the first one first, and nobody sleeps for ever.
+#[test]
+fn two_blocked_senders() {
+    model_that_blocks(|| {
+        let s = store();
+        let q = queue(&s, 1);
+        s.send(q, 1, b"a", 0).unwrap();
+        let s1 = {
+            let s = s.clone();
+            thread::spawn(move || s.send(q, 1, b"b", 0))
+        };
+        let s2 = {
+            let s = s.clone();
+            thread::spawn(move || s.send(q, 1, b"c", 0))
+        };
+        let got: Vec<_> = (0..3).map(|_| rcv(&s, q, 0, 0).unwrap()).collect();
+        assert_eq!(s1.join().unwrap(), Ok(()));
+        assert_eq!(s2.join().unwrap(), Ok(()));
+        assert_eq!(got[0], m(1, "a"));
+        let mut rest = got[1..].to_vec();
+        rest.sort();
+        assert_eq!(rest, vec![m(1, "b"), m(1, "c")]);
+        check_idle(&s, 0);
+    });
+}
+
 /// Model 4: removal racing with a sender blocked on a full queue and a receiver blocked
 /// waiting for a type that is not there. A caller that registered as a waiter before the
 /// removal gets `EIDRM` wherever it is between registering and sleeping; one that looks the
@@ -156,8 +210,9 @@ fn full_queue_sender_woken() {
 /// interleavings where both were blocked must be among those explored.
 #[test]
 fn removal_wakes_blocked_sender_and_receiver() {
-    static BOTH_BLOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    loom::model(|| {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
         let s = store();
         let q = queue(&s, 1);
         s.send(q, 1, b"a", 0).unwrap();
@@ -178,7 +233,7 @@ fn removal_wakes_blocked_sender_and_receiver() {
         );
         assert!(matches!(got, Err(Errno::EIDRM | Errno::EINVAL)), "{got:?}");
         if sent == Err(Errno::EIDRM) && got == Err(Errno::EIDRM) {
-            BOTH_BLOCKED.store(true, std::sync::atomic::Ordering::Relaxed);
+            seen2.add("both were blocked");
         }
         let rep = s.check().unwrap();
         assert_eq!(
@@ -186,7 +241,7 @@ fn removal_wakes_blocked_sender_and_receiver() {
             (0, 0, 0, 0)
         );
     });
-    assert!(BOTH_BLOCKED.load(std::sync::atomic::Ordering::Relaxed));
+    seen.assert_saw(&["both were blocked"]);
 }
 
 /// Model 4b: removal racing with a hand-off. A receiver blocks (or comes too late: EINVAL),
@@ -196,7 +251,9 @@ fn removal_wakes_blocked_sender_and_receiver() {
 /// with the queue.
 #[test]
 fn removal_racing_with_handoff() {
-    loom::model(|| {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
         let s = store();
         let q = queue(&s, 16384);
         let removed = Arc::new(AtomicBool::new(false));
@@ -223,8 +280,10 @@ fn removal_racing_with_handoff() {
             Ok(msg) => {
                 assert_eq!(*msg, m(1, "m"));
                 assert_eq!(sent, Ok(()));
+                seen2.add("received");
             }
-            Err(e) => assert!(matches!(*e, Errno::EIDRM | Errno::EINVAL), "{e:?}"),
+            Err(Errno::EIDRM) => seen2.add("receiver removed while blocked"),
+            Err(e) => assert_eq!(*e, Errno::EINVAL),
         }
         assert!(matches!(sent, Ok(()) | Err(Errno::EINVAL)), "{sent:?}");
         let rep = s.check().unwrap();
@@ -233,6 +292,7 @@ fn removal_racing_with_handoff() {
             (0, 0, 0, 0)
         );
     });
+    seen.assert_saw(&["received", "receiver removed while blocked"]);
 }
 
 /// Model 5: a hand-off racing with a signal to the blocked receiver. The receiver either
@@ -240,7 +300,9 @@ fn removal_racing_with_handoff() {
 /// duplicated.
 #[test]
 fn wakeup_racing_with_interruption() {
-    loom::model(|| {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
         let s = store();
         let q = queue(&s, 16384);
         let sig = Signal::new();
@@ -260,14 +322,57 @@ fn wakeup_racing_with_interruption() {
             Ok(msg) => {
                 assert_eq!(msg, m(1, "m"));
                 assert_eq!(left, vec![]);
+                seen2.add("received");
             }
             Err(e) => {
                 assert_eq!(e, Errno::EINTR);
                 assert_eq!(left, vec![m(1, "m")]);
+                seen2.add("interrupted");
             }
         }
         check_idle(&s, 0);
     });
+    seen.assert_saw(&["received", "interrupted"]);
+}
+
+/// Model 5b: a sender blocked on a full queue, woken by a receive while a signal hits it.
+/// It either completes (its message is queued) or gets EINTR (its message is not); the
+/// receiver gets the first message either way.
+#[test]
+fn sender_wakeup_racing_with_interruption() {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
+        let s = store();
+        let q = queue(&s, 1);
+        s.send(q, 1, b"a", 0).unwrap();
+        let sig = Signal::new();
+        let snd = {
+            let (s, sig) = (s.clone(), sig.clone());
+            thread::spawn(move || {
+                sig.install();
+                s.send(q, 1, b"b", 0)
+            })
+        };
+        let k = thread::spawn(move || sig.raise());
+        assert_eq!(rcv(&s, q, 0, 0), Ok(m(1, "a")));
+        k.join().unwrap();
+        let sent = snd.join().unwrap();
+        let left = drain(&s, q);
+        match sent {
+            Ok(()) => {
+                assert_eq!(left, vec![m(1, "b")]);
+                seen2.add("sent");
+            }
+            Err(e) => {
+                assert_eq!(e, Errno::EINTR);
+                assert_eq!(left, vec![]);
+                seen2.add("interrupted");
+            }
+        }
+        check_idle(&s, 0);
+    });
+    seen.assert_saw(&["sent", "interrupted"]);
 }
 
 /// Model 6 (one run per fault point): a sender that dies after `point` fault points of its

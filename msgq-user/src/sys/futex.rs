@@ -26,7 +26,7 @@ pub enum Wake {
 pub use real::Futex;
 
 #[cfg(loom)]
-pub use model::{Futex, Signal};
+pub use model::{take_sleeps, Futex, Signal};
 
 #[cfg(not(loom))]
 mod real {
@@ -188,6 +188,7 @@ mod model {
             if self.word.load(Ordering::SeqCst) != expected {
                 return Wake::Woken;
             }
+            SLEEPS.with(|n| n.set(n.get() + 1));
             let g = t.sleepers.wait(g).unwrap();
             drop(g);
             if take_signal() {
@@ -202,6 +203,18 @@ mod model {
             let _g = t.bucket.lock().unwrap();
             t.sleepers.notify_all();
         }
+    }
+
+    std::thread_local! {
+        /// Futex waits that went to sleep, over every execution run on this OS thread (a
+        /// model's threads all run on the thread that called `loom::model`).
+        static SLEEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// How many model futex waits went to sleep since the last call (for the models'
+    /// coverage checks), and resets the count.
+    pub fn take_sleeps() -> u64 {
+        SLEEPS.with(|n| n.replace(0))
     }
 
     fn take_signal() -> bool {
