@@ -248,6 +248,57 @@ static void test_setuid(void)
     msgctl(id, IPC_RMID, NULL);
 }
 
+/* 7. fork while other threads are inside msgsnd/msgrcv: every child can still use the
+ *    queues (no lock or allocator state of the parent's threads is left held in it). */
+static int lq;
+static volatile int stop_load;
+static void *load(void *arg)
+{
+    long t = (long)arg;
+    struct msg m = { .mtype = t };
+    while (!stop_load) {
+        msgsnd(lq, &m, 8, IPC_NOWAIT);
+        msgrcv(lq, &m, sizeof m.mtext, t, IPC_NOWAIT);
+    }
+    return NULL;
+}
+
+static void test_fork_under_load(void)
+{
+    lq = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    int cq = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    pthread_t th[2];
+    for (long i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, load, (void *)(i + 1));
+    int good = 0;
+    for (int i = 0; i < 40; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            struct msg m = { .mtype = 1 };
+            snprintf(m.mtext, sizeof m.mtext, "child %d", i);
+            if (msgsnd(cq, &m, strlen(m.mtext), 0) != 0)
+                _exit(1);
+            if (msgrcv(lq, &m, sizeof m.mtext, 99, IPC_NOWAIT) >= 0 || errno != ENOMSG)
+                _exit(2);
+            _exit(0);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            good++;
+    }
+    stop_load = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    struct msqid_ds ds;
+    msgctl(cq, IPC_STAT, &ds);
+    SAY("fork under load: %d of 40 children worked, %lu messages arrived\n", good,
+        (unsigned long)ds.msg_qnum);
+    msgctl(cq, IPC_RMID, NULL);
+    msgctl(lq, IPC_RMID, NULL);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -257,5 +308,6 @@ int main(void)
     test_efault();
     test_syscall();
     test_setuid();
+    test_fork_under_load();
     return 0;
 }
