@@ -273,23 +273,23 @@ pub unsafe extern "C" fn fflush(f: *mut FILE) -> c_int {
             return r;
         }
         let id = if f.is_null() {
+            let _ = procfs::flush_pending(None);
             None
         } else {
             // SAFETY: a stream the caller just flushed, so still valid.
             procfs::pending_id(unsafe { libc::fileno(f) })
         };
-        let e = crate::errno();
-        match (id, procfs::flush_pending(id)) {
-            (Some(_), Err(err)) => {
+        if id.is_none() {
+            return r;
+        }
+        match procfs::flush_pending(id) {
+            Err(err) => {
                 // SAFETY: `_flags` is the first field of glibc's public `struct _IO_FILE`.
                 unsafe { *f.cast::<c_int>() |= IO_ERR_SEEN };
                 set_errno(err);
                 libc::EOF
             }
-            _ => {
-                set_errno(e);
-                r
-            }
+            Ok(()) => r,
         }
     })
 }
@@ -301,6 +301,7 @@ pub unsafe extern "C" fn fflush(f: *mut FILE) -> c_int {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     guard(-1, || {
+        let id = procfs::pending_id(new);
         let r = call_real!(
             real::DUP2,
             unsafe extern "C" fn(c_int, c_int) -> c_int,
@@ -310,10 +311,8 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
             },
             (old, new)
         );
-        if procfs::any_pending() {
-            let e = crate::errno();
-            let _ = procfs::flush_pending(None);
-            set_errno(e);
+        if id.is_some() {
+            let _ = procfs::flush_pending(id);
         }
         r
     })
@@ -326,6 +325,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     guard(-1, || {
+        let id = procfs::pending_id(new);
         let r = call_real!(
             real::DUP3,
             unsafe extern "C" fn(c_int, c_int, c_int) -> c_int,
@@ -335,25 +335,32 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
             },
             (old, new, flags)
         );
-        if procfs::any_pending() {
-            let e = crate::errno();
-            let _ = procfs::flush_pending(None);
-            set_errno(e);
+        if id.is_some() {
+            let _ = procfs::flush_pending(id);
         }
         r
     })
 }
 
 /// `ssize_t write(int fd, const void *buf, size_t n)`: one atomic load, unless a limit
-/// write is pending; a write to a limit file is applied at once (`EINVAL` if refused).
+/// write is pending; a write to a limit file is applied at once, with the kernel's result
+/// (`EINVAL` if refused; see [`procfs::write_tracked`]).
 ///
 /// # Safety
 /// Callable from C like the libc function.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     guard(-1, || {
-        let id = procfs::pending_id(fd);
-        let r = call_real!(
+        if let Some(id) = procfs::pending_id(fd) {
+            return match procfs::write_tracked(fd, id, buf, n) {
+                Ok(k) => k as ssize_t,
+                Err(e) => {
+                    set_errno(e);
+                    -1
+                }
+            };
+        }
+        call_real!(
             real::WRITE,
             unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t,
             {
@@ -361,13 +368,6 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
                 -1
             },
             (fd, buf, n)
-        );
-        if r < 0 {
-            return r;
-        }
-        if settle(0, id) != 0 {
-            return -1;
-        }
-        r
+        )
     })
 }

@@ -269,12 +269,20 @@ pub fn any_pending() -> bool {
     PENDING.load(Ordering::Relaxed) != 0
 }
 
-/// The (device, inode) of `fd` when a pending limit write may be behind it.
+/// The (device, inode) of `fd` when it is a limit file with a pending write; `None` (after
+/// one atomic load) for every other descriptor when nothing is pending.
 pub fn pending_id(fd: c_int) -> Option<(u64, u64)> {
     if !any_pending() {
         return None;
     }
-    file_id(fd)
+    let id = file_id(fd)?;
+    SLOTS
+        .iter()
+        .any(|s| {
+            s.fd.load(Ordering::Acquire) >= 0
+                && (s.dev.load(Ordering::Relaxed), s.ino.load(Ordering::Relaxed)) == id
+        })
+        .then_some(id)
 }
 
 fn track(fd: c_int, which: Sysctl, h: u64) -> Result<(), i32> {
@@ -308,6 +316,47 @@ fn track(fd: c_int, which: Sysctl, h: u64) -> Result<(), i32> {
     }
     real_close(own);
     Err(libc::ENFILE)
+}
+
+/// `write(fd, data, n)` on a limit file opened for writing (`id` is its file): the kernel's
+/// rules for an integer sysctl. A write at a non-zero offset is ignored (returns 0, as with
+/// `sysctl_writes_strict`); otherwise the value is parsed and applied, and only then stored
+/// in the file, so a refused write (`EINVAL`) leaves the offset at 0 for the next attempt.
+pub fn write_tracked(
+    fd: c_int,
+    id: (u64, u64),
+    data: *const c_void,
+    n: usize,
+) -> Result<usize, i32> {
+    let Some(slot) = SLOTS.iter().find(|s| {
+        s.fd.load(Ordering::Acquire) >= 0
+            && (s.dev.load(Ordering::Relaxed), s.ino.load(Ordering::Relaxed)) == id
+    }) else {
+        return Err(libc::EBADF);
+    };
+    // SAFETY: lseek on the caller's descriptor.
+    let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    if pos != 0 {
+        return Ok(0);
+    }
+    let mut buf = [0u8; 64];
+    let len = n.min(buf.len());
+    msgq_user::sys::usermem::read(data.cast(), &mut buf[..len]).map_err(|e| e.0)?;
+    if n > buf.len() {
+        // Longer than any integer the kernel accepts.
+        return Err(libc::EINVAL);
+    }
+    let text = &buf[..len];
+    let which = SYSCTLS[slot.which.load(Ordering::Relaxed) as usize % SYSCTLS.len()];
+    apply(which, text)?;
+    slot.hash.store(hash(text), Ordering::Relaxed);
+    // SAFETY: plain calls on the caller's descriptor (a memfd) with our stack buffer.
+    unsafe {
+        libc::ftruncate(fd, 0);
+        libc::pwrite(fd, text.as_ptr().cast(), len, 0);
+        libc::lseek(fd, len as libc::off_t, libc::SEEK_SET);
+    }
+    Ok(n)
 }
 
 /// Parses a value written to an integer sysctl as the kernel does: optional leading
@@ -428,6 +477,13 @@ pub fn flush_pending(closing: Option<(u64, u64)>) -> Result<(), i32> {
     if !any_pending() {
         return Ok(());
     }
+    let saved = crate::errno();
+    let r = flush_slots(closing);
+    crate::set_errno(saved);
+    r
+}
+
+fn flush_slots(closing: Option<(u64, u64)>) -> Result<(), i32> {
     let mut result = Ok(());
     for s in &SLOTS {
         let fd = s.fd.load(Ordering::Acquire);

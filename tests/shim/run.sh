@@ -169,6 +169,10 @@ diffcase proc-sysctl-files \
    echo 12345 > /proc/sys/kernel/msg_next_id; ipcmk -Q; cat /proc/sys/kernel/msg_next_id
    echo 0 > /proc/sys/kernel/msgmni; ipcmk -Q; echo "msgmni=0 rc=$?"
    python3 -c "open(\"/proc/sys/kernel/msgmni\", \"w\").write(\"7\")"; cat /proc/sys/kernel/msgmni
+   perl -e "open(my \$f, q(>), q(/proc/sys/kernel/msgmnb)) or die; for my \$v (qq(-3\n), qq(5000\n)) { my \$r = syswrite(\$f, \$v); print defined \$r ? qq(syswrite \$r\n) : qq(syswrite: \$!\n) }"
+   cat /proc/sys/kernel/msgmnb
+   echo 3000 | dd of=/proc/sys/kernel/msgmnb status=none; echo "dd rc=$? msgmnb=$(cat /proc/sys/kernel/msgmnb)"
+   exec 4> /proc/sys/kernel/msgmax; echo 2048 >&4; exec 4>&-; echo "msgmax=$(cat /proc/sys/kernel/msgmax)"
    head -1 /proc/sysvipc/msg; tail -n +2 /proc/sysvipc/msg | awk "{print \$2, \$3, \$4, \$5}"'
 
 # ---- stress-ng ----
