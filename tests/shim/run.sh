@@ -31,6 +31,10 @@ for f in "$SO" "$MSGQ" "$PY" "$FORKSIG"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
 done
 
+# A new IPC namespace needs CAP_SYS_ADMIN; without root, a user namespace provides it.
+UNSHARE="unshare -i"
+[ "$(id -u)" = 0 ] || UNSHARE="unshare -r -i"
+
 pass=0
 fail=0
 n=0
@@ -64,8 +68,8 @@ diffcase() {
   local st=$WORK/store.$n
   printf '      %s: expect %s\n' "$name" "$expect"
   local nat shim
-  nat=$(cd "$WORK" && timeout 60 unshare -i bash -c "$script" 2>&1; echo "rc=$?")
-  shim=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND=user \
+  nat=$(cd "$WORK" && timeout 60 $UNSHARE bash -c "$script" 2>&1; echo "rc=$?")
+  shim=$(cd "$WORK" && timeout 60 $UNSHARE env LD_PRELOAD="$SO" MSGQ_BACKEND=user \
            MSGQ_STORE="$st" bash -c "$script"'
            rc=$?; echo "__kernel_queues=$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)"
            exit $rc' 2>&1; echo "rc=$?")
@@ -98,7 +102,7 @@ expectcase() {
   local st=$WORK/store.$n
   printf '      %s: expect %s\n' "$name" "$expect"
   local out
-  out=$(cd "$WORK" && timeout 60 unshare -i env MSGQ_STORE="$st" bash -c "$script" 2>&1; echo "rc=$?")
+  out=$(cd "$WORK" && timeout 60 $UNSHARE env MSGQ_STORE="$st" bash -c "$script" 2>&1; echo "rc=$?")
   if [ "$out" == "$expected" ]; then
     ok "$name"
   else
