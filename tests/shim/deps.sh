@@ -30,7 +30,9 @@ if ! "$OUT/venv/bin/python" -c 'import sysv_ipc' 2>/dev/null; then
     "$OUT/venv/bin/pip" install -q sysv_ipc
   }
 fi
-src=$ROOT/tests/shim/forksig.c
-if [ ! -x "$OUT/forksig" ] || [ "$src" -nt "$OUT/forksig" ]; then
-  gcc -O2 -Wall -Wextra -Werror -pthread -o "$OUT/forksig" "$src"
-fi
+for prog in forksig randops; do
+  src=$ROOT/tests/shim/$prog.c
+  if [ ! -x "$OUT/$prog" ] || [ "$src" -nt "$OUT/$prog" ]; then
+    gcc -O2 -Wall -Wextra -Werror -pthread -o "$OUT/$prog" "$src"
+  fi
+done
