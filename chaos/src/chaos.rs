@@ -1,0 +1,761 @@
+//! The chaos controller: starts senders, receivers and a queue churner as separate
+//! processes on one store, then for a bounded time SIGKILLs (or SIGSTOPs and resumes)
+//! random ones and restarts the dead, stops them all, drains the queues and checks the
+//! invariants against the workers' logs (see docs/crash-safety.md).
+
+use crate::worker::mode_matches;
+use msgq_chaos::msg;
+use msgq_chaos::rng::Rng;
+use msgq_core::abi::*;
+use msgq_user::shm::layout;
+use msgq_user::{Store, StoreOptions};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Kill,
+    Stop,
+}
+
+pub struct Config {
+    pub mode: Mode,
+    pub secs: u64,
+    pub seed: u64,
+    pub fault: bool,
+    pub verbose: bool,
+}
+
+struct Worker {
+    role: &'static str,
+    slot: u64,
+    inc: u64,
+    child: Child,
+    log: PathBuf,
+    /// Killed by the controller (else a death by SIGKILL was a fault point).
+    killed: bool,
+}
+
+/// A finished incarnation.
+struct Dead {
+    role: &'static str,
+    slot: u64,
+    inc: u64,
+    log: PathBuf,
+    clean: bool,
+}
+
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub kills: u64,
+    pub kills_holding_lock: u64,
+    pub kills_blocked: u64,
+    pub handoff_kills: u64,
+    pub fault_kills: u64,
+    pub stops: u64,
+    pub stops_holding_lock: u64,
+    pub restarts: u64,
+    pub sent: u64,
+    pub received: u64,
+    pub drained: u64,
+    pub excused: u64,
+    pub recoveries: u64,
+}
+
+pub struct Outcome {
+    pub counts: Counts,
+    pub passed: u64,
+    pub failed: u64,
+}
+
+/// Reads the store mutex's owner tid (glibc: the lock word's low 30 bits) through a
+/// read-only mapping of the store's first page.
+struct LockPeek {
+    p: *const u32,
+}
+
+impl LockPeek {
+    fn new(path: &Path) -> LockPeek {
+        let f = std::fs::File::open(path).expect("open store for peeking");
+        use std::os::fd::AsRawFd;
+        // SAFETY: a read-only shared mapping of the first page of a file we opened; it is
+        // never unmapped (it lives as long as the controller).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert!(p != libc::MAP_FAILED, "mmap");
+        // SAFETY: LOCK_OFF is inside the first page (the header).
+        let p = unsafe { p.cast::<u8>().add(layout::LOCK_OFF as usize) }.cast::<u32>();
+        LockPeek { p }
+    }
+    fn owner(&self) -> u32 {
+        // SAFETY: the mapping is valid; a volatile read of a word other processes change.
+        unsafe { self.p.read_volatile() & 0x3fff_ffff }
+    }
+}
+
+fn wchan(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: signalling our own child by pid (it has not been reaped yet).
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(") ").next().unwrap_or("").starts_with('T'))
+        .unwrap_or(false)
+}
+
+fn wait_stopped(pid: u32) {
+    let t = Instant::now();
+    while !stopped(pid) && t.elapsed() < Duration::from_millis(200) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+struct Run {
+    cfg: Config,
+    dir: PathBuf,
+    store_path: PathBuf,
+    queues: Vec<i32>,
+    store: Store,
+    workers: Vec<Worker>,
+    dead: Vec<Dead>,
+    counts: Counts,
+    rng: Rng,
+    violations: Vec<String>,
+    next_inc: HashMap<u64, u64>,
+    life_ms: u64,
+    /// The controller's own hand-off probes: (seq, type) sent to queue 2.
+    probes: Vec<(u64, i64)>,
+}
+
+impl Run {
+    fn spawn(&mut self, role: &'static str, slot: u64) {
+        let inc = {
+            let e = self.next_inc.entry(slot).or_insert(0);
+            *e += 1;
+            *e
+        };
+        let log = self.dir.join(format!("{role}-{slot}-{inc}.log"));
+        let qs: Vec<String> = self.queues.iter().map(|q| q.to_string()).collect();
+        let fault = self.cfg.fault && role != "victim";
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "worker",
+                role,
+                &self.store_path.to_string_lossy(),
+                &slot.to_string(),
+                &inc.to_string(),
+                &self.cfg.seed.to_string(),
+                &log.to_string_lossy(),
+                &self.life_ms.to_string(),
+                &qs.join(","),
+                if fault { "1" } else { "0" },
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn a worker");
+        self.workers.push(Worker {
+            role,
+            slot,
+            inc,
+            child,
+            log,
+            killed: false,
+        });
+    }
+
+    /// Reaps finished workers; restarts them (except victims) when `restart`.
+    fn reap(&mut self, restart: bool) {
+        let mut i = 0;
+        while i < self.workers.len() {
+            let st = self.workers[i].child.try_wait().expect("try_wait");
+            let Some(st) = st else {
+                i += 1;
+                continue;
+            };
+            let w = self.workers.swap_remove(i);
+            use std::os::unix::process::ExitStatusExt;
+            let clean = st.code() == Some(0);
+            if st.signal() == Some(libc::SIGKILL) && !w.killed {
+                self.counts.fault_kills += 1;
+            } else if !clean && !w.killed {
+                self.violations
+                    .push(format!("{} {}/{} exited with {st}", w.role, w.slot, w.inc));
+            }
+            self.dead.push(Dead {
+                role: w.role,
+                slot: w.slot,
+                inc: w.inc,
+                log: w.log,
+                clean,
+            });
+            if restart && w.role != "victim" {
+                self.counts.restarts += 1;
+                self.spawn(w.role, w.slot);
+            }
+        }
+    }
+
+    fn log_bytes(&self) -> u64 {
+        self.workers
+            .iter()
+            .filter(|w| w.role != "victim")
+            .map(|w| std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+const SENDERS: u64 = 3;
+const RECEIVERS: u64 = 3;
+
+pub fn run(cfg: Config) -> Outcome {
+    let tag = match cfg.mode {
+        Mode::Kill => "kill",
+        Mode::Stop => "stop",
+    };
+    let name = format!("msgq-chaos-{tag}-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store_path = PathBuf::from(format!("/dev/shm/{name}"));
+    let _ = std::fs::remove_file(&store_path);
+    let store = Store::create(
+        &store_path,
+        &StoreOptions {
+            size: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .expect("create the chaos store");
+    let mut queues = Vec::new();
+    for (k, qbytes) in [(1, 16384u64), (2, 2048), (3, 16384)] {
+        let q = store.msgget(0x4348_0000 + k, IPC_CREAT | 0o600).unwrap();
+        let mut d = store.stat(q).unwrap();
+        d.msg_qbytes = qbytes;
+        store.set(q, &d).unwrap();
+        queues.push(q);
+    }
+    let peek = LockPeek::new(&store_path);
+    let seed = cfg.seed;
+    let mut run = Run {
+        life_ms: cfg.secs * 1000 + 60_000,
+        cfg,
+        dir: dir.clone(),
+        store_path: store_path.clone(),
+        queues,
+        store,
+        workers: Vec::new(),
+        dead: Vec::new(),
+        counts: Counts::default(),
+        rng: Rng::new(seed),
+        violations: Vec::new(),
+        next_inc: HashMap::new(),
+        probes: Vec::new(),
+    };
+    for s in 1..=SENDERS {
+        run.spawn("sender", s);
+    }
+    for s in SENDERS + 1..=SENDERS + RECEIVERS {
+        run.spawn("receiver", s);
+    }
+    run.spawn("churn", 50);
+
+    // ---- the chaos phase
+    let end = Instant::now() + Duration::from_secs(run.cfg.secs);
+    let mut last_progress = (Instant::now(), run.log_bytes());
+    let mut probe_seq = 0u64;
+    let mut victim_since: Option<Instant> = None;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(2 + run.rng.below(30)));
+        run.reap(true);
+        let n = run.workers.iter().filter(|w| w.role != "victim").count();
+        if n == 0 {
+            continue;
+        }
+        let i = run
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.role != "victim")
+            .nth(run.rng.below(n as u64) as usize)
+            .unwrap()
+            .0;
+        let pid = run.workers[i].child.id();
+        match run.cfg.mode {
+            Mode::Kill => {
+                let roll = run.rng.below(100);
+                if roll < 15 {
+                    // A hand-off probe: a victim blocked on a type of its own in queue 2
+                    // gets a message from us, and dies at once.
+                    let vi = run.workers.iter().position(|w| w.role == "victim");
+                    match vi {
+                        None => {
+                            run.spawn("victim", 99);
+                            victim_since = Some(Instant::now());
+                        }
+                        Some(vi) => {
+                            let vpid = run.workers[vi].child.id();
+                            let ready = victim_since
+                                .is_some_and(|t| t.elapsed() > Duration::from_millis(30))
+                                && wchan(vpid).contains("futex");
+                            if ready {
+                                probe_seq += 1;
+                                let t = 1000 + run.workers[vi].inc as i64;
+                                let text = msg::encode(0, probe_seq, t);
+                                run.store
+                                    .send(run.queues[2], t, &text, IPC_NOWAIT)
+                                    .expect("hand-off probe send");
+                                signal(vpid, libc::SIGKILL);
+                                run.workers[vi].killed = true;
+                                run.probes.push((probe_seq, t));
+                                run.counts.handoff_kills += 1;
+                                run.counts.kills += 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let blocked = wchan(pid).contains("futex");
+                if roll < 35 && !blocked {
+                    continue; // this one was meant to hit a blocked process
+                }
+                signal(pid, libc::SIGSTOP);
+                wait_stopped(pid);
+                if peek.owner() == pid {
+                    run.counts.kills_holding_lock += 1;
+                }
+                if blocked {
+                    run.counts.kills_blocked += 1;
+                }
+                signal(pid, libc::SIGKILL);
+                run.workers[i].killed = true;
+                run.counts.kills += 1;
+            }
+            Mode::Stop => {
+                signal(pid, libc::SIGSTOP);
+                wait_stopped(pid);
+                run.counts.stops += 1;
+                if peek.owner() == pid {
+                    run.counts.stops_holding_lock += 1;
+                }
+                // Sometimes stop a second one too.
+                let j = run.rng.below(run.workers.len() as u64) as usize;
+                let pid2 = run.workers[j].child.id();
+                let two = j != i && run.rng.pct(30);
+                if two {
+                    signal(pid2, libc::SIGSTOP);
+                    run.counts.stops += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5 + run.rng.below(150)));
+                signal(pid, libc::SIGCONT);
+                if two {
+                    signal(pid2, libc::SIGCONT);
+                }
+            }
+        }
+        // Whole-system progress: some log must grow within 5 s.
+        let b = run.log_bytes();
+        if b != last_progress.1 {
+            last_progress = (Instant::now(), b);
+        } else if last_progress.0.elapsed() > Duration::from_secs(5) {
+            run.violations
+                .push("no worker made progress for 5 s during the chaos phase".into());
+            last_progress = (Instant::now(), b);
+        }
+    }
+
+    // ---- quiesce: everyone running, nobody killed; every worker must make progress
+    run.reap(true);
+    for w in &run.workers {
+        signal(w.child.id(), libc::SIGCONT);
+    }
+    let sizes: Vec<(usize, u64)> = run
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (i, std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(2000));
+    run.reap(false);
+    for (i, before) in sizes {
+        if let Some(w) = run.workers.get(i) {
+            let now = std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0);
+            if w.role != "victim" && now == before {
+                run.violations.push(format!(
+                    "{} {}/{} made no progress in 2 s of calm (wchan {})",
+                    w.role,
+                    w.slot,
+                    w.inc,
+                    wchan(w.child.id())
+                ));
+            }
+        }
+    }
+    // ---- stop: SIGUSR1 until every worker has exited (a wedged one would not)
+    let t = Instant::now();
+    while !run.workers.is_empty() && t.elapsed() < Duration::from_secs(10) {
+        for w in &run.workers {
+            signal(w.child.id(), libc::SIGUSR1);
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        run.reap(false);
+    }
+    for w in &mut run.workers {
+        run.violations.push(format!(
+            "{} {}/{} did not finish within 10 s of being asked (wchan {})",
+            w.role,
+            w.slot,
+            w.inc,
+            wchan(w.child.id())
+        ));
+        signal(w.child.id(), libc::SIGKILL);
+        w.killed = true;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    run.reap(false);
+
+    let out = verify(&mut run);
+    if out.failed == 0 && !run.cfg.verbose {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("chaos-{tag}: logs kept in {}", dir.display());
+    }
+    drop(run);
+    let _ = std::fs::remove_file(&store_path);
+    out
+}
+
+#[derive(Clone, Copy)]
+struct Sent {
+    q: usize,
+    t: i64,
+    ok: bool,
+    failed: bool,
+}
+
+fn verify(run: &mut Run) -> Outcome {
+    let tag = match run.cfg.mode {
+        Mode::Kill => "chaos-kill",
+        Mode::Stop => "chaos-stop",
+    };
+    let mut checks: Vec<(String, Result<(), String>)> = Vec::new();
+    let s = &run.store;
+    // Stats first: they also put back deliveries pending for dead receivers.
+    let (maxidx, _) = s.info(true).unwrap();
+    let stat_sums = |s: &Store| {
+        let (mut n, mut b) = (0u64, 0u64);
+        for idx in 0..=maxidx.max(0) {
+            if let Ok((_, d)) = s.stat_index(idx, true) {
+                n += d.msg_qnum;
+                b += d.msg_cbytes;
+            }
+        }
+        (n, b)
+    };
+    let _ = stat_sums(s);
+    let before = s.check();
+    let sums = stat_sums(s);
+    match &before {
+        Ok(r) => {
+            run.counts.recoveries = r.recoveries;
+            checks.push(("integrity check after the chaos".into(), Ok(())));
+            checks.push((
+                "message and byte counters equal the queues' contents".into(),
+                if (r.messages, r.bytes) == sums && r.pending == 0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "check counted {} messages {} bytes ({} pending), stat says {sums:?}",
+                        r.messages, r.bytes, r.pending
+                    ))
+                },
+            ));
+        }
+        Err(e) => checks.push(("integrity check after the chaos".into(), Err(e.clone()))),
+    }
+    // Drain the three queues, checking each queue's counters against what comes out.
+    let mut received: Vec<(u64, u64, usize, i64, String)> = Vec::new();
+    let mut drain_err = Vec::new();
+    let mut buf = vec![0u8; msg::MAX_LEN + 64];
+    for (qi, &q) in run.queues.iter().enumerate() {
+        let d = s.stat(q).unwrap();
+        let (mut n, mut b) = (0u64, 0u64);
+        while let Ok((ty, len)) = s.receive(q, &mut buf, 0, IPC_NOWAIT) {
+            n += 1;
+            b += len as u64;
+            match msg::decode(&buf[..len], ty) {
+                Ok((sid, seq)) => received.push((sid, seq, qi, ty, "drain".into())),
+                Err(why) => drain_err.push(format!("queue {qi}: corrupt: {why}")),
+            }
+        }
+        if (n, b) != (d.msg_qnum, d.msg_cbytes) {
+            drain_err.push(format!(
+                "queue {qi}: stat said {} messages {} bytes, drained {n} / {b}",
+                d.msg_qnum, d.msg_cbytes
+            ));
+        }
+    }
+    run.counts.drained = received.len() as u64;
+    checks.push((
+        "drained queues match their counters, no corruption".into(),
+        if drain_err.is_empty() {
+            Ok(())
+        } else {
+            Err(drain_err.join("; "))
+        },
+    ));
+    checks.push((
+        "integrity check after draining".into(),
+        match s.check() {
+            Ok(r) if (r.messages, r.bytes) == stat_sums(s) => Ok(()),
+            Ok(r) => Err(format!(
+                "check counted {} messages {} bytes, stat {:?}",
+                r.messages,
+                r.bytes,
+                stat_sums(s)
+            )),
+            Err(e) => Err(e),
+        },
+    ));
+
+    // Read every log.
+    let mut sent: HashMap<(u64, u64), Sent> = HashMap::new();
+    let mut x_lines = Vec::new();
+    // Killed receivers with a receive in progress: (queue, mode, t, victim).
+    let mut open: Vec<(usize, u32, i64, bool)> = Vec::new();
+    for (seq, t) in &run.probes {
+        sent.insert(
+            (0, *seq),
+            Sent {
+                q: 2,
+                t: *t,
+                ok: true,
+                failed: false,
+            },
+        );
+    }
+    for d in &run.dead {
+        let text = std::fs::read_to_string(&d.log).unwrap_or_default();
+        let mut last_a: Option<(usize, u32, i64)> = None;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let num = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok()).unwrap_or(-1);
+            match f[0] {
+                "I" => {
+                    let sid = (d.slot << 32) | d.inc;
+                    sent.insert(
+                        (sid, num(1) as u64),
+                        Sent {
+                            q: num(2) as usize,
+                            t: num(3),
+                            ok: false,
+                            failed: false,
+                        },
+                    );
+                }
+                "S" | "F" => {
+                    let sid = (d.slot << 32) | d.inc;
+                    if let Some(e) = sent.get_mut(&(sid, num(1) as u64)) {
+                        if f[0] == "S" {
+                            e.ok = true;
+                            run.counts.sent += 1;
+                        } else {
+                            e.failed = true;
+                        }
+                    }
+                }
+                "A" => last_a = Some((num(2) as usize, num(3) as u32, num(4))),
+                "R" => {
+                    last_a = None;
+                    received.push((
+                        num(2) as u64,
+                        num(3) as u64,
+                        num(4) as usize,
+                        num(5),
+                        format!("{} {}/{}", d.role, d.slot, d.inc),
+                    ));
+                }
+                "E" => last_a = None,
+                "X" => x_lines.push(format!("{} {}/{}: {line}", d.role, d.slot, d.inc)),
+                _ => {}
+            }
+        }
+        if let (Some((q, mode, t)), false) = (last_a, d.clean) {
+            open.push((q, mode, t, d.role == "victim"));
+        }
+    }
+    run.counts.sent += run.probes.len() as u64;
+    run.counts.received = received.len() as u64 - run.counts.drained;
+
+    checks.push((
+        "workers saw no corrupt or wrongly selected message, no unexpected errno".into(),
+        if x_lines.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} lines, first: {}",
+                x_lines.len(),
+                x_lines[..x_lines.len().min(5)].join(" | ")
+            ))
+        },
+    ));
+    let mut seen: HashMap<(u64, u64), String> = HashMap::new();
+    let (mut dups, mut phantoms, mut failed_but_received, mut misrouted) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (sid, seq, q, t, who) in &received {
+        if let Some(first) = seen.insert((*sid, *seq), who.clone()) {
+            dups.push(format!("{sid:#x}/{seq} by {first} and {who}"));
+        }
+        match sent.get(&(*sid, *seq)) {
+            None => phantoms.push(format!("{sid:#x}/{seq} ({who})")),
+            Some(e) => {
+                if e.failed {
+                    failed_but_received.push(format!("{sid:#x}/{seq}"));
+                }
+                if e.q != *q || e.t != *t {
+                    misrouted.push(format!(
+                        "{sid:#x}/{seq}: sent to {}/{}, got from {q}/{t}",
+                        e.q, e.t
+                    ));
+                }
+            }
+        }
+    }
+    let show = |v: &Vec<String>| {
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{}: {}", v.len(), v[..v.len().min(5)].join(", ")))
+        }
+    };
+    checks.push(("no message received twice".into(), show(&dups)));
+    checks.push((
+        "no message received that was never sent".into(),
+        show(&phantoms),
+    ));
+    checks.push((
+        "no failed msgsnd delivered its message".into(),
+        show(&failed_but_received),
+    ));
+    checks.push((
+        "every message came from the queue and with the type it was sent".into(),
+        show(&misrouted),
+    ));
+
+    // Every successful send was received or drained, except at most one message per
+    // receiver killed inside msgrcv (it may have returned just before the kill, before the
+    // log line): matched one to one (queue and selection rule must fit).
+    let missing: Vec<((u64, u64), Sent)> = sent
+        .iter()
+        .filter(|(k, e)| e.ok && !seen.contains_key(k))
+        .map(|(k, e)| (*k, *e))
+        .collect();
+    let mut owner: Vec<Option<usize>> = vec![None; open.len()];
+    fn augment(
+        m: usize,
+        missing: &[((u64, u64), Sent)],
+        open: &[(usize, u32, i64, bool)],
+        owner: &mut Vec<Option<usize>>,
+        used: &mut HashSet<usize>,
+    ) -> bool {
+        let e = missing[m].1;
+        for (j, &(q, mode, t, _)) in open.iter().enumerate() {
+            if q == e.q && mode_matches(mode, t, e.t) && used.insert(j) {
+                if owner[j].is_none() || augment(owner[j].unwrap(), missing, open, owner, used) {
+                    owner[j] = Some(m);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut lost = Vec::new();
+    for m in 0..missing.len() {
+        if !augment(m, &missing, &open, &mut owner, &mut HashSet::new()) {
+            let ((sid, seq), e) = missing[m];
+            lost.push(format!("{sid:#x}/{seq} (queue {} type {})", e.q, e.t));
+        }
+    }
+    run.counts.excused = (missing.len() - lost.len()) as u64;
+    checks.push((
+        "every successful msgsnd was received once or is still queued".into(),
+        show(&lost),
+    ));
+    if run.cfg.mode == Mode::Stop {
+        checks.push((
+            "nothing excused (no process died)".into(),
+            if run.counts.excused == 0 {
+                Ok(())
+            } else {
+                Err(format!("{} excused", run.counts.excused))
+            },
+        ));
+    }
+    checks.push((
+        "no worker wedged; every death was a kill".into(),
+        show(&run.violations),
+    ));
+    checks.push((
+        "messages flowed".into(),
+        if run.counts.sent > 100 && run.counts.received > 100 {
+            Ok(())
+        } else {
+            Err(format!(
+                "only {} sent, {} received",
+                run.counts.sent, run.counts.received
+            ))
+        },
+    ));
+
+    let mut passed = 0;
+    let mut failed = 0;
+    for (name, r) in &checks {
+        match r {
+            Ok(()) => {
+                passed += 1;
+                if run.cfg.verbose {
+                    println!("{tag}: ok   {name}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{tag}: FAIL {name}: {e}");
+            }
+        }
+    }
+    let c = &run.counts;
+    match run.cfg.mode {
+        Mode::Kill => println!(
+            "{tag}: {}s seed {}: kills survived {} (holding the lock {}, blocked {}, right after a hand-off {}) + {} at fault points inside updates; {} restarts; {} messages sent, {} received, {} drained, {} excused (receiver killed inside msgrcv); store recoveries {}",
+            run.cfg.secs, run.cfg.seed, c.kills + c.fault_kills, c.kills_holding_lock, c.kills_blocked, c.handoff_kills, c.fault_kills, c.restarts, c.sent, c.received, c.drained, c.excused, c.recoveries
+        ),
+        Mode::Stop => println!(
+            "{tag}: {}s seed {}: stops survived {} (holding the lock {}); {} messages sent, {} received, {} drained; store recoveries {}",
+            run.cfg.secs, run.cfg.seed, c.stops, c.stops_holding_lock, c.sent, c.received, c.drained, c.recoveries
+        ),
+    }
+    println!("{tag}: {passed} passed, {failed} failed");
+    Outcome {
+        counts: std::mem::take(&mut run.counts),
+        passed,
+        failed,
+    }
+}
