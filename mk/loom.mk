@@ -2,8 +2,8 @@
 # registration, hand-off, sender wake-ups, removal, interruption and crash recovery, with
 # the engine's own code built with --cfg loom. See docs/loom.md for what each model proves.
 #
-#   make loom        every model, at most LOOM_PREEMPTIONS (default 3) preemptions per
-#                    execution: ~30 s of checking on 2 cores, plus ~2 min for the first
+#   make loom        every model, at most LOOM_PREEMPTIONS (default 2) preemptions per
+#                    execution: ~1 min of checking on 2 cores, plus ~2 min for the first
 #                    build. Part of `make test`.
 #   make loom-deep   every model without a preemption bound (exhaustive; see docs/loom.md
 #                    for the time it takes).
@@ -11,7 +11,7 @@
 # LOOM_ARGS passes test-harness arguments, e.g. make loom LOOM_ARGS=removal
 # The loom build has its own target directory, so it never invalidates the normal build.
 
-LOOM_PREEMPTIONS ?= 3
+LOOM_PREEMPTIONS ?= 2
 LOOM_ARGS ?=
 LOOM_CARGO = RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom $(CARGO)
 

@@ -55,7 +55,8 @@ loom::thread_local! {
 }
 
 /// A fault point: sits between the steps of every logged write (`shm::tx`), where the
-/// `fault-injection` feature's crash tests kill a real process.
+/// `fault-injection` feature's crash tests kill a real process, and between the steps of
+/// the lock guard's release (`engine::guard`).
 pub(crate) fn fault_point() {
     let die = COUNTDOWN.with(|c| match c.get() {
         0 => false,
@@ -75,8 +76,8 @@ pub(crate) fn fault_point() {
 
 /// Runs `f` (one store operation) in the calling model thread, which dies at the
 /// `point`-th fault point (1 = before the first logged write takes effect): the operation
-/// stops there, nothing of it is rolled back or unlocked, and the store lock is left in the
-/// owner-died state. Returns `None` if the thread died, else what `f` returned (it had fewer
+/// stops there; nothing of it is rolled back, unlocked or woken by the dying thread, and a
+/// store lock it holds is left in the owner-died state. Returns `None` if the thread died, else what `f` returned (it had fewer
 /// fault points). The thread must do nothing more with the store afterwards.
 pub fn die_at<R>(point: u64, f: impl FnOnce() -> R) -> Option<R> {
     quiet_deaths();

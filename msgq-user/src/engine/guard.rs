@@ -119,11 +119,20 @@ impl Drop for Guard<'_> {
             self.tx.rollback();
             self.wakes.clear();
         }
+        // Under loom a model thread may die at each step of the release, like at each logged
+        // write (`model::die_at`): committed but nothing woken, woken words bumped with the
+        // lock still held, unlocked but no FUTEX_WAKE made.
+        #[cfg(loom)]
+        crate::model::fault_point();
         let arena = self.shared.arena;
         for &w in &self.wakes {
             arena.futex(w + W::FUTEX).bump();
         }
+        #[cfg(loom)]
+        crate::model::fault_point();
         self.shared.lock.unlock();
+        #[cfg(loom)]
+        crate::model::fault_point();
         for &w in &self.wakes {
             arena.futex(w + W::FUTEX).wake(1);
         }

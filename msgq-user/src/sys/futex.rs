@@ -181,8 +181,8 @@ mod model {
         pub fn wait(&self, expected: u32, _timeout: Duration) -> Wake {
             let t = &*TABLE;
             let g = t.bucket.lock().unwrap();
-            if take_signal() {
-                return Wake::Interrupted;
+            if let Some(w) = take_signal() {
+                return w;
             }
             // The kernel compares under the bucket lock, after a full barrier.
             if self.word.load(Ordering::SeqCst) != expected {
@@ -191,11 +191,7 @@ mod model {
             SLEEPS.with(|n| n.set(n.get() + 1));
             let g = t.sleepers.wait(g).unwrap();
             drop(g);
-            if take_signal() {
-                Wake::Interrupted
-            } else {
-                Wake::Woken
-            }
+            take_signal().unwrap_or(Wake::Woken)
         }
 
         pub fn wake(&self, _n: i32) {
@@ -217,20 +213,22 @@ mod model {
         SLEEPS.with(|n| n.replace(0))
     }
 
-    fn take_signal() -> bool {
+    fn take_signal() -> Option<Wake> {
         SIGNAL.with(|s| {
-            s.borrow()
-                .as_ref()
-                .is_some_and(|s| s.pending.swap(false, Ordering::SeqCst))
+            let s = s.borrow();
+            let s = s.as_ref()?;
+            s.pending.swap(false, Ordering::SeqCst).then_some(s.ends)
         })
     }
 
-    /// A signal aimed at one model thread: once raised, that thread's next futex wait (or
+    /// An event aimed at one model thread: once raised, that thread's next futex wait (or
     /// the one it is in) ends with [`Wake::Interrupted`], as a wait ends with EINTR when a
-    /// signal handler runs.
+    /// signal handler runs ([`Signal::new`]), or with [`Wake::TimedOut`], as the wait's
+    /// tick does ([`Signal::tick`]).
     #[derive(Clone)]
     pub struct Signal {
         pending: Arc<AtomicBool>,
+        ends: Wake,
     }
 
     impl Default for Signal {
@@ -240,18 +238,28 @@ mod model {
     }
 
     impl Signal {
+        /// A signal (its handler interrupts the wait: EINTR).
         pub fn new() -> Signal {
             Signal {
                 pending: Arc::new(AtomicBool::new(false)),
+                ends: Wake::Interrupted,
             }
         }
 
-        /// Makes this the calling thread's signal.
+        /// One tick of the wait's timeout (the time the model does not otherwise have).
+        pub fn tick() -> Signal {
+            Signal {
+                pending: Arc::new(AtomicBool::new(false)),
+                ends: Wake::TimedOut,
+            }
+        }
+
+        /// Makes this the calling thread's signal (one per thread).
         pub fn install(&self) {
             SIGNAL.with(|s| *s.borrow_mut() = Some(self.clone()));
         }
 
-        /// Sends the signal (from another thread), waking the target if it sleeps.
+        /// Raises it (from another thread), waking the target if it sleeps.
         pub fn raise(&self) {
             self.pending.store(true, Ordering::SeqCst);
             let t = &*TABLE;
