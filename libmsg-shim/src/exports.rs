@@ -2,7 +2,7 @@
 
 use crate::backend::{self, Backend};
 use crate::real::{self, call_real};
-use crate::{guard, set_errno};
+use crate::{engine_call, guard, set_errno};
 use libc::{c_int, c_long, c_void, gid_t, key_t, size_t, ssize_t, uid_t};
 use msgq_user::raw;
 
@@ -21,7 +21,7 @@ fn done<T: From<i8>, R>(r: Result<R, msgq_user::Errno>, ok: impl FnOnce(R) -> T)
 fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
-        Backend::User(s) => done(raw::msgget(s, key, msgflg), |id| id),
+        Backend::User(s) => engine_call(-1, || done(raw::msgget(s, key, msgflg), |id| id)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGGET,
@@ -34,7 +34,9 @@ fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
 
 fn do_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int {
     match backend::get() {
-        Backend::User(s) => done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0),
+        Backend::User(s) => engine_call(-1, || {
+            done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0)
+        }),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGSND,
@@ -53,8 +55,10 @@ fn do_msgrcv(
     msgflg: c_int,
 ) -> ssize_t {
     match backend::get() {
-        Backend::User(s) => done(raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg), |n| {
-            n as ssize_t
+        Backend::User(s) => engine_call(-1, || {
+            done(raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg), |n| {
+                n as ssize_t
+            })
         }),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
@@ -69,7 +73,7 @@ fn do_msgrcv(
 fn do_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
-        Backend::User(s) => done(raw::msgctl(s, msqid, cmd, buf), |r| r),
+        Backend::User(s) => engine_call(-1, || done(raw::msgctl(s, msqid, cmd, buf), |r| r)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGCTL,

@@ -23,7 +23,7 @@ fn ours(dirfd: c_int, path: *const c_char, flags: c_int) -> Option<Target> {
 fn open_ours(t: Target, flags: c_int) -> c_int {
     let _ = procfs::flush_pending(None);
     let r = match backend::get() {
-        Backend::User(s) => procfs::open_fd(s, t, flags),
+        Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || procfs::open_fd(s, t, flags)),
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),
     };
@@ -153,7 +153,9 @@ fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) 
     let _ = procfs::flush_pending(None);
     let r = match backend::get() {
         // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
-        Backend::User(s) => unsafe { procfs::open_stream(s, t, mode) },
+        Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || unsafe {
+            procfs::open_stream(s, t, mode)
+        }),
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),
     };

@@ -47,6 +47,37 @@ pub(crate) fn guard<R>(fail: R, f: impl FnOnce() -> R) -> R {
     }
 }
 
+thread_local! {
+    /// How many engine calls this thread is inside (const-initialised, no destructor: safe
+    /// to touch from a signal handler).
+    static IN_ENGINE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, a call into the userspace engine. A call made while the same thread is already
+/// inside one (from a signal handler that interrupted it) fails at once with `EDEADLK`
+/// instead: the engine is not re-entrant (its store lock may be held by the interrupted
+/// call, and its credential cache stays borrowed while a call blocks), so going on would
+/// hang or fail midway. See docs/shim.md, "Engine notes".
+pub(crate) fn engine_call<R>(fail: R, f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_ENGINE.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    let depth = IN_ENGINE.with(|d| {
+        let v = d.get();
+        d.set(v + 1);
+        v
+    });
+    let _leave = Leave;
+    if depth > 0 {
+        set_errno(libc::EDEADLK);
+        return fail;
+    }
+    f()
+}
+
 extern "C" fn constructor() {
     let _ = catch_unwind(|| {
         real::resolve_all();

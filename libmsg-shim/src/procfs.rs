@@ -404,7 +404,9 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<(), i32> {
         return Ok(());
     };
     match crate::backend::get() {
-        crate::backend::Backend::User(s) => s.set_sysctl(which, v).map_err(|e| e.0),
+        crate::backend::Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || {
+            s.set_sysctl(which, v).map_err(|e| e.0)
+        }),
         crate::backend::Backend::Unavailable(e) => Err(*e),
         crate::backend::Backend::Native => Err(libc::EINVAL),
     }

@@ -22,13 +22,14 @@ MSGQ=$ROOT/target/release/msgq
 PY=$ROOT/target/shim-test/venv/bin/python
 FORKSIG=$ROOT/target/shim-test/forksig
 RANDOPS=$ROOT/target/shim-test/randops
+HANDLER=$ROOT/target/shim-test/handler
 ONLY=${1:-}
 WORK=$(mktemp -d /tmp/msgq-shim-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export HERE PY FORKSIG RANDOPS MSGQ SO
+export HERE PY FORKSIG RANDOPS HANDLER MSGQ SO
 unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE
 
-for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS"; do
+for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
 done
 
@@ -38,6 +39,7 @@ UNSHARE="unshare -i"
 
 pass=0
 fail=0
+skip=0
 n=0
 
 ok() { pass=$((pass + 1)); printf 'PASS  %s\n' "$1"; }
@@ -195,6 +197,20 @@ diffcase c-random-operations \
   "3 fixed-seed sequences of 3000 non-blocking msgget/msgsnd/msgrcv/msgctl calls give the same result, errno, received type and text checksum, and stat fields, line for line" \
   norm_none 'for seed in 11 12 13; do "$RANDOPS" $seed 3000; done'
 
+# Known engine limitation (docs/shim.md, "Engine notes"): msgq-user is not re-entrant (its
+# credential cache stays borrowed while a call blocks; its store lock may be held by the
+# interrupted call), so the shim fails a message call made from a signal handler that
+# interrupted another one on the same thread with EDEADLK, where Linux succeeds. Runs with
+# SHIM_KNOWN_BUGS=1 (and fails) until msgq-user supports it.
+if [ "${SHIM_KNOWN_BUGS:-0}" = 1 ]; then
+  diffcase c-msgsnd-in-signal-handler \
+    "a handler's msgsnd, while the thread is blocked in msgrcv, succeeds; the msgrcv gets EINTR; the message is then received" \
+    norm_none 'RUST_BACKTRACE=0 "$HANDLER"'
+elif want c-msgsnd-in-signal-handler; then
+  skip=$((skip + 1))
+  echo "SKIP  c-msgsnd-in-signal-handler (known msgq-user bug; SHIM_KNOWN_BUGS=1 runs it)"
+fi
+
 # ---- isolation and backends ----
 expectcase without-preload-sees-kernel-only \
   "a queue made through the shim is invisible without the preload, and a kernel queue is invisible through the shim" \
@@ -264,5 +280,5 @@ check ok
 store removed
 rc=0'
 
-echo "shim: $pass passed, $fail failed"
+echo "shim: $pass passed, $fail failed${skip:+$( [ "$skip" -gt 0 ] && echo ", $skip skipped")}"
 [ "$fail" -eq 0 ]
