@@ -404,16 +404,12 @@ fn dying_sender(point: u64, tick: bool, bug: Option<Bug>) -> bool {
             let s = s.clone();
             thread::spawn(move || model::die_at(point, || s.send(q, 1, b"a", 0)))
         };
-        // The tick comes after the death (as the 500 ms tick would).
-        let a = thread::spawn(move || {
-            let done = a.join().unwrap();
-            if tick {
-                timer.raise();
-            }
-            done
-        });
         s.send(q, 2, b"c", 0).unwrap();
         let a_done = a.join().unwrap();
+        // One tick of the receiver's wait, after the death (as the 500 ms tick would come).
+        if tick {
+            timer.raise();
+        }
         let got = r.join().unwrap().unwrap();
         let mut all = drain(&s, q);
         all.push(got);
@@ -453,6 +449,66 @@ fn without_the_tick_a_dead_waker_strands_its_waiter() {
     while dying_sender(point, false, None) {
         point += 1;
     }
+}
+
+/// Model 7 (one run per fault point): `IPC_RMID` by a thread that dies after `point`
+/// fault points, with a blocked receiver and two messages queued. The removal commits in
+/// steps (unlink the queue and mark every waiter, then free the messages, then the queue):
+/// a death before the first commit leaves the queue intact, a later one leaves it on the
+/// dying list, which the next lock holder finishes freeing. After a tick of the receiver's
+/// wait and a second removal if the queue survived, the receiver has `EIDRM` (or `EINVAL` if
+/// it came after the removal), nothing is left (queues, messages, waiters), and the
+/// integrity check passes.
+fn dying_remover(point: u64) -> bool {
+    let died = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let died2 = died.clone();
+    loom::model(move || {
+        let s = store();
+        let q = queue(&s, 16384);
+        s.send(q, 1, b"a", 0).unwrap();
+        s.send(q, 2, b"b", 0).unwrap();
+        let timer = Signal::tick();
+        let r = {
+            let (s, timer) = (s.clone(), timer.clone());
+            thread::spawn(move || {
+                timer.install();
+                rcv(&s, q, 3, 0)
+            })
+        };
+        let x = {
+            let s = s.clone();
+            thread::spawn(move || model::die_at(point, || s.remove(q)))
+        };
+        let removed = x.join().unwrap();
+        timer.raise();
+        match removed {
+            Some(res) => assert_eq!(res, Ok(())),
+            None => {
+                died2.store(true, std::sync::atomic::Ordering::Relaxed);
+                // The queue is gone (EINVAL) if the first step had committed.
+                let again = s.remove(q);
+                assert!(matches!(again, Ok(()) | Err(Errno::EINVAL)), "{again:?}");
+            }
+        }
+        let got = r.join().unwrap();
+        assert!(matches!(got, Err(Errno::EIDRM | Errno::EINVAL)), "{got:?}");
+        let rep = s.check().unwrap();
+        assert_eq!(
+            (rep.queues, rep.messages, rep.waiters, rep.pending),
+            (0, 0, 0, 0),
+            "{rep:?}"
+        );
+    });
+    died.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn crash_recovery_of_a_removal() {
+    let mut point = 1;
+    while dying_remover(point) {
+        point += 1;
+    }
+    assert!(point > 2, "the removal made no logged write");
 }
 
 /// The broken variant of model 6: the next lock holder after a dead owner skips the
