@@ -315,6 +315,27 @@ impl Drop for BenchStore {
     }
 }
 
+/// Removes `/dev/shm/msgq-bench-<pid>-*` files left by benchmark runs that were killed
+/// (their pid no longer exists).
+pub fn remove_stale_stores() {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("msgq-bench-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `st_blocks * 512` of a file.
 pub fn file_used_bytes(path: &Path) -> u64 {
     std::fs::metadata(path)

@@ -6,7 +6,7 @@
 //! `<row>/<implementation>/<parameter>`), plus the `msgq-extra.txt` memory figures, and
 //! prints a table of medians with msgq/native ratios and the issue-7 targets met or missed.
 
-use msgq_benches::{criterion_dir, extra_results_path};
+use msgq_benches::criterion_dir;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -233,7 +233,7 @@ fn main() {
         );
         std::process::exit(1);
     }
-    let extra: BTreeMap<String, String> = std::fs::read_to_string(extra_results_path())
+    let extra: BTreeMap<String, String> = std::fs::read_to_string(dir.join("msgq-extra.txt"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -243,12 +243,43 @@ fn main() {
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "# msgq benchmarks: msgq against native System V IPC\n");
+    let dir_of_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = dir_of_repo.to_string_lossy();
+    // MSGQ_BENCH_COMMIT names the commit when the tree is not a git checkout.
+    let (commit, dirty) = match std::env::var("MSGQ_BENCH_COMMIT") {
+        Ok(c) => (c, false),
+        Err(_) => (
+            cmd("git", &["-C", &repo, "rev-parse", "--short", "HEAD"]),
+            !cmd(
+                "git",
+                &["-C", &repo, "status", "--porcelain", "--untracked-files=no"],
+            )
+            .is_empty(),
+        ),
+    };
     let _ = writeln!(
         w,
-        "Measured {} on {}.\n",
+        "Measured {} on {}, at commit {}{}.\n",
         cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine()
+        machine(),
+        if commit.is_empty() {
+            "unknown"
+        } else {
+            &commit
+        },
+        if dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
     );
+    if let (Some(a), Some(b)) = (extra.get("loadavg.start"), extra.get("loadavg.end")) {
+        let _ = writeln!(
+            w,
+            "Load average (1, 5, 15 min) when the run started: {a}; when it ended: {b}. \
+             Anything above about 1 means other work shared the two vCPUs.\n"
+        );
+    }
     let _ = writeln!(
         w,
         "Criterion medians, native and msgq in the same run (`make bench`; how each row is \
