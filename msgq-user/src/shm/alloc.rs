@@ -14,7 +14,9 @@ pub fn class_for(bytes: u64) -> Option<u32> {
 }
 
 /// Allocates a block of at least `bytes` bytes; `None` when the store is full (ENOMEM).
-/// The block's contents other than the class word are unspecified.
+/// The block's contents other than the class word are unspecified, and the caller may
+/// initialise them without logging: every word a rollback needs back (the class word and
+/// the free-list link) was logged here.
 pub fn alloc(tx: &mut Tx, bytes: u64) -> Option<u64> {
     let k = class_for(bytes)?;
     let head = free_head(k);
@@ -23,6 +25,9 @@ pub fn alloc(tx: &mut Tx, bytes: u64) -> Option<u64> {
         let next = tx.get(b + 8);
         tx.put(head, next);
         tx.put(b, k as u64);
+        // The caller fills the block with unlogged writes, word 1 included, which is the
+        // free-list link: log it here so that a rollback puts the block back intact.
+        tx.preserve(b + 8);
         return Some(b);
     }
     let top = tx.get(H::HEAP_TOP);

@@ -59,6 +59,14 @@ impl Tx {
         if old == v {
             return;
         }
+        self.append(off, old);
+        // SAFETY: checked by word_ptr above.
+        unsafe { p.write_volatile(v) };
+    }
+
+    /// Appends the entry `(off, old)` to the log (steps 1 and 2 of the protocol).
+    #[inline]
+    fn append(&mut self, off: u64, old: u64) {
         if self.len >= LOG_CAP {
             // Operations are bounded well below the capacity (long ones commit in steps);
             // reaching it means a bug or a corrupt store.
@@ -84,8 +92,15 @@ impl Tx {
         crate::fault::point();
         #[cfg(loom)]
         crate::model::fault_point();
-        // SAFETY: checked by word_ptr above.
-        unsafe { p.write_volatile(v) };
+    }
+
+    /// Logs the current value of a word without changing it, so that a rollback restores
+    /// it even if it is later overwritten without logging (a block being initialised).
+    pub fn preserve(&mut self, off: u64) {
+        let p = self.arena.word_ptr(off);
+        // SAFETY: word_ptr checked that the word lies inside the mapping.
+        let old = unsafe { p.read_volatile() };
+        self.append(off, old);
     }
 
     /// Adds `d` (two's complement) to a word.
