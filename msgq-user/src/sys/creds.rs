@@ -7,6 +7,7 @@
 
 use msgq_core::perm::Caller;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_IPC_OWNER: u32 = 15;
@@ -112,19 +113,28 @@ impl Caller for Creds {
 use loom::thread_local;
 
 thread_local! {
-    static CACHE: RefCell<(u64, Creds)> = RefCell::new((0, Creds::default()));
+    static CACHE: RefCell<(u64, Rc<Creds>)> = RefCell::new((0, Rc::new(Creds::default())));
 }
 
 /// Runs `f` with the caller's (cached) credentials.
+///
+/// The cache is borrowed only long enough to take a reference count, not during `f`: a
+/// signal handler may call into msgq while this thread is blocked inside a call (Linux
+/// allows a handler's `msgsnd` then), and must find the cache free.
 pub fn with<R>(f: impl FnOnce(&Creds) -> R) -> R {
     let gen = super::process::generation();
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
+    let cached = CACHE.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
         if c.0 != gen {
-            *c = (gen, Creds::read());
+            *c = (gen, Rc::new(Creds::read()));
         }
-        f(&c.1)
-    })
+        Some(Rc::clone(&c.1))
+    });
+    match cached {
+        Some(creds) => f(&creds),
+        // A handler interrupted this thread inside the few instructions above.
+        None => f(&Creds::read()),
+    }
 }
 
 /// Forgets cached credentials in every thread (call after setuid, setgroups, capset...).
