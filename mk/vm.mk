@@ -9,9 +9,12 @@
 #   make vm-test-debug  vm-test on the debug kernel (not part of `make test`)
 #   make vm-run CMD='cat /proc/sysvipc/msg'   run a command in the guest
 #
-# Add a guest test program: append its host path (optionally ",arg,arg") to VM_TEST_BINS, e.g.
-# in a feature's mk/*.mk file:  VM_TEST_BINS += target/release/conformance,--native
-# and make sure it is built by a prerequisite of vm-test (VM_TEST_DEPS += that-target).
+# Add a guest test program: append its host path to VM_TEST_BINS, optionally followed by
+# ",arg,arg" and optionally prefixed "root:" (run only as root; default: as root and as uid
+# 1000), e.g. in a feature's mk/*.mk file:
+#   VM_TEST_BINS += root:$(CURDIR)/target/vm/cargo/x86_64-unknown-linux-gnu/release/conformance,--backend,native
+#   VM_TEST_DEPS += vm-conformance        # a target that builds it (static: crt-static)
+# Each program prints lines and finally `N passed, N failed`; exit status non-zero = failure.
 
 MSGQ_CACHE ?= /var/cache/msgq
 export MSGQ_CACHE
@@ -26,7 +29,17 @@ export VM_TIMEOUT
 
 TEST_TARGETS += vm-test
 
-.PHONY: kernel kernel-debug kmod vm-helpers vm-test vm-test-debug vm-run
+# Opt-in for now: `make vm-test VM_CONFORMANCE=1` also runs the differential conformance suite
+# against the guest kernel's native queues (static build in its own target dir). To make it
+# the default, set VM_CONFORMANCE ?= 1 here.
+VM_CONFORMANCE ?= 0
+VM_CONFORMANCE_BIN := $(VM_BUILD)/cargo/x86_64-unknown-linux-gnu/release/conformance
+ifeq ($(VM_CONFORMANCE),1)
+VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,native
+VM_TEST_DEPS += vm-conformance
+endif
+
+.PHONY: kernel kernel-debug kmod vm-helpers vm-conformance vm-test vm-test-debug vm-run
 
 kernel:
 	@vm/kernel.sh build base >/dev/null
@@ -52,6 +65,11 @@ $(VM_BUILD)/runas: vm/runas.rs
 
 $(VM_SMOKE): vm/smoke.rs
 	@mkdir -p $(VM_BUILD) && $(VM_HOST_RUSTC) -o $@ $<
+
+# --target keeps crt-static away from build scripts and proc macros.
+vm-conformance:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release -p msgq-tests --bin conformance \
+	  --target x86_64-unknown-linux-gnu --target-dir $(VM_BUILD)/cargo
 
 vm-test: kmod vm-helpers $(VM_TEST_DEPS)
 	@vm/run.sh test "$(vm_kdir)" $(VM_BUILD) $(VM_BUILD)/msgq-$(KERNEL_VARIANT).ko $(VM_TEST_BINS)

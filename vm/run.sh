@@ -5,7 +5,8 @@
 # KDIR: built kernel tree (bzImage, usr/gen_init_cpio). HELPERS_DIR: holds the static `runas`.
 # KO: msgq.ko. Each test BIN is a host path to an executable (static or dynamic: for dynamic
 # ones the loader and the libraries `ldd` lists are packed too), optionally followed by
-# comma-separated arguments; it must print a final line `N passed, N failed`.
+# comma-separated arguments; it must print a final line `N passed, N failed`. It runs as root and
+# as uid $VM_UID, unless the entry starts with `root:` (root only).
 # Environment: VM_TIMEOUT (s, default 600), VM_MEM (MiB, 512), VM_SMP (2), VM_UID (1000),
 # VM_APPEND (extra kernel args), VM_WORK (scratch dir), VM_KEEP=1 keeps it.
 # Exit status (test): 0 only if every check and every test run passed, every expected result
@@ -51,13 +52,15 @@ add_file /etc/group "$work/group" 0644
 tests=()
 if [ "$mode" = test ]; then
   for spec_arg in "$@"; do
+    who="0 $uid"
+    case $spec_arg in root:*) who=0; spec_arg=${spec_arg#root:} ;; esac
     IFS=, read -r -a parts <<< "$spec_arg"
     bin=${parts[0]}
     [ -x "$bin" ] || { echo "vm: test binary $bin missing or not executable" >&2; exit 2; }
     name=$(basename "$bin")
     add_file "/tests/$name" "$bin"
     add_libs "$bin"
-    tests+=("/tests/$name ${parts[*]:1}")
+    tests+=("${who// /+} /tests/$name ${parts[*]:1}")
   done
   printf '%s\n' "${tests[@]}" > "$work/tests.list"
   add_file /tests.list "$work/tests.list" 0644
@@ -83,9 +86,9 @@ if [ -f /cmd ]; then
   echo "@@CMD $(cat /cmd)"
   sh -c "$(cat /cmd)"; echo "@@CMD-EXIT $?"
 else
-  while read -r bin args; do
+  while read -r uids bin args; do
     [ -n "$bin" ] || continue
-    for who in 0 "$UID_"; do
+    for who in $(echo "$uids" | tr + ' '); do
       echo "@@RUN-START $bin uid=$who"
       cd /tmp
       if [ "$who" = 0 ]; then $bin $args > /tmp/out 2>&1; rc=$?
@@ -134,7 +137,8 @@ grep -q '^@@DONE' "$log" || bad "guest did not reach the end of /init (no @@DONE
 grep -q '^@@BEGIN' "$log" || bad "guest /init never started"
 # Kernel problems anywhere in the console output or the guest's dmesg.
 pat='WARNING:|BUG:|BUG |Oops|Kernel panic|general protection fault|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: task .* blocked|KASAN:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|rust_panic|panicked at'
-if grep -Ea "$pat" "$log" | grep -v '^@@' > "$work/splats"; [ -s "$work/splats" ]; then
+# Test programs' own output (between @@RUN-START and @@RUN-END) is not kernel output.
+if awk '/^@@RUN-START /{skip=1} !skip{print} /^@@RUN-END /{skip=0}' "$log" | grep -Ea "$pat" > "$work/splats"; [ -s "$work/splats" ]; then
   bad "kernel log has warnings/errors:"; sed 's/^/    /' "$work/splats" | head -40
 fi
 grep -A3 '^unreferenced object' "$log" | head -20
@@ -144,9 +148,8 @@ done < <(grep '^@@CHECK ' "$log")
 if [ "$mode" = test ]; then
   grep -q '^@@CHECK ok insmod msgq.ko' "$log" || bad "no result line for insmod"
   grep -q '^@@CHECK .* rmmod msgq$' "$log" || bad "no result line for rmmod"
-  while read -r t; do
-    bin=${t%% *}
-    for who in 0 "$uid"; do
+  while read -r uids bin _; do
+    for who in ${uids//+/ }; do
       line=$(grep -F "@@RUN-END $bin uid=$who " "$log" | tail -1)
       if [ -z "$line" ]; then bad "no result for $bin as uid $who"; continue; fi
       rc=$(sed -E 's/.* rc=([0-9]+) .*/\1/' <<< "$line")
