@@ -12,7 +12,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use msgq_benches::{
     extra_results_path, fork_child, private_ipc_namespace, remove_stale_stores, wait_child,
-    BenchStore, Gate, Ipc, MsgBuf, Msgq, MsgqRaw, Native,
+    watchdog, BenchStore, Gate, Ipc, MsgBuf, Msgq, MsgqRaw, Native,
 };
 use msgq_core::abi::{IPC_NOWAIT, MSG_EXCEPT};
 use std::hint::black_box;
@@ -334,6 +334,17 @@ fn main() {
     }
     remove_stale_stores();
     let bs = BenchStore::create("main");
+    let smoke = std::env::args().any(|a| a == "--test");
+    // `make bench` takes about 5 minutes, a smoke run seconds: far more means a wedge.
+    // MSGQ_BENCH_WATCHDOG_SECS overrides the limit (0 turns the watchdog off).
+    let secs = std::env::var("MSGQ_BENCH_WATCHDOG_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 300 } else { 3600 });
+    if secs > 0 {
+        let files = ["main", "mem"].map(BenchStore::path_for).to_vec();
+        watchdog(Duration::from_secs(secs), files);
+    }
     let (msgq, raw) = (Msgq(bs.store), MsgqRaw(bs.store));
     let mut c = Criterion::default()
         .sample_size(20)
@@ -343,7 +354,6 @@ fn main() {
         .configure_from_args();
 
     // `--test` (make bench-smoke) runs everything once; keep the last real run's figures.
-    let smoke = std::env::args().any(|a| a == "--test");
     let mut extra = store_memory();
     extra.push_str(&format!("ipc_namespace private={ns}\n"));
     extra.push_str(&format!("loadavg.start {}\n", loadavg()));

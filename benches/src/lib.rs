@@ -292,9 +292,7 @@ pub struct BenchStore {
 impl BenchStore {
     /// Creates `/dev/shm/msgq-bench-<pid>-<tag>` with Linux's default limits.
     pub fn create(tag: &str) -> BenchStore {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        let path = PathBuf::from(format!("/dev/shm/msgq-bench-{pid}-{tag}"));
+        let path = Self::path_for(tag);
         let _ = std::fs::remove_file(&path);
         let store = Store::create(&path, &StoreOptions::default())
             .unwrap_or_else(|e| panic!("cannot create the benchmark store: {e}"));
@@ -302,6 +300,12 @@ impl BenchStore {
             store: Box::leak(Box::new(store)),
             path,
         }
+    }
+    /// `/dev/shm/msgq-bench-<pid>-<tag>`.
+    pub fn path_for(tag: &str) -> PathBuf {
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        PathBuf::from(format!("/dev/shm/msgq-bench-{pid}-{tag}"))
     }
     /// Bytes of memory the store file occupies (`st_blocks * 512`; the file is sparse).
     pub fn used_bytes(&self) -> u64 {
@@ -409,7 +413,38 @@ pub fn fork_child(f: impl FnOnce() -> bool) -> libc::pid_t {
         // SAFETY: ends the child without running the parent's destructors or atexit hooks.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }
     }
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     pid
+}
+
+/// Children forked by [`fork_child`] and not yet reaped, for the [`watchdog`].
+static CHILDREN: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Starts a thread that, if the run is still going after `limit` (a wedged benchmark: say
+/// a peer died and the other side waits forever), kills the children still running,
+/// removes `files` and ends the process with status 2, so `make test` cannot hang on a
+/// broken engine.
+pub fn watchdog(limit: std::time::Duration, files: Vec<PathBuf>) {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("benchmark watchdog: still running after {limit:?}; giving up");
+            for &pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                // SAFETY: kill takes no pointers; the pids are our own unreaped children,
+                // reaped here so that they do not linger as zombies.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+            for f in &files {
+                let _ = std::fs::remove_file(f);
+            }
+            // SAFETY: ends the process at once; the other threads may be blocked forever.
+            unsafe { libc::_exit(2) }
+        })
+        .expect("spawn watchdog thread");
 }
 
 /// Waits for `pid`; panics unless it exited with status 0.
@@ -419,6 +454,10 @@ pub fn wait_child(pid: libc::pid_t) {
         // SAFETY: `status` is a valid out-pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
+            CHILDREN
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|&p| p != pid);
             break;
         }
         assert!(
