@@ -673,16 +673,19 @@ fn verify(run: &mut Run) -> Outcome {
         m: usize,
         missing: &[((u64, u64), Sent)],
         open: &[(usize, u32, i64, bool)],
-        owner: &mut Vec<Option<usize>>,
+        owner: &mut [Option<usize>],
         used: &mut HashSet<usize>,
     ) -> bool {
+        // Kuhn's augmenting path: give missing message `m` a killed receiver of its own.
         let e = missing[m].1;
         for (j, &(q, mode, t, _)) in open.iter().enumerate() {
-            if q == e.q && mode_matches(mode, t, e.t) && used.insert(j) {
-                if owner[j].is_none() || augment(owner[j].unwrap(), missing, open, owner, used) {
-                    owner[j] = Some(m);
-                    return true;
-                }
+            if q == e.q
+                && mode_matches(mode, t, e.t)
+                && used.insert(j)
+                && owner[j].is_none_or(|o| augment(o, missing, open, owner, used))
+            {
+                owner[j] = Some(m);
+                return true;
             }
         }
         false
