@@ -88,6 +88,10 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             );
             let tr = g.get(m + M::TREC);
             ensure!(
+                block_ok(m, M::SIZE + g.get(m + M::LEN).min(top)),
+                "queue {id}: message {m:#x} text runs past the heap"
+            );
+            ensure!(
                 block_ok(tr, T::SIZE) && g.get(tr + T::TYPE) == g.get(m + M::TYPE),
                 "queue {id}: message {m:#x} has a wrong type record"
             );
@@ -114,8 +118,13 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         r.messages += n;
         r.bytes += bytes;
         // Sorted types: strictly increasing, counts match their lists.
+        let mut sorted = std::collections::HashSet::new();
         let (mut tn, mut last, mut tr) = (0u64, i64::MIN, g.get(q + Q::THEAD));
         while tr != 0 {
+            ensure!(
+                block_ok(tr, T::SIZE) && sorted.insert(tr),
+                "queue {id}: bad type record {tr:#x} on the sorted list"
+            );
             let t = g.get(tr + T::TYPE) as i64;
             ensure!(t > last, "queue {id}: type list not sorted at type {t}");
             last = t;
@@ -141,19 +150,44 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             tn == n,
             "queue {id}: type lists hold {tn} messages, the queue {n}"
         );
-        // Waiters.
+        // The type hash: every record is a heap block in the right bucket, each type once;
+        // those with messages are exactly the sorted list, the others have receivers.
         let buckets = g.get(q + Q::TBUCKETS);
+        ensure!(
+            block_ok(buckets - 8, 8 * (TYPE_BUCKETS + 1)),
+            "queue {id}: type hash {buckets:#x} outside the heap"
+        );
         let mut lists = vec![
             (g.get(q + Q::RHEAD), list::GENERAL),
             (g.get(q + Q::SHEAD), list::SENDERS),
         ];
+        let (mut hashed, mut types) = (0usize, std::collections::HashSet::new());
         for b in 0..TYPE_BUCKETS {
             let mut tr = g.get(buckets + 8 * b);
             while tr != 0 {
+                ensure!(
+                    block_ok(tr, T::SIZE),
+                    "queue {id}: type hash entry {tr:#x} is not a record"
+                );
+                let t = g.get(tr + T::TYPE) as i64;
+                ensure!(
+                    super::queue::bucket_index(t) == b && types.insert(t),
+                    "queue {id}: type {t} misplaced or twice in the type hash"
+                );
+                let has_msgs = g.get(tr + T::COUNT) != 0;
+                ensure!(
+                    has_msgs == sorted.contains(&tr) && (has_msgs || g.get(tr + T::RHEAD) != 0),
+                    "queue {id}: type record {t} is neither listed nor waited for"
+                );
+                hashed += usize::from(has_msgs);
                 lists.push((g.get(tr + T::RHEAD), list::TYPED));
                 tr = g.get(tr + T::BNEXT);
             }
         }
+        ensure!(
+            hashed == sorted.len(),
+            "queue {id}: the sorted type list holds records the hash does not"
+        );
         for (mut w, which) in lists {
             let mut c = 0u64;
             while w != 0 {

@@ -41,9 +41,13 @@ pub fn by_type(tr: u64) -> List {
     }
 }
 
+/// The bucket of a queue's type hash that type `t` belongs to.
+pub fn bucket_index(t: i64) -> u64 {
+    (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TYPE_BUCKETS.trailing_zeros())
+}
+
 fn bucket(g: &Guard, q: u64, t: i64) -> u64 {
-    let h = (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TYPE_BUCKETS.trailing_zeros());
-    g.get(q + Q::TBUCKETS) + 8 * h
+    g.get(q + Q::TBUCKETS) + 8 * bucket_index(t)
 }
 
 /// The type record for `t`, or 0.

@@ -53,6 +53,10 @@ impl Tx {
     /// Writes a word, logging its old value first.
     #[inline]
     pub fn put(&mut self, off: u64, v: u64) {
+        if !loggable(off) {
+            // An offset there comes from a damaged record.
+            corrupt(off);
+        }
         let p = self.arena.word_ptr(off);
         // SAFETY: word_ptr checked that the word lies inside the mapping.
         let old = unsafe { p.read_volatile() };
@@ -132,6 +136,13 @@ impl Tx {
     }
 }
 
+/// Whether a logged write may target `off`: never the identity words, the store mutex, the
+/// log length or the log itself.
+#[inline]
+fn loggable(off: u64) -> bool {
+    off >= LOG_OFF + LOG_CAP * 16 || (H::LOG_LEN + 8..LOG_OFF).contains(&off)
+}
+
 /// Rolls back whatever the log holds (a dead lock holder's half-done update). Returns the
 /// number of entries undone.
 pub fn rollback(arena: Arena) -> u64 {
@@ -140,7 +151,9 @@ pub fn rollback(arena: Arena) -> u64 {
         let e = LOG_OFF + i * 16;
         let off = arena.get(e);
         let old = arena.get(e + 8);
-        if off < LOG_OFF && off != H::LOG_LEN || off >= LOG_OFF + LOG_CAP * 16 {
+        // An entry no logged write could have made (a damaged store) is skipped: replaying
+        // it could overwrite the store mutex or point outside the mapping.
+        if loggable(off) && off.is_multiple_of(8) && arena.contains(off, 8) {
             arena.put_unlogged(off, old);
         }
     }
