@@ -110,4 +110,8 @@ echo $(( $(date +%s) - start )) > "$dir/build-seconds"
 { echo "linux-source-7.3 $srcver"; echo "$rustv"; echo "$bgv"; echo "variant $variant"; } > "$dir/info"
 touch "$dir/complete"
 log "built in $(cat "$dir/build-seconds") s: $tree/arch/x86/boot/bzImage"
+# Older trees of this variant (other keys) are stale: remove them (~2 GB each).
+for old in "$cache"/kernel-"$variant"-*; do
+  [ "$old" = "$dir" ] || [ ! -d "$old" ] || { log "removing stale $old"; rm -rf "$old"; }
+done
 echo "$tree"

@@ -27,11 +27,18 @@ fn main() {
             std::process::exit(127);
         }
     }
-    let c: Vec<CString> = args[3..].iter().map(|a| CString::new(a.as_str()).unwrap()).collect();
+    let c: Vec<CString> = args[3..]
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap())
+        .collect();
     let mut argv: Vec<*const c_char> = c.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call.
     unsafe { execv(argv[0], argv.as_ptr()) };
-    eprintln!("runas: exec {}: {}", args[3], std::io::Error::last_os_error());
+    eprintln!(
+        "runas: exec {}: {}",
+        args[3],
+        std::io::Error::last_os_error()
+    );
     std::process::exit(127);
 }

@@ -123,7 +123,10 @@ fn roundtrip() -> Result<(), String> {
         return Err(format!("msgget: {}", errno()));
     }
     let r = (|| {
-        let mut m = Msg { mtype: 7, mtext: [0; 64] };
+        let mut m = Msg {
+            mtype: 7,
+            mtext: [0; 64],
+        };
         m.mtext[..5].copy_from_slice(b"hello");
         if unsafe { msgsnd(id, &m as *const Msg as *const c_void, 5, 0) } != 0 {
             return Err(format!("msgsnd: {}", errno()));
@@ -136,12 +139,26 @@ fn roundtrip() -> Result<(), String> {
             return Err(format!("after send: qnum {} cbytes {}", ds.qnum, ds.cbytes));
         }
         // MSG_COPY (CONFIG_CHECKPOINT_RESTORE): copy message number 0, leave it queued.
-        let mut c = Msg { mtype: 0, mtext: [0; 64] };
-        let n = unsafe { msgrcv(id, &mut c as *mut Msg as *mut c_void, 64, 0, MSG_COPY | IPC_NOWAIT) };
+        let mut c = Msg {
+            mtype: 0,
+            mtext: [0; 64],
+        };
+        let n = unsafe {
+            msgrcv(
+                id,
+                &mut c as *mut Msg as *mut c_void,
+                64,
+                0,
+                MSG_COPY | IPC_NOWAIT,
+            )
+        };
         if n != 5 || c.mtype != 7 || &c.mtext[..5] != b"hello" {
             return Err(format!("MSG_COPY: n={n} ({}) mtype={}", errno(), c.mtype));
         }
-        let mut r = Msg { mtype: 0, mtext: [0; 64] };
+        let mut r = Msg {
+            mtype: 0,
+            mtext: [0; 64],
+        };
         let n = unsafe { msgrcv(id, &mut r as *mut Msg as *mut c_void, 64, 0, 0) };
         if n != 5 || r.mtype != 7 || &r.mtext[..5] != b"hello" {
             return Err(format!("msgrcv: n={n} ({}) mtype={}", errno(), r.mtype));
@@ -175,10 +192,16 @@ fn main() {
     // SAFETY: trivial syscalls.
     let (uid, euid) = unsafe { (getuid(), geteuid()) };
     println!("# smoke test as uid {uid} euid {euid}");
-    let mut t = T { passed: 0, failed: 0 };
+    let mut t = T {
+        passed: 0,
+        failed: 0,
+    };
     t.check("/dev/msgq is a 0666 char device", dev_node());
     t.check("/dev/msgq opens O_RDWR", dev_open());
-    t.check("native msgget/msgsnd/msgrcv/msgctl round trip with MSG_COPY", roundtrip());
+    t.check(
+        "native msgget/msgsnd/msgrcv/msgctl round trip with MSG_COPY",
+        roundtrip(),
+    );
     t.check("native limits in /proc/sys/kernel", sysctl_limits());
     println!("{} passed, {} failed", t.passed, t.failed);
     std::process::exit(if t.failed == 0 { 0 } else { 1 });
