@@ -2,22 +2,66 @@
 
 //! msgq: System V message queues as a Rust-for-Linux misc device.
 //!
-//! This first version registers `/dev/msgq` (mode 0666, so unprivileged processes can open it;
-//! permissions are checked per queue once queues exist) and takes the queue limits as module
-//! parameters. It holds no message logic yet: opening the device works, any ioctl answers
-//! `ENOTTY`.
+//! `/dev/msgq` (mode 0666: any process may open it, permissions are checked per queue against
+//! the calling task's credentials on every call) offers `msgget`, `msgsnd`, `msgrcv` and
+//! `msgctl` as ioctls whose structs and numbers are defined once, in
+//! `msgq-core/src/ioctl.rs`, for this module and the shim.
 //!
-//! The message logic will come from the workspace's dependency-free `no_std` crate
-//! `msgq-core/src/`, included into this crate as a module with `#[path]` (Kbuild has no Cargo and
-//! no external crates), e.g. `#[path = "../msgq-core/src/lib.rs"] mod core_logic;`.
+//! The pure rules (selection modes, permission checks, limits, id encoding and allocation,
+//! argument checks in the kernel's order, the x86_64 struct layouts) are the workspace's
+//! dependency-free `msgq-core` files, included below with `#[path]` so that the module and the
+//! userspace engine cannot drift.
+//!
+//! There is one namespace for the whole system (the module does not follow IPC namespaces).
+//!
+//! * [`namespace`]: the id and key tables, `msgget` and `msgctl`, the limits.
+//! * [`queue`]: a queue and its messages (global FIFO plus per-type FIFOs).
+//! * [`waiter`]: a blocked sender or receiver and its mailbox (the direct hand-off).
+//! * [`ipc`]: `msgsnd` and `msgrcv`.
+//! * [`caller`]: the calling task's credentials as a [`perm::Caller`].
+//! * [`device`]: the file operations and the ioctl dispatch.
 
 use kernel::{
     prelude::*,
-    sync::SetOnce, //
+    sync::{
+        Arc,
+        SetOnce, //
+    },
 };
 
+// The shared pure rules. `pub` items that the module does not use are fine.
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/abi.rs"]
+mod abi;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/checks.rs"]
+mod checks;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/errno.rs"]
+mod errno;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/ids.rs"]
+mod ids;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/ioctl.rs"]
+mod ioctl;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/limits.rs"]
+mod limits;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/perm.rs"]
+mod perm;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[path = "../msgq-core/src/select.rs"]
+mod select;
+
+mod caller;
 mod device;
+mod ipc;
+mod namespace;
+mod queue;
 mod registration;
+mod waiter;
 
 /// `IPCMNI`: the largest number of queues an id can index (`include/linux/ipc.h`).
 pub(crate) const IPCMNI: i32 = 32768;
@@ -73,19 +117,52 @@ impl Limits {
         }
         Ok(l)
     }
+
+    /// The limits in the form the shared rules use (all values were checked non-negative).
+    fn to_core(self) -> limits::Limits {
+        limits::Limits {
+            msgmax: self.msgmax as u32,
+            msgmnb: self.msgmnb as u32,
+            msgmni: self.msgmni as u32,
+        }
+    }
 }
 
-/// The limits in force; set once in module init, before `/dev/msgq` is registered.
+/// The limits given at load time; set once in module init, before `/dev/msgq` is registered.
 static LIMITS: SetOnce<Limits> = SetOnce::new();
 
-/// The limits in force (the queue logic of the next issue reads them).
-#[allow(dead_code)]
-pub(crate) fn limits() -> Limits {
-    LIMITS.copy().unwrap_or(Limits {
-        msgmax: 8192,
-        msgmnb: 16384,
-        msgmni: 32000,
-    })
+kernel::sync::global_lock! {
+    // SAFETY: Initialized in the module initializer before first use.
+    unsafe(uninit) static NAMESPACE: Mutex<Option<Arc<namespace::Namespace>>> = None;
+}
+
+/// The namespace, for a new open file (`ENODEV` while the module is unloading).
+pub(crate) fn namespace() -> Result<Arc<namespace::Namespace>> {
+    NAMESPACE.lock().clone().ok_or(ENODEV)
+}
+
+/// Owns the published namespace: dropping it unpublishes it, and the last open file (or this,
+/// when none is open) frees every queue and message.
+struct NsRegistration;
+
+impl NsRegistration {
+    fn new(l: Limits) -> Result<Self> {
+        let ns = namespace::Namespace::new(l.to_core())?;
+        *NAMESPACE.lock() = Some(ns);
+        Ok(NsRegistration)
+    }
+}
+
+impl Drop for NsRegistration {
+    fn drop(&mut self) {
+        let ns = NAMESPACE.lock().take();
+        drop(ns);
+    }
+}
+
+/// Converts an errno decided by the shared rules into a kernel error.
+pub(crate) fn kerr(e: errno::Errno) -> Error {
+    Error::from_errno(-e.0)
 }
 
 #[pin_data(PinnedDrop)]
@@ -93,14 +170,17 @@ struct MsgqModule {
     /// Declared first, so `/dev/msgq` is deregistered first when the module unloads.
     #[pin]
     miscdev: registration::Registration<device::MsgqFile>,
+    ns: NsRegistration,
     limits: Limits,
 }
 
 impl kernel::InPlaceModule for MsgqModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: Called exactly once, in module init, before any other use of `NAMESPACE`.
+        unsafe { NAMESPACE.init() };
         try_pin_init!(Self {
             // Fields are initialised in the order written: the limits are checked and published
-            // before the device node appears.
+            // and the namespace exists before the device node appears.
             limits: {
                 let l = Limits::from_params()?;
                 LIMITS.populate(l);
@@ -112,6 +192,7 @@ impl kernel::InPlaceModule for MsgqModule {
                 );
                 l
             },
+            ns: NsRegistration::new(*limits)?,
             miscdev <- registration::Registration::register(c"msgq", 0o666),
         })
     }

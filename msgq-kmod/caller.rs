@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The calling task's credentials, as the shared permission rules see them.
+//!
+//! System V checks the credentials of the task making each call (not those of the opener of
+//! `/dev/msgq`), so a [`TaskCaller`] is built at the start of every ioctl. Capabilities are
+//! asked for only when a rule needs them, as Linux does. This kernel has no user namespaces,
+//! so kernel uids and gids are the numbers userspace sees, and `capable()` is the
+//! `ns_capable()` of the initial namespace.
+
+use crate::perm::Caller;
+use kernel::{
+    bindings,
+    prelude::*,
+    task::{
+        Kuid,
+        Task, //
+    },
+};
+
+/// The task making the current call.
+pub(crate) struct TaskCaller {
+    euid: u32,
+}
+
+impl TaskCaller {
+    /// The current task.
+    pub(crate) fn current() -> Self {
+        TaskCaller {
+            euid: Kuid::current_euid().into_uid_in_current_ns(),
+        }
+    }
+
+    /// The effective gid of the current task (the group of a queue it creates).
+    pub(crate) fn egid(&self) -> u32 {
+        // SAFETY: `current` is a valid task for the duration of the call, and only the task
+        // itself replaces its subjective credentials, so `cred` stays valid while we read it.
+        unsafe { (*(*Task::current_raw()).cred).egid.val }
+    }
+}
+
+fn capable(cap: u32) -> bool {
+    // SAFETY: `capable()` may be called from any process context; `cap` is a valid capability.
+    unsafe { bindings::capable(cap as c_int) }
+}
+
+impl Caller for TaskCaller {
+    fn euid(&self) -> u32 {
+        self.euid
+    }
+
+    fn in_group(&self, gid: u32) -> bool {
+        // SAFETY: `in_group_p()` only reads the current task's credentials (its fsgid and
+        // supplementary groups); without user namespaces a kgid is the plain gid.
+        unsafe { bindings::in_group_p(bindings::kgid_t { val: gid }) != 0 }
+    }
+
+    fn cap_ipc_owner(&self) -> bool {
+        capable(bindings::CAP_IPC_OWNER)
+    }
+
+    fn cap_sys_admin(&self) -> bool {
+        capable(bindings::CAP_SYS_ADMIN)
+    }
+
+    fn cap_sys_resource(&self) -> bool {
+        capable(bindings::CAP_SYS_RESOURCE)
+    }
+}
+
+/// The current task's thread id (the receiver id Linux records on a direct hand-off).
+pub(crate) fn current_tid() -> i32 {
+    current!().pid()
+}
+
+/// The current task's process id (`lspid`, and `lrpid` of a receive from the queue).
+pub(crate) fn current_tgid() -> i32 {
+    current!().tgid()
+}
+
+/// Wall-clock seconds, for `stime`, `rtime` and `ctime`.
+pub(crate) fn now() -> i64 {
+    // SAFETY: `ktime_get_real_seconds()` has no preconditions.
+    unsafe { bindings::ktime_get_real_seconds() }
+}

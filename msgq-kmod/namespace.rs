@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The namespace: the limits, the id and key tables, `msgget`, `msgctl` and the limit
+//! "sysctls".
+//!
+//! All mutable state of every queue lives in one [`NsInner`] behind one mutex. Linux uses a
+//! namespace rwsem plus a spinlock per queue; one sleeping lock is simpler, makes every
+//! operation trivially atomic with respect to `IPC_RMID` and `IPC_SET`, and lets blocked
+//! callers wait on it with a [`kernel::sync::CondVar`]. Queues are found by index in a
+//! red-black tree and by key in another.
+
+use crate::{
+    abi,
+    caller::{
+        now,
+        TaskCaller, //
+    },
+    checks::{
+        self,
+        Cmd, //
+    },
+    ids::{
+        self,
+        IdState, //
+    },
+    kerr,
+    limits::{
+        self,
+        Limits,
+        Sysctl, //
+    },
+    perm::{
+        self,
+        Caller,
+        Perm, //
+    },
+    queue::Queue,
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::{
+        lock::{
+            mutex::MutexBackend,
+            Guard, //
+        },
+        Arc,
+        Mutex, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+/// The guard of the namespace lock, which the helpers take.
+pub(crate) type NsGuard<'a> = Guard<'a, NsInner, MutexBackend>;
+
+/// The message-queue namespace (one for the whole system).
+#[pin_data]
+pub(crate) struct Namespace {
+    #[pin]
+    pub(crate) inner: Mutex<NsInner>,
+}
+
+/// Everything the namespace lock protects.
+pub(crate) struct NsInner {
+    pub(crate) limits: Limits,
+    ids: IdState,
+    /// Live queues by index.
+    queues: RBTree<u32, KBox<Queue>>,
+    /// Index of the queue of each key (not `IPC_PRIVATE`).
+    keys: RBTree<i32, u32>,
+    /// The number of live queues.
+    in_use: u32,
+    /// Messages and text bytes in all queues (`MSG_INFO`).
+    pub(crate) msg_hdrs: u64,
+    pub(crate) msg_bytes: u64,
+}
+
+impl Namespace {
+    /// A new, empty namespace with these limits.
+    pub(crate) fn new(limits: Limits) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Namespace {
+                inner <- new_mutex!(
+                    NsInner {
+                        limits,
+                        ids: IdState::default(),
+                        queues: RBTree::new(),
+                        keys: RBTree::new(),
+                        in_use: 0,
+                        msg_hdrs: 0,
+                        msg_bytes: 0,
+                    },
+                    "Namespace::inner"
+                ),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// `msgget(key, msgflg)`.
+    pub(crate) fn msgget(&self, key: i32, msgflg: i32) -> Result<isize> {
+        let caller = TaskCaller::current();
+        // Allocations a creation needs, made before the lock (msg.c allocates first too).
+        let create = key == abi::IPC_PRIVATE || msgflg & abi::IPC_CREAT != 0;
+        let mut inner = self.inner.lock();
+        if key != abi::IPC_PRIVATE {
+            if let Some(&idx) = inner.keys.get(&key) {
+                if msgflg & abi::IPC_CREAT != 0 && msgflg & abi::IPC_EXCL != 0 {
+                    return Err(EEXIST);
+                }
+                let q = inner.queues.get(&idx).ok_or(EINVAL)?;
+                perm::ipcperms(&q.perm, &caller, msgflg).map_err(kerr)?;
+                return Ok(q.id as isize);
+            }
+            if !create {
+                return Err(ENOENT);
+            }
+        }
+        inner.create(key, msgflg, &caller).map(|id| id as isize)
+    }
+}
+
+impl NsInner {
+    /// Linux's `newque`: a new queue for `key`, its id.
+    fn create(&mut self, key: i32, msgflg: i32, caller: &TaskCaller) -> Result<i32> {
+        let q_node = RBTreeNodeReservation::<u32, KBox<Queue>>::new(GFP_KERNEL_ACCOUNT)?;
+        let k_node = if key != abi::IPC_PRIVATE {
+            Some(RBTreeNodeReservation::<i32, u32>::new(GFP_KERNEL)?)
+        } else {
+            None
+        };
+        let egid = caller.egid();
+        let perm = Perm {
+            key,
+            uid: caller.euid(),
+            gid: egid,
+            cuid: caller.euid(),
+            cgid: egid,
+            mode: (msgflg & 0o777) as u32,
+        };
+        let mut q = KBox::new(
+            Queue::new(perm, u64::from(self.limits.msgmnb), now()),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let in_use = self.in_use();
+        if in_use >= self.limits.msgmni.min(ids::IPCMNI) {
+            return Err(ENOSPC);
+        }
+        let queues = &self.queues;
+        let (idx, seq) = self
+            .ids
+            .alloc(in_use, |i| queues.get(&i).is_some())
+            .ok_or(ENOSPC)?;
+        q.seq = seq;
+        q.id = ids::make_id(seq, idx);
+        let id = q.id;
+        self.queues.insert(q_node.into_node(idx, q));
+        if let Some(n) = k_node {
+            self.keys.insert(n.into_node(key, idx));
+        }
+        // `in_use < msgmni <= IPCMNI` was checked above.
+        self.in_use += 1;
+        Ok(id)
+    }
+
+    /// The number of live queues.
+    fn in_use(&self) -> u32 {
+        self.in_use
+    }
+
+    /// The highest index in use, 0 when there is none (`IPC_INFO`'s return value).
+    fn max_idx(&self) -> u32 {
+        self.queues.cursor_back().map(|c| *c.current().0).unwrap_or(0)
+    }
+
+    /// The queue `id` names (index and sequence number), else `EINVAL`.
+    pub(crate) fn lookup(&mut self, id: i32) -> Result<&mut Queue> {
+        if id < 0 {
+            return Err(EINVAL);
+        }
+        let q = self.queues.get_mut(&ids::idx_of(id)).ok_or(EINVAL)?;
+        if q.seq != ids::seq_of(id) {
+            return Err(EINVAL);
+        }
+        Ok(q)
+    }
+
+    /// Removes the queue at `idx`: waiters get `EIDRM`, the id and key are freed.
+    fn remove(&mut self, idx: u32) {
+        let Some(mut q) = self.queues.remove(&idx) else {
+            return;
+        };
+        self.in_use = self.in_use.saturating_sub(1);
+        if q.perm.key != abi::IPC_PRIVATE {
+            self.keys.remove(&q.perm.key);
+        }
+        q.kill_waiters();
+        self.msg_hdrs = self.msg_hdrs.saturating_sub(q.qnum);
+        self.msg_bytes = self.msg_bytes.saturating_sub(q.cbytes);
+        drop(q);
+    }
+
+    /// The `msginfo` of `IPC_INFO` (`info == false`) or `MSG_INFO`.
+    fn msginfo(&self, msg_info: bool) -> abi::MsgInfo {
+        let l = &self.limits;
+        let mut mi = abi::MsgInfo {
+            msgpool: abi::MSGPOOL,
+            msgmap: abi::MSGMAP,
+            msgmax: l.msgmax as i32,
+            msgmnb: l.msgmnb as i32,
+            msgmni: l.msgmni as i32,
+            msgssz: abi::MSGSSZ,
+            msgtql: abi::MSGTQL,
+            msgseg: abi::MSGSEG,
+            pad: 0,
+        };
+        if msg_info {
+            // Linux's `min_t(int, s64, INT_MAX)` casts before the minimum: a truncation.
+            mi.msgpool = self.in_use() as i32;
+            mi.msgmap = self.msg_hdrs as i32;
+            mi.msgtql = self.msg_bytes as i32;
+        }
+        mi
+    }
+
+    /// The namespace totals after a message entered a queue.
+    pub(crate) fn account_enqueue(&mut self, size: u64) {
+        self.msg_hdrs = self.msg_hdrs.saturating_add(1);
+        self.msg_bytes = self.msg_bytes.saturating_add(size);
+    }
+
+    /// The namespace totals after a message left a queue.
+    pub(crate) fn account_dequeue(&mut self, size: u64) {
+        self.msg_hdrs = self.msg_hdrs.saturating_sub(1);
+        self.msg_bytes = self.msg_bytes.saturating_sub(size);
+    }
+}
+
+/// Writes a struct's bytes to the user buffer at `buf`.
+fn copy_out(buf: u64, bytes: &[u8]) -> Result {
+    let addr = usize::try_from(buf).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), bytes.len())
+        .writer()
+        .write_slice(bytes)
+}
+
+impl Namespace {
+    /// `msgctl(msqid, cmd, buf)`.
+    pub(crate) fn msgctl(&self, msqid: i32, cmd: i32, buf: u64) -> Result<isize> {
+        let cmd = checks::msgctl_cmd(msqid, cmd).map_err(kerr)?;
+        let caller = TaskCaller::current();
+        match cmd {
+            Cmd::Info | Cmd::MsgInfo => {
+                let (mi, max) = {
+                    let inner = self.inner.lock();
+                    (inner.msginfo(cmd == Cmd::MsgInfo), inner.max_idx())
+                };
+                copy_out(buf, mi.as_bytes())?;
+                Ok(max as isize)
+            }
+            Cmd::Stat | Cmd::MsgStat | Cmd::MsgStatAny => {
+                let (ds, ret) = {
+                    let mut inner = self.inner.lock();
+                    let q = if cmd == Cmd::Stat {
+                        inner.lookup(msqid)?
+                    } else {
+                        inner
+                            .queues
+                            .get_mut(&ids::idx_of(msqid))
+                            .ok_or(EINVAL)?
+                    };
+                    if cmd != Cmd::MsgStatAny {
+                        perm::ipcperms(&q.perm, &caller, perm::READ).map_err(kerr)?;
+                    }
+                    (q.stat(), if cmd == Cmd::Stat { 0 } else { q.id })
+                };
+                copy_out(buf, ds.as_bytes())?;
+                Ok(ret as isize)
+            }
+            Cmd::Set => {
+                // The whole struct is copied in first (EFAULT before EINVAL).
+                let addr = usize::try_from(buf).map_err(|_| EFAULT)?;
+                let mut raw = [0u8; size_of::<abi::MsqidDs>()];
+                UserSlice::new(UserPtr::from_addr(addr), raw.len())
+                    .reader()
+                    .read_slice(&mut raw)?;
+                let ds = abi::MsqidDs::from_bytes(&raw).ok_or(EINVAL)?;
+                let mut inner = self.inner.lock();
+                let msgmnb = inner.limits.msgmnb;
+                let q = inner.lookup(msqid)?;
+                perm::may_control(&q.perm, &caller).map_err(kerr)?;
+                let qbytes =
+                    limits::set_qbytes(ds.msg_qbytes, msgmnb, caller.cap_sys_resource())
+                        .map_err(kerr)?;
+                // `make_kuid`/`make_kgid` of (uid_t)-1 is invalid: EINVAL, nothing changed.
+                if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
+                    return Err(EINVAL);
+                }
+                q.qbytes = qbytes;
+                q.perm.uid = ds.msg_perm.uid;
+                q.perm.gid = ds.msg_perm.gid;
+                q.perm.mode = (q.perm.mode & !0o777) | (ds.msg_perm.mode & 0o777);
+                q.ctime = now();
+                q.wake_receivers();
+                q.wake_senders(false);
+                Ok(0)
+            }
+            Cmd::Rmid => {
+                let mut inner = self.inner.lock();
+                let q = inner.lookup(msqid)?;
+                perm::may_control(&q.perm, &caller).map_err(kerr)?;
+                inner.remove(ids::idx_of(msqid));
+                Ok(0)
+            }
+        }
+    }
+
+    /// Reads (`write == false`) or writes a limit; returns the value read or written.
+    ///
+    /// Writing needs `CAP_SYS_ADMIN` (the `/proc/sys/kernel` files are root's), else `EPERM`.
+    pub(crate) fn sysctl(&self, which: u32, write: bool, value: i64) -> Result<i64> {
+        let s = match which {
+            0 => Sysctl::Msgmax,
+            1 => Sysctl::Msgmnb,
+            2 => Sysctl::Msgmni,
+            3 => Sysctl::MsgNextId,
+            4 => Sysctl::AutoMsgmni,
+            _ => return Err(EINVAL),
+        };
+        if write && !TaskCaller::current().cap_sys_admin() {
+            return Err(EPERM);
+        }
+        let mut inner = self.inner.lock();
+        if write {
+            let v = s.validate(value).map_err(kerr)?;
+            match s {
+                // `validate` keeps these within 0..=INT_MAX (msgmni within 0..=IPCMNI).
+                Sysctl::Msgmax => inner.limits.msgmax = v as u32,
+                Sysctl::Msgmnb => inner.limits.msgmnb = v as u32,
+                Sysctl::Msgmni => inner.limits.msgmni = v as u32,
+                Sysctl::MsgNextId => inner.ids.next_id = v,
+                Sysctl::AutoMsgmni => {}
+            }
+        }
+        Ok(match s {
+            Sysctl::Msgmax => i64::from(inner.limits.msgmax),
+            Sysctl::Msgmnb => i64::from(inner.limits.msgmnb),
+            Sysctl::Msgmni => i64::from(inner.limits.msgmni),
+            Sysctl::MsgNextId => inner.ids.next_id,
+            Sysctl::AutoMsgmni => 0,
+        })
+    }
+}
