@@ -62,8 +62,10 @@ fn fmt_rate(ns: f64) -> String {
     let per_s = 1e9 / ns;
     if per_s >= 1e6 {
         format!("{:.2} M msg/s", per_s / 1e6)
-    } else {
+    } else if per_s >= 1e4 {
         format!("{:.0} k msg/s", per_s / 1e3)
+    } else {
+        format!("{per_s:.0} msg/s")
     }
 }
 
@@ -184,6 +186,10 @@ fn cmd(prog: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -192,7 +198,7 @@ fn machine() -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpus = cpus();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
@@ -279,6 +285,17 @@ fn main() {
             "Load average (1, 5, 15 min) when the run started: {a}; when it ended: {b}. \
              Anything above about 1 means other work shared the two vCPUs.\n"
         );
+        let one = |l: &str| l.split_whitespace().next()?.parse::<f64>().ok();
+        let worst = one(a).into_iter().chain(one(b)).fold(0.0, f64::max);
+        if worst > 2.0 * cpus() as f64 {
+            let _ = writeln!(
+                w,
+                "**Warning: the machine was heavily loaded during this run (load {worst:.1} \
+                 on {} CPUs); the figures, especially the cross-process rows, include other \
+                 work. Run `make bench` again on a quiet machine before quoting them.**\n",
+                cpus()
+            );
+        }
     }
     let _ = writeln!(
         w,
