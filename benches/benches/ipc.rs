@@ -119,12 +119,15 @@ fn ping_pong<I: Ipc>(c: &mut Criterion, ipc: I) {
     g.finish();
 }
 
-/// The three typed-receive modes of row 4: (group, type of the N others, type of the wanted
-/// message, msgtyp, flags).
-const TYPED_MODES: [(&str, i64, i64, i64, i32); 3] = [
-    ("4-typed-positive", 2, 1, 1, 0),
-    ("4-typed-negative", 1000, 7, -10, 0),
-    ("4-typed-except", 2, 1, 2, MSG_EXCEPT),
+/// The typed-receive modes of row 4: (group, type of the N others, type of the wanted
+/// message, msgtyp, flags, whether the others have N distinct types `other + i`). The
+/// distinct-types variant is not one of issue 7's rows: it shows how the engine's per-type
+/// index scales with the number of types present.
+const TYPED_MODES: [(&str, i64, i64, i64, i32, bool); 4] = [
+    ("4-typed-positive", 2, 1, 1, 0, false),
+    ("4-typed-negative", 1000, 7, -10, 0, false),
+    ("4-typed-except", 2, 1, 2, MSG_EXCEPT, false),
+    ("4-typed-distinct", 1000, 1, 1, 0, true),
 ];
 const TYPED_NS: [usize; 3] = [1, 100, 10_000];
 
@@ -133,7 +136,7 @@ const TYPED_NS: [usize; 3] = [1, 100, 10_000];
 /// before and after. Zero-length fillers keep N = 10 000 within the default 16 384 qbytes
 /// (the count is capped by qbytes too: qnum + 1 <= qbytes).
 fn typed<I: Ipc>(c: &mut Criterion, ipc: I) {
-    for (group, other, wanted, msgtyp, flags) in TYPED_MODES {
+    for (group, other, wanted, msgtyp, flags, distinct) in TYPED_MODES {
         let mut g = c.benchmark_group(group);
         for n in TYPED_NS {
             let mut want = MsgBuf::new(8);
@@ -144,7 +147,10 @@ fn typed<I: Ipc>(c: &mut Criterion, ipc: I) {
                 let id = ok(ipc.create(), "msgget");
                 let mut filler = MsgBuf::new(8);
                 filler.set_mtype(other);
-                for _ in 0..n {
+                for i in 0..n {
+                    if distinct {
+                        filler.set_mtype(other + i as i64);
+                    }
                     ok(ipc.send(id, &filler, 0, IPC_NOWAIT), "msgsnd (filler)");
                 }
                 ok(ipc.send(id, &want, 8, IPC_NOWAIT), "msgsnd (wanted)");

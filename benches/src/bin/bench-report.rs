@@ -138,6 +138,24 @@ const ROWS: &[Row] = &[
         false,
     ),
     row(
+        "4 typed, N others of N distinct types, N = 1",
+        "4-typed-distinct",
+        "1",
+        false,
+    ),
+    row(
+        "4 typed, N others of N distinct types, N = 100",
+        "4-typed-distinct",
+        "100",
+        false,
+    ),
+    row(
+        "4 typed, N others of N distinct types, N = 10000",
+        "4-typed-distinct",
+        "10000",
+        false,
+    ),
+    row(
         "5 send+recv, R = 0 blocked",
         "5-blocked-receivers",
         "0",
@@ -378,6 +396,17 @@ fn main() {
     // Targets.
     let _ = writeln!(w, "## Issue 7 targets\n");
     let g = |group: &str, imp: &str, p: &str| get(&res, group, imp, p);
+    let distinct_info = g("4-typed-distinct", "msgq", "10000")
+        .zip(g("4-typed-distinct", "msgq", "1"))
+        .map(|(a, b)| {
+            format!(
+                "- **info** row 4 with N distinct types (not an issue-7 target): msgq at \
+                 N = 10 000 is {:.2}× its cost at N = 1 ({} vs {})",
+                a / b,
+                fmt_time(a),
+                fmt_time(b)
+            )
+        });
     let mut target = |name: &str, cond: Option<(bool, String)>| {
         let _ = match cond {
             Some((met, why)) => writeln!(
@@ -462,6 +491,9 @@ fn main() {
         "row 7: the module within 1.25× of native for row 1, flat in N and R",
         None,
     );
+    if let Some(line) = distinct_info {
+        let _ = writeln!(w, "{line}");
+    }
     let _ = writeln!(
         w,
         "\nBenchmarks are measurements, not tests: nothing here fails a build. On a 2-vCPU \
