@@ -3,7 +3,7 @@
 //! random ones and restarts the dead, stops them all, drains the queues and checks the
 //! invariants against the workers' logs (see docs/crash-safety.md).
 
-use crate::worker::mode_matches;
+use crate::worker::{mode_matches, Status, STATUS_SLOTS};
 use msgq_chaos::msg;
 use msgq_chaos::rng::Rng;
 use msgq_core::abi::*;
@@ -36,6 +36,8 @@ struct Worker {
     log: PathBuf,
     /// Killed by the controller (else a death by SIGKILL was a fault point).
     killed: bool,
+    /// Sleeping in a futex wait when the controller killed it.
+    slept: bool,
 }
 
 /// A finished incarnation.
@@ -45,6 +47,7 @@ struct Dead {
     inc: u64,
     log: PathBuf,
     clean: bool,
+    slept: bool,
 }
 
 #[derive(Default, Debug)]
@@ -61,6 +64,13 @@ pub struct Counts {
     pub received: u64,
     pub drained: u64,
     pub excused: u64,
+    /// Of those, receivers that were asleep in a futex wait just before the kill (so most
+    /// likely had not returned the message: a high share would hint at real losses).
+    pub excused_slept: u64,
+    /// Hand-off probes whose message was found again (drained from queue 2 or received).
+    pub probes_found: u64,
+    /// Messages a killed receiver had returned but not logged, read from its status slot.
+    pub rescued: u64,
     pub recoveries: u64,
 }
 
@@ -131,6 +141,13 @@ struct Run {
     cfg: Config,
     dir: PathBuf,
     store_path: PathBuf,
+    /// A private copy of this binary for the workers: a concurrent `cargo build` may
+    /// replace target/release/msgq-chaos while the run lasts.
+    exe: PathBuf,
+    status_path: PathBuf,
+    /// Messages that stopped receivers had returned but not yet logged when they were
+    /// killed (read from their status slot): (slot, inc, k, sid, seq, q, type).
+    rescued: Vec<(u64, u64, u64, u64, u64, usize, i64)>,
     queues: Vec<i32>,
     store: Store,
     workers: Vec<Worker>,
@@ -154,7 +171,7 @@ impl Run {
         let log = self.dir.join(format!("{role}-{slot}-{inc}.log"));
         let qs: Vec<String> = self.queues.iter().map(|q| q.to_string()).collect();
         let fault = self.cfg.fault && role != "victim";
-        let child = Command::new(std::env::current_exe().unwrap())
+        let child = Command::new(&self.exe)
             .args([
                 "worker",
                 role,
@@ -166,6 +183,7 @@ impl Run {
                 &self.life_ms.to_string(),
                 &qs.join(","),
                 if fault { "1" } else { "0" },
+                &self.status_path.to_string_lossy(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -179,6 +197,7 @@ impl Run {
             child,
             log,
             killed: false,
+            slept: false,
         });
     }
 
@@ -206,6 +225,7 @@ impl Run {
                 inc: w.inc,
                 log: w.log,
                 clean,
+                slept: w.slept,
             });
             if restart && w.role != "victim" {
                 self.counts.restarts += 1;
@@ -224,7 +244,7 @@ impl Run {
 }
 
 const SENDERS: u64 = 3;
-const RECEIVERS: u64 = 3;
+const RECEIVERS: u64 = 4;
 
 pub fn run(cfg: Config) -> Outcome {
     let tag = match cfg.mode {
@@ -254,12 +274,20 @@ pub fn run(cfg: Config) -> Outcome {
         queues.push(q);
     }
     let peek = LockPeek::new(&store_path);
+    let exe = dir.join("msgq-chaos");
+    let status_path = dir.join("status");
+    std::fs::write(&status_path, vec![0u8; (STATUS_SLOTS * 64) as usize]).unwrap();
+    let status_of = |slot: u64| Status::open(&status_path, slot);
+    std::fs::copy(std::env::current_exe().expect("current_exe"), &exe).expect("copy the binary");
     let seed = cfg.seed;
     let mut run = Run {
         life_ms: cfg.secs * 1000 + 60_000,
         cfg,
         dir: dir.clone(),
         store_path: store_path.clone(),
+        exe,
+        status_path: status_path.clone(),
+        rescued: Vec::new(),
         queues,
         store,
         workers: Vec::new(),
@@ -290,7 +318,7 @@ pub fn run(cfg: Config) -> Outcome {
         if n == 0 {
             continue;
         }
-        let i = run
+        let mut i = run
             .workers
             .iter()
             .enumerate()
@@ -298,7 +326,22 @@ pub fn run(cfg: Config) -> Outcome {
             .nth(run.rng.below(n as u64) as usize)
             .unwrap()
             .0;
-        let pid = run.workers[i].child.id();
+        let mut pid = run.workers[i].child.id();
+        // A third of the time, go for whoever holds the store lock right now.
+        if run.rng.pct(33) {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(20) {
+                let o = peek.owner();
+                if let Some(j) = run.workers.iter().position(|w| w.child.id() == o) {
+                    if run.workers[j].role != "victim" {
+                        i = j;
+                        pid = o;
+                        break;
+                    }
+                }
+                std::hint::spin_loop();
+            }
+        }
         match run.cfg.mode {
             Mode::Kill => {
                 let roll = run.rng.below(100);
@@ -317,6 +360,10 @@ pub fn run(cfg: Config) -> Outcome {
                                 .is_some_and(|t| t.elapsed() > Duration::from_millis(30))
                                 && wchan(vpid).contains("futex");
                             if ready {
+                                // Stopped first, so it cannot claim the message before it
+                                // dies: the message must come back whatever the timing.
+                                signal(vpid, libc::SIGSTOP);
+                                wait_stopped(vpid);
                                 probe_seq += 1;
                                 let t = 1000 + run.workers[vi].inc as i64;
                                 let text = msg::encode(0, probe_seq, t);
@@ -325,6 +372,7 @@ pub fn run(cfg: Config) -> Outcome {
                                     .expect("hand-off probe send");
                                 signal(vpid, libc::SIGKILL);
                                 run.workers[vi].killed = true;
+                                run.workers[vi].slept = true;
                                 run.probes.push((probe_seq, t));
                                 run.counts.handoff_kills += 1;
                                 run.counts.kills += 1;
@@ -345,8 +393,24 @@ pub fn run(cfg: Config) -> Outcome {
                 if blocked {
                     run.counts.kills_blocked += 1;
                 }
+                let w = &run.workers[i];
+                if w.role == "receiver" {
+                    let st = status_of(w.slot);
+                    if st.get(0) == 2 {
+                        run.rescued.push((
+                            w.slot,
+                            w.inc,
+                            st.get(1),
+                            st.get(2),
+                            st.get(3),
+                            st.get(4) as usize,
+                            st.get(5) as i64,
+                        ));
+                    }
+                }
                 signal(pid, libc::SIGKILL);
                 run.workers[i].killed = true;
+                run.workers[i].slept = blocked;
                 run.counts.kills += 1;
             }
             Mode::Stop => {
@@ -375,9 +439,9 @@ pub fn run(cfg: Config) -> Outcome {
         let b = run.log_bytes();
         if b != last_progress.1 {
             last_progress = (Instant::now(), b);
-        } else if last_progress.0.elapsed() > Duration::from_secs(5) {
+        } else if last_progress.0.elapsed() > Duration::from_secs(10) {
             run.violations
-                .push("no worker made progress for 5 s during the chaos phase".into());
+                .push("no worker made progress for 10 s during the chaos phase".into());
             last_progress = (Instant::now(), b);
         }
     }
@@ -387,28 +451,55 @@ pub fn run(cfg: Config) -> Outcome {
     for w in &run.workers {
         signal(w.child.id(), libc::SIGCONT);
     }
-    let sizes: Vec<(usize, u64)> = run
+    // Every worker must make progress (its log grows) within 10 s of calm: a wedged one
+    // would not. (Generous: the machine may be loaded by other work.)
+    let size_of = |w: &Worker| std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0);
+    let sizes: Vec<(u32, u64)> = run
         .workers
         .iter()
-        .enumerate()
-        .map(|(i, w)| (i, std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0)))
+        .filter(|w| w.role != "victim")
+        .map(|w| (w.child.id(), size_of(w)))
         .collect();
-    std::thread::sleep(Duration::from_millis(2000));
-    run.reap(false);
-    for (i, before) in sizes {
-        if let Some(w) = run.workers.get(i) {
-            let now = std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0);
-            if w.role != "victim" && now == before {
-                run.violations.push(format!(
-                    "{} {}/{} made no progress in 2 s of calm (wchan {})",
-                    w.role,
-                    w.slot,
-                    w.inc,
-                    wchan(w.child.id())
-                ));
+    let t = Instant::now();
+    let stuck = |run: &Run| -> Vec<String> {
+        sizes
+            .iter()
+            .filter_map(|&(pid, before)| {
+                let w = run.workers.iter().find(|w| w.child.id() == pid)?;
+                (size_of(w) == before).then(|| {
+                    format!(
+                        "{} {}/{} made no progress in {} ms of calm (wchan {})",
+                        w.role,
+                        w.slot,
+                        w.inc,
+                        t.elapsed().as_millis(),
+                        wchan(pid)
+                    )
+                })
+            })
+            .collect()
+    };
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let s = stuck(&run);
+        if s.is_empty() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            run.violations.extend(s);
+            // What the queues looked like, for the diagnosis.
+            for (qi, &q) in run.queues.iter().enumerate() {
+                if let Ok(d) = run.store.stat(q) {
+                    run.violations.push(format!(
+                        "(queue {qi}: {} messages, {} of {} bytes)",
+                        d.msg_qnum, d.msg_cbytes, d.msg_qbytes
+                    ));
+                }
             }
+            break;
         }
     }
+    run.reap(false);
     // ---- stop: SIGUSR1 until every worker has exited (a wedged one would not)
     let t = Instant::now();
     while !run.workers.is_empty() && t.elapsed() < Duration::from_secs(10) {
@@ -552,6 +643,7 @@ fn verify(run: &mut Run) -> Outcome {
             },
         );
     }
+    let mut logged_r: HashSet<(u64, u64, u64)> = HashSet::new();
     for d in &run.dead {
         let text = std::fs::read_to_string(&d.log).unwrap_or_default();
         let mut last_a: Option<(usize, u32, i64)> = None;
@@ -585,6 +677,7 @@ fn verify(run: &mut Run) -> Outcome {
                 "A" => last_a = Some((num(2) as usize, num(3) as u32, num(4))),
                 "R" => {
                     last_a = None;
+                    logged_r.insert((d.slot, d.inc, num(1) as u64));
                     received.push((
                         num(2) as u64,
                         num(3) as u64,
@@ -598,8 +691,26 @@ fn verify(run: &mut Run) -> Outcome {
                 _ => {}
             }
         }
-        if let (Some((q, mode, t)), false) = (last_a, d.clean) {
-            open.push((q, mode, t, d.role == "victim"));
+        if let Some(&(.., sid, seq, q, t)) = run.rescued.iter().find(|r| {
+            (r.0, r.1) == (d.slot, d.inc)
+                && last_a.is_some()
+                && !logged_r.contains(&(r.0, r.1, r.2))
+        }) {
+            // Returned to the receiver, killed before its log line: counted from the
+            // status slot the controller read while it was stopped.
+            received.push((
+                sid,
+                seq,
+                q,
+                t,
+                format!("{} {}/{} (status)", d.role, d.slot, d.inc),
+            ));
+            run.counts.rescued += 1;
+            last_a = None;
+        }
+        // Victims were stopped before the hand-off and killed while stopped: no excuse.
+        if let (Some((q, mode, t)), false, false) = (last_a, d.clean, d.role == "victim") {
+            open.push((q, mode, t, d.slept));
         }
     }
     run.counts.sent += run.probes.len() as u64;
@@ -643,7 +754,7 @@ fn verify(run: &mut Run) -> Outcome {
         if v.is_empty() {
             Ok(())
         } else {
-            Err(format!("{}: {}", v.len(), v[..v.len().min(5)].join(", ")))
+            Err(format!("{}: {}", v.len(), v[..v.len().min(12)].join(", ")))
         }
     };
     checks.push(("no message received twice".into(), show(&dups)));
@@ -698,6 +809,26 @@ fn verify(run: &mut Run) -> Outcome {
         }
     }
     run.counts.excused = (missing.len() - lost.len()) as u64;
+    let probes_lost: Vec<String> = run
+        .probes
+        .iter()
+        .filter(|(seq, _)| !seen.contains_key(&(0, *seq)))
+        .map(|(seq, t)| format!("probe {seq} (type {t})"))
+        .collect();
+    checks.push((
+        "every message handed to a receiver that died before claiming it came back".into(),
+        show(&probes_lost),
+    ));
+    run.counts.probes_found = run
+        .probes
+        .iter()
+        .filter(|(seq, _)| seen.contains_key(&(0, *seq)))
+        .count() as u64;
+    run.counts.excused_slept = owner
+        .iter()
+        .enumerate()
+        .filter(|(j, o)| o.is_some() && open[*j].3)
+        .count() as u64;
     checks.push((
         "every successful msgsnd was received once or is still queued".into(),
         show(&lost),
@@ -747,8 +878,8 @@ fn verify(run: &mut Run) -> Outcome {
     let c = &run.counts;
     match run.cfg.mode {
         Mode::Kill => println!(
-            "{tag}: {}s seed {}: kills survived {} (holding the lock {}, blocked {}, right after a hand-off {}) + {} at fault points inside updates; {} restarts; {} messages sent, {} received, {} drained, {} excused (receiver killed inside msgrcv); store recoveries {}",
-            run.cfg.secs, run.cfg.seed, c.kills + c.fault_kills, c.kills_holding_lock, c.kills_blocked, c.handoff_kills, c.fault_kills, c.restarts, c.sent, c.received, c.drained, c.excused, c.recoveries
+            "{tag}: {}s seed {}: kills survived {} (holding the lock {}, blocked {}, right after a hand-off {}, message found again {}) + {} at fault points inside updates; {} restarts; {} messages sent, {} received, {} drained, {} returned but not yet logged at the kill (from the status slots), {} excused (receiver killed inside msgrcv; {} of them asleep just before the kill); store recoveries {}",
+            run.cfg.secs, run.cfg.seed, c.kills + c.fault_kills, c.kills_holding_lock, c.kills_blocked, c.handoff_kills, c.probes_found, c.fault_kills, c.restarts, c.sent, c.received, c.drained, c.rescued, c.excused, c.excused_slept, c.recoveries
         ),
         Mode::Stop => println!(
             "{tag}: {}s seed {}: stops survived {} (holding the lock {}); {} messages sent, {} received, {} drained; store recoveries {}",

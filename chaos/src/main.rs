@@ -89,7 +89,6 @@ fn fuzz_driver(which: &str, o: &Opts, secs: u64) -> FuzzOutcome {
             "api_sequence"
         });
     let corpus = o.corpus.clone().unwrap_or(default_corpus);
-    let n = fuzz::replay_corpus(&corpus, |d| one(d, &mut execs, &mut failed, &mut extra));
     // The engine reports each corrupt store on stderr: keep that out of the test output.
     // SAFETY: duplicating descriptors of our own; restored below.
     let saved = unsafe {
@@ -99,6 +98,7 @@ fn fuzz_driver(which: &str, o: &Opts, secs: u64) -> FuzzOutcome {
         libc::close(null);
         saved
     };
+    let n = fuzz::replay_corpus(&corpus, |d| one(d, &mut execs, &mut failed, &mut extra));
     let mut r = Rng::new(o.seed);
     let end = Instant::now() + Duration::from_secs(secs);
     let mut outcomes = [0u64; 4];
@@ -156,6 +156,7 @@ fn main() {
             life_ms: n(6),
             queues: a[7].split(',').map(|x| x.parse().unwrap()).collect(),
             fault: a[8] == "1",
+            status: a[9].clone(),
         });
         std::process::exit(code);
     }

@@ -48,6 +48,7 @@ pub struct Args {
     pub life_ms: u64,
     pub queues: Vec<i32>,
     pub fault: bool,
+    pub status: String,
 }
 
 struct Log(File);
@@ -109,6 +110,8 @@ pub fn run(a: Args) -> i32 {
             return 2;
         }
     };
+    let status = Status::open(Path::new(&a.status), a.slot);
+    status.set(0, 0);
     let mut r = Rng::new(a.seed ^ (a.slot << 48) ^ (a.inc << 32));
     let end = Instant::now() + Duration::from_millis(a.life_ms);
     let alive = || !STOP.load(Ordering::SeqCst) && Instant::now() < end;
@@ -144,6 +147,11 @@ pub fn run(a: Args) -> i32 {
                 k += 1;
                 let (qi, mode, t, nowait, small) = if victim {
                     (2usize, 1u32, 1000 + a.inc as i64, false, false)
+                } else if a.slot <= 5 {
+                    // Slots 4 and 5 take any type from queue 0 and 1: with receivers blocked
+                    // for one type only, senders blocked on a queue full of other types
+                    // would wait for ever (as with kernel queues).
+                    (a.slot as usize - 4, 0, 0, r.pct(20), false)
                 } else {
                     let mode = match r.below(100) {
                         0..=39 => 0,
@@ -168,25 +176,38 @@ pub fn run(a: Args) -> i32 {
                 let flags = flags | if nowait { IPC_NOWAIT } else { 0 };
                 let len = if small { 40 } else { buf.len() };
                 log.line(format!("A {k} {qi} {mode} {t}\n"));
+                status.set(1, k);
+                status.set(0, 1);
                 maybe_arm(&a, &mut r);
                 let res = s.receive(a.queues[qi], &mut buf[..len], msgtyp, flags);
                 disarm();
                 match res {
-                    Ok((ty, n)) => match msg::decode(&buf[..n], ty) {
-                        Ok((sid, seq)) => {
-                            let mut l = format!("R {k} {sid} {seq} {qi} {ty}\n");
-                            if !mode_matches(mode, t, ty) {
-                                l += &format!("X receive mode {mode} t {t} got type {ty}\n");
-                            }
-                            log.line(l)
+                    Ok((ty, n)) => {
+                        // Log first (the ids as they are), verify after: the window in which a
+                        // kill loses the record of a received message stays small.
+                        let w = |i: usize| {
+                            buf.get(i * 8..i * 8 + 8)
+                                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+                        };
+                        status.set(2, w(0));
+                        status.set(3, w(1));
+                        status.set(4, qi as u64);
+                        status.set(5, ty as u64);
+                        status.set(0, 2);
+                        log.line(format!("R {k} {} {} {qi} {ty}\n", w(0), w(1)));
+                        if let Err(why) = msg::decode(&buf[..n], ty) {
+                            log.line(format!("X corrupt: {why}\n"));
                         }
-                        Err(why) => log.line(format!("E {k} 0\nX corrupt: {why}\n")),
-                    },
+                        if !mode_matches(mode, t, ty) {
+                            log.line(format!("X receive mode {mode} t {t} got type {ty}\n"));
+                        }
+                    }
                     Err(e) if e == Errno::ENOMSG && nowait => log.line(format!("E {k} {}\n", e.0)),
                     Err(e) if e == Errno::E2BIG && small => log.line(format!("E {k} {}\n", e.0)),
                     Err(e) if e == Errno::EINTR => log.line(format!("E {k} {}\n", e.0)),
                     Err(e) => log.line(format!("E {k} {}\nX receive: unexpected {e}\n", e.0)),
                 }
+                status.set(0, 0);
                 if victim {
                     break;
                 }
@@ -196,6 +217,10 @@ pub fn run(a: Args) -> i32 {
             let mut buf = [0u8; 64];
             let mut i = 0u64;
             while alive() {
+                // Some think time: a tight loop of non-blocking calls takes the store lock
+                // again and again and starves the other workers for seconds (glibc's
+                // mutex is not fair; see docs/crash-safety.md).
+                std::thread::sleep(Duration::from_micros(300));
                 i += 1;
                 let key = 0x4348_0100 + r.below(3) as i32;
                 maybe_arm(&a, &mut r);
@@ -232,4 +257,58 @@ pub fn run(a: Args) -> i32 {
         }
     }
     0
+}
+
+/// Each worker's slot in the status file: `[phase, k, sid, seq, q, type, 0, 0]`. A
+/// receiver sets phase 1 before `msgrcv`, writes what it got and phase 2 right after it
+/// returns (plain stores, no system call), and phase 0 once the log line is written. The
+/// controller reads the slot of a stopped worker before killing it, so a message returned
+/// just before the kill is still accounted for.
+pub const STATUS_SLOTS: u64 = 128;
+
+pub struct Status {
+    p: *mut u64,
+}
+
+impl Status {
+    /// Maps the status file (`STATUS_SLOTS * 64` bytes) and points at `slot`.
+    pub fn open(path: &Path, slot: u64) -> Status {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open the status file");
+        // SAFETY: a shared mapping of the whole status file, never unmapped (it lives as
+        // long as the process).
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                (STATUS_SLOTS * 64) as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert!(base != libc::MAP_FAILED, "mmap the status file");
+        assert!(slot < STATUS_SLOTS);
+        // SAFETY: slot < STATUS_SLOTS, so the 64 bytes lie inside the mapping.
+        Status {
+            p: unsafe { base.cast::<u64>().add(slot as usize * 8) },
+        }
+    }
+
+    pub fn set(&self, i: usize, v: u64) {
+        assert!(i < 8);
+        // SAFETY: inside this slot (i < 8); volatile, as another process reads it.
+        unsafe { self.p.add(i).write_volatile(v) };
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    }
+
+    pub fn get(&self, i: usize) -> u64 {
+        assert!(i < 8);
+        // SAFETY: inside this slot (i < 8).
+        unsafe { self.p.add(i).read_volatile() }
+    }
 }
