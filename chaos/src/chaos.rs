@@ -451,8 +451,9 @@ pub fn run(cfg: Config) -> Outcome {
     for w in &run.workers {
         signal(w.child.id(), libc::SIGCONT);
     }
-    // Every worker must make progress (its log grows) within 10 s of calm: a wedged one
-    // would not. (Generous: the machine may be loaded by other work.)
+    // Every worker must make progress (its log grows) within 20 s of calm: a wedged one
+    // would not. (Generous: the machine may be loaded by other work, and a sender on the
+    // small queue can be overtaken by the others for a while, as with kernel queues.)
     let size_of = |w: &Worker| std::fs::metadata(&w.log).map(|m| m.len()).unwrap_or(0);
     let sizes: Vec<(u32, u64)> = run
         .workers
@@ -485,8 +486,11 @@ pub fn run(cfg: Config) -> Outcome {
         if s.is_empty() {
             break;
         }
-        if t.elapsed() > Duration::from_secs(10) {
+        if t.elapsed() > Duration::from_secs(20) {
             run.violations.extend(s);
+            if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+                run.violations.push(format!("(load average {})", l.trim()));
+            }
             // What the queues looked like, for the diagnosis.
             for (qi, &q) in run.queues.iter().enumerate() {
                 if let Ok(d) = run.store.stat(q) {

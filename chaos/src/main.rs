@@ -180,8 +180,8 @@ fn main() {
             let k = chaos(chaos::Mode::Kill, secs);
             let s = chaos(chaos::Mode::Stop, secs * 3 / 4);
             let p = perms::run();
-            let fs = fuzz_driver("fuzz-store", &o, 8);
-            let fa = fuzz_driver("fuzz-api", &o, 8);
+            let fs = fuzz_driver("fuzz-store", &o, 6);
+            let fa = fuzz_driver("fuzz-api", &o, 6);
             let passed = k.passed
                 + s.passed
                 + p.passed

@@ -15,7 +15,8 @@ static MISSED: AtomicU64 = AtomicU64::new(0);
 
 fuzz_target!(|data: &[u8]| {
     static STRICT: OnceLock<bool> = OnceLock::new();
-    let strict = *STRICT.get_or_init(|| std::env::var_os("MSGQ_FUZZ_STRICT").is_some_and(|v| v == "1"));
+    let strict =
+        *STRICT.get_or_init(|| std::env::var_os("MSGQ_FUZZ_STRICT").is_some_and(|v| v == "1"));
     if store_bytes_with(data, strict) == StoreOutcome::CheckMissedDamage {
         let n = MISSED.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
