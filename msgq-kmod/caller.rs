@@ -33,9 +33,17 @@ impl TaskCaller {
 
     /// The effective gid of the current task (the group of a queue it creates).
     pub(crate) fn egid(&self) -> u32 {
-        // SAFETY: `current` is a valid task for the duration of the call, and only the task
-        // itself replaces its subjective credentials, so `cred` stays valid while we read it.
-        unsafe { (*(*Task::current_raw()).cred).egid.val }
+        // SAFETY: `get_task_cred()` takes a reference on the credentials of a valid task (the
+        // current one), so they cannot go away before the `put_cred()` below.
+        let cred = unsafe { bindings::get_task_cred(Task::current_raw()) };
+        if cred.is_null() {
+            return 0;
+        }
+        // SAFETY: `cred` is valid (we hold a reference) and its ids never change once shared.
+        let egid = unsafe { (*cred).egid.val };
+        // SAFETY: Drops the reference `get_task_cred()` took.
+        unsafe { bindings::put_cred(cred) };
+        egid
     }
 }
 
@@ -68,14 +76,24 @@ impl Caller for TaskCaller {
     }
 }
 
+/// The current task's id of kind `t`, as its own pid namespace sees it.
+///
+/// This goes through the exported `__task_pid_nr_ns()` rather than `Task::pid()`: reading
+/// `task_struct` fields through the generated bindings gave wrong values in the test kernel
+/// (its `cred` pointer read as NULL), so the module reads no `task_struct` field itself.
+fn current_nr(t: bindings::pid_type) -> i32 {
+    // SAFETY: The current task is valid; a NULL namespace means the task's active one.
+    unsafe { bindings::__task_pid_nr_ns(Task::current_raw(), t, core::ptr::null_mut()) }
+}
+
 /// The current task's thread id (the receiver id Linux records on a direct hand-off).
 pub(crate) fn current_tid() -> i32 {
-    current!().pid()
+    current_nr(bindings::pid_type_PIDTYPE_PID)
 }
 
 /// The current task's process id (`lspid`, and `lrpid` of a receive from the queue).
 pub(crate) fn current_tgid() -> i32 {
-    current!().tgid()
+    current_nr(bindings::pid_type_PIDTYPE_TGID)
 }
 
 /// Wall-clock seconds, for `stime`, `rtime` and `ctime`.

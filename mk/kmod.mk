@@ -1,0 +1,16 @@
+# msgq-kmod's guest test (docs/kmod.md): `kmod_diff` runs every case against the guest
+# kernel's native queues and against /dev/msgq through the shim's kmod backend code, and
+# compares the results. It runs as root and as uid 1000 inside `make vm-test` (already in
+# TEST_TARGETS through mk/vm.mk).
+
+VM_KMOD_DIFF = $(VM_BUILD)/cargo/x86_64-unknown-linux-gnu/release/kmod_diff
+# Recursive (=): mk/vm.mk, included after this file, defines VM_BUILD.
+VM_TEST_BINS += $(VM_KMOD_DIFF)
+VM_TEST_DEPS += vm-kmod-diff
+
+.PHONY: vm-kmod-diff
+
+# Static, like vm-conformance (--target keeps crt-static away from build scripts).
+vm-kmod-diff:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release -p msgq-tests --bin kmod_diff \
+	  --target x86_64-unknown-linux-gnu --target-dir $(VM_BUILD)/cargo
