@@ -2,11 +2,11 @@
 //!
 //! * `MSGQ_BACKEND=user`: the userspace engine (`msgq-user`), on the store named by
 //!   `MSGQ_STORE`, or else the default store of this IPC namespace and user.
-//! * `MSGQ_BACKEND=kmod`: the kernel module. It has no backend in this build yet, so asking
-//!   for it gives one message on stderr and `ENOSYS` from every call.
+//! * `MSGQ_BACKEND=kmod`: the kernel module, through `/dev/msgq` ([`crate::kmod`]). When the
+//!   device cannot be opened, one message on stderr and every call fails (`ENOSYS` when the
+//!   module is not loaded, else `open`'s errno).
 //! * `MSGQ_BACKEND=native`: the kernel's own queues (the real libc functions).
-//! * unset or empty: `kmod` when `/dev/msgq` exists and the build supports it (not yet), else
-//!   `user`.
+//! * unset or empty: `kmod` when `/dev/msgq` exists, else `user`.
 //!
 //! The choice is made on first use and published with one compare-and-swap: no lock is
 //! taken, so a child forked by a multithreaded parent, or a signal handler, can never wait
@@ -24,6 +24,8 @@ pub enum Backend {
     Native,
     /// The userspace engine.
     User(Store),
+    /// The kernel module.
+    Kmod(crate::kmod::Kmod),
     /// The backend could not start: every call fails with this errno.
     Unavailable(i32),
 }
@@ -50,9 +52,8 @@ pub fn store_path() -> PathBuf {
     }
 }
 
-/// Whether this build has a kernel-module backend. The msgq-kmod issue plugs it in here
-/// (and in [`Backend`]); until then the default never picks it.
-const KMOD_BACKEND_BUILT: bool = false;
+/// Whether this build has a kernel-module backend ([`crate::kmod`]).
+const KMOD_BACKEND_BUILT: bool = true;
 
 /// The device of the kernel module.
 const KMOD_DEVICE: &CStr = c"/dev/msgq";
@@ -69,14 +70,24 @@ fn start() -> Backend {
     }
     match choice.as_slice() {
         b"native" => Backend::Native,
-        b"kmod" => {
-            diag::once(
-                "MSGQ_BACKEND=kmod: the kernel-module backend is not available in this build \
-                 of libmsg_shim; System V message calls fail with ENOSYS \
-                 (use MSGQ_BACKEND=user or native)",
-            );
-            Backend::Unavailable(libc::ENOSYS)
-        }
+        b"kmod" => match crate::kmod::Kmod::open() {
+            Ok(k) => Backend::Kmod(k),
+            Err(e) => {
+                let missing = matches!(e, libc::ENOENT | libc::ENODEV | libc::ENXIO);
+                let errno = if missing { libc::ENOSYS } else { e };
+                diag::once(&format!(
+                    "MSGQ_BACKEND=kmod: /dev/msgq: {}{}; System V message calls fail with \
+                     errno {errno} (use MSGQ_BACKEND=user or native)",
+                    std::io::Error::from_raw_os_error(e),
+                    if missing {
+                        " (is the msgq module loaded?)"
+                    } else {
+                        ""
+                    }
+                ));
+                Backend::Unavailable(errno)
+            }
+        },
         b"" | b"user" => {
             let path = store_path();
             match Store::open_or_create(&path, &msgq_user::StoreOptions::default()) {
@@ -128,12 +139,13 @@ pub fn get() -> &'static Backend {
 }
 
 /// Whether this process's choice is the native backend, decided without starting anything
-/// (used on paths that must stay cheap, like every `open`).
+/// (used on paths that must stay cheap, like every `open`). The kmod backend counts as native
+/// for `/proc` files: the module has no `/proc` files, so they are not emulated.
 pub fn is_native() -> bool {
     let p = BACKEND.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: as in `get`.
-        return matches!(unsafe { &*p }, Backend::Native);
+        return matches!(unsafe { &*p }, Backend::Native | Backend::Kmod(_));
     }
     env(c"MSGQ_BACKEND").as_deref() == Some(b"native")
 }

@@ -22,6 +22,7 @@ fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
         Backend::User(s) => engine_call(-1, || done(raw::msgget(s, key, msgflg), |id| id)),
+        Backend::Kmod(k) => k.msgget(key, msgflg).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGGET,
@@ -37,6 +38,9 @@ fn do_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) ->
         Backend::User(s) => engine_call(-1, || {
             done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0)
         }),
+        Backend::Kmod(k) => k
+            .msgsnd(msqid, msgp, msgsz, msgflg)
+            .map_or_else(fail, |()| 0),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGSND,
@@ -60,6 +64,9 @@ fn do_msgrcv(
                 n as ssize_t
             })
         }),
+        Backend::Kmod(k) => k
+            .msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)
+            .map_or_else(fail, |n| n as ssize_t),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGRCV,
@@ -74,6 +81,7 @@ fn do_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
         Backend::User(s) => engine_call(-1, || done(raw::msgctl(s, msqid, cmd, buf), |r| r)),
+        Backend::Kmod(k) => k.msgctl(msqid, cmd, buf).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGCTL,

@@ -25,7 +25,7 @@ fn open_ours(t: Target, flags: c_int) -> c_int {
     let r = match backend::get() {
         Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || procfs::open_fd(s, t, flags)),
         Backend::Unavailable(e) => Err(*e),
-        Backend::Native => Err(libc::ENOSYS),
+        Backend::Native | Backend::Kmod(_) => Err(libc::ENOSYS),
     };
     r.unwrap_or_else(|e| {
         set_errno(e);
@@ -157,7 +157,7 @@ fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) 
             procfs::open_stream(s, t, mode)
         }),
         Backend::Unavailable(e) => Err(*e),
-        Backend::Native => Err(libc::ENOSYS),
+        Backend::Native | Backend::Kmod(_) => Err(libc::ENOSYS),
     };
     r.unwrap_or_else(|e| {
         set_errno(e);

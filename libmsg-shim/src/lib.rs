@@ -19,6 +19,7 @@ pub mod backend;
 mod diag;
 mod exports;
 mod io;
+pub mod kmod;
 pub mod procfs;
 mod real;
 

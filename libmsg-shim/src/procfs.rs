@@ -408,7 +408,7 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<(), i32> {
             s.set_sysctl(which, v).map_err(|e| e.0)
         }),
         crate::backend::Backend::Unavailable(e) => Err(*e),
-        crate::backend::Backend::Native => Err(libc::EINVAL),
+        crate::backend::Backend::Native | crate::backend::Backend::Kmod(_) => Err(libc::EINVAL),
     }
 }
 

@@ -112,7 +112,14 @@ mod tests {
 
     #[test]
     fn numbers_are_distinct_and_encode_sizes() {
-        let all = [MSGQ_GET, MSGQ_SND, MSGQ_RCV, MSGQ_CTL, MSGQ_SYSCTL, MSGQ_WATCH];
+        let all = [
+            MSGQ_GET,
+            MSGQ_SND,
+            MSGQ_RCV,
+            MSGQ_CTL,
+            MSGQ_SYSCTL,
+            MSGQ_WATCH,
+        ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a, b);

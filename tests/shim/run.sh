@@ -224,11 +224,11 @@ store:  "mode":"644"
 rc=0'
 
 expectcase backend-kmod-unavailable \
-  "MSGQ_BACKEND=kmod: one stderr line, ENOSYS from the calls, nothing on stdout, no crash" \
+  "MSGQ_BACKEND=kmod without /dev/msgq: one stderr line, ENOSYS from the calls, nothing on stdout, no crash" \
   'LD_PRELOAD=$SO MSGQ_BACKEND=kmod perl -e "for (1..3) { defined msgget(0, 01000) or print STDERR \"msgget: \$!\n\" }" 2>err >out
    echo "stdout bytes: $(wc -c < out)"; cat err' \
   'stdout bytes: 0
-msgq: MSGQ_BACKEND=kmod: the kernel-module backend is not available in this build of libmsg_shim; System V message calls fail with ENOSYS (use MSGQ_BACKEND=user or native)
+msgq: MSGQ_BACKEND=kmod: /dev/msgq: No such file or directory (os error 2) (is the msgq module loaded?); System V message calls fail with errno 38 (use MSGQ_BACKEND=user or native)
 msgget: Function not implemented
 msgget: Function not implemented
 msgget: Function not implemented

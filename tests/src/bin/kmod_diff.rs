@@ -301,7 +301,7 @@ fn c_ctl(b: &B, t: &mut Trace) {
         Ok(_) => format!("msginfo {} {} {}", mi.msgmax, mi.msgssz, mi.msgseg),
         Err(e) => ename(e),
     });
-    t.push(r(b.ctl(id, IPC_RMID, 1usize as *mut c_void)));
+    t.push(r(b.ctl(id, IPC_RMID, std::ptr::dangling_mut::<c_void>())));
     t.push(r(b.ctl(id, IPC_STAT, p)));
     t.push(b.rmid(id));
 }
@@ -372,7 +372,11 @@ fn c_fields(b: &B, t: &mut Trace) {
     }
     t.push(b.rcv(id, 16, 0, 0));
     match b.stat(id) {
-        Ok(d) => t.push(format!("lrpid {} rtime {}", d.msg_lrpid == pid, d.msg_rtime > 0)),
+        Ok(d) => t.push(format!(
+            "lrpid {} rtime {}",
+            d.msg_lrpid == pid,
+            d.msg_rtime > 0
+        )),
         Err(e) => t.push(ename(e)),
     }
     t.push(b.rmid(id));
@@ -427,7 +431,11 @@ fn c_handoff(b: &B, t: &mut Trace) {
     t.push(r(b.snd(id, 3, b"hello", 0)));
     t.push(wait(pid));
     match b.stat(id) {
-        Ok(d) => t.push(format!("qnum {} lrpid==child {}", d.msg_qnum, d.msg_lrpid == pid)),
+        Ok(d) => t.push(format!(
+            "qnum {} lrpid==child {}",
+            d.msg_qnum,
+            d.msg_lrpid == pid
+        )),
         Err(e) => t.push(ename(e)),
     }
     // A receiver with a too-small buffer gets E2BIG; the message is queued.
@@ -638,7 +646,11 @@ fn main() {
                 let a = traces[0].get(i).map_or("-", String::as_str);
                 let c = traces[1].get(i).map_or("-", String::as_str);
                 let mark = if a == c { " " } else { "!" };
-                println!("  {mark} {i:2} {}={a:<40} {}={c}", backends[0].name(), backends[1].name());
+                println!(
+                    "  {mark} {i:2} {}={a:<40} {}={c}",
+                    backends[0].name(),
+                    backends[1].name()
+                );
             }
         }
     }

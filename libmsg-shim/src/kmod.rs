@@ -1,0 +1,124 @@
+//! The `kmod` backend: the four calls as ioctls on `/dev/msgq` (the kernel module
+//! `msgq-kmod`), with the structs and numbers of `msgq_core::ioctl`.
+//!
+//! Every function returns what the system call would, or the errno the module returned.
+//! The module checks every pointer itself (`EFAULT`), so nothing here dereferences user
+//! buffers. This file depends only on `libc` and `msgq_core`, so the guest test program
+//! (`tests/src/bin/kmod_diff.rs`) includes it with `#[path]` and tests this very code.
+
+use msgq_core::ioctl;
+use std::ffi::c_void;
+
+/// An open `/dev/msgq`.
+pub struct Kmod {
+    fd: i32,
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+impl Kmod {
+    /// Opens the device (close-on-exec); the errno of `open` on failure.
+    pub fn open() -> Result<Kmod, i32> {
+        // SAFETY: a NUL-terminated path and plain flags.
+        let fd = unsafe { libc::open(c"/dev/msgq".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        Ok(Kmod { fd })
+    }
+
+    /// One ioctl with an in/out struct: its non-negative result, or the errno.
+    fn call<T>(&self, cmd: u32, arg: &mut T) -> Result<i64, i32> {
+        // SAFETY: `arg` is a live, writable struct of exactly the size `cmd` encodes.
+        let r = unsafe { libc::ioctl(self.fd, cmd as libc::c_ulong, arg as *mut T) };
+        if r < 0 {
+            Err(errno())
+        } else {
+            Ok(i64::from(r))
+        }
+    }
+
+    pub fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, i32> {
+        let mut a = ioctl::MsgGet {
+            version: ioctl::VERSION,
+            key,
+            msgflg,
+            pad: 0,
+        };
+        self.call(ioctl::MSGQ_GET, &mut a).map(|r| r as i32)
+    }
+
+    pub fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), i32> {
+        let mut a = ioctl::MsgSnd {
+            version: ioctl::VERSION,
+            msqid,
+            msgflg,
+            pad: 0,
+            msgp: msgp as u64,
+            msgsz: msgsz as u64,
+        };
+        self.call(ioctl::MSGQ_SND, &mut a).map(|_| ())
+    }
+
+    pub fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, i32> {
+        let mut a = ioctl::MsgRcv {
+            version: ioctl::VERSION,
+            msqid,
+            msgflg,
+            pad: 0,
+            msgp: msgp as u64,
+            msgsz: msgsz as u64,
+            msgtyp,
+        };
+        // The ioctl's int return is the byte count (at most msgmax, which is an int).
+        self.call(ioctl::MSGQ_RCV, &mut a).map(|n| n as usize)
+    }
+
+    pub fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, i32> {
+        let mut a = ioctl::MsgCtl {
+            version: ioctl::VERSION,
+            msqid,
+            cmd,
+            pad: 0,
+            buf: buf as u64,
+        };
+        self.call(ioctl::MSGQ_CTL, &mut a).map(|r| r as i32)
+    }
+
+    /// Reads a limit (`which` as in [`ioctl::Sysctl`]), or writes it when `write` is given.
+    pub fn sysctl(&self, which: u32, write: Option<i64>) -> Result<i64, i32> {
+        let mut a = ioctl::Sysctl {
+            version: ioctl::VERSION,
+            which,
+            write: u32::from(write.is_some()),
+            pad: 0,
+            value: write.unwrap_or(0),
+        };
+        self.call(ioctl::MSGQ_SYSCTL, &mut a)?;
+        Ok(a.value)
+    }
+}
+
+impl Drop for Kmod {
+    fn drop(&mut self) {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(self.fd) };
+    }
+}
