@@ -16,10 +16,26 @@ use msgq_benches::{
 };
 use msgq_core::abi::{IPC_NOWAIT, MSG_EXCEPT};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const SIZES: [(usize, &str); 3] = [(8, "8B"), (1024, "1KiB"), (8192, "8KiB")];
+
+/// The fewest messages (or round trips) one sample of a multi-process row moves, whatever
+/// `iters` criterion asks for: forking and reaping the children of a sample costs about a
+/// millisecond on a loaded machine, which must stay small against the sample. The time
+/// returned is scaled back to `iters`. Set to 1 by `--test`.
+static MIN_BATCH: AtomicU64 = AtomicU64::new(5_000);
+
+/// How many messages a sample of `iters` iterations moves.
+fn batch(iters: u64) -> u64 {
+    iters.max(MIN_BATCH.load(Ordering::Relaxed))
+}
+
+/// `elapsed` for `moved` messages, scaled to `iters`.
+fn scaled(elapsed: Duration, iters: u64, moved: u64) -> Duration {
+    elapsed.mul_f64(iters as f64 / moved as f64)
+}
 
 fn ok<T>(r: Result<T, i32>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {}", std::io::Error::from_raw_os_error(e)))
@@ -65,19 +81,20 @@ fn stream<I: Ipc>(c: &mut Criterion, ipc: I) {
         let sbuf = MsgBuf::new(size);
         g.bench_function(BenchmarkId::new(ipc.name(), label), |b| {
             b.iter_custom(|iters| {
+                let n = batch(iters);
                 let gate = Gate::new();
                 let child = fork_child(|| {
                     let mut rbuf = MsgBuf::new(size);
                     gate.wait();
-                    (0..iters).all(|_| ipc.recv(id, &mut rbuf, size, 0, 0) == Ok(size))
+                    (0..n).all(|_| ipc.recv(id, &mut rbuf, size, 0, 0) == Ok(size))
                 });
                 let start = Instant::now();
                 gate.open();
-                for _ in 0..iters {
+                for _ in 0..n {
                     ok(ipc.send(id, &sbuf, size, 0), "msgsnd");
                 }
                 wait_child(child);
-                start.elapsed()
+                scaled(start.elapsed(), iters, n)
             })
         });
     }
@@ -91,11 +108,12 @@ fn ping_pong<I: Ipc>(c: &mut Criterion, ipc: I) {
     let id = ok(ipc.create(), "msgget");
     g.bench_function(BenchmarkId::new(ipc.name(), "8B"), |b| {
         b.iter_custom(|iters| {
+            let n = batch(iters);
             let gate = Gate::new();
             let child = fork_child(|| {
                 let mut buf = MsgBuf::new(8);
                 gate.wait();
-                (0..iters).all(|_| {
+                (0..n).all(|_| {
                     ipc.recv(id, &mut buf, 8, 1, 0).is_ok() && {
                         buf.set_mtype(2);
                         ipc.send(id, &buf, 8, 0).is_ok()
@@ -106,13 +124,13 @@ fn ping_pong<I: Ipc>(c: &mut Criterion, ipc: I) {
             let mut rbuf = MsgBuf::new(8);
             let start = Instant::now();
             gate.open();
-            for _ in 0..iters {
+            for _ in 0..n {
                 ok(ipc.send(id, &sbuf, 8, 0), "msgsnd");
                 ok(ipc.recv(id, &mut rbuf, 8, 2, 0), "msgrcv");
             }
             let t = start.elapsed();
             wait_child(child);
-            t
+            scaled(t, iters, n)
         })
     });
     ok(ipc.remove(id), "IPC_RMID");
@@ -238,7 +256,7 @@ fn many<I: Ipc>(c: &mut Criterion, ipc: I) {
     let id = ok(ipc.create(), "msgget");
     g.bench_function(BenchmarkId::new(ipc.name(), "1KiB"), |b| {
         b.iter_custom(|iters| {
-            let per = iters.div_ceil(4);
+            let per = batch(iters).div_ceil(4);
             let gate = Gate::new();
             let mut kids = Vec::new();
             for s in 0..4 {
@@ -264,7 +282,7 @@ fn many<I: Ipc>(c: &mut Criterion, ipc: I) {
                 wait_child(k);
             }
             // Scale to `iters` messages (we moved 4 * per).
-            start.elapsed().mul_f64(iters as f64 / (4 * per) as f64)
+            scaled(start.elapsed(), iters, 4 * per)
         })
     });
     ok(ipc.remove(id), "IPC_RMID");
@@ -342,6 +360,9 @@ fn main() {
     let bs = BenchStore::create("main");
     let smoke = std::env::args().any(|a| a == "--test");
     // `make bench` takes about 5 minutes, a smoke run seconds: far more means a wedge.
+    if smoke {
+        MIN_BATCH.store(1, Ordering::Relaxed);
+    }
     // MSGQ_BENCH_WATCHDOG_SECS overrides the limit (0 turns the watchdog off).
     let secs = std::env::var("MSGQ_BENCH_WATCHDOG_SECS")
         .ok()
