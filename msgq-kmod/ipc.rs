@@ -16,8 +16,7 @@ use crate::{
         now,
         TaskCaller, //
     },
-    checks,
-    kerr,
+    checks, kerr,
     namespace::{
         Namespace,
         NsGuard, //
@@ -84,7 +83,7 @@ impl Namespace {
         let mut text = KVVec::new();
         if size > 0 {
             UserSlice::new(p.wrapping_byte_add(size_of::<i64>()), size)
-                .read_all(&mut text, GFP_KERNEL_ACCOUNT)?;
+                .read_all(&mut text, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
         }
         let msg = KBox::new(Msg { mtype, text }, GFP_KERNEL_ACCOUNT)?;
         let nodes = MsgNodes::new()?;
@@ -147,7 +146,8 @@ impl Namespace {
         if copy {
             let probe = checks::msg_copy_probe_len(size, msgmax);
             if probe > 0 {
-                UserSlice::new(p, probe).read_all(&mut copy_buf, GFP_KERNEL_ACCOUNT)?;
+                UserSlice::new(p, probe)
+                    .read_all(&mut copy_buf, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
             }
         }
         // 3. The mode.

@@ -177,7 +177,10 @@ impl NsInner {
 
     /// The highest index in use, 0 when there is none (`IPC_INFO`'s return value).
     fn max_idx(&self) -> u32 {
-        self.queues.cursor_back().map(|c| *c.current().0).unwrap_or(0)
+        self.queues
+            .cursor_back()
+            .map(|c| *c.current().0)
+            .unwrap_or(0)
     }
 
     /// The queue `id` names (index and sequence number), else `EINVAL`.
@@ -271,10 +274,7 @@ impl Namespace {
                     let q = if cmd == Cmd::Stat {
                         inner.lookup(msqid)?
                     } else {
-                        inner
-                            .queues
-                            .get_mut(&ids::idx_of(msqid))
-                            .ok_or(EINVAL)?
+                        inner.queues.get_mut(&ids::idx_of(msqid)).ok_or(EINVAL)?
                     };
                     if cmd != Cmd::MsgStatAny {
                         perm::ipcperms(&q.perm, &caller, perm::READ).map_err(kerr)?;
@@ -296,9 +296,8 @@ impl Namespace {
                 let msgmnb = inner.limits.msgmnb;
                 let q = inner.lookup(msqid)?;
                 perm::may_control(&q.perm, &caller).map_err(kerr)?;
-                let qbytes =
-                    limits::set_qbytes(ds.msg_qbytes, msgmnb, caller.cap_sys_resource())
-                        .map_err(kerr)?;
+                let qbytes = limits::set_qbytes(ds.msg_qbytes, msgmnb, caller.cap_sys_resource())
+                    .map_err(kerr)?;
                 // `make_kuid`/`make_kgid` of (uid_t)-1 is invalid: EINVAL, nothing changed.
                 if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
                     return Err(EINVAL);

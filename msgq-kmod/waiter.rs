@@ -16,8 +16,7 @@ use crate::{
     select::Mode, //
 };
 use kernel::{
-    new_condvar,
-    new_mutex,
+    new_condvar, new_mutex,
     prelude::*,
     sync::{
         Arc,
