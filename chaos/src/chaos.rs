@@ -212,7 +212,9 @@ impl Run {
             };
             let w = self.workers.swap_remove(i);
             use std::os::unix::process::ExitStatusExt;
-            let clean = st.code() == Some(0);
+            // SIGUSR1 kills a worker only before it installed its handler, i.e. before it
+            // opened the store: as good as a clean exit.
+            let clean = st.code() == Some(0) || st.signal() == Some(libc::SIGUSR1);
             if st.signal() == Some(libc::SIGKILL) && !w.killed {
                 self.counts.fault_kills += 1;
             } else if !clean && !w.killed {
@@ -482,6 +484,8 @@ pub fn run(cfg: Config) -> Outcome {
     };
     loop {
         std::thread::sleep(Duration::from_millis(100));
+        // A worker that died at a fault point meanwhile was not wedged: reap and restart.
+        run.reap(true);
         let s = stuck(&run);
         if s.is_empty() {
             break;
@@ -490,6 +494,35 @@ pub fn run(cfg: Config) -> Outcome {
             run.violations.extend(s);
             if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
                 run.violations.push(format!("(load average {})", l.trim()));
+            }
+            // Where the stuck ones are (if gdb is there), for the diagnosis.
+            for &(pid, before) in &sizes {
+                let Some(w) = run.workers.iter().find(|w| w.child.id() == pid) else {
+                    continue;
+                };
+                if size_of(w) != before {
+                    continue;
+                }
+                if let Ok(out) = Command::new("gdb")
+                    .args(["-p", &pid.to_string(), "-batch", "-ex", "bt 12"])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                {
+                    let frames: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter(|l| l.starts_with('#') && l.contains("msgq"))
+                        .map(|l| l.split(" at ").next().unwrap_or(l).to_string())
+                        .take(6)
+                        .collect();
+                    eprintln!(
+                        "chaos: stuck {} {}/{} (pid {pid}):\n  {}",
+                        w.role,
+                        w.slot,
+                        w.inc,
+                        frames.join("\n  ")
+                    );
+                }
             }
             // What the queues looked like, for the diagnosis.
             for (qi, &q) in run.queues.iter().enumerate() {
