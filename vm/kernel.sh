@@ -35,10 +35,19 @@ mkdir -p "$cache"
 "$here/kernel-deps.sh" "$cache"
 kernel_env
 
-# Source package: the newest linux-source-7.3 the (pinned) apt lists offer; downloaded once.
-srcver=$(apt-cache policy linux-source-7.3 | awk '/Candidate:/ {print $2}')
-[ -n "$srcver" ] && [ "$srcver" != "(none)" ] || { log "linux-source-7.3 not found in apt lists"; exit 1; }
+# Source package: downloaded once into $cache/src. Its version is that of the .deb already
+# there (apt-cache is slow on these machines: no pkgcache.bin, several seconds per call), or,
+# when there is none or MSGQ_KERNEL_REFRESH=1, the candidate in the (pinned) apt lists.
 mkdir -p "$cache/src"
+srcver=
+if [ "${MSGQ_KERNEL_REFRESH:-0}" != 1 ]; then
+  deb=$(ls "$cache/src"/linux-source-7.3_*_all.deb 2>/dev/null | sort -V | tail -1 || true)
+  [ -z "$deb" ] || srcver=$(dpkg-deb -f "$deb" Version)
+fi
+if [ -z "$srcver" ]; then
+  srcver=$(apt-cache policy linux-source-7.3 | awk '/Candidate:/ {print $2}')
+  [ -n "$srcver" ] && [ "$srcver" != "(none)" ] || { log "linux-source-7.3 not found in apt lists"; exit 1; }
+fi
 deb=$(ls "$cache/src"/linux-source-7.3_"${srcver//:/%3a}"_all.deb 2>/dev/null | head -1 || true)
 if [ -z "$deb" ]; then
   log "downloading linux-source-7.3 $srcver"
