@@ -14,3 +14,9 @@ VM_TEST_DEPS += vm-kmod-diff
 vm-kmod-diff:
 	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release -p msgq-tests --bin kmod_diff \
 	  --target x86_64-unknown-linux-gnu --target-dir $(VM_BUILD)/cargo
+
+# The differential conformance suite with the module as the second backend: every case runs
+# against the guest kernel (in a new IPC namespace) and against /dev/msgq (emptied with
+# MSGQ_RESET first), and the traces must be equal. Root only (unshare and MSGQ_RESET).
+VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,kmod
+VM_TEST_DEPS += vm-conformance

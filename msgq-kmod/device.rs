@@ -43,6 +43,8 @@ unsafe impl FromBytes for ioctl::MsgCtl {}
 unsafe impl FromBytes for ioctl::Sysctl {}
 // SAFETY: As above.
 unsafe impl AsBytes for ioctl::Sysctl {}
+// SAFETY: As above.
+unsafe impl FromBytes for ioctl::Reset {}
 
 /// The state of one open file of `/dev/msgq`: the namespace it works on.
 pub(crate) struct MsgqFile {
@@ -99,6 +101,11 @@ impl MiscDevice for MsgqFile {
                 a.value = ns.sysctl(a.which, a.write != 0, a.value)?;
                 w.write(&a)?;
                 Ok(0)
+            }
+            ioctl::MSGQ_RESET => {
+                let a: ioctl::Reset = read_arg(arg)?;
+                version(a.version)?;
+                ns.reset(crate::load_limits())
             }
             // `poll()` readiness (MSGQ_WATCH) is not offered by this version.
             ioctl::MSGQ_WATCH => Err(EOPNOTSUPP),

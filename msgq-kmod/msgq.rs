@@ -131,6 +131,11 @@ impl Limits {
 /// The limits given at load time; set once in module init, before `/dev/msgq` is registered.
 static LIMITS: SetOnce<Limits> = SetOnce::new();
 
+/// The limits given at load time, as the shared rules use them (`MSGQ_RESET` restores them).
+pub(crate) fn load_limits() -> limits::Limits {
+    LIMITS.as_ref().map(|l| l.to_core()).unwrap_or_default()
+}
+
 kernel::sync::global_lock! {
     // SAFETY: Initialized in the module initializer before first use.
     unsafe(uninit) static NAMESPACE: Mutex<Option<Arc<namespace::Namespace>>> = None;

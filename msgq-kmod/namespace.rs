@@ -321,6 +321,23 @@ impl Namespace {
         }
     }
 
+    /// `MSGQ_RESET`: removes every queue and restores `limits` and a fresh id allocation
+    /// (`CAP_SYS_ADMIN`, else `EPERM`).
+    pub(crate) fn reset(&self, limits: Limits) -> Result<isize> {
+        if !TaskCaller::current().cap_sys_admin() {
+            return Err(EPERM);
+        }
+        let mut inner = self.inner.lock();
+        while let Some(idx) = inner.queues.cursor_front().map(|c| *c.current().0) {
+            inner.remove(idx);
+        }
+        inner.ids = IdState::default();
+        inner.limits = limits;
+        inner.msg_hdrs = 0;
+        inner.msg_bytes = 0;
+        Ok(0)
+    }
+
     /// Reads (`write == false`) or writes a limit; returns the value read or written.
     ///
     /// Writing needs `CAP_SYS_ADMIN` (the `/proc/sys/kernel` files are root's), else `EPERM`.

@@ -116,6 +116,18 @@ impl Kmod {
     }
 }
 
+impl Kmod {
+    /// `MSGQ_RESET`: an empty namespace with the load-time limits (tests; needs
+    /// `CAP_SYS_ADMIN`).
+    pub fn reset(&self) -> Result<(), i32> {
+        let mut a = ioctl::Reset {
+            version: ioctl::VERSION,
+            pad: 0,
+        };
+        self.call(ioctl::MSGQ_RESET, &mut a).map(|_| ())
+    }
+}
+
 impl Drop for Kmod {
     fn drop(&mut self) {
         // SAFETY: `fd` is ours and closed once.

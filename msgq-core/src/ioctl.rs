@@ -87,12 +87,23 @@ pub struct Watch {
     pub msgsz: u64,
 }
 
+/// Removes every queue (blocked callers get `EIDRM`) and restores the load-time limits and
+/// a fresh id allocation: a new, empty namespace, as `unshare(CLONE_NEWIPC)` gives. Needs
+/// `CAP_SYS_ADMIN`. For tests (the module has one namespace for the whole system).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reset {
+    pub version: u32,
+    pub pad: u32,
+}
+
 const _: () = assert!(core::mem::size_of::<MsgGet>() == 16);
 const _: () = assert!(core::mem::size_of::<MsgSnd>() == 32);
 const _: () = assert!(core::mem::size_of::<MsgRcv>() == 40);
 const _: () = assert!(core::mem::size_of::<MsgCtl>() == 24);
 const _: () = assert!(core::mem::size_of::<Sysctl>() == 24);
 const _: () = assert!(core::mem::size_of::<Watch>() == 32);
+const _: () = assert!(core::mem::size_of::<Reset>() == 8);
 
 /// `_IOWR(TYPE, nr, size)` as Linux encodes it.
 pub const fn iowr(nr: u32, size: usize) -> u32 {
@@ -105,6 +116,7 @@ pub const MSGQ_RCV: u32 = iowr(3, core::mem::size_of::<MsgRcv>());
 pub const MSGQ_CTL: u32 = iowr(4, core::mem::size_of::<MsgCtl>());
 pub const MSGQ_SYSCTL: u32 = iowr(5, core::mem::size_of::<Sysctl>());
 pub const MSGQ_WATCH: u32 = iowr(6, core::mem::size_of::<Watch>());
+pub const MSGQ_RESET: u32 = iowr(7, core::mem::size_of::<Reset>());
 
 #[cfg(test)]
 mod tests {
@@ -119,6 +131,7 @@ mod tests {
             MSGQ_CTL,
             MSGQ_SYSCTL,
             MSGQ_WATCH,
+            MSGQ_RESET,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub enum Kind {
     Native,
     Engine,
+    /// The kernel module through `/dev/msgq` (see [`Kmod`]).
+    Kmod,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
         match self {
             Kind::Native => "native",
             Kind::Engine => "engine",
+            Kind::Kmod => "kmod",
         }
     }
 }
@@ -248,6 +251,128 @@ pub fn from_worker_args(kind: &str, path: &str) -> Result<Box<dyn Backend>, Stri
     match kind {
         "native" => Ok(Box::new(Native)),
         "engine" => Ok(Box::new(Engine::open(Path::new(path))?)),
+        "kmod" => Ok(Box::new(Kmod::open()?)),
         other => Err(format!("unknown backend {other}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernel module (msgq-kmod) through /dev/msgq, with the shim's own ioctl code. The module
+// has one namespace for the whole system: `Kmod::fresh` empties it (MSGQ_RESET, root only),
+// so cases must not run on it concurrently.
+
+/// msgq-kmod through `/dev/msgq`.
+pub struct Kmod(crate::kmodio::Kmod);
+
+impl Kmod {
+    /// Opens `/dev/msgq`.
+    pub fn open() -> Result<Kmod, String> {
+        crate::kmodio::Kmod::open()
+            .map(Kmod)
+            .map_err(|e| format!("/dev/msgq: {}", Errno(e)))
+    }
+    /// Opens `/dev/msgq` and empties the module's namespace (a fresh namespace per case).
+    pub fn fresh() -> Result<Kmod, String> {
+        let k = Kmod::open()?;
+        k.0.reset()
+            .map_err(|e| format!("MSGQ_RESET: {}", Errno(e)))?;
+        Ok(k)
+    }
+}
+
+fn sysctl_index(which: Sysctl) -> u32 {
+    match which {
+        Sysctl::Msgmax => 0,
+        Sysctl::Msgmnb => 1,
+        Sysctl::Msgmni => 2,
+        Sysctl::MsgNextId => 3,
+        Sysctl::AutoMsgmni => 4,
+    }
+}
+
+impl Backend for Kmod {
+    fn kind(&self) -> Kind {
+        Kind::Kmod
+    }
+    fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
+        self.0.msgget(key, msgflg).map_err(Errno)
+    }
+    unsafe fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), Errno> {
+        self.0.msgsnd(msqid, msgp, msgsz, msgflg).map_err(Errno)
+    }
+    unsafe fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, Errno> {
+        self.0
+            .msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)
+            .map_err(Errno)
+    }
+    unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
+        self.0.msgctl(msqid, cmd, buf).map_err(Errno)
+    }
+    fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
+        self.0.sysctl(sysctl_index(which), None).map_err(Errno)
+    }
+    fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
+        self.0
+            .sysctl(sysctl_index(which), Some(value))
+            .map(|_| ())
+            .map_err(Errno)
+    }
+    /// The module has no /proc file: the text is built from `MSG_INFO` and `MSG_STAT_ANY`
+    /// with the kernel's format (`msgq_core::procfmt`).
+    fn proc_msg(&self) -> Result<String, Errno> {
+        use msgq_core::abi::{MsgInfo, MsqidDs, MSG_INFO, MSG_STAT_ANY};
+        let mut mi = MsgInfo::default();
+        let max = self
+            .0
+            .msgctl(0, MSG_INFO, (&mut mi as *mut MsgInfo).cast())
+            .map_err(Errno)?;
+        let mut s = String::from(msgq_core::procfmt::HEADER);
+        if mi.msgpool == 0 {
+            return Ok(s);
+        }
+        for idx in 0..=max {
+            let mut ds = MsqidDs::default();
+            let Ok(id) = self
+                .0
+                .msgctl(idx, MSG_STAT_ANY, (&mut ds as *mut MsqidDs).cast())
+            else {
+                continue;
+            };
+            let p = &ds.msg_perm;
+            let row = msgq_core::procfmt::Row {
+                key: p.key,
+                id,
+                mode: p.mode,
+                cbytes: ds.msg_cbytes,
+                qnum: ds.msg_qnum,
+                lspid: ds.msg_lspid as u32,
+                lrpid: ds.msg_lrpid as u32,
+                uid: p.uid,
+                gid: p.gid,
+                cuid: p.cuid,
+                cgid: p.cgid,
+                stime: ds.msg_stime as u64,
+                rtime: ds.msg_rtime as u64,
+                ctime: ds.msg_ctime as u64,
+            };
+            let _ = row.write_to(&mut s);
+        }
+        Ok(s)
+    }
+    fn worker_args(&self) -> Vec<String> {
+        vec!["kmod".into(), "-".into()]
     }
 }

@@ -1,7 +1,7 @@
 //! Running a case: a fresh child per backend (native in a new IPC namespace, engine on a
 //! fresh store), traces over a pipe, a timeout, and the verdict.
 
-use crate::backend::{Backend, Engine, Kind, Native};
+use crate::backend::{Backend, Engine, Kind, Kmod, Native};
 use crate::ctx::Ctx;
 use crate::procs;
 use crate::trace::{self, Step, Trace};
@@ -36,7 +36,7 @@ struct Running {
 
 fn start(case: &Case, kind: Kind, seq: usize) -> Running {
     let dir = match kind {
-        Kind::Native => None,
+        Kind::Native | Kind::Kmod => None,
         Kind::Engine => {
             let d =
                 std::env::temp_dir().join(format!("msgq-conformance-{}-{}", procs::getpid(), seq));
@@ -69,6 +69,13 @@ fn start(case: &Case, kind: Kind, seq: usize) -> Running {
                 }
                 Box::new(Native)
             }
+            Kind::Kmod => match Kmod::fresh() {
+                Ok(k) => Box::new(k),
+                Err(e) => {
+                    procs::write_fd(w, &trace::error_line(&e));
+                    return;
+                }
+            },
             Kind::Engine => match Engine::create(store.as_ref().unwrap()) {
                 Ok(e) => Box::new(e),
                 Err(e) => {
@@ -275,6 +282,12 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
         return judge_single(case, kinds[0], &traces[0]);
     }
     let (n, e) = (&traces[0], &traces[1]);
+    // The declared divergences are the engine's: the module must match the kernel exactly.
+    let divergence = if kinds[1] == Kind::Kmod {
+        &None
+    } else {
+        &case.divergence
+    };
     if let Some(err) = &n.error {
         return Verdict::Fail(format!("native run failed: {err}\n{}", show_pair(n, e)));
     }
@@ -289,7 +302,7 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
     if e.error.is_some() {
         return Verdict::Fail(format!("engine run failed\n{}", show_pair(n, e)));
     }
-    match &case.divergence {
+    match divergence {
         None => {
             if n.steps == e.steps {
                 Verdict::Ok

@@ -12,11 +12,14 @@
 //! * [`procs`], [`mem`]: process plumbing and faulting addresses.
 //! * [`cases`]: the cases, by call family.
 //! * [`worker`]: the exec'd worker used by multi-process cases.
+//! * [`kmodio`]: the shim's `/dev/msgq` ioctl code (for the `kmod` backend, `--backend kmod`).
 
 pub mod backend;
 pub mod cases;
 pub mod ctx;
 pub mod harness;
+#[path = "../../libmsg-shim/src/kmod.rs"]
+pub mod kmodio;
 pub mod mem;
 pub mod procs;
 pub mod trace;

@@ -1,4 +1,4 @@
-//! `conformance [--backend native|engine|both] [--list] [FILTER…]`: runs the differential
+//! `conformance [--backend native|engine|both|kmod] [--list] [FILTER…]`: runs the differential
 //! conformance suite (FILTER: substrings of case names; a case runs if any matches).
 
 use msgq_tests::backend::Kind;
@@ -7,7 +7,7 @@ use msgq_tests::harness::{self, Verdict};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: conformance [--backend native|engine|both] [--list] [-v] [FILTER...]");
+    eprintln!("usage: conformance [--backend native|engine|both|kmod] [--list] [-v] [FILTER...]");
     ExitCode::from(2)
 }
 
@@ -31,12 +31,18 @@ fn main() -> ExitCode {
                 Some("native") => kinds = vec![Kind::Native],
                 Some("engine") => kinds = vec![Kind::Engine],
                 Some("both") => kinds = vec![Kind::Native, Kind::Engine],
+                // The kernel module against the kernel (run as root: each case empties the
+                // module's namespace with MSGQ_RESET).
+                Some("kmod") => kinds = vec![Kind::Native, Kind::Kmod],
                 _ => return usage(),
             },
             "-h" | "--help" => return usage(),
             f if f.starts_with('-') => return usage(),
             f => filters.push(f.to_string()),
         }
+    }
+    if kinds.contains(&Kind::Kmod) {
+        drop_cap_sys_resource();
     }
     let all = cases::all();
     let selected: Vec<_> = all
@@ -107,4 +113,25 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The suite's expectations are those of root *without* `CAP_SYS_RESOURCE` (the machine the
+/// spec was checked on). In the test VM root has it, so for `--backend kmod` it is dropped from
+/// the bounding set and the program re-executes itself: root's new capabilities then lack it.
+fn drop_cap_sys_resource() {
+    const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+    // SAFETY: prctl reads of the bounding set take no pointers.
+    let present = unsafe { libc::prctl(libc::PR_CAPBSET_READ, CAP_SYS_RESOURCE) } == 1;
+    if !present {
+        return;
+    }
+    // SAFETY: as above; dropping a capability from our own bounding set.
+    if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE) } != 0 {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!("conformance: re-exec without CAP_SYS_RESOURCE: {err}");
 }
