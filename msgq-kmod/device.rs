@@ -9,16 +9,25 @@
 
 use crate::{
     ioctl,
-    namespace::Namespace, //
+    namespace::{
+        Namespace,
+        WatchSpec, //
+    },
 };
 use kernel::{
+    bindings,
     fs::File,
     miscdevice::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{
+        poll::PollTable,
+        Arc,
+        Mutex, //
+    },
     transmute::{
         AsBytes,
         FromBytes, //
@@ -45,10 +54,16 @@ unsafe impl FromBytes for ioctl::Sysctl {}
 unsafe impl AsBytes for ioctl::Sysctl {}
 // SAFETY: As above.
 unsafe impl FromBytes for ioctl::Reset {}
+// SAFETY: As above.
+unsafe impl FromBytes for ioctl::Watch {}
 
-/// The state of one open file of `/dev/msgq`: the namespace it works on.
+/// The state of one open file of `/dev/msgq`: the namespace it works on, and what `poll()`
+/// reports on (`MSGQ_WATCH`).
+#[pin_data]
 pub(crate) struct MsgqFile {
     ns: Arc<Namespace>,
+    #[pin]
+    watch: Mutex<Option<WatchSpec>>,
 }
 
 /// Checks an ioctl struct's ABI version.
@@ -62,14 +77,20 @@ fn version(v: u32) -> Result {
 
 #[vtable]
 impl MiscDevice for MsgqFile {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let ns = crate::namespace()?;
-        Ok(KBox::new(MsgqFile { ns }, GFP_KERNEL)?)
+        KBox::try_pin_init(
+            try_pin_init!(MsgqFile {
+                ns,
+                watch <- new_mutex!(None, "MsgqFile::watch"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
-    fn ioctl(me: &MsgqFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&MsgqFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let ns = &me.ns;
         match cmd {
             ioctl::MSGQ_GET => {
@@ -107,8 +128,14 @@ impl MiscDevice for MsgqFile {
                 version(a.version)?;
                 ns.reset(crate::load_limits())
             }
-            // `poll()` readiness (MSGQ_WATCH) is not offered by this version.
-            ioctl::MSGQ_WATCH => Err(EOPNOTSUPP),
+            ioctl::MSGQ_WATCH => {
+                let a: ioctl::Watch = read_arg(arg)?;
+                version(a.version)?;
+                let w = ns.watch(a.msqid, a.msgtyp, a.msgflg, a.msgsz)?;
+                *me.watch.lock() = Some(w);
+                me.ns.poll_cv.notify_all();
+                Ok(0)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -119,4 +146,26 @@ fn read_arg<T: FromBytes>(arg: usize) -> Result<T> {
     UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
         .reader()
         .read()
+}
+
+/// The `poll` file operation of `/dev/msgq` (`MiscDevice` has none in 7.3; see
+/// `registration.rs`): the readiness of the queue and selector chosen with `MSGQ_WATCH`.
+///
+/// # Safety
+///
+/// Called by the VFS with a valid open file of `/dev/msgq` and a null or valid poll table.
+pub(crate) unsafe extern "C" fn poll(
+    file: *mut bindings::file,
+    table: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: `file` is an open file of this device: the `MiscDevice` open stored the
+    // `Pin<KBox<MsgqFile>>` in `private_data` with `into_foreign()` (the box's raw pointer), and
+    // release frees it only after the last file operation, so it is valid during this call.
+    let me = unsafe { &*(*file).private_data.cast::<MsgqFile>() };
+    // SAFETY: The VFS holds a reference on `file` for the duration of this call.
+    let f = unsafe { File::from_raw_file(file) };
+    // SAFETY: `table` is null or valid for the duration of this call.
+    let pt = unsafe { PollTable::from_raw(table) };
+    let watch = *me.watch.lock();
+    me.ns.poll(f, &pt, watch)
 }

@@ -122,6 +122,7 @@ impl Namespace {
             q.qnum = q.qnum.saturating_add(1);
             g.account_enqueue(msgsz);
         }
+        self.poll_cv.notify_all();
         Ok(0)
     }
 
@@ -184,6 +185,7 @@ impl Namespace {
                 q.wake_senders(false);
                 g.account_dequeue(sz);
                 drop(g);
+                self.poll_cv.notify_all();
                 break 'found m;
             }
             if msgflg & abi::IPC_NOWAIT != 0 {

@@ -198,7 +198,7 @@ impl kernel::InPlaceModule for MsgqModule {
                 l
             },
             ns: NsRegistration::new(*limits)?,
-            miscdev <- registration::Registration::register(c"msgq", 0o666),
+            miscdev <- registration::Registration::register(c"msgq", 0o666, Some(device::poll)),
         })
     }
 }

@@ -35,9 +35,12 @@ use crate::{
         Perm, //
     },
     queue::Queue,
+    select::Mode,
 };
 use kernel::{
-    new_mutex,
+    bindings,
+    fs::File,
+    new_mutex, new_poll_condvar,
     prelude::*,
     rbtree::{
         RBTree,
@@ -47,6 +50,10 @@ use kernel::{
         lock::{
             mutex::MutexBackend,
             Guard, //
+        },
+        poll::{
+            PollCondVar,
+            PollTable, //
         },
         Arc,
         Mutex, //
@@ -65,6 +72,17 @@ pub(crate) type NsGuard<'a> = Guard<'a, NsInner, MutexBackend>;
 pub(crate) struct Namespace {
     #[pin]
     pub(crate) inner: Mutex<NsInner>,
+    /// Notified on every change a `poll()` may report (enqueue, dequeue, `IPC_SET`, removal).
+    #[pin]
+    pub(crate) poll_cv: PollCondVar,
+}
+
+/// What an open file's `poll()` reports on (`MSGQ_WATCH`).
+#[derive(Clone, Copy)]
+pub(crate) struct WatchSpec {
+    msqid: i32,
+    mode: Mode,
+    msgsz: u64,
 }
 
 /// Everything the namespace lock protects.
@@ -99,6 +117,7 @@ impl Namespace {
                     },
                     "Namespace::inner"
                 ),
+                poll_cv <- new_poll_condvar!("Namespace::poll_cv"),
             }),
             GFP_KERNEL,
         )
@@ -309,6 +328,7 @@ impl Namespace {
                 q.ctime = now();
                 q.wake_receivers();
                 q.wake_senders(false);
+                self.poll_cv.notify_all();
                 Ok(0)
             }
             Cmd::Rmid => {
@@ -316,9 +336,55 @@ impl Namespace {
                 let q = inner.lookup(msqid)?;
                 perm::may_control(&q.perm, &caller).map_err(kerr)?;
                 inner.remove(ids::idx_of(msqid));
+                self.poll_cv.notify_all();
                 Ok(0)
             }
         }
+    }
+
+    /// `MSGQ_WATCH`: checks that the queue exists (`EINVAL`) and that the caller may read or
+    /// write it (`EACCES`), and returns what `poll()` will report on.
+    pub(crate) fn watch(
+        &self,
+        msqid: i32,
+        msgtyp: i64,
+        msgflg: i32,
+        msgsz: u64,
+    ) -> Result<WatchSpec> {
+        let caller = TaskCaller::current();
+        let mut inner = self.inner.lock();
+        let q = inner.lookup(msqid)?;
+        perm::ipcperms(&q.perm, &caller, perm::READ)
+            .or_else(|_| perm::ipcperms(&q.perm, &caller, perm::WRITE))
+            .map_err(kerr)?;
+        Ok(WatchSpec {
+            msqid,
+            mode: Mode::of(msgtyp, msgflg),
+            msgsz,
+        })
+    }
+
+    /// `poll()`: `POLLIN` when the watched selector finds a message, `POLLOUT` when a
+    /// `msgsz`-byte message fits, `POLLERR | POLLHUP` once the queue is gone (or nothing is
+    /// watched).
+    pub(crate) fn poll(&self, file: &File, pt: &PollTable<'_>, w: Option<WatchSpec>) -> u32 {
+        pt.register_wait(file, &self.poll_cv);
+        let gone = bindings::POLLERR | bindings::POLLHUP;
+        let Some(w) = w else {
+            return gone;
+        };
+        let mut inner = self.inner.lock();
+        let Ok(q) = inner.lookup(w.msqid) else {
+            return gone;
+        };
+        let mut mask = 0;
+        if q.msgs.find(w.mode).is_some() {
+            mask |= bindings::POLLIN | bindings::POLLRDNORM;
+        }
+        if q.fits(w.msgsz) {
+            mask |= bindings::POLLOUT | bindings::POLLWRNORM;
+        }
+        mask
     }
 
     /// `MSGQ_RESET`: removes every queue and restores `limits` and a fresh id allocation
@@ -335,6 +401,7 @@ impl Namespace {
         inner.limits = limits;
         inner.msg_hdrs = 0;
         inner.msg_bytes = 0;
+        self.poll_cv.notify_all();
         Ok(0)
     }
 

@@ -5,7 +5,9 @@
 //! `kernel::miscdevice::MiscDeviceOptions` has no `mode` field in Linux 7.3, so
 //! `MiscDeviceRegistration` always creates a 0600 node. This registration builds the same
 //! `struct miscdevice` (same fops vtable, via `MiscDeviceOptions::into_raw`) and sets `mode`
-//! before `misc_register()`, so devtmpfs creates the node with that mode.
+//! before `misc_register()`, so devtmpfs creates the node with that mode. `MiscDevice` has no
+//! `poll` either, so the registration points the device at its own copy of the vtable with a
+//! `poll` operation added.
 
 use core::marker::PhantomData;
 use kernel::{
@@ -19,41 +21,69 @@ use kernel::{
     types::Opaque, //
 };
 
-/// A registered misc device whose node has a given mode.
+/// A `poll` file operation.
+pub(crate) type PollFn = unsafe extern "C" fn(
+    *mut bindings::file,
+    *mut bindings::poll_table_struct,
+) -> bindings::__poll_t;
+
+/// A registered misc device whose node has a given mode, optionally with a `poll` operation.
 ///
 /// # Invariants
 ///
 /// `inner` holds a `struct miscdevice` built by `MiscDeviceOptions::into_raw::<T>()` and
-/// registered with `misc_register()`; it is deregistered exactly once, in `drop`. The layout is
-/// that of `MiscDeviceRegistration<T>` (a transparent `Opaque<bindings::miscdevice>`), which the
-/// fops of `MiscDevice` rely on when they turn the `struct miscdevice` pointer that `misc_open()`
-/// stores in `file->private_data` into a `&MiscDeviceRegistration<T>`.
-#[repr(transparent)]
+/// registered with `misc_register()`; it is deregistered exactly once, in `drop`. Its `fops`
+/// point to `fops`, a copy of the `MiscDevice` vtable of `T` with `poll` added, which lives as
+/// long as the registration. `inner` is the first field (`repr(C)`), so the `struct miscdevice`
+/// pointer that `misc_open()` stores in `file->private_data` points to a valid
+/// `MiscDeviceRegistration<T>` (a transparent `Opaque<bindings::miscdevice>`), which the fops
+/// of `MiscDevice` rely on.
+#[repr(C)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration<T> {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
+    #[pin]
+    fops: Opaque<bindings::file_operations>,
     _t: PhantomData<T>,
 }
 
 // SAFETY: `misc_deregister` may be called on a different thread from `misc_register`.
 unsafe impl<T> Send for Registration<T> {}
-// SAFETY: No `&self` method touches the `struct miscdevice`.
+// SAFETY: No `&self` method touches the `struct miscdevice` or the fops.
 unsafe impl<T> Sync for Registration<T> {}
 
 impl<T: MiscDevice> Registration<T> {
-    /// Registers the misc device `name` (dynamic minor) with device-node mode `mode`.
-    pub(crate) fn register(name: &'static CStr, mode: u16) -> impl PinInit<Self, Error> {
+    /// Registers the misc device `name` (dynamic minor) with device-node mode `mode` and the
+    /// file operations of `T` plus `poll`.
+    pub(crate) fn register(
+        name: &'static CStr,
+        mode: u16,
+        poll: Option<PollFn>,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            inner <- Opaque::try_ffi_init(move |p: *mut bindings::miscdevice| {
-                let mut raw = MiscDeviceOptions { name }.into_raw::<T>();
-                raw.mode = mode;
+            fops <- Opaque::try_ffi_init(move |p: *mut bindings::file_operations| {
+                let raw = MiscDeviceOptions { name }.into_raw::<T>();
+                // SAFETY: `raw.fops` points to the static vtable of `T`.
+                let mut f = unsafe { core::ptr::read(raw.fops) };
+                f.poll = poll;
                 // SAFETY: The initializer may write to `p`.
-                unsafe { p.write(raw) };
-                // SAFETY: `p` holds a valid `struct miscdevice`; it is pinned and is deregistered
-                // in `drop` before its memory goes away.
-                to_result(unsafe { bindings::misc_register(p) })
+                unsafe { p.write(f) };
+                Ok::<(), Error>(())
             }),
+            inner <- {
+                let fops_ptr: *const bindings::file_operations = fops.get();
+                Opaque::try_ffi_init(move |p: *mut bindings::miscdevice| {
+                    let mut raw = MiscDeviceOptions { name }.into_raw::<T>();
+                    raw.mode = mode;
+                    raw.fops = fops_ptr;
+                    // SAFETY: The initializer may write to `p`.
+                    unsafe { p.write(raw) };
+                    // SAFETY: `p` holds a valid `struct miscdevice` whose fops were initialised
+                    // above; both are pinned and stay valid until `drop` deregisters the device.
+                    to_result(unsafe { bindings::misc_register(p) })
+                })
+            },
             _t: PhantomData,
         })
     }

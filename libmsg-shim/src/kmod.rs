@@ -117,6 +117,26 @@ impl Kmod {
 }
 
 impl Kmod {
+    /// `MSGQ_WATCH`: `poll()` on [`Kmod::fd`] then reports `POLLIN` when
+    /// `msgrcv(msqid, _, _, msgtyp, msgflg)` would find a message, `POLLOUT` when a
+    /// `msgsz`-byte message fits, `POLLERR | POLLHUP` once the queue is gone.
+    pub fn watch(&self, msqid: i32, msgtyp: i64, msgflg: i32, msgsz: usize) -> Result<(), i32> {
+        let mut a = ioctl::Watch {
+            version: ioctl::VERSION,
+            msqid,
+            msgflg,
+            pad: 0,
+            msgtyp,
+            msgsz: msgsz as u64,
+        };
+        self.call(ioctl::MSGQ_WATCH, &mut a).map(|_| ())
+    }
+
+    /// The descriptor of `/dev/msgq` (for `poll()` after [`Kmod::watch`]).
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
     /// `MSGQ_RESET`: an empty namespace with the load-time limits (tests; needs
     /// `CAP_SYS_ADMIN`).
     pub fn reset(&self) -> Result<(), i32> {

@@ -672,6 +672,14 @@ fn main() {
                 println!("FAIL {name}: {what}");
             }
         }
+        let (ok, what) = poll_check(k);
+        if ok {
+            pass += 1;
+            println!("ok poll");
+        } else {
+            fail += 1;
+            println!("FAIL poll: {what}");
+        }
         // As root, leave a queue with messages behind: the module must free it on unload.
         if root {
             if let Ok(id) = k.msgget(IPC_PRIVATE, 0o600) {
@@ -685,4 +693,70 @@ fn main() {
     if fail > 0 {
         std::process::exit(1);
     }
+}
+
+/// `poll()` on a watched queue (the module only: kernel queues cannot be polled).
+fn poll_check(k: &kmod::Kmod) -> (bool, String) {
+    let Ok(w) = kmod::Kmod::open() else {
+        return (false, "second open".into());
+    };
+    let b = B::Kmod(kmod::Kmod::open().expect("open"));
+    let id = b.private(0o600);
+    let pollmask = |timeout: i32| -> i16 {
+        let mut p = libc::pollfd {
+            fd: w.fd(),
+            events: libc::POLLIN | libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, timeout) };
+        if n < 0 {
+            -1
+        } else {
+            p.revents
+        }
+    };
+    let mut got = Vec::new();
+    got.push(format!("{:?}", w.watch(0x7fff_0000, 5, 0, 1)));
+    got.push(format!("{:?}", w.watch(id, 5, 0, 10)));
+    got.push(format!("{:#x}", pollmask(0)));
+    let _ = b.snd(id, 3, b"three", 0);
+    got.push(format!("{:#x}", pollmask(0)));
+    // A child blocks in poll() until the parent sends a type-5 message.
+    let fd = w.fd();
+    let pid = child(|| {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+        if n == 1 && p.revents & libc::POLLIN != 0 {
+            200
+        } else {
+            1
+        }
+    });
+    pause();
+    let _ = b.snd(id, 5, b"five", 0);
+    got.push(wait(pid));
+    got.push(format!("{:#x}", pollmask(0)));
+    let _ = b.set(id, |d| d.msg_qbytes = 12);
+    got.push(format!("{:#x}", pollmask(0)));
+    let _ = b.rmid(id);
+    got.push(format!("{:#x}", pollmask(0)));
+    let _ = k;
+    let want = [
+        "Err(22)",
+        "Ok(())",
+        "0x4",
+        "0x4",
+        "child ok 0",
+        "0x5",
+        "0x1",
+        "0x18",
+    ];
+    let ok = got.iter().map(String::as_str).eq(want.iter().copied());
+    (ok, format!("{got:?}, want {want:?}"))
 }
