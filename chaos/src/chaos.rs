@@ -637,7 +637,9 @@ fn verify(run: &mut Run) -> Outcome {
         Err(e) => checks.push(("integrity check after the chaos".into(), Err(e.clone()))),
     }
     // Drain the three queues, checking each queue's counters against what comes out.
-    let mut received: Vec<(u64, u64, usize, i64, String)> = Vec::new();
+    // (sid, seq, queue, type, index of who in `names`)
+    let mut received: Vec<(u64, u64, usize, i64, u32)> = Vec::new();
+    let mut names: Vec<String> = vec!["drain".into(), "controller".into()];
     let mut drain_err = Vec::new();
     let mut buf = vec![0u8; msg::MAX_LEN + 64];
     for (qi, &q) in run.queues.iter().enumerate() {
@@ -647,7 +649,7 @@ fn verify(run: &mut Run) -> Outcome {
             n += 1;
             b += len as u64;
             match msg::decode(&buf[..len], ty) {
-                Ok((sid, seq)) => received.push((sid, seq, qi, ty, "drain".into())),
+                Ok((sid, seq)) => received.push((sid, seq, qi, ty, 0)),
                 Err(why) => drain_err.push(format!("queue {qi}: corrupt: {why}")),
             }
         }
@@ -660,7 +662,7 @@ fn verify(run: &mut Run) -> Outcome {
     }
     run.counts.drained = received.len() as u64;
     for &(sid, seq, t) in &run.taken {
-        received.push((sid, seq, 2, t, "controller".into()));
+        received.push((sid, seq, 2, t, 1));
     }
     checks.push((
         "drained queues match their counters, no corruption".into(),
@@ -700,10 +702,11 @@ fn verify(run: &mut Run) -> Outcome {
             },
         );
     }
-    let mut logged_r: HashSet<(u64, u64, u64)> = HashSet::new();
     for d in &run.dead {
         let text = std::fs::read_to_string(&d.log).unwrap_or_default();
-        let mut last_a: Option<(usize, u32, i64)> = None;
+        let me = names.len() as u32;
+        names.push(format!("{} {}/{}", d.role, d.slot, d.inc));
+        let mut last_a: Option<(usize, u32, i64, u64)> = None;
         for line in text.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             let num = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok()).unwrap_or(-1);
@@ -731,42 +734,29 @@ fn verify(run: &mut Run) -> Outcome {
                         }
                     }
                 }
-                "A" => last_a = Some((num(2) as usize, num(3) as u32, num(4))),
+                "A" => last_a = Some((num(2) as usize, num(3) as u32, num(4), num(1) as u64)),
                 "R" => {
                     last_a = None;
-                    logged_r.insert((d.slot, d.inc, num(1) as u64));
-                    received.push((
-                        num(2) as u64,
-                        num(3) as u64,
-                        num(4) as usize,
-                        num(5),
-                        format!("{} {}/{}", d.role, d.slot, d.inc),
-                    ));
+                    received.push((num(2) as u64, num(3) as u64, num(4) as usize, num(5), me));
                 }
                 "E" => last_a = None,
                 "X" => x_lines.push(format!("{} {}/{}: {line}", d.role, d.slot, d.inc)),
                 _ => {}
             }
         }
-        if let Some(&(.., sid, seq, q, t)) = run.rescued.iter().find(|r| {
-            (r.0, r.1) == (d.slot, d.inc)
-                && last_a.is_some()
-                && !logged_r.contains(&(r.0, r.1, r.2))
-        }) {
+        if let Some(&(.., sid, seq, q, t)) = run
+            .rescued
+            .iter()
+            .find(|r| (r.0, r.1) == (d.slot, d.inc) && last_a.is_some_and(|a| a.3 == r.2))
+        {
             // Returned to the receiver, killed before its log line: counted from the
             // status slot the controller read while it was stopped.
-            received.push((
-                sid,
-                seq,
-                q,
-                t,
-                format!("{} {}/{} (status)", d.role, d.slot, d.inc),
-            ));
+            received.push((sid, seq, q, t, me));
             run.counts.rescued += 1;
             last_a = None;
         }
         // Victims were stopped before the hand-off and killed while stopped: no excuse.
-        if let (Some((q, mode, t)), false, false) = (last_a, d.clean, d.role == "victim") {
+        if let (Some((q, mode, t, _)), false, false) = (last_a, d.clean, d.role == "victim") {
             open.push((q, mode, t, d.slept));
         }
     }
@@ -785,12 +775,17 @@ fn verify(run: &mut Run) -> Outcome {
             ))
         },
     ));
-    let mut seen: HashMap<(u64, u64), String> = HashMap::new();
+    let mut seen: HashMap<(u64, u64), u32> = HashMap::new();
     let (mut dups, mut phantoms, mut failed_but_received, mut misrouted) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (sid, seq, q, t, who) in &received {
-        if let Some(first) = seen.insert((*sid, *seq), who.clone()) {
-            dups.push(format!("{sid:#x}/{seq} by {first} and {who}"));
+    for (sid, seq, q, t, idx) in &received {
+        let idx = *idx;
+        let who = &names[idx as usize];
+        if let Some(first) = seen.insert((*sid, *seq), idx) {
+            dups.push(format!(
+                "{sid:#x}/{seq} by {} and {who}",
+                names[first as usize]
+            ));
         }
         match sent.get(&(*sid, *seq)) {
             None => phantoms.push(format!("{sid:#x}/{seq} ({who})")),
