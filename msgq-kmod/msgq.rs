@@ -30,28 +30,28 @@ use kernel::{
 };
 
 // The shared pure rules. `pub` items that the module does not use are fine.
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/abi.rs"]
 mod abi;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/checks.rs"]
 mod checks;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/errno.rs"]
 mod errno;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ids.rs"]
 mod ids;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ioctl.rs"]
 mod ioctl;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/limits.rs"]
 mod limits;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/perm.rs"]
 mod perm;
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/select.rs"]
 mod select;
 
