@@ -38,6 +38,9 @@ struct Worker {
     killed: bool,
     /// Sleeping in a futex wait when the controller killed it.
     slept: bool,
+    /// `/proc/PID/syscall` while it was stopped before the kill: its last system call (and
+    /// for futex, the operation: where in the call it was).
+    syscall: String,
 }
 
 /// A finished incarnation.
@@ -48,9 +51,10 @@ struct Dead {
     log: PathBuf,
     clean: bool,
     slept: bool,
+    syscall: String,
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Counts {
     pub kills: u64,
     pub kills_holding_lock: u64,
@@ -67,6 +71,8 @@ pub struct Counts {
     /// Of those, receivers that were asleep in a futex wait just before the kill (so most
     /// likely had not returned the message: a high share would hint at real losses).
     pub excused_slept: u64,
+    /// Where the excusing receivers were stopped (their last system call).
+    pub excused_where: String,
     /// Hand-off probes whose message was found again (drained from queue 2 or received).
     pub probes_found: u64,
     /// Messages a killed receiver had returned but not logged, read from its status slot.
@@ -200,6 +206,7 @@ impl Run {
             log,
             killed: false,
             slept: false,
+            syscall: String::new(),
         });
     }
 
@@ -230,6 +237,7 @@ impl Run {
                 log: w.log,
                 clean,
                 slept: w.slept,
+                syscall: w.syscall,
             });
             if restart && w.role != "victim" {
                 self.counts.restarts += 1;
@@ -427,6 +435,21 @@ pub fn run(cfg: Config) -> Outcome {
                         ));
                     }
                 }
+                run.workers[i].syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+                    .map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        match f.as_slice() {
+                            [nr, _uaddr, op, ..] if *nr == "202" => {
+                                let op = u64::from_str_radix(op.trim_start_matches("0x"), 16)
+                                    .unwrap_or(99)
+                                    & 0x7f;
+                                format!("futex op {op}")
+                            }
+                            [nr, ..] => format!("syscall {nr}"),
+                            [] => "?".into(),
+                        }
+                    })
+                    .unwrap_or_default();
                 signal(pid, libc::SIGKILL);
                 run.workers[i].killed = true;
                 run.workers[i].slept = blocked;
@@ -690,7 +713,7 @@ fn verify(run: &mut Run) -> Outcome {
     let mut sent: HashMap<(u64, u64), Sent> = HashMap::new();
     let mut x_lines = Vec::new();
     // Killed receivers with a receive in progress: (queue, mode, t, victim).
-    let mut open: Vec<(usize, u32, i64, bool)> = Vec::new();
+    let mut open: Vec<(usize, u32, i64, bool, String)> = Vec::new();
     for (seq, t) in &run.probes {
         sent.insert(
             (0, *seq),
@@ -757,7 +780,7 @@ fn verify(run: &mut Run) -> Outcome {
         }
         // Victims were stopped before the hand-off and killed while stopped: no excuse.
         if let (Some((q, mode, t, _)), false, false) = (last_a, d.clean, d.role == "victim") {
-            open.push((q, mode, t, d.slept));
+            open.push((q, mode, t, d.slept, d.syscall.clone()));
         }
     }
     run.counts.sent += run.probes.len() as u64;
@@ -835,13 +858,13 @@ fn verify(run: &mut Run) -> Outcome {
     fn augment(
         m: usize,
         missing: &[((u64, u64), Sent)],
-        open: &[(usize, u32, i64, bool)],
+        open: &[(usize, u32, i64, bool, String)],
         owner: &mut [Option<usize>],
         used: &mut HashSet<usize>,
     ) -> bool {
         // Kuhn's augmenting path: give missing message `m` a killed receiver of its own.
         let e = missing[m].1;
-        for (j, &(q, mode, t, _)) in open.iter().enumerate() {
+        for (j, &(q, mode, t, _, _)) in open.iter().enumerate() {
             if q == e.q
                 && mode_matches(mode, t, e.t)
                 && used.insert(j)
@@ -876,6 +899,15 @@ fn verify(run: &mut Run) -> Outcome {
         .iter()
         .filter(|(seq, _)| seen.contains_key(&(0, *seq)))
         .count() as u64;
+    let mut wheres: HashMap<&str, u64> = HashMap::new();
+    for (j, o) in owner.iter().enumerate() {
+        if o.is_some() {
+            *wheres.entry(open[j].4.as_str()).or_default() += 1;
+        }
+    }
+    let mut wheres: Vec<String> = wheres.iter().map(|(k, v)| format!("{v} at {k}")).collect();
+    wheres.sort();
+    run.counts.excused_where = wheres.join(", ");
     run.counts.excused_slept = owner
         .iter()
         .enumerate()
@@ -930,8 +962,8 @@ fn verify(run: &mut Run) -> Outcome {
     let c = &run.counts;
     match run.cfg.mode {
         Mode::Kill => println!(
-            "{tag}: {}s seed {}: kills survived {} (holding the lock {}, blocked {}, right after a hand-off {}, message found again {}) + {} at fault points inside updates; {} restarts; {} messages sent, {} received, {} drained, {} returned but not yet logged at the kill (from the status slots), {} excused (receiver killed inside msgrcv; {} of them asleep just before the kill); store recoveries {}",
-            run.cfg.secs, run.cfg.seed, c.kills + c.fault_kills, c.kills_holding_lock, c.kills_blocked, c.handoff_kills, c.probes_found, c.fault_kills, c.restarts, c.sent, c.received, c.drained, c.rescued, c.excused, c.excused_slept, c.recoveries
+            "{tag}: {}s seed {}: kills survived {} (holding the lock {}, blocked {}, right after a hand-off {}, message found again {}) + {} at fault points inside updates; {} restarts; {} messages sent, {} received, {} drained, {} returned but not yet logged at the kill (from the status slots), {} excused (receiver killed inside msgrcv; {} of them asleep just before the kill; stopped in: {}); store recoveries {}",
+            run.cfg.secs, run.cfg.seed, c.kills + c.fault_kills, c.kills_holding_lock, c.kills_blocked, c.handoff_kills, c.probes_found, c.fault_kills, c.restarts, c.sent, c.received, c.drained, c.rescued, c.excused, c.excused_slept, c.excused_where, c.recoveries
         ),
         Mode::Stop => println!(
             "{tag}: {}s seed {}: stops survived {} (holding the lock {}); {} messages sent, {} received, {} drained; store recoveries {}",
