@@ -20,3 +20,17 @@ vm-kmod-diff:
 # MSGQ_RESET first), and the traces must be equal. Root only (unshare and MSGQ_RESET).
 VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,kmod
 VM_TEST_DEPS += vm-conformance
+
+# An ordinary C program using msgget/msgsnd/msgrcv/msgctl, linked against libmsg_shim (the
+# guest copies it and its libraries; the shim picks the kmod backend because /dev/msgq
+# exists), as root and as uid 1000.
+VM_SHIM_PROG = $(VM_BUILD)/shim_prog
+VM_TEST_BINS += $(VM_SHIM_PROG)
+VM_TEST_DEPS += vm-shim-prog
+
+.PHONY: vm-shim-prog
+
+vm-shim-prog:
+	$(CARGO) build --release -p libmsg-shim
+	@mkdir -p $(VM_BUILD) && cc -O2 -Wall -o $(VM_SHIM_PROG) tests/kmod/shim_prog.c \
+	  -L$(CURDIR)/target/release -Wl,-rpath,$(CURDIR)/target/release -lmsg_shim
