@@ -1,24 +1,24 @@
 # Crash safety and hostile input (issue 8): chaos tests with SIGKILL and SIGSTOP, permission
 # tests across uids, fuzzing. See docs/crash-safety.md.
 #
-#   make chaos        the bounded suite of `make test` (~1.5 min): chaos with SIGKILL (20 s),
+#   make chaos        the bounded suite of `make test` (~1.5 min): the engine-bug regression
+#                     tests (chaos/tests), chaos with SIGKILL (20 s),
 #                     chaos with SIGSTOP (15 s), permissions, the seeded fuzz drivers (8 s
 #                     each); ends with `chaos: N passed, N failed`
 #   make fuzz-smoke   the libFuzzer targets for FUZZ_SMOKE_SECS each (part of `make test`)
 #   make chaos-long   the chaos runs for CHAOS_LONG_SECS (default 300) each
 #   make fuzz         the libFuzzer targets for FUZZ_SECS (default 600) each; inputs that
 #                     add coverage are merged into fuzz/corpus/
-#   make chaos-bugs   the reproducers of engine bugs the chaos and fuzz runs found (expected
+#   make chaos-bugs   the reproducers of engine bugs still open (`#[ignore]`d tests, expected
 #                     to fail until msgq-user is fixed)
 #
-# CHAOS_SEED=N replays a chaos or seeded-fuzz run. CHAOS_FAULTS=1 also makes some workers
-# kill themselves at random fault points inside the update protocol (msgq-user's
-# fault-injection feature): off by default until the free-list rollback bug reproduced by
-# chaos/tests/engine_bug_free_list.rs is fixed, after which it should be turned on.
+# CHAOS_SEED=N replays a chaos or seeded-fuzz run. CHAOS_FAULTS=1 (the default) also makes
+# some workers kill themselves at random fault points inside the update protocol (msgq-user's
+# fault-injection feature); CHAOS_FAULTS=0 leaves only the controller's kills.
 
 CHAOS_SECS ?= 20
 CHAOS_LONG_SECS ?= 300
-CHAOS_FAULTS ?= 0
+CHAOS_FAULTS ?= 1
 CHAOS_SEED ?=
 FUZZ_SMOKE_SECS ?= 15
 FUZZ_SECS ?= 600
@@ -35,6 +35,7 @@ chaos-build: deps
 	$(CARGO) build --release -q -p msgq-chaos $(CHAOS_FEATURES)
 
 chaos: chaos-build
+	$(CARGO) test --release -q -p msgq-chaos $(CHAOS_FEATURES) --tests
 	$(CHAOS_BIN) test --secs $(CHAOS_SECS) $(CHAOS_FLAGS)
 
 chaos-long: chaos-build

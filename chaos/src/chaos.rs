@@ -902,7 +902,11 @@ fn verify(run: &mut Run) -> Outcome {
     let mut wheres: HashMap<&str, u64> = HashMap::new();
     for (j, o) in owner.iter().enumerate() {
         if o.is_some() {
-            *wheres.entry(open[j].4.as_str()).or_default() += 1;
+            let at = match open[j].4.as_str() {
+                "" => "a fault point (self-kill)",
+                w => w,
+            };
+            *wheres.entry(at).or_default() += 1;
         }
     }
     let mut wheres: Vec<String> = wheres.iter().map(|(k, v)| format!("{v} at {k}")).collect();

@@ -1,6 +1,6 @@
-//! ENGINE BUG REPRODUCER (found by the chaos test, issue 8) — expected to FAIL until
-//! msgq-user is fixed; it is `#[ignore]`d so that `cargo test` stays green, and run by
-//! `make chaos-bugs` (and `cargo test -p msgq-chaos --features fault-injection -- --ignored`).
+//! Regression test for an engine bug found by the chaos test (issue 8), fixed in msgq-user
+//! 4ea67d3 (`Tx::preserve` of the link word). Needs the `fault-injection` feature; run by
+//! `make chaos`.
 //!
 //! `alloc::alloc` pops a block from a free list with logged writes to the list head and the
 //! block's class word, but the block's word 1 (`b + 8`) is the free list's *next* link, and
@@ -12,8 +12,7 @@
 //! (the integrity check fails with "free list K: bad block", later allocations hit
 //! `Corrupt` and every call returns EIO) or silently loses the rest of the list (a leak).
 //!
-//! Fix (msgq-user/src/shm/alloc.rs): log the link word too when popping, e.g.
-//! `tx.put(b + 8, 0)` right after reading `next`, so the rollback restores it.
+//! The fix logs the link word when popping, so the rollback restores it.
 
 #![cfg(feature = "fault-injection")]
 
@@ -90,7 +89,6 @@ fn each_point(tag: &str, prepare: fn(&Store), op: fn(&Store)) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "engine bug: free-list link not logged on allocation (see the file's doc)"]
 fn rollback_of_an_allocation_keeps_the_free_list_intact() {
     let mut bad = Vec::new();
     // Queue records: two created and removed leave a free list of two queue blocks.

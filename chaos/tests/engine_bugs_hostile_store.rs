@@ -1,6 +1,6 @@
-//! ENGINE BUG REPRODUCERS (found by the store_bytes fuzz target, issue 8) — expected to
-//! FAIL until msgq-user is fixed; `#[ignore]`d so that `cargo test` stays green, run by
-//! `make chaos-bugs`.
+//! Reproducers of engine bugs found by the store_bytes fuzz target (issue 8). The first
+//! three are fixed (msgq-user e159e9d) and run as regression tests; the last one is still
+//! open: `#[ignore]`d, run by `make chaos-bugs`, expected to FAIL until fixed.
 //!
 //! Both start from a valid, populated store file (the fuzz target's template) with a few
 //! bytes of its heap changed; see `msgq_chaos::fuzz::store_bytes` for the input format.
@@ -16,7 +16,6 @@ use msgq_chaos::fuzz::{store_bytes_with, StoreOutcome};
 /// store"). Fix: validate bucket chains in check (block_ok, `T::TYPE` hashes to the bucket,
 /// same set as the sorted list).
 #[test]
-#[ignore = "engine gap: check() does not validate the type hash buckets"]
 fn check_rejects_a_bogus_type_hash_entry() {
     let out =
         std::panic::catch_unwind(|| store_bytes_with(&[0x25, 0x09, 0xe2, 0x02, 0x00, 0x08], true));
@@ -39,7 +38,6 @@ fn check_rejects_a_bogus_type_hash_entry() {
 /// Run with `MSGQ_FUZZ_POKE_ALL=1`, which makes the target call into stores that failed
 /// `check()` as well (the default skips them so that the fuzz runs stay bounded).
 #[test]
-#[ignore = "engine bug: a damaged record offset into the header can overwrite the store lock (hang)"]
 fn damaged_store_never_hangs_a_call() {
     const INPUT: [u8; 24] = [
         0x03, 0x27, 0x40, 0x0f, 0x0d, 0x25, 0x35, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -72,7 +70,6 @@ fn damaged_store_never_hangs_a_call() {
 /// length. Fix: treat log entries inside the mutex (or anywhere no logged write can go) as
 /// corruption, e.g. refuse the store (`EIO`) instead of replaying them.
 #[test]
-#[ignore = "engine bug: undo-log rollback can overwrite the store mutex (SIGSEGV)"]
 fn rollback_never_writes_the_mutex() {
     use msgq_user::shm::layout::{H, LOCK_OFF, LOG_OFF};
     use msgq_user::{Store, StoreOptions};
@@ -122,5 +119,25 @@ fn rollback_never_writes_the_mutex() {
         !libc::WIFSIGNALED(status),
         "opening and checking the store killed the process with signal {}",
         libc::WTERMSIG(status)
+    );
+}
+
+/// OPEN ENGINE GAP: `check()` does not verify the class word of live records. One changed
+/// byte (heap offset 4: the high bytes of the first block's class word, a queue record)
+/// passes `check()`; a few ordinary calls (stat, receives, send, msgget, remove) then leave
+/// a store whose next `check()` fails with "a record points outside the store". Fix:
+/// `check` should verify each live record's class word (the class `alloc` gives its size)
+/// as it already does for free blocks.
+#[test]
+#[ignore = "engine gap: check() does not validate live records' class words"]
+fn check_rejects_a_damaged_class_word() {
+    let out =
+        std::panic::catch_unwind(|| store_bytes_with(&[0x01, 0xcc, 0x04, 0x00, 0x41, 0x2e], true));
+    assert!(
+        matches!(
+            out,
+            Ok(StoreOutcome::CheckFailed | StoreOutcome::Refused | StoreOutcome::CheckPassed)
+        ),
+        "check() passed a damaged store that a few calls then corrupted further"
     );
 }
