@@ -417,8 +417,10 @@ fn code(x: R) -> i32 {
     }
 }
 
-fn pause() {
-    std::thread::sleep(Duration::from_millis(300));
+/// Waits until the child sleeps (blocked in the call under test), as the conformance suite
+/// does, so that a slow guest cannot reorder the parent's next step before the child blocks.
+fn blocked(pid: libc::pid_t) {
+    let _ = msgq_tests::procs::wait_state(pid, pid, 'S', Duration::from_secs(10));
 }
 
 fn c_handoff(b: &B, t: &mut Trace) {
@@ -427,7 +429,7 @@ fn c_handoff(b: &B, t: &mut Trace) {
         let mut buf = [0u8; 64];
         code(b.rcv_raw(id, buf.as_mut_ptr().cast(), 56, 0, 0))
     });
-    pause();
+    blocked(pid);
     t.push(r(b.snd(id, 3, b"hello", 0)));
     t.push(wait(pid));
     match b.stat(id) {
@@ -443,7 +445,7 @@ fn c_handoff(b: &B, t: &mut Trace) {
         let mut buf = [0u8; 64];
         code(b.rcv_raw(id, buf.as_mut_ptr().cast(), 5, 0, 0))
     });
-    pause();
+    blocked(pid);
     t.push(r(b.snd(id, 3, b"0123456789", 0)));
     t.push(wait(pid));
     t.push(st(b, id));
@@ -452,7 +454,7 @@ fn c_handoff(b: &B, t: &mut Trace) {
         let mut buf = [0u8; 64];
         code(b.rcv_raw(id, buf.as_mut_ptr().cast(), 56, 2, 0))
     });
-    pause();
+    blocked(pid);
     t.push(r(b.snd(id, 1, b"one", 0)));
     t.push(r(b.snd(id, 2, b"two!", 0)));
     t.push(wait(pid));
@@ -469,7 +471,8 @@ fn c_rmid_blocked(b: &B, t: &mut Trace) {
     let id2 = b.private(0o600);
     t.push(b.set(id2, |d| d.msg_qbytes = 0));
     let pid2 = child(|| code(b.snd(id2, 1, b"", 0)));
-    pause();
+    blocked(pid);
+    blocked(pid2);
     t.push(b.rmid(id));
     t.push(b.rmid(id2));
     t.push(wait(pid));
@@ -491,7 +494,7 @@ fn c_signal(b: &B, t: &mut Trace) {
         let mut buf = [0u8; 64];
         code(b.rcv_raw(id, buf.as_mut_ptr().cast(), 56, 0, 0))
     });
-    pause();
+    blocked(pid);
     // SAFETY: our child.
     unsafe { libc::kill(pid, libc::SIGUSR1) };
     t.push(wait(pid));
@@ -507,7 +510,7 @@ fn c_signal(b: &B, t: &mut Trace) {
         }
         code(b.snd(id, 1, b"x", 0))
     });
-    pause();
+    blocked(pid);
     // SAFETY: our child.
     unsafe { libc::kill(pid, libc::SIGUSR1) };
     t.push(wait(pid));
@@ -517,13 +520,13 @@ fn c_signal(b: &B, t: &mut Trace) {
         let mut buf = [0u8; 64];
         code(b.rcv_raw(id, buf.as_mut_ptr().cast(), 56, 0, 0))
     });
-    pause();
+    blocked(pid);
     // SAFETY: our child.
     unsafe {
         libc::kill(pid, libc::SIGSTOP);
         libc::kill(pid, libc::SIGCONT);
     }
-    pause();
+    blocked(pid);
     t.push(r(b.snd(id, 1, b"after", 0)));
     t.push(wait(pid));
     t.push(b.rmid(id));
@@ -534,7 +537,7 @@ fn c_senders(b: &B, t: &mut Trace) {
     t.push(b.set(id, |d| d.msg_qbytes = 10));
     t.push(r(b.snd(id, 1, b"12345678", 0)));
     let pid = child(|| code(b.snd(id, 2, b"abcde", 0)));
-    pause();
+    blocked(pid);
     t.push(st(b, id));
     t.push(b.rcv(id, 16, 1, 0));
     t.push(wait(pid));
@@ -542,7 +545,7 @@ fn c_senders(b: &B, t: &mut Trace) {
     // Raising qbytes releases a blocked sender (IPC_SET wakes senders that fit).
     t.push(b.set(id, |d| d.msg_qbytes = 0));
     let pid = child(|| code(b.snd(id, 3, b"xyz", 0)));
-    pause();
+    blocked(pid);
     t.push(b.set(id, |d| d.msg_qbytes = 100));
     t.push(wait(pid));
     t.push(st(b, id));
@@ -738,7 +741,7 @@ fn poll_check(k: &kmod::Kmod) -> (bool, String) {
             1
         }
     });
-    pause();
+    blocked(pid);
     let _ = b.snd(id, 5, b"five", 0);
     got.push(wait(pid));
     got.push(format!("{:#x}", pollmask(0)));
