@@ -63,8 +63,11 @@ struct Template {
     pages: Vec<(u64, Vec<u8>)>,
 }
 
+/// A scratch file of this process and thread (tests may run targets on several threads).
 fn scratch(tag: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/msgq-fuzz-{tag}-{}", std::process::id()))
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    PathBuf::from(format!("/dev/shm/msgq-fuzz-{tag}-{}-{tid}", std::process::id()))
 }
 
 fn template() -> &'static Template {
