@@ -64,7 +64,7 @@ fi
 
 # 2. bookworm packages.
 pkgs=(flex bison bc libelf-dev libssl-dev cpio busybox-static libclang-19-dev
-      clang-19 xz-utils gcc make python3 kmod)
+      clang-19 xz-utils gcc make python3 kmod file)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
