@@ -49,6 +49,12 @@ for t in store_bytes api_sequence; do
   fi
   rm -rf "$new" "$log"
 done
+# Scratch store files of fuzzer processes that crashed or were stopped before cleaning up.
+for f in /dev/shm/msgq-fuzz-*; do
+  [ -e "$f" ] || continue
+  pid=$(basename "$f" | sed -n 's/^msgq-fuzz-[a-z]*-\([0-9]*\)-.*/\1/p')
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then rm -f "$f"; fi
+done
 echo "fuzz: $total libFuzzer executions"
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" = 0 ]
