@@ -5,7 +5,7 @@
 #   make loom        every model, at most LOOM_PREEMPTIONS (default 2) preemptions per
 #                    execution: ~1 min of checking on 2 cores, plus ~2 min for the first
 #                    build. Part of `make test`.
-#   make loom-deep   every model without a preemption bound (exhaustive; see docs/loom.md
+#   make loom-deep   every model without a preemption bound (exhaustive: hours; see docs/loom.md
 #                    for the time it takes).
 #
 # LOOM_ARGS passes test-harness arguments, e.g. make loom LOOM_ARGS=removal
