@@ -122,14 +122,13 @@ fn rollback_never_writes_the_mutex() {
     );
 }
 
-/// OPEN ENGINE GAP: `check()` does not verify the class word of live records. One changed
+/// FIXED ENGINE GAP (regression test): `check()` did not verify the class word of live records. One changed
 /// byte (heap offset 4: the high bytes of the first block's class word, a queue record)
 /// passes `check()`; a few ordinary calls (stat, receives, send, msgget, remove) then leave
 /// a store whose next `check()` fails with "a record points outside the store". Fix:
 /// `check` should verify each live record's class word (the class `alloc` gives its size)
 /// as it already does for free blocks.
 #[test]
-#[ignore = "engine gap: check() does not validate live records' class words"]
 fn check_rejects_a_damaged_class_word() {
     let out =
         std::panic::catch_unwind(|| store_bytes_with(&[0x01, 0xcc, 0x04, 0x00, 0x41, 0x2e], true));

@@ -40,7 +40,13 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
     let a = g.arena();
     let len = a.len();
     let top = g.get(H::HEAP_TOP);
-    let block_ok = |b: u64, min: u64| b >= HEAP_OFF && b.is_multiple_of(64) && b + min <= top;
+    let block_ok = |b: u64, min: u64| {
+        b >= HEAP_OFF && b.is_multiple_of(64) && b.checked_add(min).is_some_and(|e| e <= top)
+    };
+    // A live record: a heap block whose class word fits what it holds.
+    let rec_ok = |b: u64, bytes: u64| {
+        block_ok(b, bytes) && crate::shm::alloc::class_for(bytes).map(u64::from) == Some(g.get(b))
+    };
     ensure!(g.get(H::LOG_LEN) == 0, "undo log not empty after recovery");
     ensure!(
         (HEAP_OFF..=len).contains(&top),
@@ -57,7 +63,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             continue;
         }
         ensure!(
-            block_ok(q, Q::SIZE),
+            rec_ok(q, Q::SIZE),
             "queue {idx}: record {q:#x} outside the heap"
         );
         let id = g.get(q + Q::ID);
@@ -88,11 +94,11 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             );
             let tr = g.get(m + M::TREC);
             ensure!(
-                block_ok(m, M::SIZE + g.get(m + M::LEN).min(top)),
+                rec_ok(m, M::SIZE.saturating_add(g.get(m + M::LEN))),
                 "queue {id}: message {m:#x} text runs past the heap"
             );
             ensure!(
-                block_ok(tr, T::SIZE) && g.get(tr + T::TYPE) == g.get(m + M::TYPE),
+                rec_ok(tr, T::SIZE) && g.get(tr + T::TYPE) == g.get(m + M::TYPE),
                 "queue {id}: message {m:#x} has a wrong type record"
             );
             n += 1;
@@ -122,7 +128,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         let (mut tn, mut last, mut tr) = (0u64, i64::MIN, g.get(q + Q::THEAD));
         while tr != 0 {
             ensure!(
-                block_ok(tr, T::SIZE) && sorted.insert(tr),
+                rec_ok(tr, T::SIZE) && sorted.insert(tr),
                 "queue {id}: bad type record {tr:#x} on the sorted list"
             );
             let t = g.get(tr + T::TYPE) as i64;
@@ -154,7 +160,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         // those with messages are exactly the sorted list, the others have receivers.
         let buckets = g.get(q + Q::TBUCKETS);
         ensure!(
-            block_ok(buckets - 8, 8 * (TYPE_BUCKETS + 1)),
+            buckets >= 8 && rec_ok(buckets - 8, 8 * (TYPE_BUCKETS + 1)),
             "queue {id}: type hash {buckets:#x} outside the heap"
         );
         let mut lists = vec![
@@ -166,7 +172,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             let mut tr = g.get(buckets + 8 * b);
             while tr != 0 {
                 ensure!(
-                    block_ok(tr, T::SIZE),
+                    rec_ok(tr, T::SIZE),
                     "queue {id}: type hash entry {tr:#x} is not a record"
                 );
                 let t = g.get(tr + T::TYPE) as i64;
@@ -192,7 +198,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             let mut c = 0u64;
             while w != 0 {
                 ensure!(
-                    block_ok(w, W::SIZE),
+                    rec_ok(w, W::SIZE),
                     "queue {id}: waiter {w:#x} outside the heap"
                 );
                 ensure!(
@@ -216,10 +222,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
     ensure!(mi == max_idx, "max_idx {mi} but highest index {max_idx}");
     let mut w = g.get(H::PENDING_HEAD);
     while w != 0 {
-        ensure!(
-            block_ok(w, W::SIZE),
-            "pending waiter {w:#x} outside the heap"
-        );
+        ensure!(rec_ok(w, W::SIZE), "pending waiter {w:#x} outside the heap");
         ensure!(
             g.get(w + W::STATE) == state::DELIVERED && g.get(w + W::MSG) != 0,
             "pending waiter {w:#x} without a message"
