@@ -1,8 +1,7 @@
-//! Reproducers of engine bugs found by the store_bytes fuzz target (issue 8). The first
-//! three are fixed (msgq-user e159e9d) and run as regression tests; the last one is still
-//! open: `#[ignore]`d, run by `make chaos-bugs`, expected to FAIL until fixed.
+//! Reproducers of engine bugs found by the store_bytes fuzz target (issue 8), all fixed
+//! (msgq-user e159e9d, and the class-word check after it) and run as regression tests.
 //!
-//! Both start from a valid, populated store file (the fuzz target's template) with a few
+//! They start from a valid, populated store file (the fuzz target's template) with a few
 //! bytes of its heap changed; see `msgq_chaos::fuzz::store_bytes` for the input format.
 
 use msgq_chaos::fuzz::{store_bytes_with, StoreOutcome};
