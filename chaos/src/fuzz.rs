@@ -67,7 +67,10 @@ struct Template {
 fn scratch(tag: &str) -> PathBuf {
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
-    PathBuf::from(format!("/dev/shm/msgq-fuzz-{tag}-{}-{tid}", std::process::id()))
+    PathBuf::from(format!(
+        "/dev/shm/msgq-fuzz-{tag}-{}-{tid}",
+        std::process::id()
+    ))
 }
 
 fn template() -> &'static Template {
