@@ -60,7 +60,7 @@ if [ "$mode" = test ]; then
     name=$(basename "$bin")
     add_file "/tests/$name" "$bin"
     add_libs "$bin"
-    tests+=("${who// /+} /tests/$name ${parts[*]:1}")
+    tests+=("$(( ${#tests[@]} + 1 )) ${who// /+} /tests/$name ${parts[*]:1}")
   done
   printf '%s\n' "${tests[@]}" > "$work/tests.list"
   add_file /tests.list "$work/tests.list" 0644
@@ -86,16 +86,16 @@ if [ -f /cmd ]; then
   echo "@@CMD $(cat /cmd)"
   sh -c "$(cat /cmd)"; echo "@@CMD-EXIT $?"
 else
-  while read -r uids bin args; do
+  while read -r n uids bin args; do
     [ -n "$bin" ] || continue
     for who in $(echo "$uids" | tr + ' '); do
-      echo "@@RUN-START $bin uid=$who"
+      echo "@@RUN-START #$n uid=$who $bin $args"
       cd /tmp
       if [ "$who" = 0 ]; then $bin $args > /tmp/out 2>&1; rc=$?
       else runas "$who" "$who" $bin $args > /tmp/out 2>&1; rc=$?; fi
       cat /tmp/out
       sum=$(grep -E '^([A-Za-z_-]+: )?[0-9]+ passed, [0-9]+ failed' /tmp/out | tail -1)
-      echo "@@RUN-END $bin uid=$who rc=$rc summary=${sum:-MISSING}"
+      echo "@@RUN-END #$n uid=$who rc=$rc $bin summary=${sum:-MISSING}"
     done
   done < /tests.list
   rmmod msgq; check "rmmod msgq" $?
@@ -148,9 +148,10 @@ done < <(grep '^@@CHECK ' "$log")
 if [ "$mode" = test ]; then
   grep -q '^@@CHECK ok insmod msgq.ko' "$log" || bad "no result line for insmod"
   grep -q '^@@CHECK .* rmmod msgq$' "$log" || bad "no result line for rmmod"
-  while read -r uids bin _; do
+  while read -r n uids bin args; do
+    [ -z "$args" ] || bin="$bin $args"
     for who in ${uids//+/ }; do
-      line=$(grep -F "@@RUN-END $bin uid=$who " "$log" | tail -1)
+      line=$(grep -F "@@RUN-END #$n uid=$who " "$log" | tail -1)
       if [ -z "$line" ]; then bad "no result for $bin as uid $who"; continue; fi
       rc=$(sed -E 's/.* rc=([0-9]+) .*/\1/' <<< "$line")
       sum=${line#*summary=}
