@@ -168,5 +168,7 @@ if [ "$mode" = test ]; then
   echo "vm-test: $passed passed, $failed failed"
   [ "$failed" = 0 ]
 else
+  cmdrc=$(sed -n 's/^@@CMD-EXIT //p' "$log" | tail -1)
+  [ "${cmdrc:-missing}" = 0 ] || bad "CMD exited ${cmdrc:-without an exit line}"
   [ "$fails" = 0 ] && [ "$failed" = 0 ]
 fi
