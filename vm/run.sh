@@ -74,7 +74,9 @@ cat > "$work/init" <<'INIT'
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin HOME=/tmp
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp; chmod 1777 /tmp
+# /tmp stays on the (writable) initramfs root: a tmpfs over it would hide files packed
+# under /tmp, such as the shim library of a checkout that lives there.
+chmod 1777 /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 UID_=$(sed -n 's/^msgq:x:\([0-9]*\):.*/\1/p' /etc/passwd)
 check() { if [ "$2" = 0 ]; then echo "@@CHECK ok $1"; else echo "@@CHECK FAIL $1"; fi; }
