@@ -14,7 +14,7 @@ build: deps
 	$(CARGO) build --workspace --release
 
 # The whole test suite. Feature areas append to TEST_TARGETS in mk/*.mk.
-TEST_TARGETS := test-unit test-conformance
+TEST_TARGETS := lint test-unit test-conformance
 -include mk/*.mk
 
 test: deps
