@@ -3,10 +3,12 @@
 # docs/test-vm.md.
 #
 #   make kernel         build/find the test kernel (base variant)
-#   make kernel-debug   the same with lockdep, DEBUG_ATOMIC_SLEEP, KASAN, kmemleak
-#   make kmod           build msgq-kmod/msgq.ko against the kernel (KERNEL_VARIANT=base|debug)
+#   make kernel-debug   the same with lockdep, DEBUG_ATOMIC_SLEEP, kmemleak
+#   make kernel-kasan   debug + KASAN, built with clang (LLVM=-19; gcc cannot have Rust and KASAN)
+#   make kmod           build msgq-kmod/msgq.ko against the kernel (KERNEL_VARIANT=base|debug|kasan)
 #   make vm-test        boot the guest, run $(VM_TEST_BINS) as root and as uid 1000
 #   make vm-test-debug  vm-test on the debug kernel (not part of `make test`)
+#   make vm-test-kasan  vm-test on the KASAN kernel (not part of `make test`)
 #   make vm-run CMD='cat /proc/sysvipc/msg'   run a command in the guest
 #
 # Add a guest test program: append its host path to VM_TEST_BINS, optionally followed by
@@ -39,13 +41,16 @@ VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,native
 VM_TEST_DEPS += vm-conformance
 endif
 
-.PHONY: kernel kernel-debug kmod vm-helpers vm-conformance vm-test vm-test-debug vm-run
+.PHONY: kernel kernel-debug kernel-kasan kmod vm-helpers vm-conformance vm-test vm-test-debug vm-test-kasan vm-run
 
 kernel:
 	@vm/kernel.sh build base >/dev/null
 
 kernel-debug:
 	@vm/kernel.sh build debug >/dev/null
+
+kernel-kasan:
+	@vm/kernel.sh build kasan >/dev/null
 
 # The kernel tree of the chosen variant (builds it when not cached).
 vm_kdir = $$(vm/kernel.sh build $(KERNEL_VARIANT))
@@ -55,7 +60,7 @@ kmod:
 	  echo "kmod: building msgq-kmod against $$kdir"; \
 	  if [ "$$(cat msgq-kmod/.kdir 2>/dev/null)" != "$$kdir" ]; then \
 	    $(MAKE) --no-print-directory -s -C "$$kdir" M=$(CURDIR)/msgq-kmod clean; echo "$$kdir" > msgq-kmod/.kdir; fi; \
-	  $(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/msgq-kmod modules; \
+	  $(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/msgq-kmod $$(vm/kernel.sh makeargs $(KERNEL_VARIANT)) modules; \
 	  mkdir -p $(VM_BUILD); cp msgq-kmod/msgq.ko $(VM_BUILD)/msgq-$(KERNEL_VARIANT).ko
 
 vm-helpers: $(VM_BUILD)/runas $(VM_SMOKE)
@@ -76,6 +81,9 @@ vm-test: kmod vm-helpers $(VM_TEST_DEPS)
 
 vm-test-debug:
 	@$(MAKE) --no-print-directory vm-test KERNEL_VARIANT=debug
+
+vm-test-kasan:
+	@$(MAKE) --no-print-directory vm-test KERNEL_VARIANT=kasan VM_MEM=1024
 
 vm-run: kmod vm-helpers
 	@vm/run.sh run "$(vm_kdir)" $(VM_BUILD) $(VM_BUILD)/msgq-$(KERNEL_VARIANT).ko '$(CMD)'

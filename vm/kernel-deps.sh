@@ -65,6 +65,8 @@ fi
 # 2. bookworm packages.
 pkgs=(flex bison bc libelf-dev libssl-dev cpio busybox-static libclang-19-dev
       clang-19 xz-utils gcc make python3 kmod file)
+# The kasan variant is built with clang: it also needs lld and the llvm binutils.
+[ "${KERNEL_DEPS_LLVM:-0}" = 1 ] && pkgs+=(lld-19 llvm-19)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
