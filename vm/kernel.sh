@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) msgq's Rust-enabled test kernel.
 #   vm/kernel.sh build base|debug   ensure deps, build if not cached; last stdout line = tree dir
+#   vm/kernel.sh build kasan        debug + KASAN, built with clang (LLVM=-19)
+#   vm/kernel.sh makeargs VARIANT   print the extra make arguments of a variant (LLVM=-19)
 #   vm/kernel.sh env                print the environment (export lines) Kbuild needs here
 # The tree dir holds the built, configured kernel source tree (KDIR for out-of-tree modules)
 # with arch/x86/boot/bzImage. It lives outside the work tree, under $MSGQ_CACHE
@@ -23,16 +25,19 @@ if [ "$cmd" = env ]; then
   echo "export LIBCLANG_PATH=/usr/lib/llvm-19/lib RUST_LIB_SRC=/usr/lib/rustlib/src/rust/library PATH=$cache/cargo/bin:\$PATH"
   exit 0
 fi
-[ "$cmd" = build ] || { log "unknown command $cmd"; exit 2; }
-variant=${2:?variant base|debug}
+case $cmd in build|makeargs) ;; *) log "unknown command $cmd"; exit 2 ;; esac
+variant=${2:?variant base|debug|kasan}
+margs=()
 case $variant in
   base) frags=("$here/config-base") ;;
   debug) frags=("$here/config-base" "$here/config-debug") ;;
+  kasan) frags=("$here/config-base" "$here/config-debug" "$here/config-kasan"); margs=(LLVM=-19) ;;
   *) log "unknown variant $variant"; exit 2 ;;
 esac
+if [ "$cmd" = makeargs ]; then echo "${margs[*]}"; exit 0; fi
 
 mkdir -p "$cache"
-"$here/kernel-deps.sh" "$cache"
+KERNEL_DEPS_LLVM=$([ ${#margs[@]} = 0 ] && echo 0 || echo 1) "$here/kernel-deps.sh" "$cache"
 kernel_env
 
 # Source package: downloaded once into $cache/src. Its version is that of the .deb already
@@ -58,7 +63,8 @@ fi
 rustv=$(rustc --version)
 bgv=$(bindgen --version 2>/dev/null | head -1)
 key=$( { echo "epoch $KEY_EPOCH"; echo "linux-source-7.3 $srcver"; echo "$rustv"; echo "$bgv";
-         echo "gcc $(gcc -dumpfullversion)"; cat "${frags[@]}"; } | sha256sum | cut -c1-16)
+         echo "gcc $(gcc -dumpfullversion)"; cat "${frags[@]}";
+         [ ${#margs[@]} = 0 ] || { echo "${margs[*]}"; clang-19 --version | head -1; }; } | sha256sum | cut -c1-16)
 dir="$cache/kernel-$variant-$key"
 tree="$dir/linux"
 
@@ -81,8 +87,8 @@ rm -rf "$tmp"
 mv "$dir"/linux-source-7.3 "$tree"
 
 cd "$tree"
-make -s rustavailable >&2 || { log "Rust is not available to Kbuild (see above)"; exit 1; }
-make -s tinyconfig >&2
+make -s "${margs[@]}" rustavailable >&2 || { log "Rust is not available to Kbuild (see above)"; exit 1; }
+make -s "${margs[@]}" tinyconfig >&2
 args=()
 for f in "${frags[@]}"; do
   while IFS='=' read -r name val; do
@@ -91,7 +97,7 @@ for f in "${frags[@]}"; do
   done < "$f"
 done
 scripts/config "${args[@]}"
-make -s olddefconfig >&2
+make -s "${margs[@]}" olddefconfig >&2
 # Check that every requested option stuck.
 : > "$dir/dropped-options"
 fatal=0
@@ -105,16 +111,16 @@ for f in "${frags[@]}"; do
     esac
   done < "$f"
   # Everything config-base asks for is required in every variant.
-  [ "$f" = "$here/config-base" ] && [ -s "$dir/dropped-options" ] && fatal=1
+  { [ "$f" = "$here/config-base" ] || [ "$f" = "$here/config-kasan" ]; } && [ -s "$dir/dropped-options" ] && fatal=1
 done
 if [ -s "$dir/dropped-options" ]; then
   log "options that did not stick after olddefconfig ($(basename "${frags[-1]}")):"
   sed 's/^/  /' "$dir/dropped-options" >&2
-  [ $fatal = 0 ] || { log "config-base options are required; giving up"; exit 1; }
+  [ $fatal = 0 ] || { log "config-base (and, for kasan, config-kasan) options are required; giving up"; exit 1; }
 fi
 jobs=$(( $(nproc) + 1 ))
-log "make -j$jobs bzImage modules"
-make -j"$jobs" bzImage modules > "$dir/build.log" 2>&1 || { tail -40 "$dir/build.log" >&2; log "kernel build failed; log in $dir/build.log"; exit 1; }
+log "make ${margs[*]} -j$jobs bzImage modules"
+make "${margs[@]}" -j"$jobs" bzImage modules > "$dir/build.log" 2>&1 || { tail -40 "$dir/build.log" >&2; log "kernel build failed; log in $dir/build.log"; exit 1; }
 echo $(( $(date +%s) - start )) > "$dir/build-seconds"
 { echo "linux-source-7.3 $srcver"; echo "$rustv"; echo "$bgv"; echo "variant $variant"; } > "$dir/info"
 touch "$dir/complete"
