@@ -56,11 +56,37 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         recoveries: g.get(H::RECOVERIES),
         ..Default::default()
     };
+    // The namespace words: limits and id allocation state within the kernel's ranges.
+    let int_max = i32::MAX as u64;
+    ensure!(
+        g.get(H::MSGMAX) <= int_max && g.get(H::MSGMNB) <= int_max,
+        "limits msgmax/msgmnb out of range"
+    );
+    ensure!(
+        g.get(H::MSGMNI) <= IPCMNI as u64,
+        "limit msgmni out of range"
+    );
+    let next_id = g.get(H::NEXT_ID) as i64;
+    ensure!(
+        next_id == -1 || (0..=i32::MAX as i64).contains(&next_id),
+        "msg_next_id {next_id} out of range"
+    );
+    ensure!(
+        g.get(H::SEQ) < msgq_core::ids::SEQ_MAX as u64
+            && g.get(H::CURSOR) <= IPCMNI as u64
+            && (-1..IPCMNI as i64).contains(&(g.get(H::LAST_IDX) as i64)),
+        "id allocation state out of range"
+    );
     let mut max_idx: i64 = -1;
+    // Live queues with a key, found through the id table, to compare with the key hash.
+    let mut keyed = std::collections::HashSet::new();
     for idx in 0..IPCMNI as u64 {
         let q = g.get(IDS_OFF + 8 * idx);
         if q == 0 {
             continue;
+        }
+        if g.get(q + Q::KEY) as i32 != 0 {
+            keyed.insert(q);
         }
         ensure!(
             rec_ok(q, Q::SIZE),
@@ -212,6 +238,31 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             r.waiters += c;
         }
     }
+    // The key hash holds exactly the live queues that have a key, each in its bucket.
+    let mut hashed = 0usize;
+    for b in 0..crate::shm::layout::KEY_BUCKETS {
+        let bucket = crate::shm::layout::KEYS_OFF + 8 * b;
+        let mut q = g.get(bucket);
+        while q != 0 {
+            ensure!(
+                keyed.contains(&q),
+                "key hash: {q:#x} is not a live queue with a key"
+            );
+            let key = g.get(q + Q::KEY) as i32;
+            ensure!(
+                super::ops::key_bucket(key) == bucket,
+                "key hash: key {key} in the wrong bucket"
+            );
+            hashed += 1;
+            ensure!(hashed <= keyed.len(), "key hash: a chain loops");
+            q = g.get(q + Q::KNEXT);
+        }
+    }
+    ensure!(
+        hashed == keyed.len(),
+        "key hash holds {hashed} queues, {} have keys",
+        keyed.len()
+    );
     let in_use = g.get(H::IN_USE);
     ensure!(
         in_use == r.queues,
