@@ -128,10 +128,12 @@ fn roundtrip() -> Result<(), String> {
             mtext: [0; 64],
         };
         m.mtext[..5].copy_from_slice(b"hello");
+        // SAFETY: `m` is a live msgbuf whose text holds at least the 5 bytes sent.
         if unsafe { msgsnd(id, &m as *const Msg as *const c_void, 5, 0) } != 0 {
             return Err(format!("msgsnd: {}", errno()));
         }
         let mut ds = MsqidDs::default();
+        // SAFETY: `ds` is a writable msqid_ds of the kernel's 120-byte layout.
         if unsafe { msgctl(id, IPC_STAT, &mut ds) } != 0 {
             return Err(format!("IPC_STAT: {}", errno()));
         }
@@ -143,6 +145,7 @@ fn roundtrip() -> Result<(), String> {
             mtype: 0,
             mtext: [0; 64],
         };
+        // SAFETY: `c` is a writable msgbuf with 64 bytes of text, the size passed.
         let n = unsafe {
             msgrcv(
                 id,
@@ -159,16 +162,19 @@ fn roundtrip() -> Result<(), String> {
             mtype: 0,
             mtext: [0; 64],
         };
+        // SAFETY: `r` is a writable msgbuf with 64 bytes of text, the size passed.
         let n = unsafe { msgrcv(id, &mut r as *mut Msg as *mut c_void, 64, 0, 0) };
         if n != 5 || r.mtype != 7 || &r.mtext[..5] != b"hello" {
             return Err(format!("msgrcv: n={n} ({}) mtype={}", errno(), r.mtype));
         }
+        // SAFETY: as above.
         let n = unsafe { msgrcv(id, &mut r as *mut Msg as *mut c_void, 64, 0, IPC_NOWAIT) };
         if n != -1 || errno().raw_os_error() != Some(ENOMSG) {
             return Err(format!("empty IPC_NOWAIT: n={n} ({})", errno()));
         }
         Ok(())
     })();
+    // SAFETY: IPC_RMID does not use the buffer argument.
     if unsafe { msgctl(id, IPC_RMID, std::ptr::null_mut()) } != 0 && r.is_ok() {
         return Err(format!("IPC_RMID: {}", errno()));
     }

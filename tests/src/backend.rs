@@ -183,19 +183,14 @@ impl Engine {
     }
 }
 
-// `msgq_user::raw` validates pointers itself and currently declares its calls safe; the
-// `unsafe` blocks below (with `allow(unused_unsafe)`) keep this compiling if they become
-// `unsafe fn`, as the original skeleton had them.
+// `msgq_user::raw` validates every pointer itself (a bad one is EFAULT), so its calls are
+// safe functions.
 impl Backend for Engine {
     fn kind(&self) -> Kind {
         Kind::Engine
     }
     fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
-        // SAFETY: msgget takes no pointers.
-        #[allow(unused_unsafe)]
-        unsafe {
-            msgq_user::raw::msgget(&self.store, key, msgflg)
-        }
+        msgq_user::raw::msgget(&self.store, key, msgflg)
     }
     unsafe fn msgsnd(
         &self,
@@ -204,12 +199,7 @@ impl Backend for Engine {
         msgsz: usize,
         msgflg: i32,
     ) -> Result<(), Errno> {
-        // SAFETY: the engine's C boundary validates pointers (EFAULT); our caller guarantees
-        // that a mapped pointer may be read for the given size.
-        #[allow(unused_unsafe)]
-        unsafe {
-            msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg)
-        }
+        msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg)
     }
     unsafe fn msgrcv(
         &self,
@@ -219,18 +209,10 @@ impl Backend for Engine {
         msgtyp: i64,
         msgflg: i32,
     ) -> Result<usize, Errno> {
-        // SAFETY: as for msgsnd; our caller guarantees the writable extent.
-        #[allow(unused_unsafe)]
-        unsafe {
-            msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg)
-        }
+        msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg)
     }
     unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
-        // SAFETY: as for msgsnd; our caller guarantees 120 bytes.
-        #[allow(unused_unsafe)]
-        unsafe {
-            msgq_user::raw::msgctl(&self.store, msqid, cmd, buf)
-        }
+        msgq_user::raw::msgctl(&self.store, msqid, cmd, buf)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.store.sysctl(which)
