@@ -18,7 +18,8 @@ vm-kmod-diff:
 # The differential conformance suite with the module as the second backend: every case runs
 # against the guest kernel (in a new IPC namespace) and against /dev/msgq (emptied with
 # MSGQ_RESET first), and the traces must be equal. Root only (unshare and MSGQ_RESET).
-VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,kmod
+# The per-case timeouts are scaled: `make test` runs this on the debug kernel under TCG.
+VM_TEST_BINS += root:$(VM_CONFORMANCE_BIN),--backend,kmod,--timeout-scale,4
 VM_TEST_DEPS += vm-conformance
 
 # An ordinary C program using msgget/msgsnd/msgrcv/msgctl, linked against libmsg_shim (the

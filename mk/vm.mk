@@ -5,9 +5,9 @@
 #   make kernel         build/find the test kernel (base variant)
 #   make kernel-debug   the same with lockdep, DEBUG_ATOMIC_SLEEP, kmemleak
 #   make kernel-kasan   debug + KASAN, built with clang (LLVM=-19; gcc cannot have Rust and KASAN)
-#   make kmod           build msgq-kmod/msgq.ko against the kernel (KERNEL_VARIANT=base|debug|kasan)
+#   make kmod           build target/vm/msgq-$(KERNEL_VARIANT).ko against the kernel (KERNEL_VARIANT=base|debug|kasan)
 #   make vm-test        boot the guest, run $(VM_TEST_BINS) as root and as uid 1000
-#   make vm-test-debug  vm-test on the debug kernel (not part of `make test`)
+#   make vm-test-debug  vm-test on the debug kernel (this is what `make test` runs)
 #   make vm-test-kasan  vm-test on the KASAN kernel (not part of `make test`)
 #   make vm-run CMD='cat /proc/sysvipc/msg'   run a command in the guest
 #
@@ -29,7 +29,10 @@ VM_TEST_DEPS +=
 VM_TIMEOUT ?= 600
 export VM_TIMEOUT
 
-TEST_TARGETS += vm-test
+# `make test` runs the guest tests on the debug kernel (lockdep, DEBUG_ATOMIC_SLEEP,
+# kmemleak): every run is a full pass with the kernel's own checkers, and a fresh machine
+# builds one kernel, not two. The base kernel serves `make vm-test` and the benchmarks.
+TEST_TARGETS += vm-test-debug
 
 # Opt-in for now: `make vm-test VM_CONFORMANCE=1` also runs the differential conformance suite
 # against the guest kernel's native queues (static build in its own target dir). To make it
@@ -55,13 +58,21 @@ kernel-kasan:
 # The kernel tree of the chosen variant (builds it when not cached).
 vm_kdir = $$(vm/kernel.sh build $(KERNEL_VARIANT))
 
+# Each variant builds in its own directory, target/vm/kmod-$(KERNEL_VARIANT)/msgq-kmod: links to
+# the sources (and ../msgq-core, which msgq.rs includes with #[path]), so builds against two
+# kernels can run at once and never clean each other's objects.
+KMOD_DIR = $(VM_BUILD)/kmod-$(KERNEL_VARIANT)
+
 kmod:
 	@set -e; kdir=$(vm_kdir); eval "$$(vm/kernel.sh env)"; \
-	  echo "kmod: building msgq-kmod against $$kdir"; \
-	  if [ "$$(cat msgq-kmod/.kdir 2>/dev/null)" != "$$kdir" ]; then \
-	    $(MAKE) --no-print-directory -s -C "$$kdir" M=$(CURDIR)/msgq-kmod clean; echo "$$kdir" > msgq-kmod/.kdir; fi; \
-	  $(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/msgq-kmod $$(vm/kernel.sh makeargs $(KERNEL_VARIANT)) modules; \
-	  mkdir -p $(VM_BUILD); cp msgq-kmod/msgq.ko $(VM_BUILD)/msgq-$(KERNEL_VARIANT).ko
+	  echo "kmod: building msgq-kmod against $$kdir in $(KMOD_DIR)"; \
+	  mkdir -p $(KMOD_DIR)/msgq-kmod; ln -sfn $(CURDIR)/msgq-core $(KMOD_DIR)/msgq-core; \
+	  find $(KMOD_DIR)/msgq-kmod -maxdepth 1 -type l -delete; \
+	  for f in msgq-kmod/*.rs msgq-kmod/Kbuild msgq-kmod/Makefile; do ln -s $(CURDIR)/$$f $(KMOD_DIR)/msgq-kmod/; done; \
+	  if [ "$$(cat $(KMOD_DIR)/.kdir 2>/dev/null)" != "$$kdir" ]; then \
+	    $(MAKE) --no-print-directory -s -C "$$kdir" M=$(KMOD_DIR)/msgq-kmod clean; echo "$$kdir" > $(KMOD_DIR)/.kdir; fi; \
+	  $(MAKE) --no-print-directory -C "$$kdir" M=$(KMOD_DIR)/msgq-kmod $$(vm/kernel.sh makeargs $(KERNEL_VARIANT)) modules; \
+	  cp $(KMOD_DIR)/msgq-kmod/msgq.ko $(VM_BUILD)/msgq-$(KERNEL_VARIANT).ko
 
 vm-helpers: $(VM_BUILD)/runas $(VM_SMOKE)
 

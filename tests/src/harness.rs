@@ -27,6 +27,15 @@ pub struct Case {
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Multiplies every case's timeout (`conformance --timeout-scale N`): slow guests (the debug
+/// and KASAN kernels under TCG on a loaded host) need more than the default.
+static TIMEOUT_SCALE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// Sets the factor applied to every case's timeout (at least 1).
+pub fn set_timeout_scale(scale: u32) {
+    TIMEOUT_SCALE.store(scale.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A running child for one backend.
 struct Running {
     pid: i32,
@@ -161,7 +170,8 @@ fn collect(runs: Vec<Running>, deadline: Instant) -> Vec<Trace> {
 
 /// Runs one case on the given backends (in parallel), returning one trace per backend.
 pub fn run_case(case: &Case, kinds: &[Kind], seq: usize) -> Vec<Trace> {
-    let deadline = Instant::now() + case.timeout;
+    let scale = TIMEOUT_SCALE.load(std::sync::atomic::Ordering::Relaxed);
+    let deadline = Instant::now() + case.timeout * scale;
     let runs: Vec<Running> = kinds
         .iter()
         .enumerate()

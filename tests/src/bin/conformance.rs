@@ -1,5 +1,6 @@
-//! `conformance [--backend native|engine|both|kmod] [--list] [FILTER…]`: runs the differential
-//! conformance suite (FILTER: substrings of case names; a case runs if any matches).
+//! `conformance [--backend native|engine|both|kmod] [--list] [--timeout-scale N] [FILTER…]`:
+//! runs the differential conformance suite (FILTER: substrings of case names; a case runs if
+//! any matches). `--timeout-scale N` multiplies every case's timeout (slow guests).
 
 use msgq_tests::backend::Kind;
 use msgq_tests::cases;
@@ -7,7 +8,10 @@ use msgq_tests::harness::{self, Verdict};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: conformance [--backend native|engine|both|kmod] [--list] [-v] [FILTER...]");
+    eprintln!(
+        "usage: conformance [--backend native|engine|both|kmod] [--list] [-v] \
+         [--timeout-scale N] [FILTER...]"
+    );
     ExitCode::from(2)
 }
 
@@ -34,6 +38,10 @@ fn main() -> ExitCode {
                 // The kernel module against the kernel (run as root: each case empties the
                 // module's namespace with MSGQ_RESET).
                 Some("kmod") => kinds = vec![Kind::Native, Kind::Kmod],
+                _ => return usage(),
+            },
+            "--timeout-scale" => match it.next().and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) if n >= 1 => harness::set_timeout_scale(n),
                 _ => return usage(),
             },
             "-h" | "--help" => return usage(),
