@@ -180,3 +180,36 @@ fn foreign_or_damaged_files_are_refused_by_name() {
     assert!(e.to_string().contains("another version"), "{e}");
     let _ = std::fs::remove_file(&p);
 }
+
+#[test]
+fn emptied_type_records_are_kept_one_per_queue() {
+    let s = store("spare");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut buf = [0u8; 8];
+    // One type, emptied and refilled: its record is the queue's spare and is reused.
+    for _ in 0..100 {
+        s.send(q, 4, b"x", 0).unwrap();
+        assert_eq!(s.receive(q, &mut buf, 4, 0).unwrap(), (4, 1));
+        assert_eq!(s.check().unwrap().type_records, 1);
+    }
+    // Many types used once: memory stays bounded at the one spare.
+    for t in 1..=500 {
+        s.send(q, t, b"y", 0).unwrap();
+        assert_eq!(s.receive(q, &mut buf, -t, 0).unwrap(), (t, 1));
+    }
+    assert_eq!(s.check().unwrap().type_records, 1);
+    // Types with messages all have records; selection still sees only non-empty types.
+    for t in [9, 3, 6] {
+        s.send(q, t, b"z", 0).unwrap();
+    }
+    assert_eq!(s.check().unwrap().type_records, 4);
+    assert_eq!(s.receive(q, &mut buf, -500, 0).unwrap(), (3, 1));
+    assert_eq!(s.receive(q, &mut buf, 500, MSG_EXCEPT).unwrap(), (9, 1));
+    assert_eq!(s.receive(q, &mut buf, -5, IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(s.receive(q, &mut buf, 0, 0).unwrap(), (6, 1));
+    assert_eq!(s.check().unwrap().type_records, 1);
+    // Removal frees the spare with the queue.
+    s.remove(q).unwrap();
+    let r = s.check().unwrap();
+    assert_eq!((r.queues, r.type_records), (0, 0));
+}

@@ -16,6 +16,9 @@ pub struct Report {
     pub bytes: u64,
     pub waiters: u64,
     pub pending: u64,
+    /// Type records in the queues' type hashes (types with messages or typed receivers,
+    /// plus at most one spare per queue).
+    pub type_records: u64,
     pub recoveries: u64,
 }
 
@@ -194,6 +197,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             (g.get(q + Q::SHEAD), list::SENDERS),
         ];
         let (mut hashed, mut types) = (0usize, std::collections::HashSet::new());
+        let mut spare_seen = false;
         for b in 0..TYPE_BUCKETS {
             let mut tr = g.get(buckets + 8 * b);
             while tr != 0 {
@@ -207,15 +211,23 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                     "queue {id}: type {t} misplaced or twice in the type hash"
                 );
                 let has_msgs = g.get(tr + T::COUNT) != 0;
+                let kept = has_msgs || g.get(tr + T::RHEAD) != 0 || tr == g.get(q + Q::SPARE);
                 ensure!(
-                    has_msgs == sorted.contains(&tr) && (has_msgs || g.get(tr + T::RHEAD) != 0),
-                    "queue {id}: type record {t} is neither listed nor waited for"
+                    has_msgs == sorted.contains(&tr) && kept,
+                    "queue {id}: type record {t} is neither listed, waited for, nor the spare"
                 );
+                spare_seen |= tr == g.get(q + Q::SPARE);
                 hashed += usize::from(has_msgs);
+                r.type_records += 1;
                 lists.push((g.get(tr + T::RHEAD), list::TYPED));
                 tr = g.get(tr + T::BNEXT);
             }
         }
+        ensure!(
+            spare_seen || g.get(q + Q::SPARE) == 0,
+            "queue {id}: spare type record {:#x} is not in the type hash",
+            g.get(q + Q::SPARE)
+        );
         ensure!(
             hashed == sorted.len(),
             "queue {id}: the sorted type list holds records the hash does not"

@@ -14,6 +14,8 @@
 //! * `MSG_COPY` walks the global list to the position asked for, as Linux does.
 //!
 //! Type records also carry the receivers blocked for exactly that type (see `waiters`).
+//! A record with neither messages nor receivers is freed, except the queue's one spare
+//! (`Q::SPARE`), which stays in the type hash for the next message of its type.
 
 use super::guard::Guard;
 use super::lists::List;
@@ -77,11 +79,30 @@ pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
     Some(tr)
 }
 
-/// Frees a type record that has neither messages nor receivers.
+/// Called when type record `tr` may have become unused (no messages, no receivers). The
+/// queue keeps one such record as its spare (`Q::SPARE`, still in the type hash), so a queue
+/// that keeps emptying and refilling the same type does not allocate and free a record per
+/// message; the previous spare, if it is still unused, is freed.
 pub fn type_rec_release(g: &mut Guard, q: u64, tr: u64) {
-    if g.get(tr + T::COUNT) != 0 || g.get(tr + T::RHEAD) != 0 {
+    if !unused(g, tr) {
         return;
     }
+    let spare = g.get(q + Q::SPARE);
+    if spare == tr {
+        return;
+    }
+    g.put(q + Q::SPARE, tr);
+    if spare != 0 && unused(g, spare) {
+        free_type_rec(g, q, spare);
+    }
+}
+
+fn unused(g: &Guard, tr: u64) -> bool {
+    g.get(tr + T::COUNT) == 0 && g.get(tr + T::RHEAD) == 0
+}
+
+/// Takes `tr` out of the type hash and frees it.
+fn free_type_rec(g: &mut Guard, q: u64, tr: u64) {
     let t = g.get(tr + T::TYPE) as i64;
     let b = bucket(g, q, t);
     let mut link = b;
@@ -147,8 +168,7 @@ pub fn unlink(g: &mut Guard, q: u64, m: u64) {
         if next != 0 {
             g.put(next + T::SPREV, prev);
         }
-        g.put(tr + T::SPREV, 0);
-        g.put(tr + T::SNEXT, 0);
+        // The record's own links are left as they were: inserting it rewrites both.
         type_rec_release(g, q, tr);
     }
     g.tx.add(q + Q::QNUM, -1);

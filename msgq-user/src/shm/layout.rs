@@ -25,7 +25,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 3;
+pub const VERSION: u64 = 4;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -96,6 +96,7 @@ layout!(
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
         KNEXT, DNEXT,
+        SPARE,
     }
 );
 
