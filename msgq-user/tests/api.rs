@@ -213,3 +213,29 @@ fn emptied_type_records_are_kept_one_per_queue() {
     let r = s.check().unwrap();
     assert_eq!((r.queues, r.type_records), (0, 0));
 }
+
+#[test]
+fn type_hash_grows_with_distinct_types() {
+    let s = store("grow");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    // Past every growth step (64 -> 256 -> 1024 -> 4096 buckets) and beyond the largest.
+    // Empty texts: the queue's byte quota (msgmnb) would not hold 10,000 non-empty ones.
+    let n = 10_000i64;
+    for t in (1..=n).rev() {
+        s.send(q, t, b"", IPC_NOWAIT).unwrap();
+    }
+    let r = s.check().unwrap();
+    assert_eq!((r.messages, r.type_records), (n as u64, n as u64));
+    let mut buf = [0u8; 8];
+    // Every type is still found, in every mode, after the rehashes.
+    for t in (1..=n).step_by(7) {
+        assert_eq!(s.receive(q, &mut buf, t, 0).unwrap(), (t, 0));
+    }
+    assert_eq!(s.receive(q, &mut buf, -1, IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(s.receive(q, &mut buf, -2, 0).unwrap(), (2, 0));
+    assert_eq!(s.receive(q, &mut buf, n, MSG_EXCEPT).unwrap(), (n - 1, 0));
+    s.check().unwrap();
+    while s.receive(q, &mut buf, 0, IPC_NOWAIT).is_ok() {}
+    assert_eq!(s.check().unwrap().type_records, 1);
+    s.remove(q).unwrap();
+}

@@ -60,10 +60,18 @@ fn ops() -> Vec<(&'static str, Op)> {
             s.set(q, &d).unwrap()
         }),
         ("remove queue", |s, q| s.remove(q).unwrap()),
+        // With GROW_AT types already present: this one makes the type hash grow.
+        ("send new type, type hash grows", |s, q| {
+            s.send(q, 9, b"grow", IPC_NOWAIT).unwrap()
+        }),
     ]
 }
 
-fn setup(n: u64) -> (PathBuf, Store, i32) {
+/// Distinct types a queue holds once its 64-bucket type hash is full enough to grow on the
+/// next new type (more than 2 per bucket).
+const GROW_AT: i64 = 128;
+
+fn setup(n: u64, many_types: bool) -> (PathBuf, Store, i32) {
     let p = PathBuf::from(format!("/dev/shm/msgq-crash-{}-{n}", std::process::id()));
     let _ = std::fs::remove_file(&p);
     let s = Store::create(
@@ -78,6 +86,12 @@ fn setup(n: u64) -> (PathBuf, Store, i32) {
     for (t, txt) in [(1, "a"), (2, "bb"), (3, "ccc"), (2, "dddd")] {
         s.send(q, t, txt.as_bytes(), 0).unwrap();
     }
+    if many_types {
+        for t in 100..100 + GROW_AT - 3 {
+            s.send(q, t, b"t", 0).unwrap();
+        }
+        assert_eq!(s.check().unwrap().type_records as i64, GROW_AT);
+    }
     (p, s, q)
 }
 
@@ -85,15 +99,16 @@ fn setup(n: u64) -> (PathBuf, Store, i32) {
 fn kill_at_every_step_rolls_back_or_completes() {
     let mut points_killed = 0;
     for (name, op) in ops() {
+        let many = name.contains("grows");
         // The state the operation leaves when it runs to the end.
-        let (p, s, q) = setup(0);
+        let (p, s, q) = setup(0, many);
         op(&s, q);
         let expected = snapshot(&s, q);
         drop(s);
         let _ = std::fs::remove_file(&p);
         let mut completed = false;
-        for n in 1..400u64 {
-            let (p, s, q) = setup(n);
+        for n in 1..1000u64 {
+            let (p, s, q) = setup(n, many);
             let before = snapshot(&s, q);
             // SAFETY: the child only runs engine code and then exits or is killed.
             let pid = unsafe { libc::fork() };
@@ -135,7 +150,10 @@ fn kill_at_every_step_rolls_back_or_completes() {
                 break;
             }
         }
-        assert!(completed, "{name}: never completed within 400 fault points");
+        assert!(
+            completed,
+            "{name}: never completed within 1000 fault points"
+        );
     }
     println!("crash points: {points_killed} kills survived");
     assert!(points_killed > 50);

@@ -3,7 +3,8 @@
 
 use super::guard::Shared;
 use crate::shm::layout::{
-    free_head, list, state, CLASSES, H, HEAP_OFF, IDS_OFF, M, MIN_CLASS, Q, T, TYPE_BUCKETS, W,
+    free_head, list, state, CLASSES, H, HEAP_OFF, IDS_OFF, M, MIN_CLASS, Q, T, TYPE_SHIFT_MAX,
+    TYPE_SHIFT_MIN, W,
 };
 use msgq_core::ids::IPCMNI;
 use msgq_core::Errno;
@@ -188,8 +189,13 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         // The type hash: every record is a heap block in the right bucket, each type once;
         // those with messages are exactly the sorted list, the others have receivers.
         let buckets = g.get(q + Q::TBUCKETS);
+        let shift = g.get(q + Q::TSHIFT);
         ensure!(
-            buckets >= 8 && rec_ok(buckets - 8, 8 * (TYPE_BUCKETS + 1)),
+            (TYPE_SHIFT_MIN..=TYPE_SHIFT_MAX).contains(&shift),
+            "queue {id}: type hash size 2^{shift} out of range"
+        );
+        ensure!(
+            buckets >= 8 && rec_ok(buckets - 8, 8 * ((1 << shift) + 1)),
             "queue {id}: type hash {buckets:#x} outside the heap"
         );
         let mut lists = vec![
@@ -198,7 +204,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         ];
         let (mut hashed, mut types) = (0usize, std::collections::HashSet::new());
         let mut spare_seen = false;
-        for b in 0..TYPE_BUCKETS {
+        for b in 0..1u64 << shift {
             let mut tr = g.get(buckets + 8 * b);
             while tr != 0 {
                 ensure!(
@@ -207,7 +213,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                 );
                 let t = g.get(tr + T::TYPE) as i64;
                 ensure!(
-                    super::queue::bucket_index(t) == b && types.insert(t),
+                    super::queue::bucket_index(t, shift) == b && types.insert(t),
                     "queue {id}: type {t} misplaced or twice in the type hash"
                 );
                 let has_msgs = g.get(tr + T::COUNT) != 0;
@@ -223,6 +229,12 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                 tr = g.get(tr + T::BNEXT);
             }
         }
+        ensure!(
+            types.len() as u64 == g.get(q + Q::TYPES),
+            "queue {id}: {} type records in the hash, counted {}",
+            types.len(),
+            g.get(q + Q::TYPES)
+        );
         ensure!(
             spare_seen || g.get(q + Q::SPARE) == 0,
             "queue {id}: spare type record {:#x} is not in the type hash",

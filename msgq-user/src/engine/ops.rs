@@ -5,7 +5,7 @@ use super::queue;
 use super::waiters;
 use super::{Sink, Source};
 use crate::shm::alloc;
-use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_BUCKETS, W};
+use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_SHIFT_MIN, W};
 use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
@@ -85,7 +85,8 @@ pub fn msgget(sh: &Shared, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Er
 fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
     let q = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
     // The bucket array follows the block's class word.
-    let buckets = alloc::alloc(&mut g.tx, 8 * (TYPE_BUCKETS + 1)).ok_or(Errno::ENOMEM)? + 8;
+    let nbuckets = 1u64 << TYPE_SHIFT_MIN;
+    let buckets = alloc::alloc(&mut g.tx, 8 * (nbuckets + 1)).ok_or(Errno::ENOMEM)? + 8;
     let in_use = g.get(H::IN_USE);
     if in_use >= (g.get(H::MSGMNI)).min(IPCMNI as u64) {
         return Err(Errno::ENOSPC);
@@ -108,7 +109,7 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
     for f in (Q::KEY..Q::SIZE).step_by(8) {
         a.put_unlogged(q + f, 0);
     }
-    for b in 0..TYPE_BUCKETS {
+    for b in 0..nbuckets {
         a.put_unlogged(buckets + 8 * b, 0);
     }
     let fields = [
@@ -123,6 +124,7 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
         (Q::CTIME, process::now_secs()),
         (Q::QBYTES, g.get(H::MSGMNB)),
         (Q::TBUCKETS, buckets),
+        (Q::TSHIFT, TYPE_SHIFT_MIN),
     ];
     for (f, v) in fields {
         a.put_unlogged(q + f, v);

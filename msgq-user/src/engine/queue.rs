@@ -21,7 +21,7 @@ use super::guard::Guard;
 use super::lists::List;
 use super::Source;
 use crate::shm::alloc;
-use crate::shm::layout::{H, M, Q, T, TYPE_BUCKETS};
+use crate::shm::layout::{H, M, Q, T, TYPE_SHIFT_MAX, TYPE_SHIFT_MIN};
 use msgq_core::select::Mode;
 use msgq_core::Errno;
 
@@ -43,13 +43,25 @@ pub fn by_type(tr: u64) -> List {
     }
 }
 
-/// The bucket of a queue's type hash that type `t` belongs to.
-pub fn bucket_index(t: i64) -> u64 {
-    (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - TYPE_BUCKETS.trailing_zeros())
+/// log2 of the number of buckets of queue `q`'s type hash (`Q::TSHIFT`, clamped so that a
+/// damaged store cannot make a shift overflow).
+pub fn type_shift(g: &Guard, q: u64) -> u64 {
+    g.get(q + Q::TSHIFT).clamp(TYPE_SHIFT_MIN, TYPE_SHIFT_MAX)
+}
+
+/// The bucket of a type hash of `2^shift` buckets that type `t` belongs to.
+pub fn bucket_index(t: i64, shift: u64) -> u64 {
+    (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - shift)
 }
 
 fn bucket(g: &Guard, q: u64, t: i64) -> u64 {
-    g.get(q + Q::TBUCKETS) + 8 * bucket_index(t)
+    g.get(q + Q::TBUCKETS) + 8 * bucket_index(t, type_shift(g, q))
+}
+
+/// Visits queue `q`'s type hash buckets (their word offsets).
+pub fn buckets(g: &Guard, q: u64) -> impl Iterator<Item = u64> {
+    let base = g.get(q + Q::TBUCKETS);
+    (0..1u64 << type_shift(g, q)).map(move |b| base + 8 * b)
 }
 
 /// The type record for `t`, or 0.
@@ -76,7 +88,48 @@ pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
     let b = bucket(g, q, t);
     a.put_unlogged(tr + T::BNEXT, g.get(b));
     g.put(b, tr);
+    let n = g.get(q + Q::TYPES) + 1;
+    g.put(q + Q::TYPES, n);
+    let shift = type_shift(g, q);
+    if n > 2 << shift && shift < TYPE_SHIFT_MAX {
+        grow(g, q, shift, (shift + 2).min(TYPE_SHIFT_MAX));
+    }
     Some(tr)
+}
+
+/// Rehashes queue `q`'s type records into a table of `2^to` buckets (4 times larger), so
+/// that lookups stay short however many distinct types the queue holds. The new table is a
+/// fresh block (filled unlogged); each record's `BNEXT` is a logged write, so a crash midway
+/// rolls back to the old table. Skipped (tried again on a later insertion) when the store is
+/// full or the undo log has no room for one write per record.
+fn grow(g: &mut Guard, q: u64, from: u64, to: u64) {
+    let records = g.get(q + Q::TYPES);
+    if g.tx.room() < records + 64 {
+        return;
+    }
+    let nb = 1u64 << to;
+    let Some(block) = alloc::alloc(&mut g.tx, 8 * (nb + 1)) else {
+        return;
+    };
+    let new = block + 8;
+    let a = g.arena();
+    for b in 0..nb {
+        a.put_unlogged(new + 8 * b, 0);
+    }
+    let old = g.get(q + Q::TBUCKETS);
+    for b in 0..1u64 << from {
+        let mut tr = g.get(old + 8 * b);
+        while tr != 0 {
+            let next = g.get(tr + T::BNEXT);
+            let nbk = new + 8 * bucket_index(g.get(tr + T::TYPE) as i64, to);
+            g.put(tr + T::BNEXT, g.get(nbk));
+            a.put_unlogged(nbk, tr);
+            tr = next;
+        }
+    }
+    g.put(q + Q::TBUCKETS, new);
+    g.put(q + Q::TSHIFT, to);
+    alloc::free(&mut g.tx, old - 8);
 }
 
 /// Called when type record `tr` may have become unused (no messages, no receivers). The
@@ -115,6 +168,8 @@ fn free_type_rec(g: &mut Guard, q: u64, tr: u64) {
     }
     let next = g.get(tr + T::BNEXT);
     g.put(link, next);
+    let n = g.get(q + Q::TYPES);
+    g.put(q + Q::TYPES, n.saturating_sub(1));
     alloc::free(&mut g.tx, tr);
 }
 

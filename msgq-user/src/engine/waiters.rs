@@ -16,7 +16,7 @@ use super::guard::Guard;
 use super::lists::List;
 use super::queue;
 use crate::shm::alloc;
-use crate::shm::layout::{kind, list, state, H, M, Q, T, TYPE_BUCKETS, W};
+use crate::shm::layout::{kind, list, state, H, M, Q, T, W};
 use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
 use msgq_core::ids;
@@ -260,9 +260,8 @@ fn each_receiver(g: &Guard, q: u64, mut f: impl FnMut(u64)) {
         f(w);
         w = next;
     }
-    let buckets = g.get(q + Q::TBUCKETS);
-    for b in 0..TYPE_BUCKETS {
-        let mut tr = g.get(buckets + 8 * b);
+    for b in queue::buckets(g, q) {
+        let mut tr = g.get(b);
         while tr != 0 {
             let mut w = g.get(tr + T::RHEAD);
             while w != 0 {
@@ -326,11 +325,11 @@ pub fn reclaim_dying(g: &mut Guard) {
             }
         }
         let buckets = g.get(q + Q::TBUCKETS);
-        for b in 0..TYPE_BUCKETS {
-            let mut tr = g.get(buckets + 8 * b);
+        for b in queue::buckets(g, q).collect::<Vec<_>>() {
+            let mut tr = g.get(b);
             while tr != 0 {
                 let next = g.get(tr + T::BNEXT);
-                g.put(buckets + 8 * b, next);
+                g.put(b, next);
                 alloc::free(&mut g.tx, tr);
                 tr = next;
             }

@@ -35,8 +35,10 @@ pub const MIN_CLASS: u32 = 6;
 pub const LOG_CAP: u64 = 8192;
 /// Buckets of the key hash.
 pub const KEY_BUCKETS: u64 = 1024;
-/// Buckets of each queue's type table.
-pub const TYPE_BUCKETS: u64 = 64;
+/// log2 of the buckets of a new queue's type hash (64).
+pub const TYPE_SHIFT_MIN: u64 = 6;
+/// log2 of the most buckets a queue's type hash grows to (4096).
+pub const TYPE_SHIFT_MAX: u64 = 12;
 
 layout!(
     /// The store header at offset 0.
@@ -96,7 +98,7 @@ layout!(
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
         KNEXT, DNEXT,
-        SPARE,
+        SPARE, TSHIFT, TYPES,
     }
 );
 

@@ -124,6 +124,11 @@ impl Tx {
         }
     }
 
+    /// How many more entries the log can take before the next commit.
+    pub fn room(&self) -> u64 {
+        LOG_CAP - self.len
+    }
+
     /// Whether there are uncommitted writes.
     pub fn dirty(&self) -> bool {
         self.len != 0
