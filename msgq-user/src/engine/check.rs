@@ -156,11 +156,17 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         // Sorted types: strictly increasing, counts match their lists.
         let mut sorted = std::collections::HashSet::new();
         let (mut tn, mut last, mut tr) = (0u64, i64::MIN, g.get(q + Q::THEAD));
+        let mut prev = 0;
         while tr != 0 {
             ensure!(
                 rec_ok(tr, T::SIZE) && sorted.insert(tr),
                 "queue {id}: bad type record {tr:#x} on the sorted list"
             );
+            ensure!(
+                g.get(tr + T::SPREV) == prev,
+                "queue {id}: sorted type list back link broken at {tr:#x}"
+            );
+            prev = tr;
             let t = g.get(tr + T::TYPE) as i64;
             ensure!(t > last, "queue {id}: type list not sorted at type {t}");
             last = t;
@@ -182,6 +188,11 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             tn += c;
             tr = g.get(tr + T::SNEXT);
         }
+        ensure!(
+            g.get(q + Q::TTAIL) == prev,
+            "queue {id}: sorted type list tail {:#x}, last record {prev:#x}",
+            g.get(q + Q::TTAIL)
+        );
         ensure!(
             tn == n,
             "queue {id}: type lists hold {tn} messages, the queue {n}"

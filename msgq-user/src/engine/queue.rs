@@ -49,6 +49,16 @@ pub fn type_shift(g: &Guard, q: u64) -> u64 {
     g.get(q + Q::TSHIFT).clamp(TYPE_SHIFT_MIN, TYPE_SHIFT_MAX)
 }
 
+/// The queue's list of non-empty types, sorted by type.
+pub fn sorted(q: u64) -> List {
+    List {
+        head: q + Q::THEAD,
+        tail: q + Q::TTAIL,
+        next: T::SNEXT,
+        prev: T::SPREV,
+    }
+}
+
 /// The bucket of a type hash of `2^shift` buckets that type `t` belongs to.
 pub fn bucket_index(t: i64, shift: u64) -> u64 {
     (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - shift)
@@ -182,24 +192,18 @@ pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
     let count = g.get(tr + T::COUNT);
     g.put(tr + T::COUNT, count + 1);
     if count == 0 {
-        // Insert into the sorted list of non-empty types (walks distinct types only).
+        // Insert into the sorted list of non-empty types: O(1) for a type above or below
+        // all others (types that only grow or only shrink), else a walk over distinct types.
         let t = g.get(tr + T::TYPE) as i64;
-        let mut cur = g.get(q + Q::THEAD);
-        let mut prev = 0;
-        while cur != 0 && (g.get(cur + T::TYPE) as i64) < t {
-            prev = cur;
-            cur = g.get(cur + T::SNEXT);
+        let tail = g.get(q + Q::TTAIL);
+        let mut before = 0;
+        if tail != 0 && g.get(tail + T::TYPE) as i64 > t {
+            before = g.get(q + Q::THEAD);
+            while before != 0 && g.get(before + T::TYPE) as i64 <= t {
+                before = g.get(before + T::SNEXT);
+            }
         }
-        g.put(tr + T::SPREV, prev);
-        g.put(tr + T::SNEXT, cur);
-        if prev == 0 {
-            g.put(q + Q::THEAD, tr);
-        } else {
-            g.put(prev + T::SNEXT, tr);
-        }
-        if cur != 0 {
-            g.put(cur + T::SPREV, tr);
-        }
+        sorted(q).insert_before(&mut g.tx, tr, before);
     }
     g.tx.add(q + Q::QNUM, 1);
     g.tx.add(q + Q::CBYTES, size as i64);
@@ -214,15 +218,7 @@ pub fn unlink(g: &mut Guard, q: u64, m: u64) {
     let count = g.get(tr + T::COUNT) - 1;
     g.put(tr + T::COUNT, count);
     if count == 0 {
-        let (prev, next) = (g.get(tr + T::SPREV), g.get(tr + T::SNEXT));
-        if prev == 0 {
-            g.put(q + Q::THEAD, next);
-        } else {
-            g.put(prev + T::SNEXT, next);
-        }
-        if next != 0 {
-            g.put(next + T::SPREV, prev);
-        }
+        sorted(q).unlink(&mut g.tx, tr);
         // The record's own links are left as they were: inserting it rewrites both.
         type_rec_release(g, q, tr);
     }

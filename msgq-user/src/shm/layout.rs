@@ -98,7 +98,7 @@ layout!(
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
         KNEXT, DNEXT,
-        SPARE, TSHIFT, TYPES,
+        SPARE, TSHIFT, TYPES, TTAIL,
     }
 );
 
