@@ -139,13 +139,13 @@ pub fn get() -> &'static Backend {
 }
 
 /// Whether this process's choice is the native backend, decided without starting anything
-/// (used on paths that must stay cheap, like every `open`). The kmod backend counts as native
-/// for `/proc` files: the module has no `/proc` files, so they are not emulated.
+/// (used on paths that must stay cheap, like every `open`). Under the user and the kmod
+/// backends the `/proc` files are emulated (the module has no `/proc` files of its own).
 pub fn is_native() -> bool {
     let p = BACKEND.load(Ordering::Acquire);
     if !p.is_null() {
         // SAFETY: as in `get`.
-        return matches!(unsafe { &*p }, Backend::Native | Backend::Kmod(_));
+        return matches!(unsafe { &*p }, Backend::Native);
     }
     env(c"MSGQ_BACKEND").as_deref() == Some(b"native")
 }

@@ -24,8 +24,9 @@ fn open_ours(t: Target, flags: c_int) -> c_int {
     let _ = procfs::flush_pending(None);
     let r = match backend::get() {
         Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || procfs::open_fd(s, t, flags)),
+        Backend::Kmod(k) => procfs::open_fd(k, t, flags),
         Backend::Unavailable(e) => Err(*e),
-        Backend::Native | Backend::Kmod(_) => Err(libc::ENOSYS),
+        Backend::Native => Err(libc::ENOSYS),
     };
     r.unwrap_or_else(|e| {
         set_errno(e);
@@ -156,8 +157,10 @@ fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) 
         Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || unsafe {
             procfs::open_stream(s, t, mode)
         }),
+        // SAFETY: as above.
+        Backend::Kmod(k) => unsafe { procfs::open_stream(k, t, mode) },
         Backend::Unavailable(e) => Err(*e),
-        Backend::Native | Backend::Kmod(_) => Err(libc::ENOSYS),
+        Backend::Native => Err(libc::ENOSYS),
     };
     r.unwrap_or_else(|e| {
         set_errno(e);

@@ -4,9 +4,13 @@
 //! Every function returns what the system call would, or the errno the module returned.
 //! The module checks every pointer itself (`EFAULT`), so nothing here dereferences user
 //! buffers. This file depends only on `libc` and `msgq_core`, so the guest test program
-//! (`tests/src/bin/kmod_diff.rs`) includes it with `#[path]` and tests this very code.
+//! (`tests/src/bin/kmod_diff.rs`) includes it with `#[path]` and tests this very code, and
+//! the `msgq` command (`msgq-cli`) includes it the same way for its `kmod` backend.
 
+use msgq_core::abi::{MsgInfo, MsqidDs, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
 use msgq_core::ioctl;
+use msgq_core::limits::Sysctl;
+use msgq_core::procfmt;
 use std::ffi::c_void;
 
 /// An open `/dev/msgq`.
@@ -145,6 +149,85 @@ impl Kmod {
             pad: 0,
         };
         self.call(ioctl::MSGQ_RESET, &mut a).map(|_| ())
+    }
+}
+
+/// The `which` number of a limit in [`ioctl::Sysctl`].
+pub const fn sysctl_index(which: Sysctl) -> u32 {
+    match which {
+        Sysctl::Msgmax => 0,
+        Sysctl::Msgmnb => 1,
+        Sysctl::Msgmni => 2,
+        Sysctl::MsgNextId => 3,
+        Sysctl::AutoMsgmni => 4,
+    }
+}
+
+/// The module's queues as tools see them: listed the way `ipcs` does without `/proc`.
+impl Kmod {
+    /// `MSG_INFO`: the highest index in use (-1 or 0 when there is no queue) and the totals.
+    pub fn info(&self) -> Result<(i32, MsgInfo), i32> {
+        let mut mi = MsgInfo::default();
+        let max = self.msgctl(0, MSG_INFO, (&mut mi as *mut MsgInfo).cast())?;
+        Ok((max, mi))
+    }
+
+    /// The queue at index `idx`: its id and state, with `MSG_STAT_ANY` (no read permission
+    /// needed, like `/proc/sysvipc/msg`). When that command is refused for another reason
+    /// than an empty index (`EINVAL`, `EIDRM`), `MSG_STAT`, which needs read permission, is
+    /// tried (what `ipcs` uses).
+    pub fn stat_index(&self, idx: i32) -> Result<(i32, MsqidDs), i32> {
+        let mut ds = MsqidDs::default();
+        let p: *mut c_void = (&mut ds as *mut MsqidDs).cast();
+        let id = match self.msgctl(idx, MSG_STAT_ANY, p) {
+            Err(e) if e != libc::EINVAL && e != libc::EIDRM => self.msgctl(idx, MSG_STAT, p)?,
+            r => r?,
+        };
+        Ok((id, ds))
+    }
+
+    /// Every queue (id, state) in index order: `MSG_INFO`'s highest index, then
+    /// [`Kmod::stat_index`] on each index up to it. Empty indexes (`EINVAL`), queues removed
+    /// meanwhile (`EIDRM`) and queues the caller may not see (`EACCES`) are skipped.
+    pub fn queues(&self) -> Result<Vec<(i32, MsqidDs)>, i32> {
+        let (max, _) = self.info()?;
+        let mut out = Vec::new();
+        for idx in 0..=max {
+            match self.stat_index(idx) {
+                Ok(q) => out.push(q),
+                Err(libc::EINVAL | libc::EIDRM | libc::EACCES) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text the kernel's `/proc/sysvipc/msg` would show for the module's queues (the
+    /// module has no `/proc` file): one row per queue in index order, the kernel's format.
+    pub fn proc_sysvipc_msg(&self) -> Result<String, i32> {
+        let mut s = String::from(procfmt::HEADER);
+        for (id, d) in self.queues()? {
+            let p = &d.msg_perm;
+            let row = procfmt::Row {
+                key: p.key,
+                id,
+                mode: p.mode,
+                cbytes: d.msg_cbytes,
+                qnum: d.msg_qnum,
+                lspid: d.msg_lspid as u32,
+                lrpid: d.msg_lrpid as u32,
+                uid: p.uid,
+                gid: p.gid,
+                cuid: p.cuid,
+                cgid: p.cgid,
+                stime: d.msg_stime as u64,
+                rtime: d.msg_rtime as u64,
+                ctime: d.msg_ctime as u64,
+            };
+            // Writing to a String cannot fail.
+            let _ = row.write_to(&mut s);
+        }
+        Ok(s)
     }
 }
 

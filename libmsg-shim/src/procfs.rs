@@ -4,11 +4,14 @@
 //! auto_msgmni}` (by any spelling that resolves there: absolute, relative to the current
 //! directory, or relative to an `openat` directory descriptor) with `open`, `open64`,
 //! `openat`, `openat64`, their `_FORTIFY_SOURCE` variants, `fopen` or `fopen64` gives, while
-//! the userspace backend is active:
+//! the userspace or the kmod backend is active (the [`Source`] of the text and the limits):
 //!
 //! * for reading: an anonymous memory file (`memfd`) holding the text the kernel would show
-//!   for msgq's store, made at open time (the kernel also builds the text when it is read,
-//!   so a reader sees one consistent snapshot);
+//!   for msgq's store or the module's queues, made at open time (the kernel also builds the
+//!   text when it is read, so a reader sees one consistent snapshot);
+//! * under the kmod backend, opening a limit file for writing needs euid 0, as the kernel's
+//!   root-owned 0644 files do (`EACCES`); the value then goes to the module's `MSGQ_SYSCTL`
+//!   ioctl, which may still refuse it (`EPERM` without `CAP_SYS_ADMIN`);
 //! * for writing a limit through a file descriptor: a `memfd`, remembered in a small
 //!   lock-free table. What was written is applied to the store's limit at the first of:
 //!   a `write` to it that goes through the shim (the result is then `write`'s, `EINVAL` for
@@ -20,6 +23,7 @@
 //!
 //! No lock is taken anywhere here: the table is a fixed array of atomics.
 
+use crate::kmod::{self, Kmod};
 use crate::real::{self, call_real};
 use libc::{c_char, c_int, c_void};
 use msgq_user::{Store, Sysctl};
@@ -166,11 +170,49 @@ fn real_close(fd: c_int) -> c_int {
     call_real!(real::CLOSE, unsafe extern "C" fn(c_int) -> c_int, -1, (fd))
 }
 
-/// The text a target shows now.
-fn content(store: &Store, t: Target) -> Result<String, i32> {
-    match t {
-        Target::SysvMsg => store.proc_sysvipc_msg().map_err(|e| e.0),
-        Target::Sysctl(w) => store.sysctl(w).map(|v| format!("{v}\n")).map_err(|e| e.0),
+/// What answers for the files: the userspace store or the kernel module.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    User(&'a Store),
+    Kmod(&'a Kmod),
+}
+
+impl<'a> From<&'a Store> for Source<'a> {
+    fn from(s: &'a Store) -> Self {
+        Source::User(s)
+    }
+}
+
+impl<'a> From<&'a Kmod> for Source<'a> {
+    fn from(k: &'a Kmod) -> Self {
+        Source::Kmod(k)
+    }
+}
+
+impl Source<'_> {
+    /// The text a target shows now.
+    fn content(self, t: Target) -> Result<String, i32> {
+        match (self, t) {
+            (Source::User(s), Target::SysvMsg) => s.proc_sysvipc_msg().map_err(|e| e.0),
+            (Source::Kmod(k), Target::SysvMsg) => k.proc_sysvipc_msg(),
+            (Source::User(s), Target::Sysctl(w)) => {
+                s.sysctl(w).map(|v| format!("{v}\n")).map_err(|e| e.0)
+            }
+            (Source::Kmod(k), Target::Sysctl(w)) => k
+                .sysctl(kmod::sysctl_index(w), None)
+                .map(|v| format!("{v}\n")),
+        }
+    }
+
+    /// May this process open a limit file for writing? The store is the caller's own; the
+    /// module's limits are system-wide, behind files only root may open for writing.
+    fn may_write(self) -> Result<(), i32> {
+        match self {
+            Source::User(_) => Ok(()),
+            // SAFETY: geteuid has no preconditions.
+            Source::Kmod(_) if unsafe { libc::geteuid() } != 0 => Err(libc::EACCES),
+            Source::Kmod(_) => Ok(()),
+        }
     }
 }
 
@@ -191,7 +233,8 @@ fn memfd_with(text: &[u8], cloexec: bool) -> Result<c_int, i32> {
 }
 
 /// Opens `t` as `open(2)` would with `flags`: a file descriptor, or an errno.
-pub fn open_fd(store: &Store, t: Target, flags: c_int) -> Result<c_int, i32> {
+pub fn open_fd<'a>(src: impl Into<Source<'a>>, t: Target, flags: c_int) -> Result<c_int, i32> {
+    let src = src.into();
     let acc = flags & libc::O_ACCMODE;
     let writing = acc != libc::O_RDONLY;
     if flags & libc::O_DIRECTORY != 0 {
@@ -202,10 +245,13 @@ pub fn open_fd(store: &Store, t: Target, flags: c_int) -> Result<c_int, i32> {
         Target::SysvMsg => None,
         Target::Sysctl(w) => Some(w),
     };
+    if writing {
+        src.may_write()?;
+    }
     let text = if writing && flags & libc::O_TRUNC != 0 {
         String::new()
     } else {
-        content(store, t)?
+        src.content(t)?
     };
     let fd = memfd_with(text.as_bytes(), flags & libc::O_CLOEXEC != 0)?;
     if let (true, Some(w)) = (writing, which) {
@@ -407,8 +453,11 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<(), i32> {
         crate::backend::Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || {
             s.set_sysctl(which, v).map_err(|e| e.0)
         }),
+        crate::backend::Backend::Kmod(k) => {
+            k.sysctl(kmod::sysctl_index(which), Some(v)).map(|_| ())
+        }
         crate::backend::Backend::Unavailable(e) => Err(*e),
-        crate::backend::Backend::Native | crate::backend::Backend::Kmod(_) => Err(libc::EINVAL),
+        crate::backend::Backend::Native => Err(libc::EINVAL),
     }
 }
 
@@ -627,18 +676,19 @@ unsafe extern "C" fn ck_close(c: *mut c_void) -> c_int {
 ///
 /// # Safety
 /// `mode` must be a NUL-terminated string.
-pub unsafe fn open_stream(
-    store: &Store,
+pub unsafe fn open_stream<'a>(
+    src: impl Into<Source<'a>>,
     t: Target,
     mode: *const c_char,
 ) -> Result<*mut libc::FILE, i32> {
+    let src = src.into();
     // SAFETY: per the contract.
     let m = unsafe { CStr::from_ptr(mode) }.to_bytes();
     let writing = m.contains(&b'+') || matches!(m.first(), Some(b'w' | b'a'));
     if !writing {
         let cloexec = m.contains(&b'e');
         let flags = libc::O_RDONLY | if cloexec { libc::O_CLOEXEC } else { 0 };
-        let fd = open_fd(store, t, flags)?;
+        let fd = open_fd(src, t, flags)?;
         // SAFETY: a fresh descriptor and the caller's mode string.
         let f = unsafe { libc::fdopen(fd, mode) };
         if f.is_null() {
@@ -651,8 +701,9 @@ pub unsafe fn open_stream(
     let Target::Sysctl(which) = t else {
         return Err(libc::EACCES);
     };
+    src.may_write()?;
     let buf = if m.first() == Some(&b'r') {
-        content(store, t)?.into_bytes()
+        src.content(t)?.into_bytes()
     } else {
         Vec::new()
     };

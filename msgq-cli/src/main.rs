@@ -1,37 +1,54 @@
 //! `msgq`: see and manage msgq's message queues, as `ipcs`/`ipcmk`/`ipcrm` do for the
-//! kernel's. Every command works on one store: `--store PATH`, else `$MSGQ_STORE`, else the
-//! default store of this IPC namespace and user (the one `libmsg_shim.so` uses).
+//! kernel's. Every command works on one backend, chosen as the shim chooses
+//! ([`backend::choose`]): the userspace store (`--store PATH`, else `$MSGQ_STORE`, else the
+//! default store of this IPC namespace and user) or the kernel module (`/dev/msgq`).
 
+mod backend;
+mod commands;
+mod kmodq;
+mod report;
+mod store;
+mod storeq;
+
+use backend::{Choice, Target};
 use clap::{Args, Parser, Subcommand};
-use msgq_core::abi::{MsqidDs, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
-use msgq_user::{Errno, Store, StoreError, StoreErrorKind, StoreOptions, Sysctl};
-use std::io::{Read, Write};
+use commands::{QueueArg, RecvOpts};
+use msgq_user::Sysctl;
+use report::{out, Fail, R};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-const IPCMNI: i32 = 32768;
 
 #[derive(Parser)]
 #[command(
     name = "msgq",
     version,
-    about = "See and manage msgq's System V message queues (the userspace store)",
+    about = "See and manage msgq's System V message queues (userspace store or kernel module)",
     long_about = "See and manage msgq's System V message queues.\n\n\
-        msgq keeps queues in a store file, by default one per IPC namespace and user under \
-        /dev/shm (the store that programs run with LD_PRELOAD=libmsg_shim.so use). This \
-        command lists, shows, creates and removes queues, sends and receives text messages, \
-        shows and sets the limits (msgmax, msgmnb, msgmni, msg_next_id), checks a store's \
-        integrity and removes a whole store.\n\n\
-        Queue ids and keys are those programs see. Keys are decimal, or hexadecimal with 0x.",
+        msgq keeps queues either in a store file (the user backend), by default one per IPC \
+        namespace and user under /dev/shm, or in the msgq kernel module (the kmod backend, \
+        /dev/msgq). The backend is chosen as libmsg_shim.so chooses it: --backend, else \
+        $MSGQ_BACKEND (user or kmod), else kmod when /dev/msgq exists and user otherwise; \
+        --store alone selects the user backend. This command lists, shows, creates and \
+        removes queues, sends and receives text messages, shows and sets the limits (msgmax, \
+        msgmnb, msgmni, msg_next_id; the module's need CAP_SYS_ADMIN to set), and, for a \
+        store, checks its integrity and removes it.\n\n\
+        Queue ids and keys are those programs see. Keys are decimal, or hexadecimal with 0x. \
+        Errors name the errno Linux gives (EPERM, EACCES, ENOENT...).",
     after_help = "Examples:\n  \
         msgq mk --key 0x1234            create a queue, print its id\n  \
         msgq send 0 'hello' --type 2    send a text message\n  \
         msgq recv 0                     receive the first message and print its text\n  \
         msgq list --json                all queues as JSON\n  \
         msgq limits set --msgmax 4096   lower the largest message size\n  \
-        msgq --store /tmp/s check       check an explicit store"
+        msgq --store /tmp/s check       check an explicit store\n  \
+        msgq --backend kmod list        the kernel module's queues"
 )]
 struct Cli {
+    /// The backend: user (a store file) or kmod (the kernel module, /dev/msgq)
+    /// [default: $MSGQ_BACKEND, else kmod when /dev/msgq exists, else user]
+    #[arg(long, global = true, value_enum)]
+    backend: Option<Choice>,
+
     /// The store file to use [default: $MSGQ_STORE, else /dev/shm/msgq-<ipc ns>-<euid>]
     #[arg(long, global = true, value_name = "PATH")]
     store: Option<PathBuf>,
@@ -42,7 +59,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// List every queue of the store with its statistics (like `ipcs -q`)
+    /// List every queue with its statistics (like `ipcs -q`)
     #[command(visible_alias = "ls")]
     List {
         /// Print a JSON array instead of a table
@@ -115,12 +132,12 @@ enum Cmd {
         #[arg(long)]
         print_type: bool,
     },
-    /// Show or set the store's limits (the msgmax, msgmnb, msgmni, msg_next_id sysctls)
+    /// Show or set the limits (the msgmax, msgmnb, msgmni, msg_next_id sysctls)
     Limits {
         #[command(subcommand)]
         cmd: Option<LimitsCmd>,
     },
-    /// Check the store's integrity and say what was checked
+    /// Check the store's integrity and say what was checked (user backend)
     #[command(long_about = "Check the store's integrity.\n\n\
         Checks, in order: the file opens and its header is valid (magic, version, layout \
         signature, sizes match the file); the limits read back within the kernel's ranges; \
@@ -134,9 +151,9 @@ enum Cmd {
         by the engine as EIO. Run it on a quiet store: concurrent senders and receivers \
         change the numbers between the steps.")]
     Check,
-    /// Print the path of the store this command (and the shim) would use
+    /// Print the path of the store this command (and the shim) would use (user backend)
     Path,
-    /// Remove the whole store file (every queue in it)
+    /// Remove the whole store file (every queue in it; user backend)
     #[command(
         long_about = "Remove the whole store file, and with it every queue.\n\n\
         The file is checked to be a msgq store first (--force skips the check). Processes \
@@ -161,16 +178,16 @@ enum LimitsCmd {
     /// Set one or more limits (kernel ranges apply: EINVAL outside them)
     Set {
         /// Largest message text, in bytes (0..=2147483647)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         msgmax: Option<i64>,
         /// msg_qbytes given to new queues (0..=2147483647)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         msgmnb: Option<i64>,
         /// Most queues (0..=32768)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         msgmni: Option<i64>,
         /// The id the next new queue asks for (0..=2147483647; used once)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         msg_next_id: Option<i64>,
     },
 }
@@ -212,602 +229,39 @@ fn parse_mode(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
-/// A failure to report: the message and the exit code.
-struct Fail(String);
-
-type R<T> = Result<T, Fail>;
-
-fn errno_text(e: Errno) -> String {
-    let s = std::io::Error::from_raw_os_error(e.0).to_string();
-    let s = s.split(" (os error").next().unwrap_or(&s).to_owned();
-    format!("{s} ({})", e.name())
-}
-
-fn ctx<T>(what: impl std::fmt::Display, r: Result<T, Errno>) -> R<T> {
-    r.map_err(|e| Fail(format!("{what}: {}", errno_text(e))))
-}
-
-fn store_path(cli: &Cli) -> PathBuf {
-    if let Some(p) = &cli.store {
-        return p.clone();
-    }
-    match std::env::var_os("MSGQ_STORE") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Store::default_path(),
-    }
-}
-
-fn not_found(e: &StoreError) -> bool {
-    matches!(&e.kind, StoreErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
-}
-
-/// Opens an existing store; `None` when there is none.
-fn open_existing(path: &Path) -> R<Option<Store>> {
-    match Store::open(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(Fail(e.to_string())),
-    }
-}
-
-fn open_required(path: &Path) -> R<Store> {
-    open_existing(path)?.ok_or_else(|| {
-        Fail(format!(
-            "no msgq store at {} (no queues yet; `msgq mk` creates one)",
-            path.display()
-        ))
-    })
-}
-
-fn open_or_create(path: &Path) -> R<Store> {
-    Store::open_or_create(path, &StoreOptions::default()).map_err(|e| Fail(e.to_string()))
-}
-
-/// Every queue: (id, state), in index order.
-fn queues(s: &Store) -> R<Vec<(i32, MsqidDs)>> {
-    let (max, _) = ctx("MSG_INFO", s.info(true))?;
-    let mut out = Vec::new();
-    for idx in 0..=max.min(IPCMNI - 1) {
-        match s.stat_index(idx, true) {
-            Ok(q) => out.push(q),
-            Err(Errno::EINVAL) | Err(Errno::EIDRM) => {}
-            Err(e) => return ctx(format!("MSG_STAT_ANY {idx}"), Err(e)),
+impl QueueRef {
+    fn arg(&self) -> QueueArg {
+        QueueArg {
+            value: self.queue,
+            is_key: self.key,
         }
     }
-    Ok(out)
 }
 
-fn resolve(s: &Store, q: &QueueRef) -> R<i32> {
-    if !q.key {
-        return Ok(q.queue);
+/// The backend this invocation works on.
+fn target(cli: &Cli) -> R<Target> {
+    let env = std::env::var_os("MSGQ_BACKEND");
+    let device = Path::new(backend::DEVICE).exists();
+    match backend::choose(cli.backend, env.as_deref(), cli.store.is_some(), device) {
+        Ok(Choice::User) => Ok(Target::User(storeq::store_path(cli.store.as_deref()))),
+        Ok(Choice::Kmod) => Ok(Target::Kmod),
+        Err(e) => Err(Fail(e)),
     }
-    let key = q.queue;
-    queues(s)?
-        .into_iter()
-        .find(|(_, d)| d.msg_perm.key == key && key != 0)
-        .map(|(id, _)| id)
-        .ok_or_else(|| Fail(format!("no queue with key {key:#010x}")))
-}
-
-fn fmt_time(t: i64) -> String {
-    if t == 0 {
-        return "not set".into();
-    }
-    // SAFETY: an all-zero tm is valid; localtime_r fills it from `t`.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let tt = t as libc::time_t;
-    // SAFETY: valid pointers to locals.
-    if unsafe { libc::localtime_r(&tt, &mut tm) }.is_null() {
-        return t.to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
-fn json_queue(id: i32, d: &MsqidDs) -> String {
-    let p = &d.msg_perm;
-    format!(
-        "{{\"id\":{id},\"key\":{},\"key_hex\":\"{:#010x}\",\"mode\":\"{:o}\",\"uid\":{},\"gid\":{},\
-         \"cuid\":{},\"cgid\":{},\"cbytes\":{},\"qnum\":{},\"qbytes\":{},\"lspid\":{},\
-         \"lrpid\":{},\"stime\":{},\"rtime\":{},\"ctime\":{}}}",
-        p.key,
-        p.key as u32,
-        p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
-        d.msg_cbytes,
-        d.msg_qnum,
-        d.msg_qbytes,
-        d.msg_lspid,
-        d.msg_lrpid,
-        d.msg_stime,
-        d.msg_rtime,
-        d.msg_ctime
-    )
-}
-
-fn out(s: &str) -> R<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(s.as_bytes())
-        .and_then(|()| o.flush())
-        .map_err(|e| Fail(format!("stdout: {e}")))
-}
-
-fn cmd_list(path: &Path, json: bool) -> R<()> {
-    let qs = match open_existing(path)? {
-        Some(s) => queues(&s)?,
-        None => Vec::new(),
-    };
-    let mut t = String::new();
-    if json {
-        t.push('[');
-        for (i, (id, d)) in qs.iter().enumerate() {
-            if i > 0 {
-                t.push(',');
-            }
-            t.push_str(&json_queue(*id, d));
-        }
-        t.push_str("]\n");
-    } else {
-        t.push_str(&format!(
-            "{:>10} {:<10} {:>5} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-            "ID", "KEY", "PERMS", "UID", "GID", "BYTES", "MSGS", "QBYTES", "LSPID", "LRPID"
-        ));
-        for (id, d) in &qs {
-            t.push_str(&format!(
-                "{:>10} {:<10} {:>5o} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-                id,
-                format!("{:#010x}", d.msg_perm.key as u32),
-                d.msg_perm.mode & 0o777,
-                d.msg_perm.uid,
-                d.msg_perm.gid,
-                d.msg_cbytes,
-                d.msg_qnum,
-                d.msg_qbytes,
-                d.msg_lspid,
-                d.msg_lrpid
-            ));
-        }
-    }
-    out(&t)
-}
-
-fn find(s: &Store, id: i32) -> R<MsqidDs> {
-    if id < 0 {
-        return Err(Fail(format!("no queue with id {id}")));
-    }
-    match s.stat_index(id % IPCMNI, true) {
-        Ok((got, d)) if got == id => Ok(d),
-        Ok(_) | Err(Errno::EINVAL) | Err(Errno::EIDRM) => {
-            Err(Fail(format!("no queue with id {id}")))
-        }
-        Err(e) => ctx(format!("queue {id}"), Err(e)),
-    }
-}
-
-fn cmd_show(path: &Path, q: &QueueRef, json: bool) -> R<()> {
-    let s = open_required(path)?;
-    let id = resolve(&s, q)?;
-    let d = find(&s, id)?;
-    if json {
-        return out(&(json_queue(id, &d) + "\n"));
-    }
-    let p = &d.msg_perm;
-    out(&format!(
-        "id       {id}\nkey      {:#010x} ({})\nmode     {:o}\nowner    uid={} gid={}\n\
-         creator  uid={} gid={}\nbytes    {} of {} (msg_qbytes)\nmessages {}\n\
-         lspid    {}\nlrpid    {}\nsend     {}\nreceive  {}\nchange   {}\n",
-        p.key as u32,
-        p.key,
-        p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
-        d.msg_cbytes,
-        d.msg_qbytes,
-        d.msg_qnum,
-        d.msg_lspid,
-        d.msg_lrpid,
-        fmt_time(d.msg_stime),
-        fmt_time(d.msg_rtime),
-        fmt_time(d.msg_ctime)
-    ))
-}
-
-fn cmd_mk(path: &Path, key: Option<i32>, mode: u32, excl: bool) -> R<()> {
-    let s = open_or_create(path)?;
-    let mut flg = IPC_CREAT | mode as i32;
-    if excl {
-        flg |= IPC_EXCL;
-    }
-    let key = key.unwrap_or(0);
-    let id = ctx(format!("msgget({key:#x})"), s.msgget(key, flg))?;
-    out(&format!("{id}\n"))
-}
-
-fn cmd_rm(path: &Path, ids: &[i32], keys: &[i32]) -> R<()> {
-    if ids.is_empty() && keys.is_empty() {
-        return Err(Fail("rm: give queue ids and/or --key KEY".into()));
-    }
-    let s = open_required(path)?;
-    let mut failed = Vec::new();
-    let mut targets: Vec<(String, Result<i32, String>)> =
-        ids.iter().map(|&id| (format!("id {id}"), Ok(id))).collect();
-    for &k in keys {
-        let r = resolve(
-            &s,
-            &QueueRef {
-                queue: k,
-                key: true,
-            },
-        )
-        .map_err(|f| f.0);
-        targets.push((format!("key {k:#010x}"), r));
-    }
-    for (what, r) in targets {
-        let r = r.and_then(|id| s.remove(id).map_err(errno_text));
-        if let Err(e) = r {
-            failed.push(format!("{what}: {e}"));
-        }
-    }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail(format!("rm: {}", failed.join("; "))))
-    }
-}
-
-fn cmd_send(path: &Path, q: &QueueRef, text: &str, mtype: i64, nowait: bool) -> R<()> {
-    let s = open_required(path)?;
-    let id = resolve(&s, q)?;
-    let body = if text == "-" {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .map_err(|e| Fail(format!("stdin: {e}")))?;
-        b
-    } else {
-        text.as_bytes().to_vec()
-    };
-    let flg = if nowait { IPC_NOWAIT } else { 0 };
-    ctx(format!("send to {id}"), s.send(id, mtype, &body, flg))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn cmd_recv(
-    path: &Path,
-    q: &QueueRef,
-    mtype: i64,
-    nowait: bool,
-    noerror: bool,
-    except: bool,
-    size: Option<usize>,
-    print_type: bool,
-) -> R<()> {
-    let s = open_required(path)?;
-    let id = resolve(&s, q)?;
-    let size = match size {
-        Some(n) => n,
-        None => ctx("msgmax", s.sysctl(Sysctl::Msgmax))?.max(0) as usize,
-    };
-    let mut flg = 0;
-    if nowait {
-        flg |= IPC_NOWAIT;
-    }
-    if noerror {
-        flg |= MSG_NOERROR;
-    }
-    if except {
-        flg |= MSG_EXCEPT;
-    }
-    let mut buf = vec![0u8; size];
-    let (t, n) = ctx(
-        format!("receive from {id}"),
-        s.receive(id, &mut buf, mtype, flg),
-    )?;
-    let mut o = std::io::stdout().lock();
-    let r = (|| {
-        if print_type {
-            write!(o, "{t}\t")?;
-        }
-        o.write_all(&buf[..n])?;
-        o.write_all(b"\n")?;
-        o.flush()
-    })();
-    r.map_err(|e| Fail(format!("stdout: {e}")))
-}
-
-const SYSCTLS: [Sysctl; 4] = [
-    Sysctl::Msgmax,
-    Sysctl::Msgmnb,
-    Sysctl::Msgmni,
-    Sysctl::MsgNextId,
-];
-
-fn cmd_limits_show(path: &Path, json: bool) -> R<()> {
-    let (vals, note) = match open_existing(path)? {
-        Some(s) => {
-            let mut v = Vec::new();
-            for w in SYSCTLS {
-                v.push((w, ctx(w.name(), s.sysctl(w))?));
-            }
-            (v, "")
-        }
-        None => {
-            let l = msgq_user::Limits::default();
-            (
-                vec![
-                    (Sysctl::Msgmax, l.msgmax as i64),
-                    (Sysctl::Msgmnb, l.msgmnb as i64),
-                    (Sysctl::Msgmni, l.msgmni as i64),
-                    (Sysctl::MsgNextId, -1),
-                ],
-                " (no store yet: defaults)",
-            )
-        }
-    };
-    let t = if json {
-        let fields: Vec<String> = vals
-            .iter()
-            .map(|(w, v)| format!("\"{}\":{v}", w.name()))
-            .collect();
-        format!("{{{}}}\n", fields.join(","))
-    } else {
-        let mut t = String::new();
-        for (w, v) in &vals {
-            t.push_str(&format!("{:<12} {v}\n", w.name()));
-        }
-        if !note.is_empty() {
-            eprintln!("msgq: {}{note}", path.display());
-        }
-        t
-    };
-    out(&t)
-}
-
-fn cmd_limits_set(path: &Path, vals: &[(Sysctl, Option<i64>)]) -> R<()> {
-    if vals.iter().all(|(_, v)| v.is_none()) {
-        return Err(Fail(
-            "limits set: give at least one of --msgmax, --msgmnb, --msgmni, --msg-next-id".into(),
-        ));
-    }
-    let s = open_or_create(path)?;
-    for (w, v) in vals {
-        if let Some(v) = v {
-            ctx(format!("{} = {v}", w.name()), s.set_sysctl(*w, *v))?;
-        }
-    }
-    Ok(())
-}
-
-fn cmd_check(path: &Path) -> R<()> {
-    let mut problems = Vec::new();
-    let mut say = |ok: bool, what: String| {
-        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
-        if !ok {
-            problems.push(what);
-        }
-    };
-    let s = match Store::open(path) {
-        Ok(s) => s,
-        Err(e) => {
-            say(false, format!("open: {e}"));
-            return Err(Fail(format!("{}: check failed", path.display())));
-        }
-    };
-    say(
-        true,
-        format!(
-            "header: {} is a msgq store of this version, sizes match the file",
-            path.display()
-        ),
-    );
-    match s.check() {
-        Ok(r) => say(
-            true,
-            format!(
-                "structures: {} queues, {} messages ({} bytes), {} blocked waiters, {} pending \
-                 deliveries; every list link, count, type index and free list consistent \
-                 ({} crash recoveries so far)",
-                r.queues, r.messages, r.bytes, r.waiters, r.pending, r.recoveries
-            ),
-        ),
-        Err(e) => say(false, format!("structures: {e}")),
-    }
-    let mut limits_ok = true;
-    for w in SYSCTLS {
-        match s.sysctl(w) {
-            Ok(v) if w == Sysctl::MsgNextId && v == -1 => {}
-            Ok(v) if w.validate(v).is_ok() => {}
-            Ok(v) => {
-                limits_ok = false;
-                say(false, format!("limit {} = {v} is out of range", w.name()));
-            }
-            Err(e) => {
-                limits_ok = false;
-                say(false, format!("limit {}: {}", w.name(), errno_text(e)));
-            }
-        }
-    }
-    if limits_ok {
-        say(
-            true,
-            "limits: msgmax, msgmnb, msgmni, msg_next_id in range".into(),
-        );
-    }
-    let (max, mi) = match s.info(true) {
-        Ok(x) => x,
-        Err(e) => {
-            say(false, format!("MSG_INFO: {}", errno_text(e)));
-            return Err(Fail(format!("{}: check failed", path.display())));
-        }
-    };
-    let mut count = 0u64;
-    let (mut msgs, mut bytes) = (0u64, 0u64);
-    let mut keys = std::collections::HashSet::new();
-    let mut ids = Vec::new();
-    let mut walk_ok = true;
-    for idx in 0..=max.min(IPCMNI - 1) {
-        match s.stat_index(idx, true) {
-            Ok((id, d)) => {
-                count += 1;
-                msgs += d.msg_qnum;
-                bytes += d.msg_cbytes;
-                ids.push(id);
-                let mut bad = |what: String| {
-                    walk_ok = false;
-                    say(false, format!("queue {id} (index {idx}): {what}"));
-                };
-                if id % IPCMNI != idx || id < 0 {
-                    bad(format!("id {id} does not belong to index {idx}"));
-                }
-                if d.msg_perm.mode & !0o777 != 0 {
-                    bad(format!("mode {:o} has bits beyond 0777", d.msg_perm.mode));
-                }
-                if d.msg_perm.key != 0 && !keys.insert(d.msg_perm.key) {
-                    bad(format!("key {:#x} is used twice", d.msg_perm.key));
-                }
-                if d.msg_cbytes > 0 && d.msg_qnum == 0 {
-                    bad(format!("{} bytes but no messages", d.msg_cbytes));
-                }
-            }
-            Err(Errno::EINVAL) => {}
-            Err(e) => {
-                walk_ok = false;
-                say(
-                    false,
-                    format!("index {idx}: MSG_STAT_ANY: {}", errno_text(e)),
-                );
-            }
-        }
-    }
-    if walk_ok {
-        say(
-            true,
-            format!("queues: {count} walked (indexes 0..={max}), ids, modes, keys consistent"),
-        );
-    }
-    let totals = (mi.msgpool as u64, mi.msgmap as u64, mi.msgtql as u64);
-    say(
-        totals == (count, msgs, bytes),
-        format!(
-            "totals: MSG_INFO says {} queues, {} messages, {} bytes; the walk found {count}, {msgs}, {bytes}",
-            totals.0, totals.1, totals.2
-        ),
-    );
-    match s.proc_sysvipc_msg() {
-        Ok(text) => {
-            let rows: Vec<i32> = text
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-                .collect();
-            say(
-                rows == ids,
-                format!(
-                    "/proc/sysvipc/msg text: {} rows, ids match the walk",
-                    rows.len()
-                ),
-            );
-        }
-        Err(e) => say(false, format!("/proc/sysvipc/msg text: {}", errno_text(e))),
-    }
-    let (mut copied, mut skipped) = (0u64, 0u64);
-    let mut msg_ok = true;
-    for &id in &ids {
-        let Ok(d) = find(&s, id) else { continue };
-        let mut buf = vec![0u8; (d.msg_cbytes as usize).max(1)];
-        let mut sum = 0u64;
-        let mut complete = true;
-        for i in 0..d.msg_qnum {
-            match s.receive(id, &mut buf, i as i64, MSG_COPY | IPC_NOWAIT) {
-                Ok((t, n)) => {
-                    copied += 1;
-                    sum += n as u64;
-                    if t <= 0 {
-                        msg_ok = false;
-                        say(false, format!("queue {id}: message {i} has type {t}"));
-                    }
-                }
-                Err(Errno::EACCES) => {
-                    skipped += 1;
-                    complete = false;
-                    break;
-                }
-                Err(e) => {
-                    msg_ok = false;
-                    complete = false;
-                    say(false, format!("queue {id}: message {i}: {}", errno_text(e)));
-                    break;
-                }
-            }
-        }
-        if complete && sum != d.msg_cbytes {
-            msg_ok = false;
-            say(
-                false,
-                format!(
-                    "queue {id}: messages hold {sum} bytes, the queue says {}",
-                    d.msg_cbytes
-                ),
-            );
-        }
-    }
-    if msg_ok {
-        say(
-            true,
-            format!(
-                "messages: {copied} copied with MSG_COPY, sizes add up ({skipped} queues not readable by this user, skipped)"
-            ),
-        );
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail(format!(
-            "{}: {} problem(s) found",
-            path.display(),
-            problems.len()
-        )))
-    }
-}
-
-fn cmd_remove_store(path: &Path, force: bool) -> R<()> {
-    if !force {
-        match Store::open(path) {
-            Ok(s) => drop(s),
-            Err(e) if not_found(&e) => {
-                return Err(Fail(format!("no msgq store at {}", path.display())))
-            }
-            Err(e) => return Err(Fail(format!("{e} (use --force to remove it anyway)"))),
-        }
-    }
-    std::fs::remove_file(path).map_err(|e| Fail(format!("{}: {e}", path.display())))
 }
 
 fn run(cli: &Cli) -> R<()> {
-    let path = store_path(cli);
+    let t = target(cli)?;
     match &cli.cmd {
-        Cmd::List { json } => cmd_list(&path, *json),
-        Cmd::Show { q, json } => cmd_show(&path, q, *json),
-        Cmd::Mk { key, mode, excl } => cmd_mk(&path, *key, *mode, *excl),
-        Cmd::Rm { ids, key } => cmd_rm(&path, ids, key),
+        Cmd::List { json } => commands::list(&t, *json),
+        Cmd::Show { q, json } => commands::show(&t, &q.arg(), *json),
+        Cmd::Mk { key, mode, excl } => commands::mk(&t, *key, *mode, *excl),
+        Cmd::Rm { ids, key } => commands::rm(&t, ids, key),
         Cmd::Send {
             q,
             text,
             r#type,
             nowait,
-        } => cmd_send(&path, q, text, *r#type, *nowait),
+        } => commands::send(&t, &q.arg(), text, *r#type, *nowait),
         Cmd::Recv {
             q,
             r#type,
@@ -816,26 +270,28 @@ fn run(cli: &Cli) -> R<()> {
             except,
             size,
             print_type,
-        } => cmd_recv(
-            &path,
-            q,
-            *r#type,
-            *nowait,
-            *noerror,
-            *except,
-            *size,
-            *print_type,
+        } => commands::recv(
+            &t,
+            &q.arg(),
+            &RecvOpts {
+                mtype: *r#type,
+                nowait: *nowait,
+                noerror: *noerror,
+                except: *except,
+                size: *size,
+                print_type: *print_type,
+            },
         ),
         Cmd::Limits { cmd } => match cmd {
-            None => cmd_limits_show(&path, false),
-            Some(LimitsCmd::Show { json }) => cmd_limits_show(&path, *json),
+            None => commands::limits_show(&t, false),
+            Some(LimitsCmd::Show { json }) => commands::limits_show(&t, *json),
             Some(LimitsCmd::Set {
                 msgmax,
                 msgmnb,
                 msgmni,
                 msg_next_id,
-            }) => cmd_limits_set(
-                &path,
+            }) => commands::limits_set(
+                &t,
                 &[
                     (Sysctl::Msgmax, *msgmax),
                     (Sysctl::Msgmnb, *msgmnb),
@@ -844,9 +300,9 @@ fn run(cli: &Cli) -> R<()> {
                 ],
             ),
         },
-        Cmd::Check => cmd_check(&path),
-        Cmd::Path => out(&format!("{}\n", path.display())),
-        Cmd::RemoveStore { force } => cmd_remove_store(&path, *force),
+        Cmd::Check => store::check(t.store_only("check")?),
+        Cmd::Path => out(&format!("{}\n", t.store_only("path")?.display())),
+        Cmd::RemoveStore { force } => store::remove_store(t.store_only("remove-store")?, *force),
     }
 }
 

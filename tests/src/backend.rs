@@ -262,16 +262,6 @@ impl Kmod {
     }
 }
 
-fn sysctl_index(which: Sysctl) -> u32 {
-    match which {
-        Sysctl::Msgmax => 0,
-        Sysctl::Msgmnb => 1,
-        Sysctl::Msgmni => 2,
-        Sysctl::MsgNextId => 3,
-        Sysctl::AutoMsgmni => 4,
-    }
-}
-
 impl Backend for Kmod {
     fn kind(&self) -> Kind {
         Kind::Kmod
@@ -304,55 +294,20 @@ impl Backend for Kmod {
         self.0.msgctl(msqid, cmd, buf).map_err(Errno)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        self.0.sysctl(sysctl_index(which), None).map_err(Errno)
+        self.0
+            .sysctl(crate::kmodio::sysctl_index(which), None)
+            .map_err(Errno)
     }
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
         self.0
-            .sysctl(sysctl_index(which), Some(value))
+            .sysctl(crate::kmodio::sysctl_index(which), Some(value))
             .map(|_| ())
             .map_err(Errno)
     }
-    /// The module has no /proc file: the text is built from `MSG_INFO` and `MSG_STAT_ANY`
-    /// with the kernel's format (`msgq_core::procfmt`).
+    /// The module has no /proc file: the shim's text, built from `MSG_INFO` and
+    /// `MSG_STAT_ANY` with the kernel's format (`msgq_core::procfmt`).
     fn proc_msg(&self) -> Result<String, Errno> {
-        use msgq_core::abi::{MsgInfo, MsqidDs, MSG_INFO, MSG_STAT_ANY};
-        let mut mi = MsgInfo::default();
-        let max = self
-            .0
-            .msgctl(0, MSG_INFO, (&mut mi as *mut MsgInfo).cast())
-            .map_err(Errno)?;
-        let mut s = String::from(msgq_core::procfmt::HEADER);
-        if mi.msgpool == 0 {
-            return Ok(s);
-        }
-        for idx in 0..=max {
-            let mut ds = MsqidDs::default();
-            let Ok(id) = self
-                .0
-                .msgctl(idx, MSG_STAT_ANY, (&mut ds as *mut MsqidDs).cast())
-            else {
-                continue;
-            };
-            let p = &ds.msg_perm;
-            let row = msgq_core::procfmt::Row {
-                key: p.key,
-                id,
-                mode: p.mode,
-                cbytes: ds.msg_cbytes,
-                qnum: ds.msg_qnum,
-                lspid: ds.msg_lspid as u32,
-                lrpid: ds.msg_lrpid as u32,
-                uid: p.uid,
-                gid: p.gid,
-                cuid: p.cuid,
-                cgid: p.cgid,
-                stime: ds.msg_stime as u64,
-                rtime: ds.msg_rtime as u64,
-                ctime: ds.msg_ctime as u64,
-            };
-            let _ = row.write_to(&mut s);
-        }
-        Ok(s)
+        self.0.proc_sysvipc_msg().map_err(Errno)
     }
     fn worker_args(&self) -> Vec<String> {
         vec!["kmod".into(), "-".into()]

@@ -1,0 +1,173 @@
+//! Which queues `msgq` works on, chosen as the shim chooses its backend (docs/shim.md):
+//! `--backend user|kmod`, else `$MSGQ_BACKEND`, else `kmod` when `/dev/msgq` exists and
+//! `user` otherwise. `--store PATH` alone selects the user backend. [`Queues`] is what both
+//! backends provide to the commands.
+
+use crate::report::{Fail, R};
+use crate::{kmodq, storeq};
+use msgq_core::abi::MsqidDs;
+use msgq_user::{Errno, Sysctl};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+/// The kernel module's device.
+pub const DEVICE: &str = "/dev/msgq";
+
+/// A backend the command can manage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// The userspace engine's store file
+    User,
+    /// The kernel module, through /dev/msgq
+    Kmod,
+}
+
+/// The backend: the `--backend` flag, else `env` (the value of `MSGQ_BACKEND`), else the
+/// user backend when `--store` was given, else kmod if `device_present`, else user.
+pub fn choose(
+    flag: Option<Choice>,
+    env: Option<&OsStr>,
+    store_given: bool,
+    device_present: bool,
+) -> Result<Choice, String> {
+    let explicit = match (flag, env) {
+        (Some(c), _) => Some(c),
+        (None, Some(v)) if v.is_empty() => None,
+        (None, Some(v)) => Some(match v.to_str() {
+            Some("user") => Choice::User,
+            Some("kmod") => Choice::Kmod,
+            Some("native") => {
+                return Err("MSGQ_BACKEND=native names the kernel's own queues, which \
+                            ipcs/ipcmk/ipcrm manage; give --backend user or --backend kmod"
+                    .into())
+            }
+            _ => {
+                return Err(format!(
+                    "MSGQ_BACKEND={}: unknown backend (use user or kmod)",
+                    v.to_string_lossy()
+                ))
+            }
+        }),
+        (None, None) => None,
+    };
+    match explicit {
+        Some(Choice::Kmod) if store_given => Err("--store names a store of the user backend; \
+             it cannot be used with the kmod backend (--backend user, or no --store)"
+            .into()),
+        Some(c) => Ok(c),
+        None if store_given => Ok(Choice::User),
+        None if device_present => Ok(Choice::Kmod),
+        None => Ok(Choice::User),
+    }
+}
+
+/// What the commands need from a backend; errors are the errno Linux would give.
+pub trait Queues {
+    /// `MSG_STAT_ANY` on an index: the queue's id and state.
+    fn stat_index(&self, idx: i32) -> Result<(i32, MsqidDs), Errno>;
+    /// Every queue (id, state), in index order.
+    fn queues(&self) -> Result<Vec<(i32, MsqidDs)>, Errno>;
+    fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno>;
+    /// `msgctl(id, IPC_RMID)`.
+    fn remove(&self, id: i32) -> Result<(), Errno>;
+    fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno>;
+    /// `msgrcv` into `buf`: the type and the text's length.
+    fn receive(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+    ) -> Result<(i64, usize), Errno>;
+    fn sysctl(&self, which: Sysctl) -> Result<i64, Errno>;
+    fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno>;
+}
+
+/// The chosen backend, not opened yet.
+pub enum Target {
+    /// The user backend's store file.
+    User(PathBuf),
+    Kmod,
+}
+
+impl Target {
+    /// The backend's queues when it has any state yet (`None`: no store file yet).
+    pub fn existing(&self) -> R<Option<Box<dyn Queues>>> {
+        Ok(match self {
+            Target::User(p) => storeq::open_existing(p)?.map(|s| Box::new(s) as Box<dyn Queues>),
+            Target::Kmod => Some(Box::new(kmodq::open()?)),
+        })
+    }
+
+    /// The backend's queues; an error when there is no store yet.
+    pub fn required(&self) -> R<Box<dyn Queues>> {
+        Ok(match self {
+            Target::User(p) => Box::new(storeq::open_required(p)?),
+            Target::Kmod => Box::new(kmodq::open()?),
+        })
+    }
+
+    /// The backend's queues, creating the store if needed.
+    pub fn create(&self) -> R<Box<dyn Queues>> {
+        Ok(match self {
+            Target::User(p) => Box::new(storeq::open_or_create(p)?),
+            Target::Kmod => Box::new(kmodq::open()?),
+        })
+    }
+
+    /// The store path, for the commands that only the user backend has.
+    pub fn store_only(&self, cmd: &str) -> R<&std::path::Path> {
+        match self {
+            Target::User(p) => Ok(p),
+            Target::Kmod => Err(Fail(format!(
+                "`msgq {cmd}` works on the userspace store, but the backend is kmod (the \
+                 kernel module, {DEVICE}); use --backend user"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Choice::*;
+
+    fn env(s: &str) -> Option<&OsStr> {
+        Some(OsStr::new(s))
+    }
+
+    #[test]
+    fn default_follows_the_device() {
+        assert_eq!(choose(None, None, false, true), Ok(Kmod));
+        assert_eq!(choose(None, None, false, false), Ok(User));
+        assert_eq!(choose(None, env(""), false, true), Ok(Kmod));
+    }
+
+    #[test]
+    fn flag_beats_environment() {
+        assert_eq!(choose(Some(User), env("kmod"), false, true), Ok(User));
+        assert_eq!(choose(Some(Kmod), env("user"), false, false), Ok(Kmod));
+        assert_eq!(choose(Some(User), env("bogus"), false, true), Ok(User));
+        assert_eq!(choose(None, env("user"), false, true), Ok(User));
+        assert_eq!(choose(None, env("kmod"), false, false), Ok(Kmod));
+    }
+
+    #[test]
+    fn store_selects_user() {
+        assert_eq!(choose(None, None, true, true), Ok(User));
+        assert!(choose(Some(Kmod), None, true, false)
+            .unwrap_err()
+            .contains("--store"));
+        assert!(choose(None, env("kmod"), true, true).is_err());
+    }
+
+    #[test]
+    fn bad_environment() {
+        assert!(choose(None, env("native"), false, true)
+            .unwrap_err()
+            .contains("ipcs"));
+        assert!(choose(None, env("kmodx"), false, true)
+            .unwrap_err()
+            .contains("unknown backend"));
+    }
+}

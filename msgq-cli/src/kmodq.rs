@@ -1,0 +1,87 @@
+//! The kmod backend: the module's queues through `/dev/msgq`, with the shim's ioctl client
+//! (`libmsg-shim/src/kmod.rs`, included here so there is one copy of that code).
+
+use crate::backend::{Queues, DEVICE};
+use crate::report::{errno_text, Fail, R};
+use msgq_core::abi::{MsqidDs, IPC_RMID};
+use msgq_user::{Errno, Sysctl};
+
+#[path = "../../libmsg-shim/src/kmod.rs"]
+// `watch`, `fd` and `reset` serve the shim and the tests.
+#[allow(dead_code)]
+mod kmod;
+
+/// An open `/dev/msgq`.
+pub struct KmodQueues(kmod::Kmod);
+
+/// Opens the device; the failure says why, and whether the module is loaded.
+pub fn open() -> R<KmodQueues> {
+    kmod::Kmod::open().map(KmodQueues).map_err(|e| {
+        let hint = match e {
+            libc::ENOENT | libc::ENODEV | libc::ENXIO => {
+                ": the msgq kernel module is not loaded (insmod msgq.ko; see docs/kmod.md), \
+                 or use --backend user"
+            }
+            _ => "",
+        };
+        Fail(format!("{DEVICE}: {}{hint}", errno_text(Errno(e))))
+    })
+}
+
+/// The size of `long mtype` in front of the text (`struct msgbuf`).
+const MTYPE: usize = std::mem::size_of::<i64>();
+
+impl Queues for KmodQueues {
+    fn stat_index(&self, idx: i32) -> Result<(i32, MsqidDs), Errno> {
+        self.0.stat_index(idx).map_err(Errno)
+    }
+    fn queues(&self) -> Result<Vec<(i32, MsqidDs)>, Errno> {
+        self.0.queues().map_err(Errno)
+    }
+    fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
+        self.0.msgget(key, msgflg).map_err(Errno)
+    }
+    fn remove(&self, id: i32) -> Result<(), Errno> {
+        self.0
+            .msgctl(id, IPC_RMID, std::ptr::null_mut())
+            .map(|_| ())
+            .map_err(Errno)
+    }
+    fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
+        let mut msg = Vec::with_capacity(MTYPE + text.len());
+        msg.extend_from_slice(&mtype.to_ne_bytes());
+        msg.extend_from_slice(text);
+        self.0
+            .msgsnd(id, msg.as_ptr().cast(), text.len(), msgflg)
+            .map_err(Errno)
+    }
+    fn receive(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+    ) -> Result<(i64, usize), Errno> {
+        let mut msg = vec![0u8; MTYPE + buf.len()];
+        let n = self
+            .0
+            .msgrcv(id, msg.as_mut_ptr().cast(), buf.len(), mtype, msgflg)
+            .map_err(Errno)?;
+        let n = n.min(buf.len());
+        buf[..n].copy_from_slice(&msg[MTYPE..MTYPE + n]);
+        let mut t = [0u8; MTYPE];
+        t.copy_from_slice(&msg[..MTYPE]);
+        Ok((i64::from_ne_bytes(t), n))
+    }
+    fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
+        self.0
+            .sysctl(kmod::sysctl_index(which), None)
+            .map_err(Errno)
+    }
+    fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
+        self.0
+            .sysctl(kmod::sysctl_index(which), Some(value))
+            .map(|_| ())
+            .map_err(Errno)
+    }
+}

@@ -1,0 +1,89 @@
+//! The user backend: the queues of a store file (`msgq-user`).
+
+use crate::backend::Queues;
+use crate::report::{Fail, R};
+use msgq_core::abi::MsqidDs;
+use msgq_user::{Errno, Store, StoreError, StoreErrorKind, StoreOptions, Sysctl};
+use std::path::{Path, PathBuf};
+
+/// Queue ids are `seq * IPCMNI + index`.
+pub const IPCMNI: i32 = 32768;
+
+/// `--store PATH`, else `$MSGQ_STORE`, else the default store (the one the shim uses).
+pub fn store_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("MSGQ_STORE") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Store::default_path(),
+    }
+}
+
+pub fn not_found(e: &StoreError) -> bool {
+    matches!(&e.kind, StoreErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Opens an existing store; `None` when there is none.
+pub fn open_existing(path: &Path) -> R<Option<Store>> {
+    match Store::open(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(Fail(e.to_string())),
+    }
+}
+
+pub fn open_required(path: &Path) -> R<Store> {
+    open_existing(path)?.ok_or_else(|| {
+        Fail(format!(
+            "no msgq store at {} (no queues yet; `msgq mk` creates one)",
+            path.display()
+        ))
+    })
+}
+
+pub fn open_or_create(path: &Path) -> R<Store> {
+    Store::open_or_create(path, &StoreOptions::default()).map_err(|e| Fail(e.to_string()))
+}
+
+impl Queues for Store {
+    fn stat_index(&self, idx: i32) -> Result<(i32, MsqidDs), Errno> {
+        Store::stat_index(self, idx, true)
+    }
+    fn queues(&self) -> Result<Vec<(i32, MsqidDs)>, Errno> {
+        let (max, _) = Store::info(self, true)?;
+        let mut out = Vec::new();
+        for idx in 0..=max.min(IPCMNI - 1) {
+            match Store::stat_index(self, idx, true) {
+                Ok(q) => out.push(q),
+                Err(Errno::EINVAL) | Err(Errno::EIDRM) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+    fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
+        Store::msgget(self, key, msgflg)
+    }
+    fn remove(&self, id: i32) -> Result<(), Errno> {
+        Store::remove(self, id)
+    }
+    fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
+        Store::send(self, id, mtype, text, msgflg)
+    }
+    fn receive(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+    ) -> Result<(i64, usize), Errno> {
+        Store::receive(self, id, buf, mtype, msgflg)
+    }
+    fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
+        Store::sysctl(self, which)
+    }
+    fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
+        Store::set_sysctl(self, which, value)
+    }
+}
