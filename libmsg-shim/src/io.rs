@@ -7,9 +7,40 @@ use crate::real::{self, call_real};
 use crate::{guard, set_errno};
 use libc::{c_char, c_int, c_uint, c_void, size_t, ssize_t, FILE};
 
+/// Whether the NUL-terminated string at `p` can be read, NUL included, within `max` bytes.
+/// One guarded byte per page (protection is per page, so the rest of a page whose byte was
+/// readable is too), then a plain search for the NUL in that page: no system call.
+fn c_string_readable(p: *const c_char, max: usize) -> bool {
+    let mut a = p as usize;
+    let end = a.saturating_add(max);
+    while a < end {
+        // (Saturating: the last page of the address space has no successor.)
+        let page_end = (a | 4095).saturating_add(1).min(end);
+        let mut b = [0u8; 1];
+        if msgq_user::sys::usermem::read(a as *const u8, &mut b).is_err() {
+            return false;
+        }
+        // SAFETY: `[a, page_end)` lies in one page, which the guarded read just showed to
+        // be mapped and readable. (Unmapping it concurrently from another thread is the
+        // caller's data race, as it would be for the kernel's copy.)
+        let rest = unsafe { std::slice::from_raw_parts(a as *const u8, page_end - a) };
+        if rest.contains(&0) {
+            return true;
+        }
+        a = page_end;
+    }
+    false
+}
+
 /// Whether `openat(dirfd, path)` is one of ours, in a process whose backend answers for it.
+/// A path that cannot be read (unmapped, `PROT_NONE`, running off its mapping before its
+/// NUL) or longer than `PATH_MAX` never is: the real call gives `EFAULT` or
+/// `ENAMETOOLONG`, as without the shim.
 fn ours(dirfd: c_int, path: *const c_char, flags: c_int) -> Option<Target> {
     if flags & libc::O_PATH != 0 {
+        return None;
+    }
+    if (path as usize) < 4096 || !c_string_readable(path, libc::PATH_MAX as usize) {
         return None;
     }
     // SAFETY: open's contract: `path` is a NUL-terminated string (or null).
@@ -375,4 +406,46 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
             (fd, buf, n)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_string_readable;
+
+    #[test]
+    fn hostile_paths_are_unreadable() {
+        // SAFETY: two fresh anonymous pages of our own; the second is made inaccessible.
+        let p = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * 4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            libc::mprotect(p.cast::<u8>().add(4096).cast(), 4096, libc::PROT_NONE);
+            p.cast::<u8>()
+        };
+        let at = |off: usize, text: &[u8]| {
+            // SAFETY: `off + text.len()` stays within the first (writable) page.
+            unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p.add(off), text.len()) };
+            p.wrapping_add(off).cast::<libc::c_char>()
+        };
+        assert!(c_string_readable(at(0, b"/proc/sysvipc/msg\0"), 4096));
+        // Its NUL is the last byte of the page.
+        assert!(c_string_readable(at(4096 - 4, b"msg\0"), 4096));
+        // Runs into the PROT_NONE page before its NUL.
+        assert!(!c_string_readable(at(4096 - 3, b"msg"), 4096));
+        // No NUL within `max` bytes.
+        assert!(!c_string_readable(at(100, b"/msg/msg/msg\0"), 5));
+        assert!(!c_string_readable(p.wrapping_add(4096).cast(), 4096));
+        // The top of the address space: no page after it (found by the shim_calls fuzzer
+        // as an overflow in the page walk).
+        let readable_at = |a: usize| c_string_readable(a as *const libc::c_char, 4096);
+        assert!(!readable_at(usize::MAX));
+        assert!(!readable_at(usize::MAX - 7));
+        assert!(!readable_at(0xffff_8000_0000_0000));
+    }
 }

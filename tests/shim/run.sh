@@ -33,6 +33,11 @@ for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
 done
 
+# hostile.c is built here (from the source, each run): gcc comes with deps.sh.
+HOSTILE=$WORK/hostile
+gcc -O2 -Wall -Wextra -Werror -o "$HOSTILE" "$HERE/hostile.c" || { echo "shim tests: cannot build hostile.c" >&2; exit 2; }
+export HOSTILE
+
 # A new IPC namespace needs CAP_SYS_ADMIN; without root, a user namespace provides it.
 UNSHARE="unshare -i"
 [ "$(id -u)" = 0 ] || UNSHARE="unshare -r -i"
@@ -196,6 +201,10 @@ diffcase c-fork-signals-threads \
 diffcase c-random-operations \
   "3 fixed-seed sequences of 3000 non-blocking msgget/msgsnd/msgrcv/msgctl calls give the same result, errno, received type and text checksum, and stat fields, line for line" \
   norm_none 'for seed in 11 12 13; do "$RANDOPS" $seed 3000; done'
+
+diffcase c-hostile-calls \
+  "NULL, unmapped, read-only, misaligned and page-straddling pointers; negative and huge sizes; unknown flags and commands, IPC_64, MSG_COPY misuse; syscall() with dirty upper halves: the same results, errnos and buffer bytes (hostile.c)" \
+  norm_none '"$HOSTILE"'
 
 # Known engine limitation (docs/shim.md, "Engine notes"): msgq-user is not re-entrant (its
 # credential cache stays borrowed while a call blocks; its store lock may be held by the
