@@ -1,13 +1,17 @@
 # Benchmarks (issue 7): msgq against native System V IPC, side by side. See docs/benchmarks.md.
 #
-#   make bench         run every benchmark for real (~5-8 minutes on 2 vCPUs) and write
-#                      bench-report/report.md; criterion's HTML is target/criterion/report/
+#   make bench         run every benchmark for real: rows 0-6 on the host (~5-8 minutes on
+#                      2 vCPUs), then row 7 in the test VM (mk/bench-guest.mk; a few minutes,
+#                      plus the kernel build when not cached), and write bench-report/report.md;
+#                      criterion's HTML is target/criterion/report/
 #   make bench-smoke   run each benchmark once (criterion --test), for `make test`
 #   make bench-report  rewrite bench-report/report.md from the last results
 #
 # BENCH_ARGS passes criterion options, e.g. make bench BENCH_ARGS='4-typed' to run one group.
+# BENCH_GUEST=0 leaves out row 7 (the report keeps the last guest results).
 
 BENCH_ARGS ?=
+BENCH_GUEST ?= 1
 
 TEST_TARGETS += bench-smoke
 
@@ -15,6 +19,9 @@ TEST_TARGETS += bench-smoke
 
 bench: deps
 	$(CARGO) bench -p msgq-benches --bench ipc -- $(BENCH_ARGS)
+ifeq ($(BENCH_GUEST),1)
+	$(MAKE) --no-print-directory bench-guest-run
+endif
 	$(MAKE) --no-print-directory bench-report
 
 bench-report:

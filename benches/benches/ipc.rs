@@ -8,18 +8,20 @@
 //!
 //! Every benchmark is named `<row>/<implementation>/<parameter>`; `bench-report` turns
 //! criterion's estimates into `bench-report/report.md`. Benchmarks never assert timings.
+//! Rows 1, 4 and 5 live in `rows/`, shared with the guest benchmark (`guest.rs`, row 7).
+
+mod rows;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use msgq_benches::{
     extra_results_path, fork_child, private_ipc_namespace, remove_stale_stores, wait_child,
     watchdog, BenchStore, Gate, Ipc, MsgBuf, Msgq, MsgqRaw, Native,
 };
-use msgq_core::abi::{IPC_NOWAIT, MSG_EXCEPT};
+use msgq_core::abi::IPC_NOWAIT;
+use rows::{blocked_receivers, ok, pair, typed, SIZES, TYPED_MODES};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-const SIZES: [(usize, &str); 3] = [(8, "8B"), (1024, "1KiB"), (8192, "8KiB")];
 
 /// The fewest messages (or round trips) one sample of a multi-process row moves, whatever
 /// `iters` criterion asks for: forking and reaping the children of a sample costs about a
@@ -37,10 +39,6 @@ fn scaled(elapsed: Duration, iters: u64, moved: u64) -> Duration {
     elapsed.mul_f64(iters as f64 / moved as f64)
 }
 
-fn ok<T>(r: Result<T, i32>, what: &str) -> T {
-    r.unwrap_or_else(|e| panic!("{what}: {}", std::io::Error::from_raw_os_error(e)))
-}
-
 /// Row 0: `msgget(IPC_PRIVATE)` + `IPC_RMID`.
 fn create_remove<I: Ipc>(c: &mut Criterion, ipc: I) {
     let mut g = c.benchmark_group("0-create-remove");
@@ -50,24 +48,6 @@ fn create_remove<I: Ipc>(c: &mut Criterion, ipc: I) {
             ok(ipc.remove(black_box(id)), "IPC_RMID");
         })
     });
-    g.finish();
-}
-
-/// Row 1: `msgsnd` + `msgrcv` of one message in one process.
-fn pair<I: Ipc>(c: &mut Criterion, ipc: I) {
-    let mut g = c.benchmark_group("1-pair");
-    let id = ok(ipc.create(), "msgget");
-    for (size, label) in SIZES {
-        let sbuf = MsgBuf::new(size);
-        let mut rbuf = MsgBuf::new(size);
-        g.bench_function(BenchmarkId::new(ipc.name(), label), |b| {
-            b.iter(|| {
-                ok(ipc.send(id, &sbuf, size, 0), "msgsnd");
-                ok(ipc.recv(id, &mut rbuf, size, 0, 0), "msgrcv")
-            })
-        });
-    }
-    ok(ipc.remove(id), "IPC_RMID");
     g.finish();
 }
 
@@ -134,115 +114,6 @@ fn ping_pong<I: Ipc>(c: &mut Criterion, ipc: I) {
         })
     });
     ok(ipc.remove(id), "IPC_RMID");
-    g.finish();
-}
-
-/// The typed-receive modes of row 4: (group, type of the N others, type of the wanted
-/// message, msgtyp, flags, whether the others have N distinct types `other + i`). The
-/// distinct-types variant is not one of issue 7's rows: it shows how the engine's per-type
-/// index scales with the number of types present.
-const TYPED_MODES: [(&str, i64, i64, i64, i32, bool); 4] = [
-    ("4-typed-positive", 2, 1, 1, 0, false),
-    ("4-typed-negative", 1000, 7, -10, 0, false),
-    ("4-typed-except", 2, 1, 2, MSG_EXCEPT, false),
-    ("4-typed-distinct", 1000, 1, 1, 0, true),
-];
-const TYPED_NS: [usize; 3] = [1, 100, 10_000];
-
-/// Row 4: the wanted message sits behind N zero-length messages of another type; one
-/// iteration receives it (IPC_NOWAIT) and sends it back to the tail, so the queue is the same
-/// before and after. Zero-length fillers keep N = 10 000 within the default 16 384 qbytes
-/// (the count is capped by qbytes too: qnum + 1 <= qbytes).
-fn typed<I: Ipc>(c: &mut Criterion, ipc: I) {
-    for (group, other, wanted, msgtyp, flags, distinct) in TYPED_MODES {
-        let mut g = c.benchmark_group(group);
-        for n in TYPED_NS {
-            let mut want = MsgBuf::new(8);
-            want.set_mtype(wanted);
-            // Filled on first use, so a filtered-out benchmark costs nothing.
-            let mut queue = None;
-            let mut fill = || {
-                let id = ok(ipc.create(), "msgget");
-                let mut filler = MsgBuf::new(8);
-                filler.set_mtype(other);
-                for i in 0..n {
-                    if distinct {
-                        filler.set_mtype(other + i as i64);
-                    }
-                    ok(ipc.send(id, &filler, 0, IPC_NOWAIT), "msgsnd (filler)");
-                }
-                ok(ipc.send(id, &want, 8, IPC_NOWAIT), "msgsnd (wanted)");
-                id
-            };
-            let mut rbuf = MsgBuf::new(8);
-            g.bench_function(BenchmarkId::new(ipc.name(), n), |b| {
-                let id = *queue.get_or_insert_with(&mut fill);
-                b.iter(|| {
-                    ok(
-                        ipc.recv(id, &mut rbuf, 8, msgtyp, flags | IPC_NOWAIT),
-                        "msgrcv (typed)",
-                    );
-                    debug_assert_eq!(rbuf.mtype(), wanted);
-                    ok(ipc.send(id, &want, 8, IPC_NOWAIT), "msgsnd (back)");
-                })
-            });
-            if let Some(id) = queue {
-                assert_eq!(ok(ipc.counts(id), "IPC_STAT"), (n as u64 + 1, 8));
-                ok(ipc.remove(id), "IPC_RMID");
-            }
-        }
-        g.finish();
-    }
-}
-
-/// Row 5: `msgsnd` + `msgrcv` (type 1, IPC_NOWAIT) in this thread while R threads are
-/// blocked in `msgrcv` for types 1000.. that never arrive. The receivers end with EIDRM when
-/// the queue is removed.
-fn blocked_receivers<I: Ipc + Copy + Send + 'static>(c: &mut Criterion, ipc: I) {
-    let mut g = c.benchmark_group("5-blocked-receivers");
-    for r in [0usize, 100, 1000] {
-        // Set up on first use, so a filtered-out benchmark starts no threads.
-        let mut setup = None;
-        let start_receivers = || {
-            let id = ok(ipc.create(), "msgget");
-            let started = std::sync::Arc::new(AtomicUsize::new(0));
-            let threads: Vec<_> = (0..r)
-                .map(|i| {
-                    let started = started.clone();
-                    std::thread::Builder::new()
-                        .stack_size(64 << 10)
-                        .spawn(move || {
-                            let mut buf = MsgBuf::new(8);
-                            started.fetch_add(1, Ordering::SeqCst);
-                            ipc.recv(id, &mut buf, 8, 1000 + i as i64, 0)
-                        })
-                        .expect("spawn receiver thread")
-                })
-                .collect();
-            while started.load(Ordering::SeqCst) < r {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // Let the last ones get from the counter into the wait.
-            std::thread::sleep(Duration::from_millis(if r > 0 { 100 } else { 0 }));
-            (id, threads)
-        };
-        let sbuf = MsgBuf::new(8);
-        let mut rbuf = MsgBuf::new(8);
-        g.bench_function(BenchmarkId::new(ipc.name(), r), |b| {
-            let id = setup.get_or_insert_with(start_receivers).0;
-            b.iter(|| {
-                ok(ipc.send(id, &sbuf, 8, 0), "msgsnd");
-                ok(ipc.recv(id, &mut rbuf, 8, 1, IPC_NOWAIT), "msgrcv")
-            })
-        });
-        if let Some((id, threads)) = setup {
-            ok(ipc.remove(id), "IPC_RMID");
-            for t in threads {
-                let res = t.join().expect("receiver thread panicked");
-                assert_eq!(res, Err(libc::EIDRM), "a blocked receiver got a message");
-            }
-        }
-    }
     g.finish();
 }
 
@@ -408,8 +279,8 @@ fn main() {
     ping_pong(&mut c, Native);
     ping_pong(&mut c, msgq);
     ping_pong(&mut c, raw);
-    typed(&mut c, Native);
-    typed(&mut c, msgq);
+    typed(&mut c, Native, &TYPED_MODES);
+    typed(&mut c, msgq, &TYPED_MODES);
     blocked_receivers(&mut c, Native);
     blocked_receivers(&mut c, msgq);
     many(&mut c, Native);
@@ -419,4 +290,10 @@ fn main() {
     drop(bs);
     extra.push_str(&format!("loadavg.end {}\n", loadavg()));
     save(&extra);
+    // Rows 1, 4 and 5 check the message each benchmark received last.
+    let (passed, failed) = rows::verdict();
+    println!("ipc: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
 }

@@ -1,11 +1,15 @@
 //! Helpers for the benchmarks in `benches/ipc.rs`: one interface ([`Ipc`]) over native
 //! System V message queues (glibc's wrappers through `libc`), msgq's safe Rust API and
 //! msgq's C-shaped raw calls, plus the process plumbing (fork, start barrier, wait) and the
-//! store-memory measurement. The report generator is `src/bin/bench-report.rs`.
+//! store-memory measurement. The report generator is `src/bin/bench-report.rs`; [`results`]
+//! reads criterion's results and [`row7`] the guest benchmark's (the kernel module).
 //!
 //! Hygiene: [`private_ipc_namespace`] moves the benchmark process into a fresh IPC
 //! namespace so native queues never meet the host's, and [`BenchStore`] creates a fresh
 //! store file under `/dev/shm` and removes it when dropped.
+
+pub mod results;
+pub mod row7;
 
 use msgq_core::abi::{IPC_CREAT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT};
 use msgq_user::{Store, StoreOptions};

@@ -3,60 +3,16 @@
 //! Usage: `bench-report [CRITERION_DIR [OUT]]` (defaults: the workspace's `target/criterion`
 //! and `bench-report/report.md` at the workspace root). It reads every
 //! `<dir>/**/new/benchmark.json` + `estimates.json` that the `ipc` benchmark wrote (ids
-//! `<row>/<implementation>/<parameter>`), plus the `msgq-extra.txt` memory figures, and
-//! prints a table of medians with msgq/native ratios and the issue-7 targets met or missed.
+//! `<row>/<implementation>/<parameter>`), plus the `msgq-extra.txt` memory figures and the
+//! guest benchmark's `msgq-guest.txt` (row 7, see `msgq_benches::row7`), and prints a table of
+//! medians with msgq/native ratios and the issue-7 targets met or missed.
 
 use msgq_benches::criterion_dir;
-use serde_json::Value;
+use msgq_benches::results::{collect, fmt_ratio, fmt_time, get, Results};
+use msgq_benches::row7;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// (group, implementation, parameter) -> median nanoseconds per iteration.
-type Results = BTreeMap<(String, String, String), f64>;
-
-fn collect(dir: &Path, out: &mut Results) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if !p.is_dir() {
-            continue;
-        }
-        if p.file_name().is_some_and(|n| n == "new") {
-            if let Some(r) = read_one(&p) {
-                out.insert(r.0, r.1);
-            }
-        } else if p.file_name().is_some_and(|n| n != "report") {
-            collect(&p, out);
-        }
-    }
-}
-
-fn read_one(new: &Path) -> Option<((String, String, String), f64)> {
-    let b: Value =
-        serde_json::from_str(&std::fs::read_to_string(new.join("benchmark.json")).ok()?).ok()?;
-    let e: Value =
-        serde_json::from_str(&std::fs::read_to_string(new.join("estimates.json")).ok()?).ok()?;
-    let s = |v: &Value| v.as_str().map(str::to_owned);
-    let key = (
-        s(&b["group_id"])?,
-        s(&b["function_id"])?,
-        s(&b["value_str"])?,
-    );
-    Some((key, e["median"]["point_estimate"].as_f64()?))
-}
-
-fn fmt_time(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{:.2} ms", ns / 1e6)
-    }
-}
 
 fn fmt_rate(ns: f64) -> String {
     let per_s = 1e9 / ns;
@@ -66,14 +22,6 @@ fn fmt_rate(ns: f64) -> String {
         format!("{:.0} k msg/s", per_s / 1e3)
     } else {
         format!("{per_s:.0} msg/s")
-    }
-}
-
-fn fmt_ratio(r: f64) -> String {
-    if r < 1.0 {
-        format!("{r:.3} ({:.1}× faster)", 1.0 / r)
-    } else {
-        format!("{r:.2} ({r:.1}× slower)")
     }
 }
 
@@ -190,11 +138,6 @@ const fn row(label: &'static str, group: &'static str, param: &'static str, rate
     }
 }
 
-fn get(r: &Results, group: &str, imp: &str, param: &str) -> Option<f64> {
-    r.get(&(group.to_owned(), imp.to_owned(), param.to_owned()))
-        .copied()
-}
-
 fn cmd(prog: &str, args: &[&str]) -> String {
     std::process::Command::new(prog)
         .args(args)
@@ -250,7 +193,8 @@ fn main() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-report/report.md"));
     let mut res = Results::new();
     collect(&dir, &mut res);
-    if res.is_empty() {
+    let guest = row7::Guest::read(&dir);
+    if res.is_empty() && guest.is_none() {
         eprintln!(
             "bench-report: no criterion results under {} (run `make bench`)",
             dir.display()
@@ -354,8 +298,12 @@ fn main() {
     }
     let _ = writeln!(
         w,
-        "| 7 guest: native vs kernel module through the shim, rows 1, 4, 5 | not measured yet: \
-         needs the msgq-kmod module in the test VM (issue 7, later) | | | | |\n"
+        "| 7 guest: native vs kernel module through the shim, rows 1, 4, 5 | {} | | | | |\n",
+        if guest.is_some() {
+            "in the guest, see [Row 7](#row-7-the-kernel-module-in-the-guest)"
+        } else {
+            "not measured: run `make bench-guest`"
+        }
     );
 
     // Memory.
@@ -392,6 +340,10 @@ fn main() {
         e("mem.store_peak_bytes"),
         e("mem.store_after_remove_bytes")
     );
+
+    if let Some(g) = &guest {
+        w.push_str(&g.section());
+    }
 
     // Targets.
     let _ = writeln!(w, "## Issue 7 targets\n");
@@ -487,10 +439,9 @@ fn main() {
             ))
         }),
     );
-    target(
-        "row 7: the module within 1.25× of native for row 1, flat in N and R",
-        None,
-    );
+    for (name, cond) in row7::Guest::targets(guest.as_ref()) {
+        target(&name, cond);
+    }
     if let Some(line) = distinct_info {
         let _ = writeln!(w, "{line}");
     }
