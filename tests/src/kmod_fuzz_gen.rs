@@ -162,13 +162,56 @@ impl Arena {
         (self.ptr_of(rng, kind, len), kind)
     }
 
-    /// Writes `bytes` at `addr` if all of them lie in the scratch area (else does nothing).
+    /// The part of `[addr, addr + len)` inside the scratch area: (start, length).
+    fn clip(&self, addr: u64, len: usize) -> (usize, usize) {
+        let a = (addr as usize).clamp(self.rw, self.guard());
+        let b = (addr as usize)
+            .saturating_add(len)
+            .clamp(self.rw, self.guard());
+        (a, b - a)
+    }
+
+    /// Writes the part of `bytes` (meant for `addr`) that lies in the scratch area.
     pub fn fill(&self, addr: u64, bytes: &[u8]) {
-        let a = addr as usize;
-        if a >= self.rw && a.saturating_add(bytes.len()) <= self.guard() {
-            // SAFETY: the range was just checked to lie inside our read-write scratch mapping.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), a as *mut u8, bytes.len()) };
+        let (a, n) = self.clip(addr, bytes.len());
+        if n > 0 {
+            let skip = a - addr as usize;
+            // SAFETY: `clip` kept `[a, a + n)` inside our read-write scratch mapping, and
+            // `skip + n <= bytes.len()`.
+            unsafe { std::ptr::copy_nonoverlapping(bytes[skip..].as_ptr(), a as *mut u8, n) };
         }
+    }
+
+    /// The bytes of `[addr, addr + len)` that lie in the scratch area.
+    pub fn read_clipped(&self, addr: u64, len: usize) -> Vec<u8> {
+        let (a, n) = self.clip(addr, len);
+        let mut v = vec![0u8; n];
+        // SAFETY: `clip` kept the range inside our scratch mapping, which is readable.
+        unsafe { std::ptr::copy_nonoverlapping(a as *const u8, v.as_mut_ptr(), n) };
+        v
+    }
+
+    /// Copies what lies in the scratch area of `[addr, addr + len)` to the same place in
+    /// `other` (an arena of the same layout).
+    pub fn sync_to(&self, other: &Arena, addr: u64, len: usize) {
+        let (a, n) = self.clip(addr, len);
+        let b = other.rw + (a - self.rw);
+        // SAFETY: `[a, a + n)` lies in our scratch area and `[b, b + n)` at the same offset in
+        // `other`'s, which has the same size; the two mappings are distinct.
+        unsafe { std::ptr::copy_nonoverlapping(a as *const u8, b as *mut u8, n) };
+    }
+
+    /// The same place in `other` (another arena of the same layout) for an address made by
+    /// this one; addresses outside both stay as they are.
+    pub fn translate(&self, other: &Arena, addr: u64) -> u64 {
+        let a = addr as usize;
+        let map = |from: usize, to: usize, len: usize| {
+            (from..from + len).contains(&a).then(|| to + (a - from))
+        };
+        map(self.rw, other.rw, (RW_PAGES + 1) * PAGE)
+            .or_else(|| map(self.ro, other.ro, PAGE))
+            .or_else(|| map(self.none, other.none, PAGE))
+            .map_or(addr, |x| x as u64)
     }
 
     /// Reads `len` bytes at `addr` if they all lie in the scratch area.

@@ -11,9 +11,17 @@
 //! call (exactly EFAULT / EPROTO / ENOTTY / EPERM where the input decides it). At the end,
 //! `MSG_INFO`'s totals must equal the sum over all queues, and after removing them, zero.
 //!
-//! Checks counted in the summary: one per call kind (all its results allowed), one per end
-//! check; every disallowed result, hang or unexpected death is one failure.
+//! As root it first runs a differential phase (`kmod_fuzz_diff.rs`, `--diff-calls`, default
+//! 40000): the same seeded sequence of hostile non-blocking calls, one at a time, against the
+//! guest kernel's own queues and against the module, half of it as root and half as uid 2000,
+//! with equal results and equal bytes written required.
+//!
+//! Checks counted in the summary: the differential phase, one per call kind (all its results
+//! allowed), one per end check; every difference, disallowed result, hang or unexpected death
+//! is one failure.
 
+#[path = "../kmod_fuzz_diff.rs"]
+mod diff;
 #[path = "../kmod_errnames.rs"]
 mod errnames;
 #[path = "../kmod_fuzz_gen.rs"]
@@ -821,6 +829,7 @@ struct Args {
     secs: u64,
     seed: u64,
     workers: usize,
+    diff_calls: u64,
 }
 
 fn args() -> Args {
@@ -831,6 +840,7 @@ fn args() -> Args {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1),
         workers: 4,
+        diff_calls: 40000,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let num = |s: &str| {
@@ -846,7 +856,8 @@ fn args() -> Args {
             "--secs" => a.secs = num(&v[i + 1]),
             "--seed" => a.seed = num(&v[i + 1]),
             "--workers" => a.workers = (num(&v[i + 1]) as usize).clamp(1, MAXW),
-            o => panic!("unknown argument {o} (--secs N, --seed S, --workers N)"),
+            "--diff-calls" => a.diff_calls = num(&v[i + 1]),
+            o => panic!("unknown argument {o} (--secs N, --seed S, --workers N, --diff-calls N)"),
         }
         i += 2;
     }
@@ -998,6 +1009,30 @@ fn main() {
         a.seed
     );
     let dev = kmod::Kmod::open().expect("open /dev/msgq");
+    let mut v = Verdict {
+        passed: 0,
+        failed: 0,
+    };
+    if root && a.diff_calls > 0 {
+        let t = Instant::now();
+        let diff::Outcome {
+            same,
+            diffs,
+            results,
+        } = diff::run(&dev, a.seed, a.diff_calls);
+        for d in diffs.iter().take(20) {
+            println!("FAIL differential {d}");
+        }
+        let results: Vec<String> = results.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "kmod_fuzz: differential: {} calls, {same} equal to the guest kernel's own queues ({:.1} s); native results: {}",
+            a.diff_calls,
+            t.elapsed().as_secs_f64(),
+            results.join(", ")
+        );
+        v.check(diffs.is_empty(), "the differential phase");
+        v.failed += (diffs.len() as u64).saturating_sub(1);
+    }
     let sh = shared();
     // Handlers before any fork: a SIGUSR1 that reaches a child before it set up is counted
     // nowhere but does not kill it.
@@ -1005,10 +1040,6 @@ fn main() {
     let base = 0x4655_0000 | ((euid as i32 & 0xff) << 8);
     let keys: Vec<i32> = (0..8).map(|k| base + k).collect();
     let mut rng = Rng::new(a.seed);
-    let mut v = Verdict {
-        passed: 0,
-        failed: 0,
-    };
     let mut generation = vec![0u64; a.workers];
     let mut pids: Vec<i32> = (0..a.workers)
         .map(|w| spawn(w, seed_of(a.seed, w, 0), sh, &keys))
