@@ -312,6 +312,26 @@ int main(void)
     errno = 0;
     report("openat(-5, \"msg\")", openat(-5, "msg", O_RDONLY));
 
+    /* ---- msg_next_id naming a taken index: ENOSPC, and the value is used up anyway ---- */
+    {
+        const char *v = "2147483647";
+        int ids2[3];
+        for (int i = 0; i < 3; i++) {
+            if (i < 2) {
+                int fd = open("/proc/sys/kernel/msg_next_id", O_WRONLY);
+                if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v) || close(fd))
+                    return perror("msg_next_id"), 2;
+            }
+            errno = 0;
+            ids2[i] = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+            snprintf(what, sizeof what, "msgget after msg_next_id=%s #%d", i < 2 ? v : "-", i);
+            report(what, ids2[i] < 0 ? -1 : ids2[i] == 0x7fffffff ? 1 : 0);
+        }
+        for (int i = 0; i < 3; i++)
+            if (ids2[i] >= 0)
+                msgctl(ids2[i], IPC_RMID, NULL);
+    }
+
     /* ---- remove ---- */
     errno = 0;
     report("msgctl(IPC_RMID, unmapped buffer)", msgctl(q, IPC_RMID, (struct msqid_ds *)guard));

@@ -42,6 +42,12 @@ pub enum Call {
         p: usize,
         flags: i32,
     },
+    /// `open(LIMIT_FILES[file], O_WRONLY)`, `write(fd, p, n)`, `close(fd)`.
+    WriteLimit {
+        file: usize,
+        p: usize,
+        n: usize,
+    },
 }
 
 /// Which opening function, with which directory descriptor for `openat`.
@@ -92,7 +98,7 @@ impl Call {
                 flg,
             } => (libc::SYS_msgrcv, [id, p as i64, sz as i64, typ, flg]),
             Call::Ctl { id, cmd, p } => (libc::SYS_msgctl, [id, cmd, p as i64, 0, 0]),
-            Call::Open { .. } => unreachable!("not a message call"),
+            Call::Open { .. } | Call::WriteLimit { .. } => unreachable!("not a message call"),
         }
     }
 }
@@ -111,6 +117,7 @@ pub struct Opens {
     fopen64: FopenFn,
     close: CloseFn,
     fclose: FcloseFn,
+    write: WriteFn,
 }
 
 type OpenFn = unsafe extern "C" fn(*const c_char, c_int, c_uint) -> c_int;
@@ -119,6 +126,7 @@ type Open2Fn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
 type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
 type CloseFn = unsafe extern "C" fn(c_int) -> c_int;
 type FcloseFn = unsafe extern "C" fn(*mut libc::FILE) -> c_int;
+type WriteFn = unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
 
 // glibc's variadic open functions, behind the shim's (fixed-argument) types.
 unsafe extern "C" fn glibc_open(p: *const c_char, f: c_int, m: c_uint) -> c_int {
@@ -144,9 +152,44 @@ static GLIBC_OPENS: Opens = Opens {
     fopen64: libc::fopen64,
     close: libc::close,
     fclose: libc::fclose,
+    write: libc::write,
 };
 
+/// The limit files (`/proc/sys/kernel/`), which the shim emulates.
+pub const LIMIT_FILES: [&std::ffi::CStr; 4] = [
+    c"/proc/sys/kernel/msgmax",
+    c"/proc/sys/kernel/msgmnb",
+    c"/proc/sys/kernel/msgmni",
+    c"/proc/sys/kernel/msg_next_id",
+];
+
 impl Opens {
+    /// Opens limit file `file` for writing, writes `n` bytes from `p`, closes it. The
+    /// outcome is the write's, or the open's when it failed, or -2 and the errno of a
+    /// failed close (where a refused value can show).
+    fn write_limit(&self, file: usize, p: usize, n: usize) -> Outcome {
+        let path = LIMIT_FILES[file % LIMIT_FILES.len()];
+        clear_errno();
+        // SAFETY: a valid path; write accepts any buffer pointer (EFAULT); the descriptor
+        // is ours to close.
+        unsafe {
+            let fd = (self.open)(path.as_ptr(), libc::O_WRONLY, 0);
+            if fd < 0 {
+                return outcome(-1);
+            }
+            clear_errno();
+            let w = outcome((self.write)(fd, p as *const c_void, n) as i64);
+            clear_errno();
+            if (self.close)(fd) != 0 {
+                return Outcome {
+                    ret: -2,
+                    errno: errno(),
+                };
+            }
+            w
+        }
+    }
+
     fn call(&self, how: OpenHow, p: usize, flags: i32) -> Outcome {
         let path = p as *const c_char;
         let mode = c"r".as_ptr();
@@ -184,8 +227,10 @@ impl Opens {
 
 /// The kernel's own system calls (for `Open`, glibc's functions).
 pub fn kernel(c: &Call) -> Outcome {
-    if let Call::Open { how, p, flags } = *c {
-        return GLIBC_OPENS.call(how, p, flags);
+    match *c {
+        Call::Open { how, p, flags } => return GLIBC_OPENS.call(how, p, flags),
+        Call::WriteLimit { file, p, n } => return GLIBC_OPENS.write_limit(file, p, n),
+        _ => {}
     }
     let (n, a) = c.sysno_args();
     clear_errno();
@@ -261,6 +306,7 @@ impl Shim {
                     fopen64: std::mem::transmute::<*mut c_void, FopenFn>(sym(c"fopen64")?),
                     close: std::mem::transmute::<*mut c_void, CloseFn>(sym(c"close")?),
                     fclose: std::mem::transmute::<*mut c_void, FcloseFn>(sym(c"fclose")?),
+                    write: std::mem::transmute::<*mut c_void, WriteFn>(sym(c"write")?),
                 },
             })
         }
@@ -268,8 +314,10 @@ impl Shim {
 
     /// Calls the shim: through `syscall()` when `via_syscall`, else the C function.
     pub fn call(&self, c: &Call, via_syscall: bool) -> Outcome {
-        if let Call::Open { how, p, flags } = *c {
-            return self.opens.call(how, p, flags);
+        match *c {
+            Call::Open { how, p, flags } => return self.opens.call(how, p, flags),
+            Call::WriteLimit { file, p, n } => return self.opens.write_limit(file, p, n),
+            _ => {}
         }
         clear_errno();
         if via_syscall {
@@ -295,7 +343,7 @@ impl Shim {
                 Call::Ctl { id, cmd, p } => {
                     (self.ctl)(id as c_int, cmd as c_int, p as *mut c_void) as i64
                 }
-                Call::Open { .. } => unreachable!("handled above"),
+                Call::Open { .. } | Call::WriteLimit { .. } => unreachable!("handled above"),
             }
         };
         outcome(r)

@@ -56,7 +56,37 @@ pub enum Op {
         nul: bool,
         flags: i32,
     },
+    /// A write to a limit file: `LIMITS[text]` written at `p` (when writable), then
+    /// `write(fd, p, n)` with `n` the text's length, or `size` if given.
+    WriteLimit {
+        file: u8,
+        p: Ptr,
+        text: u8,
+        size: Option<usize>,
+    },
 }
+
+/// What is written to the limit files: texts Linux and the shim's emulation read alike.
+/// Not base-0 numbers (`0x10`, `010`), a second number or other bytes after the number:
+/// they diverge in the emulation (docs/crash-safety.md, "Shim entry points"), and as the
+/// value set differs, so would every later result.
+pub const LIMITS: [&str; 15] = [
+    "4096",
+    "8192\n",
+    "100",
+    "0",
+    "-1",
+    "2147483647",
+    "2147483648",
+    "abc",
+    "",
+    " 200\n",
+    "00",
+    "+50",
+    "16384",
+    "12345",
+    "99999999999999999999",
+];
 
 /// Paths the shim emulates, and others.
 pub const PATHS: [&str; 10] = [
@@ -199,6 +229,27 @@ impl Bytes<'_> {
     fn op(&mut self, kind: u8) -> Op {
         if kind % 8 == 7 {
             return self.open();
+        }
+        if kind % 16 == 11 {
+            let (file, p, text) = (self.u8(), self.ptr(), self.u8());
+            // The text's length, or one that is no length of a text: 0, or more than the
+            // 64 bytes the emulation reads (a count between would append bytes after the
+            // number, which the emulation reads differently: see LIMITS).
+            let size = match self.u8() % 12 {
+                0..=5 => None,
+                6 => Some(0),
+                7 => Some(65),
+                8 => Some(4096),
+                9 => Some(i32::MAX as usize + 1),
+                10 => Some(usize::MAX),
+                _ => Some(self.u64() as usize | 1 << 40),
+            };
+            return Op::WriteLimit {
+                file,
+                p,
+                text,
+                size,
+            };
         }
         match kind % 4 {
             0 => {

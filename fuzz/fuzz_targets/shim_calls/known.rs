@@ -3,7 +3,7 @@
 //! fuzz/run.sh lists the names.
 
 use crate::calls::{OpenHow, Outcome};
-use crate::decode::{Op, PATHS, SYSVIPC_DIRFD};
+use crate::decode::{Op, LIMITS, PATHS, SYSVIPC_DIRFD};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `/proc/sysvipc/msg` opened for writing by root: Linux opens it (a write then fails with
@@ -25,10 +25,45 @@ fn sysvipc_msg_write_as_root(op: &Op, k: &Outcome, s: &Outcome) -> bool {
     sysvipc && writing && k.ret == 0 && s.ret == -1 && s.errno == libc::EACCES
 }
 
+/// The byte count of a limit write.
+fn limit_write_len(op: &Op) -> Option<usize> {
+    match *op {
+        Op::WriteLimit { text, size, .. } => {
+            Some(size.unwrap_or(LIMITS[text as usize % LIMITS.len()].len()))
+        }
+        _ => None,
+    }
+}
+
+/// A write of more than 64 bytes to a limit file: the shim's emulation
+/// (libmsg-shim/src/procfs.rs, `write_tracked`) reads 64 bytes (`EFAULT` if they cannot
+/// be read) and answers `EINVAL` ("longer than any integer"); Linux first checks the whole
+/// range (`EFAULT`: beyond the address space), refuses a count of `KMALLOC_MAX_SIZE` or
+/// more (`ENOMEM`), copies all of it (`EFAULT`), and accepts a number followed by
+/// whitespace of any length. Accepted only when both refuse the write (the fuzzer never
+/// sends such a write that Linux would take).
+fn long_limit_write(op: &Op, k: &Outcome, s: &Outcome) -> bool {
+    limit_write_len(op).is_some_and(|n| n > 64) && k.ret < 0 && s.ret < 0 && k != s
+}
+
+/// A zero-length write to a limit file from an address outside user space: Linux checks
+/// the address first (`EFAULT`); the shim's emulation (procfs.rs, `write_tracked`) reads
+/// nothing and returns 0.
+fn empty_limit_write_bad_address(op: &Op, k: &Outcome, s: &Outcome) -> bool {
+    limit_write_len(op) == Some(0) && k.ret == -1 && k.errno == libc::EFAULT && s.ret == 0
+}
+
 /// A known divergence: its name and its test.
 type Known = (&'static str, fn(&Op, &Outcome, &Outcome) -> bool);
 
-const KNOWN: [Known; 1] = [("sysvipc-msg-write-as-root", sysvipc_msg_write_as_root)];
+const KNOWN: [Known; 3] = [
+    ("sysvipc-msg-write-as-root", sysvipc_msg_write_as_root),
+    ("limit-write-over-64-bytes", long_limit_write),
+    (
+        "empty-limit-write-bad-address",
+        empty_limit_write_bad_address,
+    ),
+];
 
 static STRICT: AtomicBool = AtomicBool::new(false);
 

@@ -171,6 +171,30 @@ impl State {
                     arena.put(a, &text);
                     Call::Open { how, p: a, flags }
                 }
+                Op::WriteLimit {
+                    file,
+                    p,
+                    text,
+                    size,
+                } => {
+                    let a = arena.addr(p);
+                    let t = decode::LIMITS[text as usize % decode::LIMITS.len()].as_bytes();
+                    // With a count of its own (0 or over 64), the text ends in a NUL, which
+                    // Linux refuses after a number: no such write sets a value (the
+                    // emulation refuses them all, see known.rs).
+                    let mut t = t.to_vec();
+                    if size.is_some() {
+                        t.retain(|b| !b.is_ascii_whitespace());
+                        t.push(0);
+                    }
+                    arena.put(a, &t);
+                    let n = size.unwrap_or(t.len());
+                    Call::WriteLimit {
+                        file: file as usize,
+                        p: a,
+                        n,
+                    }
+                }
             };
             calls[side] = Some(c);
         }
@@ -225,6 +249,12 @@ impl State {
                 break;
             }
         }
+        if steps
+            .iter()
+            .any(|st| matches!(st.op, Op::WriteLimit { .. }))
+        {
+            self.restore_limits();
+        }
         let kq = match self.env.oracle {
             Oracle::Kernel => remove_all(kernel),
             Oracle::ErrnoSets => Ok(0),
@@ -240,6 +270,51 @@ impl State {
             return Err(format!(
                 "queues left: kernel {kq}, shim {sq}\ncalls:\n{log}"
             ));
+        }
+        self.next_ids().map_err(|e| format!("{e}\ncalls:\n{log}"))
+    }
+
+    /// Puts the limits back to a fresh namespace's (what a store starts with too). A
+    /// `msg_next_id` that was set cannot be written back to -1: the queue [`Self::next_ids`]
+    /// makes uses it up.
+    fn restore_limits(&mut self) {
+        for (file, value) in ["8192", "16384", "32000"].into_iter().enumerate() {
+            let mut v = value.as_bytes().to_vec();
+            let (kp, sp) = (v.as_mut_ptr() as usize, v.as_ptr() as usize);
+            let c = |p| Call::WriteLimit {
+                file,
+                p,
+                n: value.len(),
+            };
+            if self.env.oracle == Oracle::Kernel {
+                kernel(&c(kp));
+            }
+            self.env.shim.call(&c(sp), false);
+        }
+    }
+
+    /// Makes and removes one queue on each side: the ids must be equal (both allocate as
+    /// Linux does), so an input that leaves the two id allocators in different states
+    /// fails itself instead of a later input.
+    fn next_ids(&self) -> Result<(), String> {
+        let get = Call::Get {
+            key: 0,
+            flg: i64::from(libc::IPC_CREAT),
+        };
+        let rm = |id| Call::Ctl {
+            id,
+            cmd: libc::IPC_RMID.into(),
+            p: 0,
+        };
+        let shim = &self.env.shim;
+        let s = shim.call(&get, false).ret;
+        shim.call(&rm(s), false);
+        if self.env.oracle == Oracle::Kernel {
+            let k = kernel(&get).ret;
+            kernel(&rm(k));
+            if k != s {
+                return Err(format!("next queue id: kernel {k}, shim {s}"));
+            }
         }
         Ok(())
     }
@@ -318,6 +393,7 @@ fn errno_allowed(op: &Op, o: &Outcome) -> Result<(), String> {
         Op::Snd { .. } => &[EACCES, EAGAIN, EFAULT, EIDRM, EINTR, EINVAL, ENOMEM],
         Op::Rcv { .. } => &[E2BIG, EACCES, EFAULT, EIDRM, EINTR, EINVAL, ENOMSG, ENOSYS],
         Op::Ctl { .. } => &[EACCES, EFAULT, EIDRM, EINVAL, EPERM],
+        Op::WriteLimit { .. } => &[EFAULT, EINVAL, ENOMEM],
         Op::Open { .. } => &[
             EACCES,
             EBADF,

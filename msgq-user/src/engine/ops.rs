@@ -97,9 +97,14 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
         cursor: g.get(H::CURSOR) as u32,
         next_id: g.get(H::NEXT_ID) as i64,
     };
-    let (idx, seq) = st
-        .alloc(in_use as u32, |i| g.get(IDS_OFF + 8 * i as u64) != 0)
-        .ok_or(Errno::ENOSPC)?;
+    let Some((idx, seq)) = st.alloc(in_use as u32, |i| g.get(IDS_OFF + 8 * i as u64) != 0) else {
+        // Linux consumes msg_next_id even when no index is free from it (ipc_idr_alloc
+        // resets it first): undo the allocations above, keep only that.
+        g.tx.rollback();
+        g.put(H::NEXT_ID, st.next_id as u64);
+        g.commit();
+        return Err(Errno::ENOSPC);
+    };
     g.put(H::SEQ, st.seq as u64);
     g.put(H::LAST_IDX, st.last_idx as u64);
     g.put(H::CURSOR, st.cursor as u64);
