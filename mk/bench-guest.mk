@@ -3,7 +3,7 @@
 # (benches/benches/guest.rs). See docs/benchmarks.md.
 #
 #   make bench-guest       build the guest benchmark (static), boot the base kernel's guest
-#                          under QEMU TCG, run it (a few minutes), keep its @@BENCH lines in
+#                          under QEMU TCG, run it (about 4 minutes), keep its @@BENCH lines in
 #                          target/criterion/msgq-guest.txt and rewrite bench-report/report.md
 #   make bench-guest-run   the same without rewriting the report (`make bench` uses it)
 #

@@ -7,9 +7,9 @@
 //! is done this program reads its results back and prints one machine-readable line per
 //! benchmark, `@@BENCH bench <group> <implementation> <parameter> <median ns>`, plus
 //! `@@BENCH meta <key> <value>` lines about the guest; `make bench-guest` turns them into the
-//! results file of `msgq_benches::row7`. The set runs three times (rounds, alternating which
-//! implementation goes first); a benchmark's figure is the median of its three medians, and
-//! `@@BENCH round ...` lines give the three. The last line is `bench_guest: N passed, N failed`:
+//! results file of `msgq_benches::row7`. The set runs five times (rounds, alternating which
+//! implementation goes first); a benchmark's figure is the median of its five medians, and
+//! `@@BENCH round ...` lines give the five. The last line is `bench_guest: N passed, N failed`:
 //! N benchmarks ran and got the expected message back (30 per round when no filter is given).
 //! Measuring needs `--bench` (as `cargo bench` passes it); without it, or with `--test` (in
 //! `make vm-test`), criterion runs each benchmark once and no results are printed.
@@ -176,7 +176,7 @@ fn criterion(dir: &Path) -> Criterion {
 }
 
 /// How many times a measuring run repeats the set.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// Rows 1, 4 (issue 7's three modes) and 5 for `a`, then `b`.
 fn run_round<A, B>(c: &mut Criterion, a: A, b: B)
