@@ -23,6 +23,24 @@ enum Call {
     Snd(i32, u64, u64, i32),
     Rcv(i32, u64, u64, i64, i32),
     Ctl(i32, i32, u64),
+    /// A limit write (`MSGQ_SYSCTL` index; native: `/proc/sys/kernel/<name>`), as root only.
+    Limit(u32, i64),
+}
+
+/// The `/proc/sys/kernel` file of each `MSGQ_SYSCTL` index the differential phase writes.
+const LIMIT_FILES: [&str; 4] = ["msgmax", "msgmnb", "msgmni", "msg_next_id"];
+
+/// Writes a limit the way `sysctl -w` does; 0 or the errno of `open` or `write`.
+fn write_limit(which: u32, value: i64) -> R {
+    use std::io::Write;
+    let path = format!("/proc/sys/kernel/{}", LIMIT_FILES[which as usize]);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    f.write_all(format!("{value}\n").as_bytes())
+        .map(|()| 0)
+        .map_err(|e| e.raw_os_error().unwrap_or(0))
 }
 
 type R = Result<i64, i32>;
@@ -36,6 +54,9 @@ fn sys(r: i64) -> R {
 }
 
 fn native(c: Call) -> R {
+    if let Call::Limit(which, value) = c {
+        return write_limit(which, value);
+    }
     // SAFETY: every address comes from the native arena: inside its scratch area (followed
     // by a guard page) or not writable at all; the kernel checks the rest.
     sys(unsafe {
@@ -44,6 +65,7 @@ fn native(c: Call) -> R {
             Call::Snd(id, p, sz, f) => libc::syscall(libc::SYS_msgsnd, id, p, sz, f),
             Call::Rcv(id, p, sz, t, f) => libc::syscall(libc::SYS_msgrcv, id, p, sz, t, f),
             Call::Ctl(id, cmd, p) => libc::syscall(libc::SYS_msgctl, id, cmd, p),
+            Call::Limit(..) => 0,
         }
     })
 }
@@ -56,6 +78,7 @@ fn module(dev: &Kmod, c: Call) -> R {
             .msgrcv(id, p as *mut _, sz as usize, t, f)
             .map(|n| n as i64),
         Call::Ctl(id, cmd, p) => dev.msgctl(id, cmd, p as *mut _).map(i64::from),
+        Call::Limit(which, value) => dev.sysctl(which, Some(value)).map(|_| 0),
     }
 }
 
@@ -81,6 +104,8 @@ struct Gen {
     rng: Rng,
     keys: [i32; 4],
     ids: Vec<i32>,
+    /// Whether limit writes are made (root's half only: the files are root's).
+    limits: bool,
 }
 
 impl Gen {
@@ -101,7 +126,23 @@ impl Gen {
     }
 
     /// A call and the bytes to put at its buffer first (in both arenas).
+    /// A limit write; accepted values stay small (a huge msgmax would let one msgsnd of an
+    /// edge size allocate gigabytes on both sides).
+    fn limit(&mut self) -> Call {
+        let which = self.rng.below(4) as u32;
+        let values: &[i64] = match which {
+            0 => &[-1, 0, 1, 100, 4096, 8192, 65536, 1 << 31, i64::MAX],
+            1 => &[-1, 0, 10, 200, 16384, 1 << 20, 1 << 31],
+            2 => &[-1, 0, 1, 3, 32000, 32768, 32769],
+            _ => &[-1, 0, 5, 32768 * 2 + 3, i32::MAX as i64, 1 << 31],
+        };
+        Call::Limit(which, self.rng.pick(values))
+    }
+
     fn call(&mut self, ar: &Arena) -> (Call, u64, Vec<u8>) {
+        if self.limits && self.rng.pct(3) {
+            return (self.limit(), 0, vec![]);
+        }
         match self.rng.below(4) {
             0 => {
                 let key = if self.rng.pct(80) {
@@ -202,6 +243,7 @@ pub fn run(dev: &Kmod, seed: u64, calls: u64) -> Outcome {
             rng: Rng::new(seed ^ 0xd1ff),
             keys: [0x4446_0001, 0x4446_0002, 0x4446_0003, 0x4446_0004],
             ids: Vec::new(),
+            limits: true,
         },
         out: Outcome {
             same: 0,
@@ -219,6 +261,7 @@ pub fn run(dev: &Kmod, seed: u64, calls: u64) -> Outcome {
                 && libc::setresgid(OTHER, OTHER, OTHER) == 0
                 && libc::setresuid(OTHER, OTHER, OTHER) == 0
         };
+        st.g.limits = false;
         if !dropped {
             st.out
                 .diffs
@@ -288,7 +331,7 @@ impl State {
         }
         // The next call starts from equal memory.
         let touched = match c {
-            Call::Snd(..) | Call::Get(..) => None,
+            Call::Snd(..) | Call::Get(..) | Call::Limit(..) => None,
             Call::Rcv(_, p, sz, _, _) => Some((p, 8usize.saturating_add(sz as usize).min(1 << 17))),
             Call::Ctl(_, _, p) => Some((p, 120)),
         };
