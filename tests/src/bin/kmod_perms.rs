@@ -153,6 +153,8 @@ enum Op {
     Get(usize, i32),
     Snd(usize),
     Rcv(usize),
+    /// msgrcv with MSG_COPY of the first message (needs read permission too).
+    RcvCopy(usize),
     Stat(usize),
     MsgStat(usize),
     MsgStatAny(usize),
@@ -203,13 +205,13 @@ impl Calls {
             None => ret(unsafe { libc::msgsnd(id, p, text.len(), IPC_NOWAIT) } as i64),
         }
     }
-    fn rcv(&self, id: i32) -> Result<i64, i32> {
+    fn rcv(&self, id: i32, flg: i32) -> Result<i64, i32> {
         let mut b = [0u8; 8 + 64];
         let p = b.as_mut_ptr().cast::<c_void>();
         match &self.dev {
-            Some(d) => d.msgrcv(id, p, 64, 0, IPC_NOWAIT).map(|n| n as i64),
+            Some(d) => d.msgrcv(id, p, 64, 0, flg).map(|n| n as i64),
             // SAFETY: `b` has room for the mtype and 64 bytes.
-            None => ret(unsafe { libc::msgrcv(id, p, 64, 0, IPC_NOWAIT) } as i64),
+            None => ret(unsafe { libc::msgrcv(id, p, 64, 0, flg) } as i64),
         }
     }
     fn ctl(&self, id: i32, cmd: i32, buf: &mut [u8]) -> Result<i64, i32> {
@@ -276,7 +278,8 @@ fn call(c: &Calls, op: &Op, ids: &[i32], keys: &[i32]) -> String {
     match *op {
         Op::Get(q, flg) => result(c.get(keys[q], flg), String::new),
         Op::Snd(q) => result(c.snd(ids[q], 1, b"hello"), String::new),
-        Op::Rcv(q) => result(c.rcv(ids[q]), String::new),
+        Op::Rcv(q) => result(c.rcv(ids[q], IPC_NOWAIT), String::new),
+        Op::RcvCopy(q) => result(c.rcv(ids[q], IPC_NOWAIT | MSG_COPY), String::new),
         Op::Stat(q) => {
             let r = c.ctl(ids[q], IPC_STAT, &mut buf);
             result(r, || shown(&buf))
@@ -538,6 +541,26 @@ fn scenarios() -> Vec<Scenario> {
                 Step(b.clone(), MsgStatAny(1), Some("ok")),
                 Step(b.clone(), Rcv(1), Some("EACCES")),
                 Step(b.clone(), Rmid(1), Some("ok 0")),
+            ],
+        },
+        Scenario {
+            name: "read-only and write-only classes, MSG_COPY",
+            steps: vec![
+                Step(a.clone(), Get(0, IPC_CREAT | 0o642), Some("ok")),
+                Step(a.clone(), Snd(0), Some("ok 0")),
+                Step(b.clone(), Snd(0), Some("ok 0")),
+                Step(b.clone(), Rcv(0), Some("EACCES")),
+                Step(b.clone(), RcvCopy(0), Some("EACCES")),
+                Step(b.clone(), Stat(0), Some("EACCES")),
+                Step(b.clone(), MsgStat(0), Some("EACCES")),
+                Step(b.clone(), Watch(0), Some("ok 0")),
+                Step(b.clone().groups(&[1000]), Snd(0), Some("EACCES")),
+                Step(b.clone().groups(&[1000]), RcvCopy(0), Some("ok 5")),
+                Step(b.clone().groups(&[1000]), Rcv(0), Some("ok 5")),
+                Step(a.clone(), RcvCopy(0), Some("ok 5")),
+                Step(a.clone(), Rcv(0), Some("ok 5")),
+                Step(a.clone(), Rcv(0), Some("ENOMSG")),
+                Step(b.clone(), Rcv(0), Some("EACCES")),
             ],
         },
         Scenario {
