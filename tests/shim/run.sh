@@ -203,7 +203,7 @@ diffcase c-random-operations \
   norm_none 'for seed in 11 12 13; do "$RANDOPS" $seed 3000; done'
 
 diffcase c-hostile-calls \
-  "NULL, unmapped, read-only, misaligned and page-straddling pointers; negative and huge sizes; unknown flags and commands, IPC_64, MSG_COPY misuse; syscall() with dirty upper halves: the same results, errnos and buffer bytes (hostile.c)" \
+  "NULL, unmapped, read-only, misaligned and page-straddling pointers; negative and huge sizes; unknown flags and commands, IPC_64, MSG_COPY misuse; syscall() with dirty upper halves; open/openat/fopen with unreadable, unterminated and overlong paths; msg_next_id naming a taken index: the same results, errnos and buffer bytes (hostile.c)" \
   norm_none '"$HOSTILE"'
 
 # Known engine limitation (docs/shim.md, "Engine notes"): msgq-user is not re-entrant (its

@@ -10,7 +10,9 @@
 mod arena;
 mod calls;
 mod decode;
+mod ids;
 mod known;
+mod reset;
 mod run;
 mod setup;
 

@@ -3,6 +3,8 @@
 use crate::arena::{Arena, Ptr, RW_LEN};
 use crate::calls::{kernel, Call, Outcome, MSG_STAT_ANY};
 use crate::decode::{self, Id, Op, Step};
+use crate::ids::IdMap;
+use crate::reset::{self, remove_all};
 use crate::setup::{Env, Oracle};
 use std::fmt::Write;
 
@@ -23,42 +25,6 @@ pub struct State {
 // SAFETY: the arenas are plain mappings owned by this state, used from one thread at a time
 // (behind the Mutex).
 unsafe impl Send for State {}
-
-/// Kernel queue ids and the shim's for the same queues, in creation order.
-#[derive(Default)]
-struct IdMap(Vec<(i32, i32)>);
-
-impl IdMap {
-    fn resolve(&self, id: Id) -> (i32, i32) {
-        let slot = |n: u8| self.0.get(n as usize % self.0.len().max(1)).copied();
-        match id {
-            Id::Slot(n) => slot(n).unwrap_or((0, 0)),
-            Id::SlotPlus(n, d) => {
-                let (k, s) = slot(n).unwrap_or((0, 0));
-                (k.wrapping_add(d), s.wrapping_add(d))
-            }
-            Id::Raw(v) => (v, self.0.iter().find(|p| p.0 == v).map_or(v, |p| p.1)),
-        }
-    }
-
-    /// Records that kernel id `k` and shim id `s` name the same queue.
-    fn pair(&mut self, k: i32, s: i32) -> Result<(), String> {
-        match self.0.iter().find(|p| p.0 == k || p.1 == s) {
-            Some(&p) if p == (k, s) => Ok(()),
-            Some(&p) => Err(format!(
-                "id map: kernel {k} / shim {s}, but known pair {p:?}"
-            )),
-            None => {
-                self.0.push((k, s));
-                Ok(())
-            }
-        }
-    }
-
-    fn forget(&mut self, k: i32) {
-        self.0.retain(|p| p.0 != k);
-    }
-}
 
 /// `int` arguments as `syscall()` passes them: `v` with `hi` in the upper half.
 fn wide(v: i32, hi: u32) -> i64 {
@@ -253,7 +219,7 @@ impl State {
             .iter()
             .any(|st| matches!(st.op, Op::WriteLimit { .. }))
         {
-            self.restore_limits();
+            reset::restore_limits(&self.env);
         }
         let kq = match self.env.oracle {
             Oracle::Kernel => remove_all(kernel),
@@ -271,52 +237,7 @@ impl State {
                 "queues left: kernel {kq}, shim {sq}\ncalls:\n{log}"
             ));
         }
-        self.next_ids().map_err(|e| format!("{e}\ncalls:\n{log}"))
-    }
-
-    /// Puts the limits back to a fresh namespace's (what a store starts with too). A
-    /// `msg_next_id` that was set cannot be written back to -1: the queue [`Self::next_ids`]
-    /// makes uses it up.
-    fn restore_limits(&mut self) {
-        for (file, value) in ["8192", "16384", "32000"].into_iter().enumerate() {
-            let mut v = value.as_bytes().to_vec();
-            let (kp, sp) = (v.as_mut_ptr() as usize, v.as_ptr() as usize);
-            let c = |p| Call::WriteLimit {
-                file,
-                p,
-                n: value.len(),
-            };
-            if self.env.oracle == Oracle::Kernel {
-                kernel(&c(kp));
-            }
-            self.env.shim.call(&c(sp), false);
-        }
-    }
-
-    /// Makes and removes one queue on each side: the ids must be equal (both allocate as
-    /// Linux does), so an input that leaves the two id allocators in different states
-    /// fails itself instead of a later input.
-    fn next_ids(&self) -> Result<(), String> {
-        let get = Call::Get {
-            key: 0,
-            flg: i64::from(libc::IPC_CREAT),
-        };
-        let rm = |id| Call::Ctl {
-            id,
-            cmd: libc::IPC_RMID.into(),
-            p: 0,
-        };
-        let shim = &self.env.shim;
-        let s = shim.call(&get, false).ret;
-        shim.call(&rm(s), false);
-        if self.env.oracle == Oracle::Kernel {
-            let k = kernel(&get).ret;
-            kernel(&rm(k));
-            if k != s {
-                return Err(format!("next queue id: kernel {k}, shim {s}"));
-            }
-        }
-        Ok(())
+        reset::next_ids(&self.env).map_err(|e| format!("{e}\ncalls:\n{log}"))
     }
 
     fn judge(
@@ -414,42 +335,4 @@ fn errno_allowed(op: &Op, o: &Outcome) -> Result<(), String> {
             o.errno
         ))
     }
-}
-
-/// Removes every queue of one backend (by index with `MSG_STAT_ANY`); returns how many.
-fn remove_all(call: impl Fn(&Call) -> Outcome) -> Result<usize, String> {
-    let mut buf = [0u8; 128];
-    let p = buf.as_mut_ptr() as usize;
-    let max = call(&Call::Ctl {
-        id: 0,
-        cmd: libc::MSG_INFO.into(),
-        p,
-    })
-    .ret;
-    let mut n = 0;
-    for idx in 0..=max.max(0) {
-        let r = call(&Call::Ctl {
-            id: idx,
-            cmd: MSG_STAT_ANY.into(),
-            p,
-        });
-        if r.ret >= 0 {
-            call(&Call::Ctl {
-                id: r.ret,
-                cmd: libc::IPC_RMID.into(),
-                p: 0,
-            });
-            n += 1;
-        }
-    }
-    call(&Call::Ctl {
-        id: 0,
-        cmd: libc::MSG_INFO.into(),
-        p,
-    });
-    let in_use = i32::from_ne_bytes(buf[..4].try_into().expect("4 bytes"));
-    if in_use != 0 {
-        return Err(format!("{in_use} queues still in use after removing {n}"));
-    }
-    Ok(n)
 }
