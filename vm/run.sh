@@ -8,7 +8,18 @@
 # comma-separated arguments; it must print a final line `N passed, N failed`. It runs as root and
 # as uid $VM_UID, unless the entry starts with `root:` (root only).
 # Environment: VM_TIMEOUT (s, default 600), VM_MEM (MiB, 512), VM_SMP (2), VM_UID (1000),
-# VM_APPEND (extra kernel args), VM_WORK (scratch dir), VM_KEEP=1 keeps it.
+# VM_APPEND (extra kernel args), VM_WORK (scratch dir), VM_KEEP=1 keeps it, VM_PACK (below).
+# VM_PACK: more host paths to pack at the same paths, separated by blanks (for interpreters,
+# their modules, scripts, libraries: anything a test runs besides its own binary). Each entry:
+#   /a/file     copied with its mode; an ELF file also gets its loader and the libraries `ldd`
+#               lists
+#   /a/dir      the directory and everything under it, recursively
+#   /a/link     the symlink as it is, plus what it points to (packed the same way)
+#   dir:/a/dir  only the (empty) directory
+#   @/a/list    the entries in that file, one a line (blank lines and # comments skipped)
+# Paths must be absolute and free of blanks. Every packed ELF file (test binaries, libraries,
+# VM_PACK) that has debug info is packed as a copy without it (objcopy --strip-debug: symbols
+# stay; VM_STRIP=0 packs the originals). The packed size is printed (`vm: initramfs ...`).
 # Exit status (test): 0 only if every check and every test run passed, every expected result
 # line arrived, the guest finished in time, and the guest kernel log has no warning/BUG/Oops.
 set -uo pipefail
@@ -32,10 +43,48 @@ declare -A have
 add_dir() { local d=$1; [ -n "${have[$d]:-}" ] && return; have[$d]=1
   local p; p=$(dirname "$d"); [ "$p" != / ] && add_dir "$p"; echo "dir $d 0755 0 0" >> "$spec"; }
 add_file() { local dst=$1 src=$2 m=${3:-0755}; [ -n "${have[$dst]:-}" ] && return; have[$dst]=1
-  add_dir "$(dirname "$dst")"; echo "file $dst $(readlink -f "$src") $m 0 0" >> "$spec"; }
+  add_dir "$(dirname "$dst")"; src=$(readlink -f "$src")
+  if [ "${VM_STRIP:-1}" = 1 ] && is_elf "$src" && readelf -S "$src" 2>/dev/null | grep '\.debug_info' >/dev/null; then
+    # Debug info only makes the initramfs bigger and the boot slower; symbols stay.
+    mkdir -p "$work/stripped$(dirname "$dst")"
+    objcopy --strip-debug "$src" "$work/stripped$dst" || { echo "vm: objcopy $src failed" >&2; exit 2; }
+    src=$work/stripped$dst
+  fi
+  echo "file $dst $src $m 0 0" >> "$spec"; }
+is_elf() { local magic; LC_ALL=C read -r -n 4 magic < "$1" 2>/dev/null; [ "$magic" = $'\x7fELF' ]; }
 add_libs() { # loader and libraries of a dynamic executable, at the paths ldd names
   local l
   for l in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' ); do [ -e "$l" ] && add_file "$l" "$l"; done
+}
+add_link() { local dst=$1; [ -n "${have[$dst]:-}" ] && return; have[$dst]=1
+  add_dir "$(dirname "$dst")"; echo "slink $dst $(readlink "$dst") 0777 0 0" >> "$spec"; }
+# pack_path ENTRY: one VM_PACK entry (see the header). `packed` is separate from `have`, which
+# also holds the directories made as parents (their contents still need packing).
+declare -A packed
+pack_path() {
+  local p=$1 c
+  case $p in
+    @*) [ -f "${p#@}" ] || { echo "vm: VM_PACK: list ${p#@} missing" >&2; exit 2; }
+      while read -r c; do case $c in ''|'#'*) ;; *) pack_path "$c" ;; esac; done < "${p#@}"; return ;;
+    dir:*) p=${p#dir:}; [ -d "$p" ] || { echo "vm: VM_PACK: $p is not a directory" >&2; exit 2; }
+      add_dir "$p"; return ;;
+  esac
+  case $p in /*) ;; *) echo "vm: VM_PACK: $p is not an absolute path" >&2; exit 2 ;; esac
+  p=$(realpath -s -m "$p")  # lexical: /a/./b and /a/b/../c name one entry
+  [ -n "${packed[$p]:-}" ] && return; packed[$p]=1
+  if [ -L "$p" ]; then
+    add_link "$p"
+    c=$(readlink "$p"); case $c in /*) ;; *) c=$(dirname "$p")/$c ;; esac
+    pack_path "$c"
+  elif [ -d "$p" ]; then
+    add_dir "$p"
+    while IFS= read -r -d '' c; do pack_path "$c"; done < <(find "$p" -mindepth 1 -maxdepth 1 -print0 | sort -z)
+  elif [ -f "$p" ]; then
+    is_elf "$p" && add_libs "$p"
+    add_file "$p" "$p" "$(stat -c %a "$p")"
+  else
+    echo "vm: VM_PACK: $p does not exist (or is not a file, directory or symlink)" >&2; exit 2
+  fi
 }
 : > "$spec"
 for d in /bin /sbin /dev /proc /sys /tmp /etc /tests /lib /lib64 /usr; do add_dir $d; done
@@ -48,6 +97,8 @@ printf 'root:x:0:0:root:/tmp:/bin/sh\nmsgq:x:%s:%s:msgq:/tmp:/bin/sh\n' "$uid" "
 printf 'root:x:0:\nmsgq:x:%s:\n' "$uid" > "$work/group"
 add_file /etc/passwd "$work/passwd" 0644
 add_file /etc/group "$work/group" 0644
+
+for entry in ${VM_PACK:-}; do pack_path "$entry"; done
 
 tests=()
 if [ "$mode" = test ]; then
@@ -119,6 +170,8 @@ INIT
 add_file /init "$work/init" 0755
 
 "$gen" "$spec" > "$work/initramfs.cpio" || { echo "vm: gen_init_cpio failed" >&2; exit 2; }
+printf 'vm: initramfs %.1f MiB, %s files\n' "$(echo "$(stat -c %s "$work/initramfs.cpio") / 1048576" | bc -l)" \
+  "$(grep -c '^file ' "$spec")"
 
 # --- boot ---
 start=$(date +%s.%N)
