@@ -48,7 +48,7 @@ for t in store_bytes api_sequence shim_calls; do
     oracle="no model disagreement"
     [ $t = shim_calls ] && oracle="no shim/kernel divergence"
     grep -q "errno-set oracle" "$log" && oracle="no errno outside the call's set (no private IPC namespace: not compared with the kernel)"
-    known=$(sed -n 's/^msgq-fuzz: known divergence: //p' "$log" | sort -u | paste -sd, -)
+    known=$(sed -n 's/^msgq-fuzz: known divergence: //p' "$log" | sort -u | paste -sd, - | sed 's/,/, /g')
     echo "fuzz: $t: ${runs:-?} executions in ${secs}s, no crash, no hang, $oracle${missed:+ (check() missed damage at least $missed times: known engine gap)}${known:+ (accepted known divergences: $known)}"
     passed=$((passed + 1)); total=$((total + ${runs:-0}))
   else
