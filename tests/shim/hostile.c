@@ -312,6 +312,33 @@ int main(void)
     errno = 0;
     report("openat(-5, \"msg\")", openat(-5, "msg", O_RDONLY));
 
+    /* ---- a limit file written from bad pointers (the shim applies the write at once) ---- */
+    {
+        struct { const char *name; const void *p; size_t n; } w[] = {
+            { "NULL", NULL, 4 },
+            { "unmapped", guard, 4 },
+            { "kernel address", (const void *)0xffff800000000000UL, 4 },
+            { "straddling into guard", guard - 2, 4 },
+        };
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+            int fd = open("/proc/sys/kernel/msgmax", O_WRONLY);
+            errno = 0;
+            long r = fd < 0 ? -2 : write(fd, w[i].p, w[i].n);
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            errno = e;
+            snprintf(what, sizeof what, "write(msgmax, %s, %zu)", w[i].name, w[i].n);
+            report(what, r);
+        }
+        int fd = open("/proc/sys/kernel/msgmax", O_RDONLY);
+        char v[32] = "";
+        ssize_t n = fd < 0 ? -1 : read(fd, v, sizeof v - 1);
+        if (fd >= 0)
+            close(fd);
+        printf("    msgmax now: %s", n > 0 ? v : "?\n");
+    }
+
     /* ---- msg_next_id naming a taken index: ENOSPC, and the value is used up anyway ---- */
     {
         const char *v = "2147483647";
