@@ -97,6 +97,8 @@ printf 'root:x:0:0:root:/tmp:/bin/sh\nmsgq:x:%s:%s:msgq:/tmp:/bin/sh\n' "$uid" "
 printf 'root:x:0:\nmsgq:x:%s:\n' "$uid" > "$work/group"
 add_file /etc/passwd "$work/passwd" 0644
 add_file /etc/group "$work/group" 0644
+echo "${VM_SMP:-2}" > "$work/smp"
+add_file /smp "$work/smp" 0644
 
 for entry in ${VM_PACK:-}; do pack_path "$entry"; done
 
@@ -135,6 +137,8 @@ echo "@@BEGIN"
 insmod /msgq.ko; check "insmod msgq.ko" $?
 mode=$(stat -c '%F %a' /dev/msgq 2>&1)
 [ "$mode" = "character special file 666" ]; check "/dev/msgq exists with mode 0666 ($mode)" $?
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+[ "$cpus" = "$(cat /smp)" ]; check "the guest runs on $(cat /smp) CPUs (it has $cpus)" $?
 if [ -f /cmd ]; then
   echo "@@CMD $(cat /cmd)"
   sh -c "$(cat /cmd)"; echo "@@CMD-EXIT $?"
@@ -175,7 +179,9 @@ printf 'vm: initramfs %.1f MiB, %s files\n' "$(echo "$(stat -c %s "$work/initram
 
 # --- boot ---
 start=$(date +%s.%N)
-timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-512}" -smp "${VM_SMP:-2}" \
+# One socket per CPU: the test kernel has no ACPI, and the MP table SeaBIOS builds for QEMU's
+# default topology (all CPUs in one socket) lists only the boot CPU.
+timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-512}" -smp "${VM_SMP:-2},sockets=${VM_SMP:-2}" \
   -display none -monitor none -serial stdio -no-reboot -nodefaults \
   -kernel "$bz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 panic=-1 quiet loglevel=4 ${VM_APPEND:-}" < /dev/null 2>&1 \
