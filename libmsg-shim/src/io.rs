@@ -7,40 +7,49 @@ use crate::real::{self, call_real};
 use crate::{guard, set_errno};
 use libc::{c_char, c_int, c_uint, c_void, size_t, ssize_t, FILE};
 
-/// Whether the NUL-terminated string at `p` can be read, NUL included, within `max` bytes.
-/// One guarded byte per page (protection is per page, so the rest of a page whose byte was
-/// readable is too), then a plain search for the NUL in that page: no system call.
-fn c_string_readable(p: *const c_char, max: usize) -> bool {
-    let mut a = p as usize;
+/// The NUL-terminated string at `p` (without its NUL), if it can be read, NUL included,
+/// within `max` bytes. One guarded byte per page (protection is per page, so the rest of a
+/// page whose byte was readable is too), then a plain search for the NUL in that page: no
+/// system call.
+fn c_string_readable<'a>(p: *const c_char, max: usize) -> Option<&'a [u8]> {
+    let start = p as usize;
+    let mut a = start;
     let end = a.saturating_add(max);
     while a < end {
         // (Saturating: the last page of the address space has no successor.)
         let page_end = (a | 4095).saturating_add(1).min(end);
         let mut b = [0u8; 1];
-        if msgq_user::sys::usermem::read(a as *const u8, &mut b).is_err() {
-            return false;
-        }
+        msgq_user::sys::usermem::read(a as *const u8, &mut b).ok()?;
         // SAFETY: `[a, page_end)` lies in one page, which the guarded read just showed to
         // be mapped and readable. (Unmapping it concurrently from another thread is the
         // caller's data race, as it would be for the kernel's copy.)
         let rest = unsafe { std::slice::from_raw_parts(a as *const u8, page_end - a) };
-        if rest.contains(&0) {
-            return true;
+        if let Some(i) = rest.iter().position(|&c| c == 0) {
+            // SAFETY: every page from `start` to here was readable, as above.
+            return Some(unsafe { std::slice::from_raw_parts(p.cast(), a + i - start) });
         }
         a = page_end;
     }
-    false
+    None
+}
+
+/// Whether a path's last component must be a directory (`dir/`, `dir/.`, `dir/..`): such
+/// a path never names one of the emulated files (Linux answers `ENOTDIR` for them).
+fn names_a_directory(path: &[u8]) -> bool {
+    path.ends_with(b"/") || path.ends_with(b"/.") || path.ends_with(b"/..")
 }
 
 /// Whether `openat(dirfd, path)` is one of ours, in a process whose backend answers for it.
 /// A path that cannot be read (unmapped, `PROT_NONE`, running off its mapping before its
 /// NUL) or longer than `PATH_MAX` never is: the real call gives `EFAULT` or
-/// `ENAMETOOLONG`, as without the shim.
+/// `ENAMETOOLONG`, as without the shim. Nor is a path whose last component must be a
+/// directory.
 fn ours(dirfd: c_int, path: *const c_char, flags: c_int) -> Option<Target> {
-    if flags & libc::O_PATH != 0 {
+    if flags & libc::O_PATH != 0 || (path as usize) < 4096 {
         return None;
     }
-    if (path as usize) < 4096 || !c_string_readable(path, libc::PATH_MAX as usize) {
+    let text = c_string_readable(path, libc::PATH_MAX as usize)?;
+    if names_a_directory(text) {
         return None;
     }
     // SAFETY: open's contract: `path` is a NUL-terminated string (or null).
@@ -433,19 +442,46 @@ mod tests {
             unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p.add(off), text.len()) };
             p.wrapping_add(off).cast::<libc::c_char>()
         };
-        assert!(c_string_readable(at(0, b"/proc/sysvipc/msg\0"), 4096));
+        assert_eq!(
+            c_string_readable(at(0, b"/proc/sysvipc/msg\0"), 4096),
+            Some(&b"/proc/sysvipc/msg"[..])
+        );
         // Its NUL is the last byte of the page.
-        assert!(c_string_readable(at(4096 - 4, b"msg\0"), 4096));
+        assert_eq!(
+            c_string_readable(at(4096 - 4, b"msg\0"), 4096),
+            Some(&b"msg"[..])
+        );
+        assert_eq!(c_string_readable(at(200, b"\0"), 4096), Some(&b""[..]));
         // Runs into the PROT_NONE page before its NUL.
-        assert!(!c_string_readable(at(4096 - 3, b"msg"), 4096));
+        assert_eq!(c_string_readable(at(4096 - 3, b"msg"), 4096), None);
         // No NUL within `max` bytes.
-        assert!(!c_string_readable(at(100, b"/msg/msg/msg\0"), 5));
-        assert!(!c_string_readable(p.wrapping_add(4096).cast(), 4096));
+        assert_eq!(c_string_readable(at(100, b"/msg/msg/msg\0"), 5), None);
+        assert_eq!(c_string_readable(p.wrapping_add(4096).cast(), 4096), None);
         // The top of the address space: no page after it (found by the shim_calls fuzzer
         // as an overflow in the page walk).
         let readable_at = |a: usize| c_string_readable(a as *const libc::c_char, 4096);
-        assert!(!readable_at(usize::MAX));
-        assert!(!readable_at(usize::MAX - 7));
-        assert!(!readable_at(0xffff_8000_0000_0000));
+        assert_eq!(readable_at(usize::MAX), None);
+        assert_eq!(readable_at(usize::MAX - 7), None);
+        assert_eq!(readable_at(0xffff_8000_0000_0000), None);
+    }
+
+    #[test]
+    fn directory_forms_are_not_files() {
+        for p in [
+            "/proc/sysvipc/msg/",
+            "/proc/sysvipc/msg/.",
+            "/proc/sys/kernel/msgmax/..",
+        ] {
+            assert!(super::names_a_directory(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "/proc/sysvipc/msg",
+            "msg",
+            "/proc/self/../sysvipc//msg",
+            ".msg",
+            "",
+        ] {
+            assert!(!super::names_a_directory(p.as_bytes()), "{p}");
+        }
     }
 }

@@ -280,6 +280,8 @@ int main(void)
         { "longer than PATH_MAX", longpath },
         { "/proc/sysvipc/msg", (const char *)rw + 300 },
         { "/proc/sys/kernel/msgmax", (const char *)rw + 400 },
+        { "/proc/sysvipc/msg/ (a directory form)", "/proc/sysvipc/msg/" },
+        { "/proc/sys/kernel/msgmax/.", "/proc/sys/kernel/msgmax/." },
     };
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         char out[64] = "";
@@ -306,7 +308,7 @@ int main(void)
         if (f)
             fclose(f);
         report(what, f ? 0 : -1);
-        if (i >= 7) /* the first 16 bytes: /proc/sysvipc/msg's header, the msgmax value */
+        if (i == 7 || i == 8) /* the first 16 bytes: /proc/sysvipc/msg's header, the msgmax value */
             printf("    read: %s%s", out, i == 7 ? "\n" : "");
     }
     errno = 0;
