@@ -59,11 +59,20 @@ unsafe impl FromBytes for ioctl::Watch {}
 
 /// The state of one open file of `/dev/msgq`: the namespace it works on, and what `poll()`
 /// reports on (`MSGQ_WATCH`).
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct MsgqFile {
     ns: Arc<Namespace>,
     #[pin]
     watch: Mutex<Option<WatchSpec>>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for MsgqFile {
+    fn drop(self: Pin<&mut Self>) {
+        if self.watch.lock().is_some() {
+            self.ns.remove_watcher();
+        }
+    }
 }
 
 /// Checks an ioctl struct's ABI version.
@@ -132,7 +141,9 @@ impl MiscDevice for MsgqFile {
                 let a: ioctl::Watch = read_arg(arg)?;
                 version(a.version)?;
                 let w = ns.watch(a.msqid, a.msgtyp, a.msgflg, a.msgsz)?;
-                *me.watch.lock() = Some(w);
+                if me.watch.lock().replace(w).is_none() {
+                    ns.add_watcher();
+                }
                 me.ns.poll_cv.notify_all();
                 Ok(0)
             }

@@ -17,15 +17,12 @@ use crate::{
         TaskCaller, //
     },
     checks, kerr,
+    messages::Msg,
     namespace::{
         Namespace,
         NsGuard, //
     },
     perm,
-    queue::{
-        Msg,
-        MsgNodes, //
-    },
     select::Mode,
     waiter::Waiter,
 };
@@ -46,7 +43,7 @@ fn uaddr(p: u64) -> Result<UserPtr> {
 /// How a blocked call's sleep ended.
 enum Woken {
     /// A waker left an outcome.
-    Outcome(Result<KBox<Msg>>),
+    Outcome(Result<Msg>),
     /// Nothing was left: the caller unlinked itself and must look again.
     Again,
 }
@@ -76,7 +73,7 @@ impl Namespace {
         let p = uaddr(msgp)?;
         let mtype: i64 = UserSlice::new(p, size_of::<i64>()).reader().read()?;
         // 2, 3. Size, msqid, mtype.
-        let msgmax = self.inner.lock().limits.msgmax;
+        let msgmax = self.msgmax();
         let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
         checks::msgsnd_args(msqid, size, mtype, msgmax).map_err(kerr)?;
         // 4. The text (ENOMEM, EFAULT) before the lookup; zero bytes read nothing.
@@ -85,8 +82,7 @@ impl Namespace {
             UserSlice::new(p.wrapping_byte_add(size_of::<i64>()), size)
                 .read_all(&mut text, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
         }
-        let msg = KBox::new(Msg { mtype, text }, GFP_KERNEL_ACCOUNT)?;
-        let nodes = MsgNodes::new()?;
+        let msg = Msg { mtype, text };
         let caller = TaskCaller::current();
         let msgsz = msg.size();
 
@@ -101,7 +97,7 @@ impl Namespace {
             if msgflg & abi::IPC_NOWAIT != 0 {
                 return Err(EAGAIN);
             }
-            let w = Waiter::new(Mode::Any, msgsz, current_tid())?;
+            let w = Waiter::new(Mode::Any, msgsz, current_tid(), 0)?;
             q.senders.push(w.clone(), GFP_KERNEL)?;
             match sleep(&mut g, msqid, &w)? {
                 Woken::Outcome(Err(e)) => return Err(e),
@@ -110,19 +106,21 @@ impl Namespace {
                 Woken::Again => {}
             }
         }
-        // 7. Send: hand it to a waiting receiver, else enqueue it.
+        // 7. Send: hand it to a waiting receiver, else enqueue it. What an enqueue may
+        // allocate is allocated first, so nothing changes on ENOMEM.
         let t = now();
         let q = g.lookup(msqid)?;
+        q.msgs.prepare(mtype)?;
         q.lspid = current_tgid();
         q.stime = t;
         if let Some(msg) = q.pipelined_send(msg, t) {
-            q.msgs.push(msg, nodes);
+            q.msgs.push(msg).map_err(|_| ENOMEM)?;
             // `fits` checked that these stay within qbytes.
             q.cbytes = q.cbytes.saturating_add(msgsz);
             q.qnum = q.qnum.saturating_add(1);
             g.account_enqueue(msgsz);
         }
-        self.poll_cv.notify_all();
+        self.notify_pollers();
         Ok(0)
     }
 
@@ -139,7 +137,7 @@ impl Namespace {
         let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
         checks::msgrcv_args(msqid, size, msgflg).map_err(kerr)?;
         let p = uaddr(msgp)?;
-        let msgmax = self.inner.lock().limits.msgmax;
+        let msgmax = self.msgmax();
         // 2c. MSG_COPY reads min(msgsz, msgmax) bytes of the buffer before the lookup; the
         // copy is made into that buffer.
         let copy = msgflg & abi::MSG_COPY != 0;
@@ -159,8 +157,8 @@ impl Namespace {
         let msg = 'found: loop {
             let q = g.lookup(msqid)?;
             perm::ipcperms(&q.perm, &caller, perm::READ).map_err(kerr)?;
-            if let Some(seq) = q.msgs.find(mode) {
-                let Some(m) = q.msgs.get(seq) else {
+            if let Some(slot) = q.msgs.find(mode) {
+                let Some(m) = q.msgs.get(slot) else {
                     return Err(EINVAL);
                 };
                 checks::receive_len(m.size(), size, msgflg).map_err(kerr)?;
@@ -172,9 +170,9 @@ impl Namespace {
                     let mtype = m.mtype;
                     drop(g);
                     let text = core::mem::take(&mut copy_buf);
-                    break 'found KBox::new(Msg { mtype, text }, GFP_KERNEL)?;
+                    break 'found Msg { mtype, text };
                 }
-                let Some(m) = q.msgs.take(seq) else {
+                let Some(m) = q.msgs.take(slot) else {
                     return Err(EINVAL);
                 };
                 let sz = m.size();
@@ -185,15 +183,14 @@ impl Namespace {
                 q.wake_senders(false);
                 g.account_dequeue(sz);
                 drop(g);
-                self.poll_cv.notify_all();
+                self.notify_pollers();
                 break 'found m;
             }
             if msgflg & abi::IPC_NOWAIT != 0 {
                 return Err(ENOMSG);
             }
             let maxsize = checks::receiver_maxsize(size, msgflg);
-            let w = Waiter::new(mode, maxsize, current_tid())?;
-            q.receivers.push(w.clone(), GFP_KERNEL)?;
+            let w = q.receivers.add(mode, maxsize, current_tid())?;
             match sleep(&mut g, msqid, &w)? {
                 Woken::Outcome(Ok(m)) => {
                     drop(g);

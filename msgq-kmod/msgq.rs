@@ -15,7 +15,9 @@
 //! There is one namespace for the whole system (the module does not follow IPC namespaces).
 //!
 //! * [`namespace`]: the id and key tables, `msgget` and `msgctl`, the limits.
-//! * [`queue`]: a queue and its messages (global FIFO plus per-type FIFOs).
+//! * [`queue`]: a queue: its counters, messages and waiters.
+//! * [`messages`]: a queue's messages (global FIFO plus per-type FIFOs in one slot arena).
+//! * [`receivers`]: a queue's blocked receivers (general ones, and per exact type).
 //! * [`waiter`]: a blocked sender or receiver and its mailbox (the direct hand-off).
 //! * [`ipc`]: `msgsnd` and `msgrcv`.
 //! * [`caller`]: the calling task's credentials as a [`perm::Caller`].
@@ -58,8 +60,10 @@ mod select;
 mod caller;
 mod device;
 mod ipc;
+mod messages;
 mod namespace;
 mod queue;
+mod receivers;
 mod registration;
 mod waiter;
 

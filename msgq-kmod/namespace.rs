@@ -47,6 +47,10 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         lock::{
             mutex::MutexBackend,
             Guard, //
@@ -75,6 +79,12 @@ pub(crate) struct Namespace {
     /// Notified on every change a `poll()` may report (enqueue, dequeue, `IPC_SET`, removal).
     #[pin]
     pub(crate) poll_cv: PollCondVar,
+    /// A copy of `limits.msgmax`, written with the lock held, read without it by the argument
+    /// checks (Linux reads `msg_ctlmax` unlocked too), so a send or receive locks once.
+    msgmax: Atomic<u32>,
+    /// The number of open files with a `MSGQ_WATCH` selection: only they can be waiting in
+    /// `poll()` for a change, so `msgsnd` and `msgrcv` skip the wake-up when there are none.
+    watchers: Atomic<i32>,
 }
 
 /// What an open file's `poll()` reports on (`MSGQ_WATCH`).
@@ -101,6 +111,32 @@ pub(crate) struct NsInner {
 }
 
 impl Namespace {
+    /// The current `msgmax` (read without the lock).
+    pub(crate) fn msgmax(&self) -> u32 {
+        self.msgmax.load(Relaxed)
+    }
+
+    /// An open file chose a `MSGQ_WATCH` selection (the first time).
+    pub(crate) fn add_watcher(&self) {
+        self.watchers.fetch_add(1, Relaxed);
+    }
+
+    /// An open file with a `MSGQ_WATCH` selection was released.
+    pub(crate) fn remove_watcher(&self) {
+        self.watchers.fetch_add(-1, Relaxed);
+    }
+
+    /// Wakes the pollers after a change made with the lock held, if any file watches.
+    ///
+    /// A file counts itself before it first polls. If a change reads 0 here, the file's
+    /// `poll()` took the lock after the change (had it taken it before, the lock's release
+    /// and acquire would order its count before this read), so it saw the changed state.
+    pub(crate) fn notify_pollers(&self) {
+        if self.watchers.load(Relaxed) > 0 {
+            self.poll_cv.notify_all();
+        }
+    }
+
     /// A new, empty namespace with these limits.
     pub(crate) fn new(limits: Limits) -> Result<Arc<Self>> {
         Arc::pin_init(
@@ -118,6 +154,8 @@ impl Namespace {
                     "Namespace::inner"
                 ),
                 poll_cv <- new_poll_condvar!("Namespace::poll_cv"),
+                msgmax: Atomic::new(limits.msgmax),
+                watchers: Atomic::new(0),
             }),
             GFP_KERNEL,
         )
@@ -399,6 +437,7 @@ impl Namespace {
         }
         inner.ids = IdState::default();
         inner.limits = limits;
+        self.msgmax.store(limits.msgmax, Relaxed);
         inner.msg_hdrs = 0;
         inner.msg_bytes = 0;
         self.poll_cv.notify_all();
@@ -425,7 +464,10 @@ impl Namespace {
             let v = s.validate(value).map_err(kerr)?;
             match s {
                 // `validate` keeps these within 0..=INT_MAX (msgmni within 0..=IPCMNI).
-                Sysctl::Msgmax => inner.limits.msgmax = v as u32,
+                Sysctl::Msgmax => {
+                    inner.limits.msgmax = v as u32;
+                    self.msgmax.store(v as u32, Relaxed);
+                }
                 Sysctl::Msgmnb => inner.limits.msgmnb = v as u32,
                 Sysctl::Msgmni => inner.limits.msgmni = v as u32,
                 Sysctl::MsgNextId => inner.ids.next_id = v,

@@ -12,7 +12,7 @@
 //! a signal, or a spurious wake-up).
 
 use crate::{
-    queue::Msg,
+    messages::Msg,
     select::Mode, //
 };
 use kernel::{
@@ -26,7 +26,7 @@ use kernel::{
 };
 
 /// What a waker leaves for a waiter.
-pub(crate) type Outcome = Result<KBox<Msg>>;
+pub(crate) type Outcome = Result<Msg>;
 
 /// A task blocked in `msgsnd` or `msgrcv`.
 #[pin_data]
@@ -38,6 +38,8 @@ pub(crate) struct Waiter {
     pub(crate) size: u64,
     /// The waiting thread's id (`lrpid` after a hand-off).
     pub(crate) tid: i32,
+    /// A receiver's place in its queue's blocking order (see [`crate::receivers`]).
+    pub(crate) ticket: u64,
     /// The wake-up of this task only.
     #[pin]
     pub(crate) wake: CondVar,
@@ -48,12 +50,13 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     /// A new waiter.
-    pub(crate) fn new(mode: Mode, size: u64, tid: i32) -> Result<Arc<Self>> {
+    pub(crate) fn new(mode: Mode, size: u64, tid: i32, ticket: u64) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Waiter {
                 mode,
                 size,
                 tid,
+                ticket,
                 wake <- new_condvar!("Waiter::wake"),
                 mailbox <- new_mutex!(None, "Waiter::mailbox"),
             }),

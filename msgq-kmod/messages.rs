@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The messages of one queue (the layout of `msgq-user/src/engine/queue.rs`, with kernel
+//! containers).
+//!
+//! * A slot arena (`slots`, one `KVVec`) holds every message with its links: the global FIFO
+//!   (queue order: `msgtyp == 0`, `MSG_COPY`) is a doubly linked list through the slots, and
+//!   each type's FIFO a singly linked one. Freed slots form a free list; the arena is emptied
+//!   (and, when large, freed) whenever the queue becomes empty. A message therefore costs one
+//!   allocation, its text (none for a zero-byte message), as in Linux.
+//! * `types`: a red-black tree of the non-empty types, each with its FIFO's first and last
+//!   slot (`msgtyp > 0` is a lookup, `msgtyp < 0` the leftmost entry).
+//! * `heads`: the arrival number of the oldest message of each non-empty type, so
+//!   `MSG_EXCEPT` is the first or second entry.
+//!
+//! Every receive mode removes the oldest message of its type, so a type's FIFO is only ever
+//! popped at its front. The tree nodes of a type that empties are kept as spares for the next
+//! type that appears, so a send and a receive of one type allocate no node; [`Messages::
+//! prepare`] makes any allocation a push needs before the queue changes, so a push cannot
+//! fail. Lookups are `O(log t)` for `t` non-empty types (`MSG_COPY`'s position is
+//! `O(position)`, as in Linux).
+
+use crate::select::Mode;
+use kernel::{
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+};
+
+/// One message: its type and text.
+pub(crate) struct Msg {
+    pub(crate) mtype: i64,
+    pub(crate) text: KVVec<u8>,
+}
+
+impl Msg {
+    /// The text size as the accounting counts it.
+    pub(crate) fn size(&self) -> u64 {
+        self.text.len() as u64
+    }
+
+    /// A message with no text (allocates nothing).
+    fn empty() -> Self {
+        Msg {
+            mtype: 0,
+            text: KVVec::new(),
+        }
+    }
+}
+
+/// No slot (the end of a list).
+const NIL: u32 = u32::MAX;
+
+/// An arena larger than this many slots is freed when the queue empties; a smaller one is
+/// kept for the next messages.
+const KEEP_SLOTS: usize = 64;
+
+/// A message and its links.
+struct Slot {
+    msg: Msg,
+    /// The arrival number (the key of `heads`).
+    seq: u64,
+    /// The previous message in queue order.
+    prev: u32,
+    /// The next message in queue order (in a free slot: the next free slot).
+    next: u32,
+    /// The next message of the same type.
+    next_same: u32,
+}
+
+/// The FIFO of one non-empty type.
+struct TypeFifo {
+    first: u32,
+    last: u32,
+}
+
+/// The messages of a queue.
+pub(crate) struct Messages {
+    slots: KVVec<Slot>,
+    /// The first free slot.
+    free: u32,
+    /// The oldest and newest messages.
+    first: u32,
+    last: u32,
+    /// The number of messages.
+    live: usize,
+    /// The next arrival number.
+    next_seq: u64,
+    types: RBTree<i64, TypeFifo>,
+    /// Arrival number of each type's oldest message -> its slot.
+    heads: RBTree<u64, u32>,
+    spare_type: Option<RBTreeNodeReservation<i64, TypeFifo>>,
+    spare_head: Option<RBTreeNodeReservation<u64, u32>>,
+}
+
+impl Messages {
+    pub(crate) fn new() -> Self {
+        Messages {
+            slots: KVVec::new(),
+            free: NIL,
+            first: NIL,
+            last: NIL,
+            live: 0,
+            next_seq: 0,
+            types: RBTree::new(),
+            heads: RBTree::new(),
+            spare_type: None,
+            spare_head: None,
+        }
+    }
+
+    /// Makes the allocations a push of a message of type `mtype` may need (`ENOMEM`), so that
+    /// [`Messages::push`] cannot fail.
+    pub(crate) fn prepare(&mut self, mtype: i64) -> Result {
+        if self.free == NIL && self.slots.len() == self.slots.capacity() {
+            // Slot numbers are `u32`, `NIL` excluded.
+            if self.slots.len() >= NIL as usize {
+                return Err(ENOMEM);
+            }
+            self.slots.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        }
+        if self.types.get(&mtype).is_none() {
+            if self.spare_type.is_none() {
+                self.spare_type = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
+            }
+            if self.spare_head.is_none() {
+                self.spare_head = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a message. Fails (giving the message back) only if [`Messages::prepare`] was
+    /// not called for it.
+    pub(crate) fn push(&mut self, msg: Msg) -> core::result::Result<(), Msg> {
+        let t = msg.mtype;
+        let new_type = self.types.get(&t).is_none();
+        if new_type && (self.spare_type.is_none() || self.spare_head.is_none()) {
+            return Err(msg);
+        }
+        let seq = self.next_seq;
+        // A u64 counter of messages cannot wrap in practice; never panic if it did.
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let slot = Slot {
+            msg,
+            seq,
+            prev: self.last,
+            next: NIL,
+            next_same: NIL,
+        };
+        let idx = if let Some(s) = self.slots.get_mut(self.free as usize) {
+            let idx = self.free;
+            self.free = s.next;
+            *s = slot;
+            idx
+        } else {
+            let idx = self.slots.len() as u32;
+            if let Err(e) = self.slots.push_within_capacity(slot) {
+                return Err(e.0.msg);
+            }
+            idx
+        };
+        match self.slot_mut(self.last) {
+            None => self.first = idx,
+            Some(l) => l.next = idx,
+        }
+        self.last = idx;
+        self.live += 1;
+        if let Some(f) = self.types.get_mut(&t) {
+            let last = core::mem::replace(&mut f.last, idx);
+            if let Some(l) = self.slot_mut(last) {
+                l.next_same = idx;
+            }
+        } else if let (Some(tn), Some(hn)) = (self.spare_type.take(), self.spare_head.take()) {
+            self.types.insert(tn.into_node(
+                t,
+                TypeFifo {
+                    first: idx,
+                    last: idx,
+                },
+            ));
+            self.heads.insert(hn.into_node(seq, idx));
+        }
+        Ok(())
+    }
+
+    /// The slot of the message `mode` selects (Linux's `find_msg`).
+    pub(crate) fn find(&self, mode: Mode) -> Option<u32> {
+        match mode {
+            Mode::Any => (self.first != NIL).then_some(self.first),
+            Mode::Equal(t) => self.types.get(&t).map(|f| f.first),
+            Mode::LessEqual(bound) => {
+                let c = self.types.cursor_front()?;
+                let (ty, f) = c.current();
+                (*ty <= bound).then_some(f.first)
+            }
+            Mode::NotEqual(t) => {
+                let c = self.heads.cursor_front()?;
+                let idx = *c.current().1;
+                if self.get(idx)?.mtype != t {
+                    return Some(idx);
+                }
+                // Each type has one head, so the next head is of another type.
+                c.peek_next().map(|(_, idx)| *idx)
+            }
+            Mode::Number(n) => {
+                let mut n = u64::try_from(n).ok()?;
+                let mut idx = self.first;
+                while idx != NIL && n > 0 {
+                    idx = self.slots.get(idx as usize)?.next;
+                    n -= 1;
+                }
+                (idx != NIL).then_some(idx)
+            }
+        }
+    }
+
+    /// Slot `idx` (`None` for `NIL`).
+    fn slot_mut(&mut self, idx: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(idx as usize)
+    }
+
+    /// The message in slot `idx`.
+    pub(crate) fn get(&self, idx: u32) -> Option<&Msg> {
+        self.slots.get(idx as usize).map(|s| &s.msg)
+    }
+
+    /// Removes the message in slot `idx`, which must be the oldest of its type (every mode
+    /// [`Messages::find`] serves for a removal selects one); `None` otherwise.
+    pub(crate) fn take(&mut self, idx: u32) -> Option<Msg> {
+        let s = self.slots.get(idx as usize)?;
+        let (t, seq, prev, next, next_same) = (s.msg.mtype, s.seq, s.prev, s.next, s.next_same);
+        if self.types.get(&t)?.first != idx {
+            return None;
+        }
+        // The type's FIFO and its head.
+        let head = self.heads.remove_node(&seq);
+        if next_same == NIL {
+            if let Some(n) = self.types.remove_node(&t) {
+                self.spare_type = Some(n.into_reservation());
+            }
+            self.spare_head = head.map(|n| n.into_reservation());
+        } else {
+            if let Some(f) = self.types.get_mut(&t) {
+                f.first = next_same;
+            }
+            if let (Some(n), Some(s)) = (head, self.slots.get(next_same as usize)) {
+                let next_seq = s.seq;
+                self.heads
+                    .insert(n.into_reservation().into_node(next_seq, next_same));
+            }
+        }
+        // The global FIFO.
+        match self.slot_mut(prev) {
+            None => self.first = next,
+            Some(p) => p.next = next,
+        }
+        match self.slot_mut(next) {
+            None => self.last = prev,
+            Some(n) => n.prev = prev,
+        }
+        self.live = self.live.saturating_sub(1);
+        let free = self.free;
+        let s = self.slot_mut(idx)?;
+        let msg = core::mem::replace(&mut s.msg, Msg::empty());
+        s.next = free;
+        if self.live == 0 {
+            // Every slot is free: start again from an empty arena.
+            self.slots.clear();
+            if self.slots.capacity() > KEEP_SLOTS {
+                self.slots = KVVec::new();
+            }
+            self.free = NIL;
+        } else {
+            self.free = idx;
+        }
+        Some(msg)
+    }
+}
