@@ -9,7 +9,8 @@
 #                              fuzz/corpus/<target> (make fuzz)
 #
 # Prints each target's executions and ends with `fuzz: N passed, N failed`. A crash leaves
-# its input in fuzz/artifacts/<target>/.
+# its input in fuzz/artifacts/<target>/. An input running over 30 s counts as a hang (a generous
+# bound: shim_calls inputs that make the kernel allocate huge messages take 1-2 s alone).
 #
 # shim_calls opens libmsg_shim.so with dlopen; the shim is built here too, with the same
 # instrumentation, next to the fuzzer binary (so libFuzzer sees its coverage). It compares
@@ -41,7 +42,7 @@ for t in store_bytes api_sequence shim_calls; do
   # shim_calls keeps stderr: a divergence and a panic inside the shim are reported there.
   quiet=-close_fd_mask=2
   [ $t = shim_calls ] && quiet=
-  if "$bin" "$new" corpus/$t -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \
+  if "$bin" "$new" corpus/$t -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
        $quiet -artifact_prefix=artifacts/$t/ -print_final_stats=1 >"$log" 2>&1; then
     runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
     missed=$(sed -n 's/^msgq-fuzz: check-missed-damage \([0-9]*\)/\1/p' "$log" | tail -1)

@@ -45,6 +45,9 @@ struct Norm {
     buf: [u8; PATH_MAX],
     len: usize,
     ok: bool,
+    /// A component followed one of the emulated files (`msg/x/../msg`): Linux stops there
+    /// with `ENOTDIR`, whatever `..` comes later.
+    through_file: bool,
 }
 
 impl Norm {
@@ -53,12 +56,16 @@ impl Norm {
             buf: [0; PATH_MAX],
             len: 0,
             ok: true,
+            through_file: false,
         }
     }
 
     /// Adds the components of `p` (`.` and empty ones skipped, `..` pops).
     fn push(&mut self, p: &[u8]) {
         for comp in p.split(|&b| b == b'/') {
+            if !comp.is_empty() && target_of(self.get()).is_some() {
+                self.through_file = true;
+            }
             match comp {
                 b"" | b"." => {}
                 b".." => {
@@ -140,7 +147,7 @@ pub unsafe fn classify(dirfd: c_int, path: *const c_char) -> Option<Target> {
         n.push(&base[..len]);
     }
     n.push(p);
-    if !n.ok {
+    if !n.ok || n.through_file {
         return None;
     }
     target_of(n.get())
@@ -239,6 +246,10 @@ pub fn open_fd<'a>(src: impl Into<Source<'a>>, t: Target, flags: c_int) -> Resul
     let writing = acc != libc::O_RDONLY;
     if flags & libc::O_DIRECTORY != 0 {
         return Err(libc::ENOTDIR);
+    }
+    // procfs files cannot do direct I/O.
+    if flags & libc::O_DIRECT != 0 {
+        return Err(libc::EINVAL);
     }
     let which = match t {
         Target::SysvMsg if writing => return Err(libc::EACCES),
@@ -364,91 +375,149 @@ fn track(fd: c_int, which: Sysctl, h: u64) -> Result<(), i32> {
     Err(libc::ENFILE)
 }
 
-/// `write(fd, data, n)` on a limit file opened for writing (`id` is its file): the kernel's
-/// rules for an integer sysctl. A write at a non-zero offset is ignored (returns 0, as with
-/// `sysctl_writes_strict`); otherwise the value is parsed and applied, and only then stored
-/// in the file, so a refused write (`EINVAL`) leaves the offset at 0 for the next attempt.
+/// `write(fd, data, n)` on a limit file opened for writing (`id` is its file), with the
+/// kernel's rules for an integer sysctl (checked against Linux, tests/shim/hostile.c):
+/// * a write at a non-zero offset is ignored and reported done (`sysctl_writes_strict`);
+/// * a zero-length write returns 0 (`EFAULT` from a kernel-space address, `access_ok`);
+/// * 4 MiB or more is `ENOMEM` (the kernel's `KMALLOC_MAX_SIZE` check); otherwise the whole
+///   buffer is copied first (`EFAULT` if any byte is unreadable) and its first 4095 bytes
+///   (`PAGE_SIZE - 1`) are parsed ([`parse_sysctl`]);
+/// * the result is the count minus the bytes of that window left unconsumed (`"100 200"`
+///   sets 100 and returns 4).
+///
+/// The value is applied before it is stored in the file, so a refused write (`EINVAL`)
+/// leaves the offset at 0 for the next attempt.
 pub fn write_tracked(
     fd: c_int,
     id: (u64, u64),
     data: *const c_void,
     n: usize,
 ) -> Result<usize, i32> {
+    const TASK_SIZE_MAX: usize = 0x7fff_ffff_f000;
+    const KMALLOC_MAX_SIZE: usize = 4 << 20;
+    const WINDOW: usize = 4095;
     let Some(slot) = SLOTS.iter().find(|s| {
         s.fd.load(Ordering::Acquire) >= 0
             && (s.dev.load(Ordering::Relaxed), s.ino.load(Ordering::Relaxed)) == id
     }) else {
         return Err(libc::EBADF);
     };
+    if (data as usize)
+        .checked_add(n)
+        .is_none_or(|end| end > TASK_SIZE_MAX)
+    {
+        return Err(libc::EFAULT);
+    }
     // SAFETY: lseek on the caller's descriptor.
     let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
-    if pos != 0 {
-        return Ok(0);
+    if pos != 0 || n == 0 {
+        return Ok(n);
     }
-    let mut buf = [0u8; 64];
-    let len = n.min(buf.len());
-    msgq_user::sys::usermem::read(data.cast(), &mut buf[..len]).map_err(|e| e.0)?;
-    if n > buf.len() {
-        // Longer than any integer the kernel accepts.
-        return Err(libc::EINVAL);
+    if n >= KMALLOC_MAX_SIZE {
+        return Err(libc::ENOMEM);
     }
-    let text = &buf[..len];
+    let mut buf = [0u8; WINDOW];
+    let win = n.min(WINDOW);
+    msgq_user::sys::usermem::read(data.cast(), &mut buf[..win]).map_err(|e| e.0)?;
+    readable(data as usize + win, n - win)?;
+    let text = &buf[..win];
     let which = SYSCTLS[slot.which.load(Ordering::Relaxed) as usize % SYSCTLS.len()];
-    apply(which, text)?;
+    let used = apply(which, text)?;
+    let text = &text[..used];
     slot.hash.store(hash(text), Ordering::Relaxed);
     // SAFETY: plain calls on the caller's descriptor (a memfd) with our stack buffer.
     unsafe {
         libc::ftruncate(fd, 0);
-        libc::pwrite(fd, text.as_ptr().cast(), len, 0);
-        libc::lseek(fd, len as libc::off_t, libc::SEEK_SET);
+        libc::pwrite(fd, text.as_ptr().cast(), text.len(), 0);
+        libc::lseek(fd, text.len() as libc::off_t, libc::SEEK_SET);
     }
-    Ok(n)
+    Ok(n - (win - used))
 }
 
-/// Parses a value written to an integer sysctl as the kernel does: optional leading
-/// white space, an optional `-`, decimal digits, then white space or the end. An empty
-/// (all white space) write changes nothing.
-pub fn parse_sysctl(b: &[u8]) -> Result<Option<i64>, i32> {
-    let s = b.trim_ascii_start();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let (neg, digits) = match s.strip_prefix(b"-") {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    if end == 0 {
-        return Err(libc::EINVAL);
-    }
-    if let Some(&c) = digits.get(end) {
-        if !(c.is_ascii_whitespace() || c == 0) {
-            return Err(libc::EINVAL);
-        }
-    }
-    let mut v: i64 = 0;
-    for &d in &digits[..end] {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as i64))
-            .ok_or(libc::EINVAL)?;
-    }
-    if neg {
-        v = -v;
-    }
-    if v < i32::MIN as i64 || v > i32::MAX as i64 {
-        return Err(libc::EINVAL);
-    }
-    Ok(Some(v))
-}
-
-fn apply(which: Sysctl, text: &[u8]) -> Result<(), i32> {
-    let Some(v) = parse_sysctl(text)? else {
+/// `EFAULT` unless the `n` bytes at `addr` can all be read (one probe per page; no system
+/// call).
+fn readable(addr: usize, n: usize) -> Result<(), i32> {
+    if n == 0 {
         return Ok(());
+    }
+    let last = addr + n - 1;
+    let mut a = addr;
+    loop {
+        let mut b = [0u8; 1];
+        msgq_user::sys::usermem::read(a as *const u8, &mut b).map_err(|e| e.0)?;
+        if a >> 12 == last >> 12 {
+            return Ok(());
+        }
+        a = ((a >> 12) + 1) << 12;
+    }
+}
+
+/// The bytes the kernel's `proc_skip_spaces` skips (its `isspace`).
+fn kspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// The value of digit `c` in `base`, if it is one.
+fn digit(c: u8, base: u64) -> Option<u64> {
+    let d = (c as char).to_digit(16)? as u64;
+    (d < base).then_some(d)
+}
+
+/// Parses a write to an integer sysctl as the kernel's `__do_proc_dointvec` and
+/// `proc_get_long` do for one value: white space, an optional `-`, a number in C notation
+/// (`0x` hex, `0` octal, else decimal) of at most 20 characters, which ends the text or is
+/// followed by a space, tab or newline, then white space. Returns the value and the bytes
+/// consumed (`write` returns the count minus what is left unconsumed). `EINVAL` for no
+/// number (an all-blank write too), a malformed one, or one outside `int`.
+pub fn parse_sysctl(b: &[u8]) -> Result<(i64, usize), i32> {
+    const TMP: usize = 21; // the kernel's TMPBUFLEN - 1
+    let start = b.iter().position(|&c| !kspace(c)).ok_or(libc::EINVAL)?;
+    let rest = &b[start..];
+    let tmp = &rest[..rest.len().min(TMP)];
+    let neg = tmp[0] == b'-' && rest.len() > 1;
+    let i = usize::from(neg);
+    if !tmp.get(i).is_some_and(u8::is_ascii_digit) {
+        return Err(libc::EINVAL);
+    }
+    let (base, mut j) = match (tmp[i], tmp.get(i + 1), tmp.get(i + 2)) {
+        (b'0', Some(b'x' | b'X'), Some(c)) if c.is_ascii_hexdigit() => (16, i + 2),
+        (b'0', _, _) => (8, i),
+        _ => (10, i),
     };
+    let mut v: u64 = 0;
+    while let Some(d) = tmp.get(j).and_then(|&c| digit(c, base)) {
+        v = v
+            .checked_mul(base)
+            .and_then(|v| v.checked_add(d))
+            .ok_or(libc::EINVAL)?;
+        j += 1;
+    }
+    if j == TMP
+        || rest
+            .get(j)
+            .is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n'))
+    {
+        return Err(libc::EINVAL);
+    }
+    let value = match (neg, v) {
+        (true, v) if v <= i32::MAX as u64 + 1 => -(v as i64),
+        (false, v) if v <= i32::MAX as u64 => v as i64,
+        _ => return Err(libc::EINVAL),
+    };
+    let mut used = start + j;
+    while b.get(used).copied().is_some_and(kspace) {
+        used += 1;
+    }
+    Ok((value, used))
+}
+
+/// Applies a write of `text` at offset 0 of limit file `which`: the bytes consumed, or the
+/// errno. An empty write changes nothing.
+fn apply(which: Sysctl, text: &[u8]) -> Result<usize, i32> {
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let (v, used) = parse_sysctl(text)?;
     match crate::backend::get() {
         crate::backend::Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || {
             s.set_sysctl(which, v).map_err(|e| e.0)
@@ -458,7 +527,8 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<(), i32> {
         }
         crate::backend::Backend::Unavailable(e) => Err(*e),
         crate::backend::Backend::Native => Err(libc::EINVAL),
-    }
+    }?;
+    Ok(used)
 }
 
 /// Whether a descriptor other than `own` (and the directory being read) refers to
@@ -624,9 +694,14 @@ unsafe extern "C" fn ck_write(c: *mut c_void, data: *const c_char, n: usize) -> 
         let c = unsafe { &mut *c.cast::<Cookie>() };
         // SAFETY: stdio gives `n` readable bytes at `data`.
         let d = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) };
-        // The kernel only parses a write at position 0 (sysctl_writes_strict).
-        let r = if c.pos == 0 {
-            apply(c.which, d)
+        // The kernel only parses a write at position 0 (sysctl_writes_strict), as
+        // `write_tracked` does. A short count would be an error to stdio's cookie layer;
+        // on a real descriptor stdio writes the unconsumed rest at a non-zero offset,
+        // which the kernel ignores, so the whole count is reported, as the sum of those.
+        let r = if c.pos == 0 && n >= 4 << 20 {
+            Err(libc::ENOMEM)
+        } else if c.pos == 0 {
+            apply(c.which, &d[..n.min(4095)]).map(|_| ())
         } else {
             Ok(())
         };
@@ -761,12 +836,38 @@ mod tests {
 
     #[test]
     fn parses_like_the_kernel() {
-        assert_eq!(parse_sysctl(b"100\n"), Ok(Some(100)));
-        assert_eq!(parse_sysctl(b"  -1"), Ok(Some(-1)));
-        assert_eq!(parse_sysctl(b"\n"), Ok(None));
-        assert_eq!(parse_sysctl(b"12x"), Err(libc::EINVAL));
-        assert_eq!(parse_sysctl(b"abc"), Err(libc::EINVAL));
-        assert_eq!(parse_sysctl(b"99999999999"), Err(libc::EINVAL));
-        assert_eq!(parse_sysctl(b"5 6"), Ok(Some(5)));
+        // (value, bytes consumed), as measured against Linux 6.18 (tests/shim/hostile.c
+        // compares the whole write path with the kernel).
+        let ok = |v, n| Ok((v, n));
+        assert_eq!(parse_sysctl(b"100\n"), ok(100, 4));
+        assert_eq!(parse_sysctl(b"  -1"), ok(-1, 4));
+        assert_eq!(parse_sysctl(b"100 200"), ok(100, 4));
+        assert_eq!(parse_sysctl(b"5\n6"), ok(5, 2));
+        assert_eq!(parse_sysctl(b" \t 77\n"), ok(77, 6));
+        assert_eq!(parse_sysctl(b"0x10"), ok(16, 4));
+        assert_eq!(parse_sysctl(b"0X1f"), ok(31, 4));
+        assert_eq!(parse_sysctl(b"010"), ok(8, 3));
+        assert_eq!(parse_sysctl(b"-0x1"), ok(-1, 4));
+        assert_eq!(parse_sysctl(b"00000000000000000007"), ok(7, 20));
+        assert_eq!(parse_sysctl(b"2147483647"), ok(i32::MAX as i64, 10));
+        assert_eq!(parse_sysctl(b"-2147483648"), ok(i32::MIN as i64, 11));
+        for bad in [
+            &b"\n"[..],
+            b" ",
+            b"",
+            b"-",
+            b"+5",
+            b"12x",
+            b"12\0",
+            b"12\r",
+            b"abc",
+            b"0x",
+            b"08",
+            b"99999999999",
+            b"2147483648",
+            b"000000000000000000007",
+        ] {
+            assert_eq!(parse_sysctl(bad), Err(libc::EINVAL), "{bad:?}");
+        }
     }
 }

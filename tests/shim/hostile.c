@@ -341,6 +341,80 @@ int main(void)
         printf("    msgmax now: %s", n > 0 ? v : "?\n");
     }
 
+    /* ---- limit-file writes parsed as the kernel's proc_dointvec does: C-notation numbers,
+     * one value then blanks, separators, length limits, offsets, huge and empty writes;
+     * through write() and through stdio; and open flags/paths procfs refuses ---- */
+    {
+        static char big[5000];
+        memset(big, ' ', sizeof big);
+        memcpy(big, "123", 3);
+        struct { const char *name; const void *p; size_t n; off_t off; } w[] = {
+            { "0x10", "0x10", 4, 0 }, { "010", "010", 3, 0 }, { "0x", "0x", 2, 0 },
+            { "08", "08", 2, 0 }, { "100 200", "100 200", 7, 0 }, { "5\\n6", "5\n6", 3, 0 },
+            { "12\\0", "12\0", 3, 0 }, { "12\\r", "12\r", 3, 0 }, { "blank", " ", 1, 0 },
+            { "newline", "\n", 1, 0 }, { "-", "-", 1, 0 }, { "+5", "+5", 2, 0 },
+            { "tab 77 nl", " \t 77\n", 6, 0 }, { "20 digits", "00000000000000002000", 20, 0 },
+            { "21 digits", "000000000000000002000", 21, 0 }, { "2^31", "2147483648", 10, 0 },
+            { "at offset 5", "100", 3, 5 }, { "empty", "", 0, 0 },
+            { "empty, kernel address", (const void *)0xffff888000000000UL, 0, 0 },
+            { "123 + 4997 blanks", big, sizeof big, 0 },
+            { "4 MiB", big, 4u << 20, 0 },
+        };
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+            int fd = open("/proc/sys/kernel/msgmnb", O_WRONLY);
+            if (w[i].off)
+                lseek(fd, w[i].off, SEEK_SET);
+            errno = 0;
+            long r = fd < 0 ? -2 : write(fd, w[i].p, w[i].n);
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            char v[32] = "";
+            fd = open("/proc/sys/kernel/msgmnb", O_RDONLY);
+            ssize_t n = fd < 0 ? -1 : read(fd, v, sizeof v - 1);
+            if (fd >= 0)
+                close(fd);
+            v[n > 0 ? strcspn(v, "\n") : 0] = 0;
+            errno = e;
+            snprintf(what, sizeof what, "write(msgmnb, \"%s\") [now %s]", w[i].name, v);
+            report(what, r);
+            fd = open("/proc/sys/kernel/msgmnb", O_WRONLY);
+            if (fd < 0 || write(fd, "16384", 5) != 5 || close(fd))
+                return perror("restore msgmnb"), 2;
+        }
+        const char *texts[] = { "0x20\n", "77 88\n", "12x\n", " \n" };
+        for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+            FILE *f = fopen("/proc/sys/kernel/msgmnb", "w");
+            errno = 0;
+            int put = f ? fputs(texts[i], f) : -2;
+            int closed = f ? fclose(f) : -2;
+            int e = errno;
+            char v[32] = "";
+            int fd = open("/proc/sys/kernel/msgmnb", O_RDONLY);
+            ssize_t n = fd < 0 ? -1 : read(fd, v, sizeof v - 1);
+            if (fd >= 0)
+                close(fd);
+            v[n > 0 ? strcspn(v, "\n") : 0] = 0;
+            errno = e;
+            snprintf(what, sizeof what, "fputs+fclose(msgmnb, #%zu) put %d [now %s]", i,
+                     put >= 0 ? 0 : put, v);
+            report(what, closed);
+            fd = open("/proc/sys/kernel/msgmnb", O_WRONLY);
+            if (fd < 0 || write(fd, "16384", 5) != 5 || close(fd))
+                return perror("restore msgmnb"), 2;
+        }
+        errno = 0;
+        int fd = open("/proc/sys/kernel/msgmnb", O_RDONLY | O_DIRECT);
+        report("open(msgmnb, O_DIRECT)", fd < 0 ? -1 : 0);
+        if (fd >= 0)
+            close(fd);
+        errno = 0;
+        fd = open("/proc/sysvipc/msg/x/../msg", O_RDONLY);
+        report("open(/proc/sysvipc/msg/x/../msg)", fd < 0 ? -1 : 0);
+        if (fd >= 0)
+            close(fd);
+    }
+
     /* ---- msg_next_id naming a taken index: ENOSPC, and the value is used up anyway ---- */
     {
         const char *v = "2147483647";

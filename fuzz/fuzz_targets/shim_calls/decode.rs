@@ -66,11 +66,10 @@ pub enum Op {
     },
 }
 
-/// What is written to the limit files: texts Linux and the shim's emulation read alike.
-/// Not base-0 numbers (`0x10`, `010`), a second number or other bytes after the number:
-/// they diverge in the emulation (docs/crash-safety.md, "Shim entry points"), and as the
-/// value set differs, so would every later result.
-pub const LIMITS: [&str; 15] = [
+/// What is written to the limit files: plain values, and the forms the kernel's
+/// `proc_dointvec` parses its own way (base-0 numbers, a second number, separators,
+/// length limits), which the shim's emulation follows (libmsg-shim/src/procfs.rs).
+pub const LIMITS: [&str; 25] = [
     "4096",
     "8192\n",
     "100",
@@ -86,6 +85,16 @@ pub const LIMITS: [&str; 15] = [
     "16384",
     "12345",
     "99999999999999999999",
+    "0x10",
+    "010",
+    "0x",
+    "08",
+    "100 200",
+    "5\n6",
+    "12\r",
+    " ",
+    "\n",
+    "000000000000000002000",
 ];
 
 /// Paths the shim emulates, and others.
@@ -232,9 +241,9 @@ impl Bytes<'_> {
         }
         if kind % 16 == 11 {
             let (file, p, text) = (self.u8(), self.ptr(), self.u8());
-            // The text's length, or one that is no length of a text: 0, or more than the
-            // 64 bytes the emulation reads (a count between would append bytes after the
-            // number, which the emulation reads differently: see LIMITS).
+            // The text's length, or another count: 0, more than the text (the bytes after
+            // it are whatever the buffer holds), beyond the 4095 bytes the kernel parses,
+            // or beyond what it copies at all.
             let size = match self.u8() % 12 {
                 0..=5 => None,
                 6 => Some(0),
@@ -347,8 +356,7 @@ impl Bytes<'_> {
         let p = self.ptr();
         let b = self.u8();
         // Defined flags only: never O_CREAT, O_TMPFILE or O_TRUNC (nothing is created or
-        // changed on disk), nor random bits (O_DIRECT and others diverge in the /proc
-        // emulation: docs/shim.md, "Fuzzing the entry points").
+        // changed on disk), nor random bits.
         let flags = match b % 8 {
             0..=2 => libc::O_RDONLY,
             3 => libc::O_RDONLY | libc::O_CLOEXEC,
@@ -361,6 +369,7 @@ impl Bytes<'_> {
                 libc::O_ACCMODE,
                 libc::O_RDONLY | libc::O_NOCTTY | libc::O_LARGEFILE,
                 libc::O_WRONLY | libc::O_CLOEXEC | libc::O_APPEND,
+                libc::O_RDONLY | libc::O_DIRECT,
             ]),
         };
         Op::Open {

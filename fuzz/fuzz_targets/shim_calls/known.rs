@@ -3,7 +3,7 @@
 //! fuzz/run.sh lists the names.
 
 use crate::calls::Outcome;
-use crate::decode::{Op, LIMITS};
+use crate::decode::Op;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `/proc/sysvipc/msg` opened for writing by root: Linux opens it (a write then fails with
@@ -19,54 +19,10 @@ fn sysvipc_msg_write_as_root(op: &Op, k: &Outcome, s: &Outcome) -> bool {
     writing && k.ret == 0 && s.ret == -1 && s.errno == libc::EACCES
 }
 
-/// A path that goes through an emulated file as if it were a directory and comes back
-/// (`/proc/sysvipc/msg/x/../msg`): Linux says `ENOTDIR`; the shim's path normaliser
-/// (procfs.rs, `classify`) drops `x/..` lexically and opens the emulated file. (Paths that
-/// end in `/`, `/.` or `/..` are left to the real call by io.rs.)
-fn emulated_file_as_directory(op: &Op, k: &Outcome, s: &Outcome) -> bool {
-    matches!(op, Op::Open { .. }) && k.ret == -1 && k.errno == libc::ENOTDIR && s.ret == 0
-}
-
-/// The byte count of a limit write.
-fn limit_write_len(op: &Op) -> Option<usize> {
-    match *op {
-        Op::WriteLimit { text, size, .. } => {
-            Some(size.unwrap_or(LIMITS[text as usize % LIMITS.len()].len()))
-        }
-        _ => None,
-    }
-}
-
-/// A write of more than 64 bytes to a limit file: the shim's emulation
-/// (libmsg-shim/src/procfs.rs, `write_tracked`) reads 64 bytes (`EFAULT` if they cannot
-/// be read) and answers `EINVAL` ("longer than any integer"); Linux first checks the whole
-/// range (`EFAULT`: beyond the address space), refuses a count of `KMALLOC_MAX_SIZE` or
-/// more (`ENOMEM`), copies all of it (`EFAULT`), and accepts a number followed by
-/// whitespace of any length. Accepted only when both refuse the write (the fuzzer never
-/// sends such a write that Linux would take).
-fn long_limit_write(op: &Op, k: &Outcome, s: &Outcome) -> bool {
-    limit_write_len(op).is_some_and(|n| n > 64) && k.ret < 0 && s.ret < 0 && k != s
-}
-
-/// A zero-length write to a limit file from an address outside user space: Linux checks
-/// the address first (`EFAULT`); the shim's emulation (procfs.rs, `write_tracked`) reads
-/// nothing and returns 0.
-fn empty_limit_write_bad_address(op: &Op, k: &Outcome, s: &Outcome) -> bool {
-    limit_write_len(op) == Some(0) && k.ret == -1 && k.errno == libc::EFAULT && s.ret == 0
-}
-
 /// A known divergence: its name and its test.
 type Known = (&'static str, fn(&Op, &Outcome, &Outcome) -> bool);
 
-const KNOWN: [Known; 4] = [
-    ("sysvipc-msg-write-as-root", sysvipc_msg_write_as_root),
-    ("emulated-file-as-directory", emulated_file_as_directory),
-    ("limit-write-over-64-bytes", long_limit_write),
-    (
-        "empty-limit-write-bad-address",
-        empty_limit_write_bad_address,
-    ),
-];
+const KNOWN: [Known; 1] = [("sysvipc-msg-write-as-root", sysvipc_msg_write_as_root)];
 
 static STRICT: AtomicBool = AtomicBool::new(false);
 
