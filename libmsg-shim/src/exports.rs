@@ -169,7 +169,8 @@ pub unsafe extern "C" fn syscall(
         _ => return forward(),
     }
     guard(-1, || {
-        // Not `is_native()`: that counts the kmod backend as native for `/proc` files.
+        // The started backend, not `is_native()` (which decides from the environment
+        // alone until a backend has started).
         if matches!(backend::get(), Backend::Native) {
             return forward();
         }
