@@ -17,7 +17,10 @@ use crate::{
         TaskCaller, //
     },
     checks, kerr,
-    messages::Msg,
+    messages::{
+        Msg,
+        HDR, //
+    },
     namespace::{
         Namespace,
         NsGuard, //
@@ -66,23 +69,52 @@ fn sleep(g: &mut NsGuard<'_>, msqid: i32, w: &Arc<Waiter>) -> Result<Woken> {
     Ok(Woken::Again)
 }
 
+/// The message to send, the buffer read with one user copy (`mtype` and text), when the
+/// arguments other than `mtype` are valid and the copy and its allocation succeed; `None`
+/// otherwise, for [`read_in_order`] to find out which error Linux's order gives. Read whole,
+/// an invalid `mtype` is still `EINVAL`, as it is after msg.c's separate read; the only
+/// difference is that its text was read too (unobservable but for fault counts).
+fn read_whole(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Option<Result<Msg>> {
+    let size = usize::try_from(msgsz).ok()?;
+    checks::msgsnd_args(msqid, size, 1, msgmax).ok()?;
+    let total = HDR.checked_add(size)?;
+    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+    let mut buf = KVVec::with_capacity(total, flags).ok()?;
+    UserSlice::new(p, total).read_all(&mut buf, flags).ok()?;
+    let msg = Msg::from_buf(buf)?;
+    Some(
+        checks::msgsnd_args(msqid, size, msg.mtype, msgmax)
+            .map_err(kerr)
+            .map(|()| msg),
+    )
+}
+
+/// The message to send, read in msg.c's order: `mtype` first (a bad pointer is `EFAULT`
+/// whatever the other arguments), then the checks of size, `msqid` and `mtype`, then the
+/// text (`ENOMEM`, `EFAULT`), all before the lookup.
+fn read_in_order(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Result<Msg> {
+    let mtype: i64 = UserSlice::new(p, HDR).reader().read()?;
+    let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
+    checks::msgsnd_args(msqid, size, mtype, msgmax).map_err(kerr)?;
+    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+    let mut buf = KVVec::with_capacity(HDR.checked_add(size).ok_or(ENOMEM)?, flags)?;
+    buf.extend_from_slice(&mtype.to_ne_bytes(), flags)?;
+    // Zero bytes read nothing.
+    if size > 0 {
+        UserSlice::new(p.wrapping_byte_add(HDR), size).read_all(&mut buf, flags)?;
+    }
+    Msg::from_buf(buf).ok_or(EINVAL)
+}
+
 impl Namespace {
     /// `msgsnd(msqid, msgp, msgsz, msgflg)`.
     pub(crate) fn msgsnd(&self, msqid: i32, msgp: u64, msgsz: u64, msgflg: i32) -> Result<isize> {
-        // 1. mtype first: a bad pointer is EFAULT whatever the other arguments.
         let p = uaddr(msgp)?;
-        let mtype: i64 = UserSlice::new(p, size_of::<i64>()).reader().read()?;
-        // 2, 3. Size, msqid, mtype.
         let msgmax = self.msgmax();
-        let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
-        checks::msgsnd_args(msqid, size, mtype, msgmax).map_err(kerr)?;
-        // 4. The text (ENOMEM, EFAULT) before the lookup; zero bytes read nothing.
-        let mut text = KVVec::new();
-        if size > 0 {
-            UserSlice::new(p.wrapping_byte_add(size_of::<i64>()), size)
-                .read_all(&mut text, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
-        }
-        let msg = Msg { mtype, text };
+        let msg = match read_whole(p, msqid, msgsz, msgmax) {
+            Some(m) => m?,
+            None => read_in_order(p, msqid, msgsz, msgmax)?,
+        };
         let caller = TaskCaller::current();
         let msgsz = msg.size();
 
@@ -110,7 +142,7 @@ impl Namespace {
         // allocate is allocated first, so nothing changes on ENOMEM.
         let t = now();
         let q = g.lookup(msqid)?;
-        q.msgs.prepare(mtype)?;
+        q.msgs.prepare(msg.mtype)?;
         q.lspid = current_tgid();
         q.stime = t;
         if let Some(msg) = q.pipelined_send(msg, t) {
@@ -144,9 +176,11 @@ impl Namespace {
         let mut copy_buf = KVVec::new();
         if copy {
             let probe = checks::msg_copy_probe_len(size, msgmax);
+            let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+            // Room for the copy's `mtype` too.
+            copy_buf = KVVec::with_capacity(HDR.checked_add(probe).ok_or(ENOMEM)?, flags)?;
             if probe > 0 {
-                UserSlice::new(p, probe)
-                    .read_all(&mut copy_buf, GFP_KERNEL_ACCOUNT | __GFP_NOWARN)?;
+                UserSlice::new(p, probe).read_all(&mut copy_buf, flags)?;
             }
         }
         // 3. The mode.
@@ -165,12 +199,12 @@ impl Namespace {
                 if copy {
                     checks::copy_fits(m.size(), size, msgmax).map_err(kerr)?;
                     copy_buf.clear();
-                    // Within the capacity read above (the message fits it), so no allocation.
-                    copy_buf.extend_from_slice(&m.text, GFP_KERNEL_ACCOUNT)?;
-                    let mtype = m.mtype;
+                    // Within the capacity allocated above (the message fits it), so no
+                    // allocation.
+                    copy_buf.extend_from_slice(m.bytes(), GFP_KERNEL_ACCOUNT)?;
                     drop(g);
-                    let text = core::mem::take(&mut copy_buf);
-                    break 'found Msg { mtype, text };
+                    let buf = core::mem::take(&mut copy_buf);
+                    break 'found Msg::from_buf(buf).ok_or(EINVAL)?;
                 }
                 let Some(m) = q.msgs.take(slot) else {
                     return Err(EINVAL);
@@ -201,12 +235,12 @@ impl Namespace {
             }
         };
 
-        // 7. Deliver without the lock: mtype, then min(msgsz, size) bytes of text. A fault
-        // here loses the message, as in Linux.
-        let n = size.min(msg.text.len());
-        let mut w = UserSlice::new(p, size_of::<i64>().saturating_add(n)).writer();
-        w.write(&msg.mtype)?;
-        w.write_slice(&msg.text[..n])?;
+        // 7. Deliver without the lock: mtype and min(msgsz, size) bytes of text, in one copy
+        // (msg.c's `put_user` then `copy_to_user` write the same bytes in the same order). A
+        // fault here loses the message, as in Linux.
+        let bytes = msg.head_and_text(size);
+        let n = bytes.len().saturating_sub(HDR);
+        UserSlice::new(p, bytes.len()).writer().write_slice(bytes)?;
         drop(msg);
         // `n <= msgsz <= LONG_MAX` (checked in step 1).
         Ok(n as isize)

@@ -7,7 +7,7 @@
 //!   (queue order: `msgtyp == 0`, `MSG_COPY`) is a doubly linked list through the slots, and
 //!   each type's FIFO a singly linked one. Freed slots form a free list; the arena is emptied
 //!   (and, when large, freed) whenever the queue becomes empty. A message therefore costs one
-//!   allocation, its text (none for a zero-byte message), as in Linux.
+//!   allocation, its buffer (`mtype` and text), as Linux's `msg_msg`.
 //! * `types`: a red-black tree of the non-empty types, each with its FIFO's first and last
 //!   slot (`msgtyp > 0` is a lookup, `msgtyp < 0` the leftmost entry).
 //! * `heads`: the arrival number of the oldest message of each non-empty type, so
@@ -29,23 +29,48 @@ use kernel::{
     },
 };
 
-/// One message: its type and text.
+/// The bytes before a message's text in its buffer: its `mtype` in native byte order.
+pub(crate) const HDR: usize = size_of::<i64>();
+
+/// One message: its type, and one buffer with the type and the text, laid out as the
+/// `struct msgbuf` a receiver gets, so that one user copy delivers both (and a send reads
+/// both with one copy when it can; see `ipc.rs`).
 pub(crate) struct Msg {
     pub(crate) mtype: i64,
-    pub(crate) text: KVVec<u8>,
+    buf: KVVec<u8>,
 }
 
 impl Msg {
+    /// The message held in `buf` (`mtype`, then the text); `None` if it is too short.
+    pub(crate) fn from_buf(buf: KVVec<u8>) -> Option<Self> {
+        let head: [u8; HDR] = buf.get(..HDR)?.try_into().ok()?;
+        Some(Msg {
+            mtype: i64::from_ne_bytes(head),
+            buf,
+        })
+    }
+
     /// The text size as the accounting counts it.
     pub(crate) fn size(&self) -> u64 {
-        self.text.len() as u64
+        self.buf.len().saturating_sub(HDR) as u64
+    }
+
+    /// `mtype` and the first `n` bytes of the text (fewer if the text is shorter).
+    pub(crate) fn head_and_text(&self, n: usize) -> &[u8] {
+        let end = HDR.saturating_add(n).min(self.buf.len());
+        self.buf.get(..end).unwrap_or(&[])
+    }
+
+    /// `mtype` and the whole text.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
     /// A message with no text (allocates nothing).
     fn empty() -> Self {
         Msg {
             mtype: 0,
-            text: KVVec::new(),
+            buf: KVVec::new(),
         }
     }
 }
