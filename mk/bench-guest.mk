@@ -33,13 +33,14 @@ VM_TEST_DEPS += vm-bench-guest
 .PHONY: bench-guest bench-guest-run vm-bench-guest
 
 # A criterion bench executable (criterion is a dev-dependency), static like vm-kmod-diff;
-# cargo names it guest-<hash>, so its path comes from cargo's JSON messages. Copied without
+# cargo names it deps/guest-<hash>, so its path comes from cargo's JSON messages (which also
+# name the package's binaries, built for benches: only deps/guest-* is taken). Copied without
 # debug info (smaller initramfs).
 vm-bench-guest:
 	@set -eo pipefail; \
 	  exe=$$(RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) bench --no-run -p msgq-benches --bench guest \
 	    --target x86_64-unknown-linux-gnu --target-dir $(VM_BUILD)/cargo --message-format=json-render-diagnostics \
-	    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1); \
+	    | sed -n 's/.*"executable":"\([^"]*\/deps\/guest-[^"]*\)".*/\1/p' | tail -1); \
 	  [ -x "$$exe" ] || { echo "vm-bench-guest: cargo named no executable" >&2; exit 1; }; \
 	  mkdir -p $(VM_BUILD); tmp=$(BENCH_GUEST_BIN).$$$$; \
 	  strip -o $$tmp "$$exe" && chmod 755 $$tmp && mv $$tmp $(BENCH_GUEST_BIN)
