@@ -28,6 +28,9 @@ pub enum Bug {
     SnapshotAfterUnlock = 1,
     /// The next lock holder after a dead owner does not roll the undo log back.
     SkipRollback = 2,
+    /// A waker skips `FUTEX_WAKE` even when the waiter announced it sleeps (the sleeping
+    /// bit is ignored): the sleeping receiver is never woken.
+    IgnoreSleepingBit = 4,
 }
 
 loom::lazy_static! {

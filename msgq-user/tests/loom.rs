@@ -126,6 +126,18 @@ fn broken_snapshot_after_unlock_loses_the_wakeup() {
     });
 }
 
+/// The same with a waker that ignores the sleeping bit and never makes the wake call: the
+/// model must find the receiver asleep for ever (so it does explore a sleeping receiver that
+/// only the wake call can end).
+#[test]
+#[should_panic(expected = "deadlock")]
+fn broken_waker_ignoring_the_sleeping_bit_never_wakes() {
+    loom::model(|| {
+        model::inject(Bug::IgnoreSleepingBit);
+        sender_and_blocked_receiver();
+    });
+}
+
 /// Model 2: two receivers with different selectors (exactly type 1, anything but type 1)
 /// and one sender of a type-3 then a type-1 message: each receiver gets the one it selects.
 #[test]

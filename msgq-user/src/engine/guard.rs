@@ -125,9 +125,15 @@ impl Drop for Guard<'_> {
         #[cfg(loom)]
         crate::model::fault_point();
         let arena = self.shared.arena;
-        for &w in &self.wakes {
-            arena.futex(w + W::FUTEX).bump();
-        }
+        // Only waiters that are asleep (not spinning) need the wake system call.
+        self.wakes.retain(|&w| {
+            #[cfg(loom)]
+            if crate::model::bug(crate::model::Bug::IgnoreSleepingBit) {
+                arena.futex(w + W::FUTEX).bump();
+                return false;
+            }
+            arena.futex(w + W::FUTEX).bump()
+        });
         #[cfg(loom)]
         crate::model::fault_point();
         self.shared.lock.unlock();

@@ -8,7 +8,7 @@
 use super::guard::{Guard, Shared};
 use super::waiters;
 use crate::shm::layout::{state, W};
-use crate::sys::futex::Wake;
+use crate::sys::futex::{self, Wake};
 use msgq_core::Errno;
 use std::time::Duration;
 
@@ -36,6 +36,13 @@ pub fn wait<'a>(
         seen = word.load();
     }
     loop {
+        #[cfg(not(loom))]
+        let r = if word.spin_while(seen) {
+            Wake::Woken
+        } else {
+            word.wait(seen, TICK)
+        };
+        #[cfg(loom)]
         let r = word.wait(seen, TICK);
         let mut g = sh.lock()?;
         let st = g.get(w + W::STATE);
@@ -45,7 +52,7 @@ pub fn wait<'a>(
         if r == Wake::Interrupted {
             return Ok((g, Err(true)));
         }
-        if st == state::WOKEN || g.futex_snapshot(w) != seen {
+        if st == state::WOKEN || !futex::same(g.futex_snapshot(w), seen) {
             return Ok((g, Err(false)));
         }
         // A tick (or a spurious wake-up): look for dead peers, then sleep again.

@@ -6,10 +6,28 @@
 //!
 //! A [`Futex`] is a handle to one 32-bit word used as an eventcount: [`Futex::load`] and
 //! [`Futex::bump`] read and advance it, [`Futex::wait`] sleeps while it still holds a value
-//! read earlier, [`Futex::wake`] wakes sleepers. Normally the word lives in the store and
+//! read earlier, [`Futex::wake`] wakes sleepers.
+//!
+//! The count lives in bits 1..32 (a bump adds 2); bit 0 ([`SLEEPING`]) is set by the one
+//! thread that waits on the word, with an atomic read-modify-write, just before it goes to
+//! sleep, and cleared by it when it wakes. [`Futex::bump`] reports whether the bit was set,
+//! and only then does the waker make the `FUTEX_WAKE` system call: a waiter that noticed the
+//! bump while spinning ([`Futex::spin_while`]) costs its waker nothing. Both the set and the
+//! bump are read-modify-writes of the same word, so one of them sees the other: either the
+//! waiter sees the new count and does not sleep, or the waker sees the bit and wakes it.
+//! Values are compared without the bit ([`same`]). Normally the word lives in the store and
 //! the handle is a reference to it. Under `cfg(loom)` the word is a loom atomic in a side
 //! table keyed by the word's address, and wait/wake are a loom mutex and condition variable
 //! (see `docs/loom.md`), so the engine's protocol runs unchanged under the model checker.
+
+/// Bit 0 of a futex word: its waiter is (about to be) asleep in `FUTEX_WAIT`.
+pub const SLEEPING: u32 = 1;
+
+/// Whether two readings of a word show the same count (the sleeping bit aside).
+#[inline]
+pub fn same(a: u32, b: u32) -> bool {
+    (a ^ b) & !SLEEPING == 0
+}
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +48,7 @@ pub use model::{take_sleeps, Futex, Signal};
 
 #[cfg(not(loom))]
 mod real {
-    use super::Wake;
+    use super::{same, Wake, SLEEPING};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
@@ -52,16 +70,37 @@ mod real {
             self.word.load(Ordering::Acquire)
         }
 
-        /// Advances the eventcount (under the store lock, by a waker).
+        /// Advances the eventcount (under the store lock, by a waker): whether the waiter
+        /// is asleep (or about to be), so that [`Futex::wake`] is needed.
         #[inline]
-        pub fn bump(&self) {
-            // Release: the waiter reads its state under the lock anyway; the increment only
-            // has to make its futex wait return or not start sleeping.
-            self.word.fetch_add(1, Ordering::Release);
+        pub fn bump(&self) -> bool {
+            // SeqCst: ordered against the waiter's fetch_or of the sleeping bit (see the
+            // module documentation); the waiter reads its state under the lock anyway.
+            self.word.fetch_add(2, Ordering::SeqCst) & SLEEPING != 0
         }
 
-        /// Sleeps while the word holds `expected`, for at most `timeout`.
+        /// Spins a little ([`crate::sys::spin`]) while the word holds `expected`: whether
+        /// it changed. A waiter that notices its bump here never sets the sleeping bit, so
+        /// its waker makes no system call either.
+        pub fn spin_while(&self, expected: u32) -> bool {
+            crate::sys::spin::until(|| !same(self.word.load(Ordering::Acquire), expected))
+        }
+
+        /// Sleeps while the word holds `expected` (its count), for at most `timeout`; the
+        /// sleeping bit is set for the sleep and cleared after it.
         pub fn wait(&self, expected: u32, timeout: Duration) -> Wake {
+            let cur = self.word.fetch_or(SLEEPING, Ordering::SeqCst);
+            if !same(cur, expected) {
+                self.word.fetch_and(!SLEEPING, Ordering::Relaxed);
+                return Wake::Woken;
+            }
+            let r = self.sleep(cur | SLEEPING, timeout);
+            self.word.fetch_and(!SLEEPING, Ordering::Relaxed);
+            r
+        }
+
+        /// `FUTEX_WAIT` on the exact value `expected`.
+        fn sleep(&self, expected: u32, timeout: Duration) -> Wake {
             let ts = libc::timespec {
                 tv_sec: timeout.as_secs() as libc::time_t,
                 tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -116,7 +155,7 @@ mod real {
 /// deadlock.
 #[cfg(loom)]
 mod model {
-    use super::Wake;
+    use super::{same, Wake, SLEEPING};
     use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use loom::sync::{Condvar, Mutex};
     use std::cell::RefCell;
@@ -173,12 +212,24 @@ mod model {
             self.word.load(Ordering::Acquire)
         }
 
-        pub fn bump(&self) {
-            self.word.fetch_add(1, Ordering::Release);
+        pub fn bump(&self) -> bool {
+            self.word.fetch_add(2, Ordering::SeqCst) & SLEEPING != 0
         }
 
-        /// FUTEX_WAIT without a timeout (there is no time in a model).
+        /// FUTEX_WAIT without a timeout (there is no time in a model), with the sleeping
+        /// bit set around it as the real one does.
         pub fn wait(&self, expected: u32, _timeout: Duration) -> Wake {
+            let cur = self.word.fetch_or(SLEEPING, Ordering::SeqCst);
+            let r = if same(cur, expected) {
+                self.sleep(cur | SLEEPING)
+            } else {
+                Wake::Woken
+            };
+            self.word.fetch_and(!SLEEPING, Ordering::SeqCst);
+            r
+        }
+
+        fn sleep(&self, expected: u32) -> Wake {
             let t = &*TABLE;
             let g = t.bucket.lock().unwrap();
             if let Some(w) = take_signal() {

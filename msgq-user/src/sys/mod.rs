@@ -5,4 +5,6 @@ pub mod creds;
 pub mod futex;
 pub mod liveness;
 pub mod process;
+#[cfg(not(loom))]
+pub mod spin;
 pub mod usermem;
