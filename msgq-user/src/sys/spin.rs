@@ -36,6 +36,10 @@ pub fn spin_ns() -> u64 {
 /// Spins until `done()` holds (true) or [`spin_ns`] has passed (false).
 #[inline]
 pub fn until(mut done: impl FnMut() -> bool) -> bool {
+    // The first look costs no clock read: the uncontended case stays cheap.
+    if done() {
+        return true;
+    }
     let max = spin_ns();
     if max == 0 {
         return false;
