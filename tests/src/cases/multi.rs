@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("mp-dead-sender", dead_sender),
         Case::new("mp-sender-waits-until-it-fits", sender_waits_until_fit),
         Case::new("mp-snd-stop-cont-transparent", snd_stop_cont),
+        Case::new("mp-receivers-served-oldest-first", receivers_oldest_first),
         Case::new("mp-stress-typed-streams", stress_typed),
         Case::new("mp-stress-conservation-under-signals", stress_signals),
     ]
@@ -322,6 +323,43 @@ fn snd_stop_cont(ctx: &mut Ctx) {
 const STREAM: usize = 300;
 
 /// Sends `STREAM` messages `"<type>:<seq>"` of type `t`, retrying after EINTR.
+/// Blocked receivers are served oldest first, whichever way they select: Linux keeps one
+/// list of receivers in arrival order and a send takes the first that matches. An
+/// exact-type receiver that blocked before a general one gets the message first, and the
+/// other way round (the engine and the module index exact-type receivers apart from the
+/// others, so this order is theirs to keep).
+fn receivers_oldest_first(ctx: &mut Ctx) {
+    let id = ctx.new_queue(0o600);
+    for (first, second) in [(("exact", 5), ("any", 0)), (("any", 0), ("exact", 5))] {
+        let a = receiver(
+            ctx,
+            &format!("{}-first", first.0),
+            id,
+            (10, first.1, 0),
+            None,
+            false,
+        );
+        let b = receiver(
+            ctx,
+            &format!("{}-second", second.0),
+            id,
+            (10, second.1, 0),
+            None,
+            false,
+        );
+        for text in [b"one", b"two"] {
+            let r = ctx.snd(id, 5, text, IPC_NOWAIT);
+            ctx.expect("snd", unit(&r), "ok");
+        }
+        let (na, nb) = (a.name.clone(), b.name.clone());
+        ctx.join(a);
+        ctx.join(b);
+        ctx.violation_if_not(&format!("{na}:rcv"), "t=5 'one'");
+        ctx.violation_if_not(&format!("{nb}:rcv"), "t=5 'two'");
+    }
+    ctx.expect_q("q", id, 0, 0);
+}
+
 fn stream_sender(ctx: &mut Ctx, name: &str, id: i32, t: i64, sigusr1: bool) -> crate::ctx::Child {
     ctx.spawn(name, None, move |c| {
         if sigusr1 {
