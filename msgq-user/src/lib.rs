@@ -14,12 +14,14 @@
 //! * [`sync`] is the store lock (a robust, process-shared mutex).
 //! * [`engine`] implements the semantics on top: queues, waiters, the four calls.
 //! * [`sys`] wraps the few system calls (futex, credentials, `/proc`, user copies).
+//! * [`interrupt`] is how signal handlers reach blocked calls (`EINTR`).
 //!
 //! Crash safety and the memory layout are described in `docs/design.md`.
 
 pub mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod interrupt;
 #[cfg(loom)]
 pub mod model;
 pub mod raw;

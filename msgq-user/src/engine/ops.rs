@@ -4,6 +4,7 @@ use super::guard::{Guard, Shared};
 use super::queue;
 use super::waiters;
 use super::{Sink, Source};
+use crate::interrupt::Since;
 use crate::shm::alloc;
 use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_SHIFT_MIN, W};
 use crate::sys::creds::Creds;
@@ -159,6 +160,9 @@ pub fn msgsnd(
 ) -> Result<(), Errno> {
     checks::msgsnd_args(id, text.len(), mtype, sh.arena.get(H::MSGMAX) as u32)?;
     let size = text.len() as u64;
+    let since = Since::now();
+    #[cfg(feature = "fault-injection")]
+    crate::fault::phase(crate::fault::Phase::Start);
     let mut g = sh.lock()?;
     let q = loop {
         let q = lookup(&g, id)?;
@@ -174,9 +178,13 @@ pub fn msgsnd(
         if msgflg & IPC_NOWAIT != 0 {
             return Err(Errno::EAGAIN);
         }
+        // The call would block: a handler that ran since it started interrupts it.
+        if since.fired() {
+            return Err(Errno::EINTR);
+        }
         let w = waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = super::wait::wait(sh, g, w)?;
+        let (g2, how) = super::wait::wait(sh, g, w, since)?;
         g = g2;
         waiters::release(&mut g, w);
         g.commit();
@@ -209,6 +217,9 @@ pub fn msgrcv(
 ) -> Result<usize, Errno> {
     checks::msgrcv_args(id, msgsz, msgflg)?;
     let mode = Mode::of(msgtyp, msgflg);
+    let since = Since::now();
+    #[cfg(feature = "fault-injection")]
+    crate::fault::phase(crate::fault::Phase::Start);
     let mut g = sh.lock()?;
     loop {
         let q = lookup(&g, id)?;
@@ -245,10 +256,14 @@ pub fn msgrcv(
         if msgflg & IPC_NOWAIT != 0 {
             return Err(Errno::ENOMSG);
         }
+        // The call would block: a handler that ran since it started interrupts it.
+        if since.fired() {
+            return Err(Errno::EINTR);
+        }
         let maxsize = checks::receiver_maxsize(msgsz, msgflg);
         let w = waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = super::wait::wait(sh, g, w)?;
+        let (g2, how) = super::wait::wait(sh, g, w, since)?;
         g = g2;
         match how {
             Ok(state::DELIVERED) => {

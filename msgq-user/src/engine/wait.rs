@@ -7,6 +7,9 @@
 
 use super::guard::{Guard, Shared};
 use super::waiters;
+use crate::interrupt::Since;
+#[cfg(not(loom))]
+use crate::interrupt::Sleeping;
 use crate::shm::layout::{state, W};
 use crate::sys::futex::{self, Wake};
 use msgq_core::Errno;
@@ -21,13 +24,24 @@ const SWEEP_GAP_NS: u64 = 200_000_000;
 /// Waits on waiter `w` after the guard was committed. Returns the guard (re-locked) and
 /// what ended the wait: `Ok(state)` when the state changed, `Err(true)` on a signal,
 /// `Err(false)` on a plain wake-up (re-check everything).
+///
+/// `since` is when the call started: a signal handler that ran in this thread since then
+/// (see [`crate::interrupt`]) ends the wait with `Err(true)`, unless the state changed
+/// first.
 pub fn wait<'a>(
     sh: &'a Shared,
     g: Guard<'a>,
     w: u64,
+    since: Since,
 ) -> Result<(Guard<'a>, Result<u64, bool>), Errno> {
     let word = sh.arena.futex(w + W::FUTEX);
     let mut seen = g.futex_snapshot(w);
+    // From here until the record is released (after this function returns, under the
+    // lock), a handler advances the word, so the sleep below cannot swallow it.
+    // SAFETY: the record stays this thread's, and mapped, until the caller releases it,
+    // which it does after `_sleeping` is dropped (when this function returns).
+    #[cfg(not(loom))]
+    let _sleeping = unsafe { Sleeping::on(word.as_ptr()) };
     drop(g);
     // The deliberately broken variant the loom models must catch: the value read after
     // unlocking, so a wake-up in between is lost.
@@ -36,20 +50,28 @@ pub fn wait<'a>(
         seen = word.load();
     }
     loop {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::phase(crate::fault::Phase::BeforeSleep);
         #[cfg(not(loom))]
-        let r = if word.spin_while(seen) {
+        let r = if since.fired() {
+            Wake::Interrupted
+        } else if word.spin_while(seen) {
             Wake::Woken
         } else {
             word.wait(seen, TICK)
         };
         #[cfg(loom)]
         let r = word.wait(seen, TICK);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::phase(crate::fault::Phase::Relock);
         let mut g = sh.lock()?;
+        #[cfg(feature = "fault-injection")]
+        crate::fault::phase(crate::fault::Phase::Locked);
         let st = g.get(w + W::STATE);
         if st != state::WAITING && st != state::WOKEN {
             return Ok((g, Ok(st)));
         }
-        if r == Wake::Interrupted {
+        if r == Wake::Interrupted || since.fired() {
             return Ok((g, Err(true)));
         }
         if st == state::WOKEN || !futex::same(g.futex_snapshot(w), seen) {
@@ -58,6 +80,8 @@ pub fn wait<'a>(
         // A tick (or a spurious wake-up): look for dead peers, then sleep again.
         let q = g.get(w + W::QUEUE);
         waiters::sweep_dead(&mut g, q, SWEEP_GAP_NS);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::phase(crate::fault::Phase::Swept);
         seen = g.futex_snapshot(w);
         drop(g);
     }

@@ -70,6 +70,11 @@ mod real {
             self.word.load(Ordering::Acquire)
         }
 
+        /// The word itself (for [`crate::interrupt::Sleeping`]).
+        pub fn as_ptr(&self) -> *const AtomicU32 {
+            self.word
+        }
+
         /// Advances the eventcount (under the store lock, by a waker): whether the waiter
         /// is asleep (or about to be), so that [`Futex::wake`] is needed.
         #[inline]
