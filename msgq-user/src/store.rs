@@ -273,12 +273,12 @@ unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> 
         (H::HEAP_TOP, lay::HEAP_OFF),
     ];
     for (off, v) in words {
-        a.put_unlogged(off, v);
+        a.init_unpublished(off, v);
     }
     // SAFETY: the header has room for the mutex at LOCK_OFF (checked at compile time) and
     // nobody else can see the file yet.
     unsafe { StoreLock::init(base.add(lay::LOCK_OFF as usize).cast()) }?;
-    a.put_unlogged(H::MAGIC_W, lay::MAGIC);
+    a.init_unpublished(H::MAGIC_W, lay::MAGIC);
     Ok(())
 }
 

@@ -158,3 +158,146 @@ fn kill_at_every_step_rolls_back_or_completes() {
     println!("crash points: {points_killed} kills survived");
     assert!(points_killed > 50);
 }
+
+/// Forks a process that blocks in `msgrcv(q, msgtyp)`, waits until it is registered as a
+/// waiter, and stops it (SIGSTOP): a message sent now is handed to it, and a SIGKILL then
+/// leaves that hand-off (or its blocked record) to the sweep. Returns its pid.
+fn stopped_receiver(s: &Store, q: i32, msgtyp: i64) -> libc::pid_t {
+    let before = s.check().unwrap().waiters;
+    // SAFETY: the child only runs engine code; it is killed by the parent.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let _ = s.receive(q, &mut [0; 64], msgtyp, 0);
+        // SAFETY: leaving the child without the harness's exit code.
+        unsafe { libc::_exit(3) };
+    }
+    let t0 = std::time::Instant::now();
+    while s.check().unwrap().waiters == before {
+        assert!(t0.elapsed().as_secs() < 10, "the receiver never blocked");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    pid
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, &mut status, 0);
+    }
+}
+
+/// The sweep of dead hand-offs at every step (issue 12, defect 1). One sweep handles, in one
+/// transaction, a message handed to a receiver that died on queue A (type 5), a dead
+/// receiver blocked for type 5 on A (dropping it released A's type records, which freed A's
+/// spare record for type 7, which links to type 62's in the same hash bucket), and a message handed to a dead receiver on queue B (type 3,
+/// which needs a type record). Before the fix, B's new type record was the block just
+/// freed from A, filled with unlogged writes: a kill before the commit left A's type hash
+/// pointing at B's record, whose link had replaced the one to type 62's record ("2 type
+/// records in the hash, counted 3", ENOMSG for the queued type-62 message).
+#[test]
+fn sweep_of_dead_hand_offs_at_every_step() {
+    let mut kills = 0;
+    let mut completed = false;
+    for n in 1..2000u64 {
+        let p = PathBuf::from(format!(
+            "/dev/shm/msgq-crash-sweep-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&p);
+        let s = Store::create(
+            &p,
+            &StoreOptions {
+                size: 16 << 20,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let a = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+        let b = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+        // A message of type 62, which stays queued: its type record shares a hash bucket
+        // with type 7's (64 buckets), and type 7's record, inserted after it, links to it.
+        s.send(a, 62, b"sixty-two", 0).unwrap();
+        // A's spare type record: type 7, sent and received.
+        s.send(a, 7, b"seven", 0).unwrap();
+        s.receive(a, &mut [0; 64], 7, 0).unwrap();
+        // A message of type 5 handed to a receiver of types <= 6 on A, which dies.
+        let p1 = stopped_receiver(&s, a, -6);
+        s.send(a, 5, b"five", 0).unwrap();
+        // A receiver blocked for exactly type 5 on A, which dies.
+        let d = stopped_receiver(&s, a, 5);
+        // A message of type 3 handed to a receiver on B, which dies.
+        let p2 = stopped_receiver(&s, b, 0);
+        s.send(b, 3, b"three", 0).unwrap();
+        for pid in [p1, d, p2] {
+            kill_and_reap(pid);
+        }
+        assert_eq!(s.check().unwrap().pending, 2);
+        // SAFETY: the child only runs engine code and then exits or is killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            fault::arm(n);
+            // Finding nothing on B, the receive sweeps the pending hand-offs first.
+            let _ = s.receive(b, &mut [0; 64], 9, IPC_NOWAIT);
+            fault::arm(0);
+            // SAFETY: leaving the child without the harness's exit code.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+        let report = s
+            .check()
+            .unwrap_or_else(|e| panic!("point {n}: integrity: {e}"));
+        // Whatever the point, both messages are still there (another sweep finishes what a
+        // rolled-back one did not), each found by its type.
+        let _ = s.receive(b, &mut [0; 64], 9, IPC_NOWAIT);
+        let mut buf = [0u8; 64];
+        let got_a = s
+            .receive(a, &mut buf, 5, IPC_NOWAIT)
+            .map(|(t, n)| (t, buf[..n].to_vec()));
+        let got_b = s
+            .receive(b, &mut buf, 3, IPC_NOWAIT)
+            .map(|(t, n)| (t, buf[..n].to_vec()));
+        assert_eq!(
+            got_a,
+            Ok((5, b"five".to_vec())),
+            "point {n}: queue A's message"
+        );
+        let got_62 = s
+            .receive(a, &mut buf, 62, IPC_NOWAIT)
+            .map(|(t, n)| (t, buf[..n].to_vec()));
+        assert_eq!(
+            got_62,
+            Ok((62, b"sixty-two".to_vec())),
+            "point {n}: queue A's first message"
+        );
+        assert_eq!(
+            got_b,
+            Ok((3, b"three".to_vec())),
+            "point {n}: queue B's message"
+        );
+        s.check()
+            .unwrap_or_else(|e| panic!("point {n}: integrity after receiving: {e}"));
+        drop(s);
+        let _ = std::fs::remove_file(&p);
+        if killed {
+            kills += 1;
+            assert!(report.recoveries >= 1, "point {n}: no recovery recorded");
+        } else {
+            assert!(libc::WIFEXITED(status), "point {n}: the child failed");
+            completed = true;
+            break;
+        }
+    }
+    assert!(
+        completed,
+        "the sweep never completed within 2000 fault points"
+    );
+    println!("sweep crash points: {kills} kills survived");
+    assert!(kills > 20);
+}

@@ -80,15 +80,6 @@ impl Guard<'_> {
         unsafe { std::slice::from_raw_parts(p, n as usize) }
     }
 
-    /// `n` writable bytes at `off` in a block this operation has just allocated.
-    pub fn fresh_bytes(&mut self, off: u64, n: u64) -> &mut [u8] {
-        let p = self.shared.arena.byte_ptr(off, n);
-        // SAFETY: byte_ptr checked the bounds; the block was just allocated under this lock,
-        // so nothing else refers to it, and the exclusive borrow of the guard keeps the slice
-        // unique while it lives.
-        unsafe { std::slice::from_raw_parts_mut(p, n as usize) }
-    }
-
     /// Commits what was written so far.
     #[inline]
     pub fn commit(&mut self) {

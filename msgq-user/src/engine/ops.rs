@@ -84,10 +84,11 @@ pub fn msgget(sh: &Shared, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Er
 }
 
 fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
-    let q = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
+    let qb = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
     // The bucket array follows the block's class word.
     let nbuckets = 1u64 << TYPE_SHIFT_MIN;
-    let buckets = alloc::alloc(&mut g.tx, 8 * (nbuckets + 1)).ok_or(Errno::ENOMEM)? + 8;
+    let bb = alloc::alloc(&mut g.tx, 8 * (nbuckets + 1)).ok_or(Errno::ENOMEM)?;
+    let (q, buckets) = (qb.off(), bb.off() + 8);
     let in_use = g.get(H::IN_USE);
     if in_use >= (g.get(H::MSGMNI)).min(IPCMNI as u64) {
         return Err(Errno::ENOSPC);
@@ -111,13 +112,8 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
     g.put(H::CURSOR, st.cursor as u64);
     g.put(H::NEXT_ID, st.next_id as u64);
     let id = ids::make_id(seq, idx);
-    let a = g.arena();
-    for f in (Q::KEY..Q::SIZE).step_by(8) {
-        a.put_unlogged(q + f, 0);
-    }
-    for b in 0..nbuckets {
-        a.put_unlogged(buckets + 8 * b, 0);
-    }
+    qb.zero(Q::KEY, Q::SIZE);
+    bb.zero(8, 8 * (nbuckets + 1));
     let fields = [
         (Q::KEY, key as u32 as u64),
         (Q::UID, who.euid as u64),
@@ -133,12 +129,12 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
         (Q::TSHIFT, TYPE_SHIFT_MIN),
     ];
     for (f, v) in fields {
-        a.put_unlogged(q + f, v);
+        qb.init(f, v);
     }
     g.put(IDS_OFF + 8 * idx as u64, q);
     if key != IPC_PRIVATE {
         let b = key_bucket(key);
-        a.put_unlogged(q + Q::KNEXT, g.get(b));
+        qb.init(Q::KNEXT, g.get(b));
         g.put(b, q);
     }
     g.put(H::IN_USE, in_use + 1);

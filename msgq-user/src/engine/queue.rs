@@ -89,14 +89,12 @@ pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
     if tr != 0 {
         return Some(tr);
     }
-    let tr = alloc::alloc(&mut g.tx, T::SIZE)?;
-    let a = g.arena();
-    for f in (T::TYPE..T::SIZE).step_by(8) {
-        a.put_unlogged(tr + f, 0);
-    }
-    a.put_unlogged(tr + T::TYPE, t as u64);
+    let fresh = alloc::alloc(&mut g.tx, T::SIZE)?;
+    fresh.zero(T::TYPE, T::SIZE);
+    fresh.init(T::TYPE, t as u64);
     let b = bucket(g, q, t);
-    a.put_unlogged(tr + T::BNEXT, g.get(b));
+    fresh.init(T::BNEXT, g.get(b));
+    let tr = fresh.off();
     g.put(b, tr);
     let n = g.get(q + Q::TYPES) + 1;
     g.put(q + Q::TYPES, n);
@@ -118,22 +116,19 @@ fn grow(g: &mut Guard, q: u64, from: u64, to: u64) {
         return;
     }
     let nb = 1u64 << to;
-    let Some(block) = alloc::alloc(&mut g.tx, 8 * (nb + 1)) else {
+    let Some(table) = alloc::alloc(&mut g.tx, 8 * (nb + 1)) else {
         return;
     };
-    let new = block + 8;
-    let a = g.arena();
-    for b in 0..nb {
-        a.put_unlogged(new + 8 * b, 0);
-    }
+    let new = table.off() + 8;
+    table.zero(8, 8 * (nb + 1));
     let old = g.get(q + Q::TBUCKETS);
     for b in 0..1u64 << from {
         let mut tr = g.get(old + 8 * b);
         while tr != 0 {
             let next = g.get(tr + T::BNEXT);
-            let nbk = new + 8 * bucket_index(g.get(tr + T::TYPE) as i64, to);
-            g.put(tr + T::BNEXT, g.get(nbk));
-            a.put_unlogged(nbk, tr);
+            let nbk = 8 + 8 * bucket_index(g.get(tr + T::TYPE) as i64, to);
+            g.put(tr + T::BNEXT, g.get(table.off() + nbk));
+            table.init(nbk, tr);
             tr = next;
         }
     }
@@ -186,7 +181,9 @@ fn free_type_rec(g: &mut Guard, q: u64, tr: u64) {
 /// Appends message `m` (already filled in) to queue `q`, updating the counters.
 pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
     let size = g.get(m + M::LEN);
-    g.arena().put_unlogged(m + M::TREC, tr);
+    // Logged: `m` may be a message that committed state already holds (one put back after
+    // its receiver died).
+    g.put(m + M::TREC, tr);
     global(q).push_back(&mut g.tx, m);
     by_type(tr).push_back(&mut g.tx, m);
     let count = g.get(tr + T::COUNT);
@@ -279,18 +276,15 @@ pub fn find(g: &Guard, q: u64, mode: Mode) -> u64 {
 /// Allocates a message block holding `text`: `ENOMEM` when the store is full, `EFAULT`
 /// when the source cannot be read.
 pub fn new_message(g: &mut Guard, mtype: i64, text: &(impl Source + ?Sized)) -> Result<u64, Errno> {
-    let m = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64).ok_or(Errno::ENOMEM)?;
-    let a = g.arena();
+    let mut fresh = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64).ok_or(Errno::ENOMEM)?;
     let order = g.get(H::ORDER);
     g.put(H::ORDER, order + 1);
-    for f in (M::NEXT..M::SIZE).step_by(8) {
-        a.put_unlogged(m + f, 0);
-    }
-    a.put_unlogged(m + M::TYPE, mtype as u64);
-    a.put_unlogged(m + M::LEN, text.len() as u64);
-    a.put_unlogged(m + M::ORDER, order);
-    text.copy_to(g.fresh_bytes(m + M::SIZE, text.len() as u64))?;
-    Ok(m)
+    fresh.zero(M::NEXT, M::SIZE);
+    fresh.init(M::TYPE, mtype as u64);
+    fresh.init(M::LEN, text.len() as u64);
+    fresh.init(M::ORDER, order);
+    text.copy_to(fresh.bytes_mut(M::SIZE, text.len() as u64))?;
+    Ok(fresh.off())
 }
 
 /// The text of message `m`.

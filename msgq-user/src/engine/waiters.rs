@@ -71,8 +71,8 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
         (kind::RECEIVER, Mode::Equal(t)) => queue::type_rec_or_new(g, q, t)?,
         _ => 0,
     };
-    let w = alloc::alloc(&mut g.tx, W::SIZE)?;
-    let a = g.arena();
+    let fresh = alloc::alloc(&mut g.tx, W::SIZE)?;
+    let w = fresh.off();
     let (mk, mv) = mode.encode();
     let order = g.get(H::ORDER);
     g.put(H::ORDER, order + 1);
@@ -94,7 +94,7 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
         (W::DELIVERED_AT, 0),
     ];
     for (f, v) in fields {
-        a.put_unlogged(w + f, v);
+        fresh.init(f, v);
     }
     let (l, which) = if k == kind::SENDER {
         (senders(q), list::SENDERS)
@@ -103,12 +103,12 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
     } else {
         (general(q), list::GENERAL)
     };
-    a.put_unlogged(w + W::LIST, which);
+    fresh.init(W::LIST, which);
     l.push_back(&mut g.tx, w);
     // Last, after every step that can fail: from here on the thread owns the mutex and must
     // `release` the record.
     // SAFETY: a fresh record of W::SIZE bytes, 8-aligned, under the store lock.
-    unsafe { liveness::hold(live(g, w)) };
+    unsafe { liveness::hold(fresh.ptr(W::LIVE0, liveness::SIZE).cast()) };
     Some(w)
 }
 

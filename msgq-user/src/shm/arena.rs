@@ -59,10 +59,11 @@ impl Arena {
         unsafe { self.word_ptr(off).read_volatile() }
     }
 
-    /// Writes the word at `off` without logging. Only for the undo log itself, for memory
-    /// that no committed state references yet (a fresh allocation), and for initialisation.
+    /// Writes the word at `off` without logging. Only for the undo log itself and for
+    /// memory that no committed state references (a block beyond the heap top; the engine
+    /// writes fresh blocks through [`super::alloc::Fresh`]).
     #[inline]
-    pub fn put_unlogged(&self, off: u64, v: u64) {
+    pub(in crate::shm) fn put_unlogged(&self, off: u64, v: u64) {
         // SAFETY: as in `get`.
         unsafe { self.word_ptr(off).write_volatile(v) }
     }
@@ -93,12 +94,9 @@ impl Arena {
         unsafe { self.base.add(off as usize) }
     }
 
-    /// Copies `src` into the store at `off` (unlogged: only used on fresh allocations).
-    pub fn write_bytes(&self, off: u64, src: &[u8]) {
-        let dst = self.byte_ptr(off, src.len() as u64);
-        // SAFETY: `dst` has room for `src.len()` bytes (checked), and the source is a Rust
-        // slice, so it cannot overlap the shared mapping's block being filled.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    /// Writes a word of a store that nobody else can see yet (being created).
+    pub(crate) fn init_unpublished(&self, off: u64, v: u64) {
+        self.put_unlogged(off, v)
     }
 }
 

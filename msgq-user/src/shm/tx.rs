@@ -24,6 +24,40 @@ pub struct Tx {
     /// The log's entries and its length word, bounds-checked once here.
     log: *mut u64,
     log_len: *mut u64,
+    /// Blocks freed since the last commit (see `alloc::Fresh`).
+    freed: Freed,
+}
+
+/// The blocks a transaction freed: a few inline (the common operations free one or two),
+/// the rest on the heap.
+#[derive(Default)]
+struct Freed {
+    inline: [u64; 8],
+    n: usize,
+    more: Vec<u64>,
+}
+
+impl Freed {
+    #[inline]
+    fn push(&mut self, b: u64) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = b;
+            self.n += 1;
+        } else {
+            self.more.push(b);
+        }
+    }
+
+    #[inline]
+    fn contains(&self, b: u64) -> bool {
+        self.inline[..self.n].contains(&b) || (!self.more.is_empty() && self.more.contains(&b))
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.n = 0;
+        self.more.clear();
+    }
 }
 
 impl Tx {
@@ -36,7 +70,20 @@ impl Tx {
             len: 0,
             log,
             log_len,
+            freed: Freed::default(),
         }
+    }
+
+    /// Records that `block` was put on a free list by this transaction.
+    #[inline]
+    pub(super) fn note_freed(&mut self, block: u64) {
+        self.freed.push(block);
+    }
+
+    /// Whether this transaction (since its last commit) freed `block`.
+    #[inline]
+    pub(super) fn freed_since_commit(&self, block: u64) -> bool {
+        self.freed.n != 0 && self.freed.contains(block)
     }
 
     #[inline]
@@ -122,6 +169,7 @@ impl Tx {
             self.arena.put_unlogged(H::LOG_LEN, 0);
             self.len = 0;
         }
+        self.freed.clear();
     }
 
     /// How many more entries the log can take before the next commit.
@@ -138,6 +186,7 @@ impl Tx {
     pub fn rollback(&mut self) {
         rollback(self.arena);
         self.len = 0;
+        self.freed.clear();
     }
 }
 
