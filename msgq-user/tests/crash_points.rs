@@ -4,6 +4,9 @@
 //! with the integrity check passing.
 #![cfg(feature = "fault-injection")]
 
+mod common;
+
+use common::{kill_and_reap, stopped_receiver};
 use msgq_core::abi::*;
 use msgq_user::{fault, Store, StoreOptions};
 use std::path::PathBuf;
@@ -159,42 +162,11 @@ fn kill_at_every_step_rolls_back_or_completes() {
     assert!(points_killed > 50);
 }
 
-/// Forks a process that blocks in `msgrcv(q, msgtyp)`, waits until it is registered as a
-/// waiter, and stops it (SIGSTOP): a message sent now is handed to it, and a SIGKILL then
-/// leaves that hand-off (or its blocked record) to the sweep. Returns its pid.
-fn stopped_receiver(s: &Store, q: i32, msgtyp: i64) -> libc::pid_t {
-    let before = s.check().unwrap().waiters;
-    // SAFETY: the child only runs engine code; it is killed by the parent.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let _ = s.receive(q, &mut [0; 64], msgtyp, 0);
-        // SAFETY: leaving the child without the harness's exit code.
-        unsafe { libc::_exit(3) };
-    }
-    let t0 = std::time::Instant::now();
-    while s.check().unwrap().waiters == before {
-        assert!(t0.elapsed().as_secs() < 10, "the receiver never blocked");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    // SAFETY: our own child.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    pid
-}
-
-fn kill_and_reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: our own child.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, &mut status, 0);
-    }
-}
-
 /// The sweep of dead hand-offs at every step (issue 12, defect 1). One sweep handles, in one
 /// transaction, a message handed to a receiver that died on queue A (type 5), a dead
 /// receiver blocked for type 5 on A (dropping it released A's type records, which freed A's
-/// spare record for type 7, which links to type 62's in the same hash bucket), and a message handed to a dead receiver on queue B (type 3,
-/// which needs a type record). Before the fix, B's new type record was the block just
+/// spare record for type 7, which links to type 62's in the same hash bucket), and a
+/// message handed to a dead receiver on queue B (type 3, which needs a type record). Before the fix, B's new type record was the block just
 /// freed from A, filled with unlogged writes: a kill before the commit left A's type hash
 /// pointing at B's record, whose link had replaced the one to type 62's record ("2 type
 /// records in the hash, counted 3", ENOMSG for the queued type-62 message).

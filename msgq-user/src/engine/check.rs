@@ -6,8 +6,10 @@ use crate::shm::layout::{
     free_head, list, state, CLASSES, H, HEAP_OFF, IDS_OFF, M, MIN_CLASS, Q, T, TYPE_SHIFT_MAX,
     TYPE_SHIFT_MIN, W,
 };
+use crate::sys::liveness::{self, Probe};
 use msgq_core::ids::IPCMNI;
 use msgq_core::Errno;
+use std::collections::{HashMap, HashSet};
 
 /// What a successful check counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,6 +23,13 @@ pub struct Report {
     /// plus at most one spare per queue).
     pub type_records: u64,
     pub recoveries: u64,
+    /// Waiter records (blocked, or pending) whose thread is gone: not an error, the next
+    /// operation that meets them or a waiter's sweep frees them, but many of them slow the
+    /// queue down.
+    pub dead_waiters: u64,
+    /// Heap blocks in use and free.
+    pub blocks_used: u64,
+    pub blocks_free: u64,
 }
 
 /// Why the check failed.
@@ -36,6 +45,46 @@ macro_rules! ensure {
             return Err(Problem::Bad(format!($($fmt)*)));
         }
     };
+}
+
+/// The heap's blocks, and what refers to each one: every block must be free (on its free
+/// list) or referenced by exactly one live structure, never both, never neither (a block
+/// that nothing refers to is a lost record or message).
+struct Blocks {
+    /// Block offset -> class, by walking the heap from its start to its top.
+    class: HashMap<u64, u64>,
+    free: HashSet<u64>,
+    used: HashMap<u64, &'static str>,
+}
+
+impl Blocks {
+    /// Records that `what` refers to block `b`.
+    fn claim(&mut self, b: u64, what: &'static str) -> Result<(), Problem> {
+        ensure!(
+            self.class.contains_key(&b),
+            "{what} {b:#x} is not the start of a heap block"
+        );
+        ensure!(
+            !self.free.contains(&b),
+            "{what} {b:#x} is also on a free list"
+        );
+        if let Some(other) = self.used.insert(b, what) {
+            return Err(Problem::Bad(format!(
+                "block {b:#x} is both a {other} and a {what}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether waiter `w`'s thread is gone, without changing anything (the owner-died bit
+/// of its liveness mutex).
+fn dead(a: crate::shm::Arena, w: u64) -> bool {
+    let m = a.byte_ptr(w + W::LIVE0, liveness::SIZE).cast();
+    // SAFETY: `w` is a waiter record on one of the store's lists (its bounds were checked),
+    // so its mutex was initialised by `register`; peeking only reads it.
+    let probe = unsafe { liveness::peek(m) };
+    probe == Probe::Gone
 }
 
 /// Checks the whole store under its lock (repairing a dead owner's update first).
@@ -60,6 +109,35 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         recoveries: g.get(H::RECOVERIES),
         ..Default::default()
     };
+    // The heap, block by block (each starts with its class word), then the free lists.
+    let mut heap = Blocks {
+        class: HashMap::new(),
+        free: HashSet::new(),
+        used: HashMap::new(),
+    };
+    let mut b = HEAP_OFF;
+    while b < top {
+        let k = g.get(b);
+        ensure!(
+            (MIN_CLASS as u64..CLASSES as u64).contains(&k) && b + (1 << k) <= top,
+            "heap block {b:#x} has a bad class word {k}"
+        );
+        heap.class.insert(b, k);
+        b += 1 << k;
+    }
+    for k in MIN_CLASS..CLASSES as u32 {
+        let (mut b, mut c) = (g.get(free_head(k)), 0u64);
+        while b != 0 {
+            ensure!(
+                heap.class.get(&b) == Some(&(k as u64)),
+                "free list {k}: bad block {b:#x}"
+            );
+            ensure!(heap.free.insert(b), "free list {k}: block {b:#x} twice");
+            c += 1;
+            ensure!(c <= top / 64, "free list {k} loops");
+            b = g.get(b + 8);
+        }
+    }
     // The namespace words: limits and id allocation state within the kernel's ranges.
     let int_max = i32::MAX as u64;
     ensure!(
@@ -82,6 +160,9 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         "id allocation state out of range"
     );
     let mut max_idx: i64 = -1;
+    // Type records with pins (messages of their type handed over, not yet taken): record ->
+    // (its queue, pins not yet matched by a pending waiter).
+    let mut pins: HashMap<u64, (u64, u64)> = HashMap::new();
     // Live queues with a key, found through the id table, to compare with the key hash.
     let mut keyed = std::collections::HashSet::new();
     for idx in 0..IPCMNI as u64 {
@@ -96,6 +177,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             rec_ok(q, Q::SIZE),
             "queue {idx}: record {q:#x} outside the heap"
         );
+        heap.claim(q, "queue record")?;
         let id = g.get(q + Q::ID);
         ensure!(
             id & 0x7fff == idx,
@@ -131,6 +213,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                 rec_ok(tr, T::SIZE) && g.get(tr + T::TYPE) == g.get(m + M::TYPE),
                 "queue {id}: message {m:#x} has a wrong type record"
             );
+            heap.claim(m, "message")?;
             n += 1;
             bytes += g.get(m + M::LEN);
             ensure!(n <= 1 << 40, "queue {id}: message list loops");
@@ -209,9 +292,10 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             buckets >= 8 && rec_ok(buckets - 8, 8 * ((1 << shift) + 1)),
             "queue {id}: type hash {buckets:#x} outside the heap"
         );
+        heap.claim(buckets - 8, "type hash table")?;
         let mut lists = vec![
-            (g.get(q + Q::RHEAD), list::GENERAL),
-            (g.get(q + Q::SHEAD), list::SENDERS),
+            (g.get(q + Q::RHEAD), list::GENERAL, 0),
+            (g.get(q + Q::SHEAD), list::SENDERS, 0),
         ];
         let (mut hashed, mut types) = (0usize, std::collections::HashSet::new());
         let mut spare_seen = false;
@@ -227,16 +311,24 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                     super::queue::bucket_index(t, shift) == b && types.insert(t),
                     "queue {id}: type {t} misplaced or twice in the type hash"
                 );
+                heap.claim(tr, "type record")?;
                 let has_msgs = g.get(tr + T::COUNT) != 0;
-                let kept = has_msgs || g.get(tr + T::RHEAD) != 0 || tr == g.get(q + Q::SPARE);
+                let pinned = g.get(tr + T::PINS);
+                if pinned != 0 {
+                    pins.insert(tr, (q, pinned));
+                }
+                let kept = has_msgs
+                    || g.get(tr + T::RHEAD) != 0
+                    || pinned != 0
+                    || tr == g.get(q + Q::SPARE);
                 ensure!(
                     has_msgs == sorted.contains(&tr) && kept,
-                    "queue {id}: type record {t} is neither listed, waited for, nor the spare"
+                    "queue {id}: type record {t} is neither listed, waited for, pinned, nor the spare"
                 );
                 spare_seen |= tr == g.get(q + Q::SPARE);
                 hashed += usize::from(has_msgs);
                 r.type_records += 1;
-                lists.push((g.get(tr + T::RHEAD), list::TYPED));
+                lists.push((g.get(tr + T::RHEAD), list::TYPED, tr));
                 tr = g.get(tr + T::BNEXT);
             }
         }
@@ -255,7 +347,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             hashed == sorted.len(),
             "queue {id}: the sorted type list holds records the hash does not"
         );
-        for (mut w, which) in lists {
+        for (mut w, which, holder) in lists {
             let mut c = 0u64;
             while w != 0 {
                 ensure!(
@@ -266,6 +358,12 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
                     g.get(w + W::LIST) == which && g.get(w + W::QUEUE) == q,
                     "queue {id}: waiter {w:#x} on the wrong list"
                 );
+                ensure!(
+                    g.get(w + W::TREC) == holder && g.get(w + W::MSG) == 0,
+                    "queue {id}: blocked waiter {w:#x} holds a wrong type record or a message"
+                );
+                heap.claim(w, "waiter")?;
+                r.dead_waiters += u64::from(dead(a, w));
                 c += 1;
                 ensure!(c <= 1 << 32, "queue {id}: waiter list loops");
                 w = g.get(w + W::NEXT);
@@ -306,28 +404,78 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
     );
     let mi = g.get(H::MAX_IDX) as i64;
     ensure!(mi == max_idx, "max_idx {mi} but highest index {max_idx}");
-    let mut w = g.get(H::PENDING_HEAD);
+    // The pending list: waiters whose wait ended, not yet taken by their thread. A message
+    // handed over is on no queue list: it is held here, by exactly one waiter, which pins
+    // its type record while the queue lives.
+    let (mut w, mut prev) = (g.get(H::PENDING_HEAD), 0);
     while w != 0 {
         ensure!(rec_ok(w, W::SIZE), "pending waiter {w:#x} outside the heap");
         ensure!(
-            g.get(w + W::STATE) == state::DELIVERED && g.get(w + W::MSG) != 0,
-            "pending waiter {w:#x} without a message"
+            g.get(w + W::LIST) == list::PENDING && g.get(w + W::PREV) == prev,
+            "pending waiter {w:#x}: wrong list or broken back link"
         );
+        heap.claim(w, "pending waiter")?;
+        r.dead_waiters += u64::from(dead(a, w));
+        let (st, m, tr) = (g.get(w + W::STATE), g.get(w + W::MSG), g.get(w + W::TREC));
+        let q = g.get(w + W::QUEUE);
+        let qid = g.get(w + W::QID);
+        let q_lives = g.get(IDS_OFF + 8 * (qid & 0x7fff)) == q && q != 0 && g.get(q + Q::ID) == qid;
+        match st {
+            state::DELIVERED => {
+                ensure!(m != 0, "pending waiter {w:#x}: delivered, but no message");
+                ensure!(
+                    rec_ok(m, M::SIZE.saturating_add(g.get(m + M::LEN))),
+                    "pending waiter {w:#x}: message {m:#x} outside the heap"
+                );
+                heap.claim(m, "handed-over message")?;
+                if q_lives {
+                    match pins.get_mut(&tr) {
+                        Some((pq, n)) if *pq == q && *n > 0 => *n -= 1,
+                        _ => {
+                            return Err(Problem::Bad(format!(
+                                "pending waiter {w:#x}: its message's type record {tr:#x} is not pinned for it"
+                            )))
+                        }
+                    }
+                    ensure!(
+                        g.get(tr + T::TYPE) == g.get(m + M::TYPE),
+                        "pending waiter {w:#x}: pinned record of another type"
+                    );
+                }
+            }
+            state::E2BIG | state::EIDRM => ensure!(
+                m == 0 && tr == 0,
+                "pending waiter {w:#x}: state {st} with a message or a pin"
+            ),
+            _ => return Err(Problem::Bad(format!("pending waiter {w:#x}: state {st}"))),
+        }
         r.pending += 1;
         ensure!(r.pending <= 1 << 32, "pending list loops");
+        prev = w;
         w = g.get(w + W::NEXT);
     }
-    for k in MIN_CLASS..CLASSES as u32 {
-        let (mut b, mut c) = (g.get(free_head(k)), 0u64);
-        while b != 0 {
-            ensure!(
-                block_ok(b, 16) && g.get(b) == k as u64,
-                "free list {k}: bad block {b:#x}"
-            );
-            c += 1;
-            ensure!(c <= top / 64, "free list {k} loops");
-            b = g.get(b + 8);
-        }
+    ensure!(
+        g.get(H::PENDING_TAIL) == prev,
+        "pending list tail does not end the list"
+    );
+    if let Some((tr, (_, n))) = pins.iter().find(|(_, (_, n))| *n != 0) {
+        return Err(Problem::Bad(format!(
+            "type record {tr:#x} has {n} pins no pending waiter holds"
+        )));
     }
+    // Every block is free or in use, never both (checked by `claim`), never neither.
+    let lost: Vec<_> = heap
+        .class
+        .keys()
+        .filter(|b| !heap.free.contains(b) && !heap.used.contains_key(b))
+        .collect();
+    if let Some(&&first) = lost.iter().min() {
+        return Err(Problem::Bad(format!(
+            "{} heap blocks are neither free nor in use (lost records or messages), the first at {first:#x}",
+            lost.len()
+        )));
+    }
+    r.blocks_used = heap.used.len() as u64;
+    r.blocks_free = heap.free.len() as u64;
     Ok(r)
 }

@@ -84,7 +84,7 @@ pub fn set(sh: &Shared, id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno>
     g.put(q + Q::MODE, mode);
     g.put(q + Q::CTIME, process::now_secs());
     waiters::wake_receivers(&mut g, q);
-    waiters::wake_senders(&mut g, q, false);
+    waiters::wake_senders(&mut g, q);
     g.commit();
     Ok(())
 }
@@ -94,7 +94,6 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
     let mut g = sh.lock()?;
     let q = lookup(&g, id)?;
     perm::may_control(&perm_of(&g, q), who)?;
-    waiters::kill_all(&mut g, q);
     let idx = (id & msgq_core::ids::MASK) as u64;
     g.put(IDS_OFF + 8 * idx, 0);
     let key = g.get(q + Q::KEY) as i32;
@@ -109,7 +108,8 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
         }
         g.put(H::MAX_IDX, i as u64);
     }
-    // Free the messages in steps (the dying list survives a crash midway).
+    // Waiters get EIDRM, and messages and records are freed, in steps (the dying list
+    // survives a crash midway).
     let dying = g.get(H::DYING);
     g.put(q + Q::DNEXT, dying);
     g.put(H::DYING, q);

@@ -22,6 +22,8 @@ pub struct Guard<'a> {
     shared: &'a Shared,
     pub tx: Tx,
     wakes: Vec<u64>,
+    /// How many of `wakes` belong to committed steps (a rollback drops only the others).
+    committed_wakes: usize,
 }
 
 impl Shared {
@@ -32,6 +34,7 @@ impl Shared {
             shared: self,
             tx: Tx::new(self.arena),
             wakes: Vec::new(),
+            committed_wakes: 0,
         };
         if how == Locked::OwnerDied || self.arena.get(H::LOG_LEN) != 0 {
             #[cfg(loom)]
@@ -83,7 +86,8 @@ impl Guard<'_> {
     /// Commits what was written so far.
     #[inline]
     pub fn commit(&mut self) {
-        self.tx.commit()
+        self.tx.commit();
+        self.committed_wakes = self.wakes.len();
     }
 
     /// Wakes waiter `w` once the lock is released (if the operation commits).
@@ -108,7 +112,7 @@ impl Drop for Guard<'_> {
         }
         if self.tx.dirty() {
             self.tx.rollback();
-            self.wakes.clear();
+            self.wakes.truncate(self.committed_wakes);
         }
         // Under loom a model thread may die at each step of the release, like at each logged
         // write (`model::die_at`): committed but nothing woken, woken words bumped with the

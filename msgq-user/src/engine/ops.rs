@@ -233,7 +233,7 @@ pub fn msgrcv(
             queue::unlink(&mut g, q, m);
             g.put(q + Q::RTIME, process::now_secs());
             g.put(q + Q::LRPID, process::pid() as u64);
-            waiters::wake_senders(&mut g, q, false);
+            waiters::wake_senders(&mut g, q);
             let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
             alloc::free(&mut g.tx, m);
             g.commit();

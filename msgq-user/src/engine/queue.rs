@@ -14,7 +14,8 @@
 //! * `MSG_COPY` walks the global list to the position asked for, as Linux does.
 //!
 //! Type records also carry the receivers blocked for exactly that type (see `waiters`).
-//! A record with neither messages nor receivers is freed, except the queue's one spare
+//! A record with neither messages, receivers nor pins (messages of its type handed to
+//! receivers, not yet taken) is freed, except the queue's one spare
 //! (`Q::SPARE`), which stays in the type hash for the next message of its type.
 
 use super::guard::Guard;
@@ -156,7 +157,7 @@ pub fn type_rec_release(g: &mut Guard, q: u64, tr: u64) {
 }
 
 fn unused(g: &Guard, tr: u64) -> bool {
-    g.get(tr + T::COUNT) == 0 && g.get(tr + T::RHEAD) == 0
+    g.get(tr + T::COUNT) == 0 && g.get(tr + T::RHEAD) == 0 && g.get(tr + T::PINS) == 0
 }
 
 /// Takes `tr` out of the type hash and frees it.

@@ -112,8 +112,15 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
     Some(w)
 }
 
+/// Waiter `w`'s liveness mutex; a damaged one is reported as a corrupt store, never handed
+/// to glibc.
 fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
-    g.arena().byte_ptr(w + W::LIVE0, liveness::SIZE).cast()
+    let m = g.arena().byte_ptr(w + W::LIVE0, liveness::SIZE).cast();
+    // SAFETY: byte_ptr checked that the mutex's bytes lie inside the mapping.
+    if !unsafe { liveness::well_formed(m) } {
+        crate::shm::arena::corrupt(w + W::LIVE0);
+    }
+    m
 }
 
 /// Whether the thread waiting in `w` is still alive; if not, its record is dropped.
@@ -128,21 +135,61 @@ fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
     false
 }
 
-/// Takes waiter `w` off whatever list it is on.
+/// Takes waiter `w` off whatever list it is on, and lets go of the type record it holds
+/// (`W::TREC`).
 pub fn unlink(g: &mut Guard, w: u64) {
     let q = g.get(w + W::QUEUE);
     match g.get(w + W::LIST) {
         list::GENERAL => general(q).unlink(&mut g.tx, w),
         list::SENDERS => senders(q).unlink(&mut g.tx, w),
-        list::PENDING => pending().unlink(&mut g.tx, w),
+        list::PENDING => {
+            pending().unlink(&mut g.tx, w);
+            unpin(g, w);
+        }
         list::TYPED => {
             let tr = g.get(w + W::TREC);
             typed(tr).unlink(&mut g.tx, w);
+            g.put(w + W::TREC, 0);
             queue::type_rec_release(g, q, tr);
         }
         _ => {}
     }
     g.put(w + W::LIST, list::NONE);
+}
+
+/// Moves waiter `w`, whose wait has ended (its state is set), to the pending list, where
+/// it stays reachable until its thread takes the result (or the sweep finds it dead).
+fn to_pending(g: &mut Guard, w: u64) {
+    pending().push_back(&mut g.tx, w);
+    g.put(w + W::LIST, list::PENDING);
+    g.wake_later(w);
+}
+
+/// Pins the type record of message `m`'s type in queue `q` for waiter `w`, to which `m` is
+/// being handed: while the pin holds, the record stays, so putting the message back (its
+/// receiver died) needs no memory. `None` when the record had to be made and the store is
+/// full: then the message must not be handed over.
+fn pin(g: &mut Guard, q: u64, w: u64, t: i64) -> Option<()> {
+    let tr = queue::type_rec_or_new(g, q, t)?;
+    g.tx.add(tr + T::PINS, 1);
+    // A typed receiver's own record is released by `unlink` below; this is the pin.
+    g.put(w + W::TREC, tr);
+    Some(())
+}
+
+/// Lets go of a pending waiter's pin, if its queue still exists (a removed queue's records
+/// went with it).
+fn unpin(g: &mut Guard, w: u64) {
+    let tr = g.get(w + W::TREC);
+    if tr == 0 {
+        return;
+    }
+    g.put(w + W::TREC, 0);
+    let q = g.get(w + W::QUEUE);
+    if live_queue(g, g.get(w + W::QID)) == q {
+        g.tx.add(tr + T::PINS, -1);
+        queue::type_rec_release(g, q, tr);
+    }
 }
 
 /// The waiting thread is done with its record `w`: unlinks and frees it (and a message
@@ -174,7 +221,11 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
         let c1 = if tr != 0 { g.get(tr + T::RHEAD) } else { 0 };
         let mut c2 = g.get(q + Q::RHEAD);
         while c2 != 0 && !mode_of(g, c2).accepts(t) {
-            c2 = g.get(c2 + W::NEXT);
+            let next = g.get(c2 + W::NEXT);
+            // A dead receiver passed over is dropped too, so dead records do not pile up
+            // in front of the live ones.
+            alive_or_drop(g, c2);
+            c2 = next;
         }
         let w = match (c1, c2) {
             (0, 0) => return false,
@@ -190,17 +241,24 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
         if !alive_or_drop(g, w) {
             continue;
         }
-        unlink(g, w);
-        g.wake_later(w);
         if g.get(w + W::MAXSIZE) < size {
+            unlink(g, w);
             g.put(w + W::STATE, state::E2BIG);
+            to_pending(g, w);
             continue;
         }
+        // Before `unlink`, which may release the receiver's own record (of this type).
+        if pin(g, q, w, t).is_none() {
+            return false;
+        }
+        let tr = g.get(w + W::TREC);
+        // `unlink` clears TREC for a typed receiver: put the pin back after it.
+        unlink(g, w);
+        g.put(w + W::TREC, tr);
         g.put(w + W::MSG, m);
         g.put(w + W::STATE, state::DELIVERED);
         g.put(w + W::DELIVERED_AT, process::mono_ns());
-        pending().push_back(&mut g.tx, w);
-        g.put(w + W::LIST, list::PENDING);
+        to_pending(g, w);
         let tid = g.get(w + W::TID);
         g.put(q + Q::LRPID, tid);
         g.put(q + Q::RTIME, process::now_secs());
@@ -208,24 +266,22 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
     }
 }
 
-/// Linux's `ss_wakeup`. With `kill`, every sender gets EIDRM; otherwise the senders whose
+/// Linux's `ss_wakeup` (without `kill`: removal is [`reclaim_dying`]'s): the senders whose
 /// message now fits are woken (they stay linked and unlink themselves), and the others are
-/// rotated to the tail, stopping at the first one rotated.
-pub fn wake_senders(g: &mut Guard, q: u64, kill: bool) {
+/// rotated to the tail, stopping at the first one rotated. Senders found dead are dropped
+/// on the way (a compare-and-swap each): a woken sender unlinks itself, and a dead one
+/// never would.
+pub fn wake_senders(g: &mut Guard, q: u64) {
     let l = senders(q);
     let mut stop = 0;
     let mut w = l.first(&g.tx);
     while w != 0 && w != stop {
         let next = g.get(w + W::NEXT);
-        if kill {
-            if !alive_or_drop(g, w) {
-                w = next;
-                continue;
-            }
-            g.put(w + W::STATE, state::EIDRM);
-            g.put(w + W::LIST, list::NONE);
-            g.wake_later(w);
-        } else if fits(
+        if !alive_or_drop(g, w) {
+            w = next;
+            continue;
+        }
+        if fits(
             g.get(w + W::MAXSIZE),
             g.get(q + Q::CBYTES),
             g.get(q + Q::QNUM),
@@ -245,10 +301,6 @@ pub fn wake_senders(g: &mut Guard, q: u64, kill: bool) {
             }
         }
         w = next;
-    }
-    if kill {
-        g.put(q + Q::SHEAD, 0);
-        g.put(q + Q::STAIL, 0);
     }
 }
 
@@ -284,30 +336,43 @@ pub fn wake_receivers(g: &mut Guard, q: u64) {
     }
 }
 
-/// IPC_RMID: every waiter gets EIDRM. The lists die with the queue.
-pub fn kill_all(g: &mut Guard, q: u64) {
+/// IPC_RMID, for removed queue `q`: up to `n` of its waiters get EIDRM and move to the
+/// pending list (the queue's lists die with it); dead ones are dropped. Returns whether
+/// any were left for another batch.
+fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
-    for w in ws {
+    let mut s = g.get(q + Q::SHEAD);
+    while s != 0 {
+        ws.push(s);
+        s = g.get(s + W::NEXT);
+    }
+    let more = ws.len() > n;
+    for &w in ws.iter().take(n) {
         if alive_or_drop(g, w) {
+            unlink(g, w);
             g.put(w + W::STATE, state::EIDRM);
-            g.put(w + W::LIST, list::NONE);
-            g.wake_later(w);
+            to_pending(g, w);
         }
     }
-    g.put(q + Q::RHEAD, 0);
-    g.put(q + Q::RTAIL, 0);
-    wake_senders(g, q, true);
+    more
 }
 
-/// Frees the queues on the dying list (removed, but not yet freed), committing in steps so
-/// that the undo log stays small. Safe to resume after a crash at any point.
+/// Finishes the removal of the queues on the dying list (removed from the id table and
+/// key hash, not yet freed): their waiters get EIDRM, then their messages and records are
+/// freed, committing in steps so that the undo log stays small. Safe to resume after a
+/// crash at any point.
 pub fn reclaim_dying(g: &mut Guard) {
     loop {
         let q = g.get(H::DYING);
         if q == 0 {
             return;
         }
+        // Waiters first, a batch per commit (about ten logged writes each).
+        while kill_some(g, q, 128) {
+            g.commit();
+        }
+        g.commit();
         // Messages first, a batch per commit.
         loop {
             let mut n = 0;
@@ -356,7 +421,10 @@ fn live_queue(g: &Guard, qid: u64) -> u64 {
 
 /// Puts back the messages that were handed to receivers that died before taking them:
 /// offered again to a blocked receiver, else queued at the tail; freed only if their queue
-/// is gone. Costs a compare-and-swap per pending delivery (there are rarely any).
+/// is gone. Putting a message back needs no memory: the type record of its type is pinned
+/// while it is handed over (`pin`). Also frees the records of other waiters whose wait
+/// ended (E2BIG, EIDRM) and who died before taking the result. Costs a compare-and-swap
+/// per pending record (there are rarely any).
 pub fn sweep_pending(g: &mut Guard) {
     let mut w = pending().first(&g.tx);
     while w != 0 {
@@ -366,20 +434,28 @@ pub fn sweep_pending(g: &mut Guard) {
             // SAFETY: the `Gone` probe left us holding it.
             unsafe { liveness::discard(live(g, w)) };
             let m = g.get(w + W::MSG);
-            let owner = live_queue(g, g.get(w + W::QID));
-            g.put(w + W::MSG, 0);
-            free_record(g, w);
             if m != 0 {
-                if owner == 0 {
+                g.put(w + W::MSG, 0);
+                let q = live_queue(g, g.get(w + W::QID));
+                if q == 0 {
                     alloc::free(&mut g.tx, m);
-                } else if !pipelined_send(g, owner, m) {
-                    let t = g.get(m + M::TYPE) as i64;
-                    match queue::type_rec_or_new(g, owner, t) {
-                        Some(tr) => queue::enqueue(g, owner, m, tr),
-                        None => alloc::free(&mut g.tx, m),
+                } else if !pipelined_send(g, q, m) {
+                    // The pin held by `w` keeps the record; `free_record` below lets go of
+                    // the pin once the message counts on the record.
+                    let tr = g.get(w + W::TREC);
+                    let tr = if tr != 0 {
+                        tr
+                    } else {
+                        queue::type_rec(g, q, g.get(m + M::TYPE) as i64)
+                    };
+                    if tr == 0 {
+                        // Impossible with the pin: a damaged store.
+                        crate::shm::arena::corrupt(w + W::TREC);
                     }
+                    queue::enqueue(g, q, m, tr);
                 }
             }
+            free_record(g, w);
         }
         w = next;
     }

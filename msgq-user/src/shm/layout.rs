@@ -25,7 +25,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 4;
+pub const VERSION: u64 = 5;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -103,8 +103,9 @@ layout!(
 );
 
 layout!(
-    /// A message type present in a queue (messages of that type, or receivers waiting for it).
-    T { CLASS, TYPE, MHEAD, MTAIL, COUNT, RHEAD, RTAIL, SPREV, SNEXT, BNEXT }
+    /// A message type present in a queue (messages of that type, receivers waiting for it,
+    /// or messages of that type handed to receivers that have not taken them yet: `PINS`).
+    T { CLASS, TYPE, MHEAD, MTAIL, COUNT, RHEAD, RTAIL, SPREV, SNEXT, BNEXT, PINS }
 );
 
 layout!(
@@ -113,7 +114,10 @@ layout!(
 );
 
 layout!(
-    /// A blocked receiver or sender.
+    /// A blocked receiver or sender. `TREC` is the type record it holds: the one whose
+    /// receiver list it is on (`LIST` = `TYPED`), or, once a message was handed to it, the
+    /// record of the message's type, pinned so that putting the message back into its
+    /// queue never needs memory (`LIST` = `PENDING`, `STATE` = `DELIVERED`); else 0.
     W {
         CLASS, KIND, QUEUE, QID, MODEK, MODEV, MAXSIZE, STATE, MSG, NEXT, PREV,
         ORDER, TID, TGID, LIST, TREC, DELIVERED_AT, FUTEX,
@@ -145,6 +149,8 @@ pub mod list {
     /// A type record's receiver list (`Equal`).
     pub const TYPED: u64 = 2;
     pub const SENDERS: u64 = 3;
-    /// The store's list of delivered messages not yet claimed.
+    /// The store's list of waiters whose wait has ended (a message handed over, E2BIG,
+    /// EIDRM) and that have not yet taken the result: every waiter record stays reachable
+    /// until its thread frees it, and the sweep frees those whose thread died.
     pub const PENDING: u64 = 4;
 }

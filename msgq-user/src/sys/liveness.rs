@@ -32,6 +32,38 @@ fn attr() -> &'static Attr {
     })
 }
 
+/// Whether the memory at `m` holds a liveness mutex as [`hold`] made it (its kind word is
+/// that of a robust, process-shared mutex), so that glibc may be handed it. In a damaged
+/// store it may hold anything, and glibc trusts the kind word (a garbage one can send it
+/// down a hardware lock-elision path: SIGILL on a CPU without it).
+///
+/// # Safety
+/// `m` must be valid for reads of [`SIZE`] bytes.
+pub unsafe fn well_formed(m: *const libc::pthread_mutex_t) -> bool {
+    static KIND: OnceLock<i32> = OnceLock::new();
+    let want = *KIND.get_or_init(|| {
+        // SAFETY: a local mutex initialised with the same attributes, read and destroyed.
+        unsafe {
+            let mut r: libc::pthread_mutex_t = std::mem::zeroed();
+            libc::pthread_mutex_init(&mut r, &attr().0);
+            let k = kind_of(&r);
+            libc::pthread_mutex_destroy(&mut r);
+            k
+        }
+    });
+    // SAFETY: per the contract.
+    unsafe { kind_of(m) == want }
+}
+
+/// glibc's `__data.__kind` (x86_64: the fifth 32-bit word), read volatile.
+///
+/// # Safety
+/// `m` must be valid for reads of [`SIZE`] bytes.
+unsafe fn kind_of(m: *const libc::pthread_mutex_t) -> i32 {
+    // SAFETY: per the contract; offset 16 lies inside the 40-byte mutex.
+    unsafe { m.cast::<u8>().add(16).cast::<i32>().read_volatile() }
+}
+
 /// What a probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
@@ -92,5 +124,24 @@ pub unsafe fn discard(m: *mut libc::pthread_mutex_t) {
     // SAFETY: per the contract.
     unsafe {
         libc::pthread_mutex_unlock(m);
+    }
+}
+
+/// Looks at the mutex at `m` without changing it: `Gone` when its owner died (the kernel
+/// set the owner-died bit at the thread's exit) or nobody holds it.
+///
+/// # Safety
+/// `m` must be an initialised liveness mutex in mapped memory.
+pub unsafe fn peek(m: *mut libc::pthread_mutex_t) -> Probe {
+    // glibc's lock word (`__data.__lock`, offset 0): the owner's tid, FUTEX_WAITERS and
+    // FUTEX_OWNER_DIED bits; 0 when free.
+    // SAFETY: per the contract the word is valid and 4-aligned; it is read atomically, as
+    // glibc and the kernel update it.
+    let word = unsafe { &*m.cast::<std::sync::atomic::AtomicU32>() }
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if word & libc::FUTEX_OWNER_DIED != 0 || word & libc::FUTEX_TID_MASK == 0 {
+        Probe::Gone
+    } else {
+        Probe::Alive
     }
 }
