@@ -307,6 +307,11 @@ fn run(cli: &Cli) -> R<()> {
 }
 
 fn main() -> ExitCode {
+    // Like every Unix filter: when the reader of our output goes away (`msgq check | head`),
+    // end quietly by SIGPIPE instead of failing to print (Rust ignores SIGPIPE by default,
+    // which turns it into an EPIPE error, and println! into a panic).
+    // SAFETY: restoring the default disposition, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,10 +35,20 @@ pub fn check(path: &Path) -> R<()> {
         Ok(r) => say(
             true,
             format!(
-                "structures: {} queues, {} messages ({} bytes), {} blocked waiters, {} pending \
-                 deliveries; every list link, count, type index and free list consistent \
+                "structures: {} queues, {} messages ({} bytes), {} blocked waiters and {} pending \
+                 (handed-over messages and ended waits not yet taken), {} of those dead \
+                 (freed when next met); every list link, count, type index and free list \
+                 consistent, {} heap blocks in use and {} free, none lost or doubly used \
                  ({} crash recoveries so far)",
-                r.queues, r.messages, r.bytes, r.waiters, r.pending, r.recoveries
+                r.queues,
+                r.messages,
+                r.bytes,
+                r.waiters,
+                r.pending,
+                r.dead_waiters,
+                r.blocks_used,
+                r.blocks_free,
+                r.recoveries
             ),
         ),
         Err(e) => say(false, format!("structures: {e}")),

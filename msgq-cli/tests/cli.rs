@@ -212,3 +212,45 @@ fn negative_limits_reach_the_range_check() {
     fails(&o, 1, &["msg_next_id = -1: Invalid argument (EINVAL)"]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `msgq check | head -1` and `msgq list | head -1`: the reader goes away early; the command
+/// must end quietly (SIGPIPE, as `cat` does), never panic on EPIPE (issue 12).
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let d = scratch();
+    let store = d.join("store");
+    let s = store.to_str().unwrap();
+    for k in 1..=200 {
+        let o = msgq(&["--store", s, "mk", "--key", &k.to_string()], &[]);
+        assert!(o.status.success(), "mk: {}", stderr(&o));
+    }
+    for cmd in ["check", "list"] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_msgq"))
+            .args(["--store", s, cmd])
+            .env_remove("MSGQ_BACKEND")
+            .env_remove("MSGQ_STORE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one byte, then close the pipe before the command has written everything.
+        let mut out = c.stdout.take().unwrap();
+        let mut one = [0u8; 1];
+        out.read_exact(&mut one).unwrap();
+        drop(out);
+        let o = c.wait_with_output().unwrap();
+        let e = stderr(&o);
+        assert!(
+            !e.contains("panicked") && !e.contains("Broken pipe"),
+            "{cmd}: {e}"
+        );
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            o.status.success() || o.status.signal() == Some(libc::SIGPIPE),
+            "{cmd}: {:?} {e}",
+            o.status
+        );
+    }
+}
