@@ -190,11 +190,13 @@ pub fn msgsnd(
             _ => continue,
         }
     };
-    let m = queue::new_message(&mut g, mtype, text)?;
+    let fresh = queue::new_message(&mut g, mtype, text)?;
+    let m = fresh.off();
     g.put(q + Q::LSPID, process::pid() as u64);
     g.put(q + Q::STIME, process::now_secs());
     if !waiters::pipelined_send(&mut g, q, m) {
         let tr = queue::type_rec_or_new(&mut g, q, mtype).ok_or(Errno::ENOMEM)?;
+        fresh.init(M::TREC, tr);
         queue::enqueue(&mut g, q, m, tr);
     }
     g.commit();

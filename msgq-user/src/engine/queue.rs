@@ -179,12 +179,10 @@ fn free_type_rec(g: &mut Guard, q: u64, tr: u64) {
     alloc::free(&mut g.tx, tr);
 }
 
-/// Appends message `m` (already filled in) to queue `q`, updating the counters.
+/// Appends message `m` (already filled in, its `M::TREC` naming `tr`, the record of its
+/// type) to queue `q`, updating the counters.
 pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
     let size = g.get(m + M::LEN);
-    // Logged: `m` may be a message that committed state already holds (one put back after
-    // its receiver died).
-    g.put(m + M::TREC, tr);
     global(q).push_back(&mut g.tx, m);
     by_type(tr).push_back(&mut g.tx, m);
     let count = g.get(tr + T::COUNT);
@@ -275,8 +273,12 @@ pub fn find(g: &Guard, q: u64, mode: Mode) -> u64 {
 }
 
 /// Allocates a message block holding `text`: `ENOMEM` when the store is full, `EFAULT`
-/// when the source cannot be read.
-pub fn new_message(g: &mut Guard, mtype: i64, text: &(impl Source + ?Sized)) -> Result<u64, Errno> {
+/// when the source cannot be read. Its `M::TREC` is set once the message is queued.
+pub fn new_message(
+    g: &mut Guard,
+    mtype: i64,
+    text: &(impl Source + ?Sized),
+) -> Result<alloc::Fresh, Errno> {
     let mut fresh = alloc::alloc(&mut g.tx, M::SIZE + text.len() as u64).ok_or(Errno::ENOMEM)?;
     let order = g.get(H::ORDER);
     g.put(H::ORDER, order + 1);
@@ -285,7 +287,7 @@ pub fn new_message(g: &mut Guard, mtype: i64, text: &(impl Source + ?Sized)) -> 
     fresh.init(M::LEN, text.len() as u64);
     fresh.init(M::ORDER, order);
     text.copy_to(fresh.bytes_mut(M::SIZE, text.len() as u64))?;
-    Ok(fresh.off())
+    Ok(fresh)
 }
 
 /// The text of message `m`.

@@ -136,7 +136,8 @@ fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
 }
 
 /// Takes waiter `w` off whatever list it is on, and lets go of the type record it holds
-/// (`W::TREC`).
+/// (`W::TREC`; the field is left as it was: the caller clears it, keeps it as a pin, or
+/// frees the record).
 pub fn unlink(g: &mut Guard, w: u64) {
     let q = g.get(w + W::QUEUE);
     match g.get(w + W::LIST) {
@@ -149,7 +150,6 @@ pub fn unlink(g: &mut Guard, w: u64) {
         list::TYPED => {
             let tr = g.get(w + W::TREC);
             typed(tr).unlink(&mut g.tx, w);
-            g.put(w + W::TREC, 0);
             queue::type_rec_release(g, q, tr);
         }
         _ => {}
@@ -178,13 +178,12 @@ fn pin(g: &mut Guard, q: u64, w: u64, t: i64) -> Option<()> {
 }
 
 /// Lets go of a pending waiter's pin, if its queue still exists (a removed queue's records
-/// went with it).
+/// went with it). `W::TREC` is left as it is: the record is being freed.
 fn unpin(g: &mut Guard, w: u64) {
     let tr = g.get(w + W::TREC);
     if tr == 0 {
         return;
     }
-    g.put(w + W::TREC, 0);
     let q = g.get(w + W::QUEUE);
     if live_queue(g, g.get(w + W::QID)) == q {
         g.tx.add(tr + T::PINS, -1);
@@ -243,18 +242,17 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
         }
         if g.get(w + W::MAXSIZE) < size {
             unlink(g, w);
+            g.put(w + W::TREC, 0);
             g.put(w + W::STATE, state::E2BIG);
             to_pending(g, w);
             continue;
         }
-        // Before `unlink`, which may release the receiver's own record (of this type).
+        // Before `unlink`, which releases a typed receiver's own record (of this type): the
+        // pin keeps it, and `W::TREC` now names the pinned record either way.
         if pin(g, q, w, t).is_none() {
             return false;
         }
-        let tr = g.get(w + W::TREC);
-        // `unlink` clears TREC for a typed receiver: put the pin back after it.
         unlink(g, w);
-        g.put(w + W::TREC, tr);
         g.put(w + W::MSG, m);
         g.put(w + W::STATE, state::DELIVERED);
         g.put(w + W::DELIVERED_AT, process::mono_ns());
@@ -351,6 +349,7 @@ fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
     for &w in ws.iter().take(n) {
         if alive_or_drop(g, w) {
             unlink(g, w);
+            g.put(w + W::TREC, 0);
             g.put(w + W::STATE, state::EIDRM);
             to_pending(g, w);
         }
@@ -452,6 +451,7 @@ pub fn sweep_pending(g: &mut Guard) {
                         // Impossible with the pin: a damaged store.
                         crate::shm::arena::corrupt(w + W::TREC);
                     }
+                    g.put(m + M::TREC, tr);
                     queue::enqueue(g, q, m, tr);
                 }
             }
