@@ -5,7 +5,9 @@
 //! [`backend`]). While the userspace backend is active, the files tools read to list queues
 //! and limits (`/proc/sysvipc/msg`, `/proc/sys/kernel/msg*`) show msgq's view, and writing a
 //! limit file sets the store's limit (see [`procfs`]). `set*id` wrappers make permission
-//! checks use the new credentials at once. See `docs/shim.md`.
+//! checks use the new credentials at once. `sigaction`, `signal` and their relatives wrap
+//! every handler a program installs so that it tells the engine it ran (module `signals`),
+//! which a blocked call needs to return `EINTR` as Linux's does. See `docs/shim.md`.
 //!
 //! Rules every exported function follows: no panic crosses the C boundary (each body runs
 //! under `catch_unwind`; a panic becomes `EIO`), nothing is ever written to stdout, and the
@@ -22,6 +24,7 @@ mod io;
 pub mod kmod;
 pub mod procfs;
 mod real;
+mod signals;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -82,6 +85,7 @@ pub(crate) fn engine_call<R>(fail: R, f: impl FnOnce() -> R) -> R {
 extern "C" fn constructor() {
     let _ = catch_unwind(|| {
         real::resolve_all();
+        signals::resolve_self();
     });
 }
 

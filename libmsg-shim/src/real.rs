@@ -75,6 +75,8 @@ reals! {
     DUP2 = c"dup2";
     DUP3 = c"dup3";
     WRITE = c"write";
+    SIGACTION = c"sigaction";
+    SIGINTERRUPT = c"siginterrupt";
 }
 
 /// Calls a real function through its address as the given function-pointer type, or

@@ -2,7 +2,7 @@
 # Installs what the shim's tests run (idempotent, quiet when present), on Debian 12:
 # perl (IPC::Msg is in libperl), util-linux (ipcmk, ipcs, lsipc, ipcrm, unshare),
 # stress-ng, gcc, python3 with venv and headers; then a virtualenv with sysv_ipc from
-# PyPI under target/shim-test/venv, and the C test program.
+# PyPI under target/shim-test/venv, and the C test programs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/target/shim-test
@@ -30,7 +30,7 @@ if ! "$OUT/venv/bin/python" -c 'import sysv_ipc' 2>/dev/null; then
     "$OUT/venv/bin/pip" install -q sysv_ipc
   }
 fi
-for prog in forksig randops handler; do
+for prog in forksig randops handler sigwrap; do
   src=$ROOT/tests/shim/$prog.c
   if [ ! -x "$OUT/$prog" ] || [ "$src" -nt "$OUT/$prog" ]; then
     gcc -O2 -Wall -Wextra -Werror -pthread -o "$OUT/$prog" "$src"

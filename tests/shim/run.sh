@@ -23,13 +23,14 @@ PY=$ROOT/target/shim-test/venv/bin/python
 FORKSIG=$ROOT/target/shim-test/forksig
 RANDOPS=$ROOT/target/shim-test/randops
 HANDLER=$ROOT/target/shim-test/handler
+SIGWRAP=$ROOT/target/shim-test/sigwrap
 ONLY=${1:-}
 WORK=$(mktemp -d /tmp/msgq-shim-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export HERE PY FORKSIG RANDOPS HANDLER MSGQ SO
+export HERE PY FORKSIG RANDOPS HANDLER SIGWRAP MSGQ SO
 unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE
 
-for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER"; do
+for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER" "$SIGWRAP"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
 done
 
@@ -205,6 +206,27 @@ diffcase c-random-operations \
 diffcase c-hostile-calls \
   "NULL, unmapped, read-only, misaligned and page-straddling pointers; negative and huge sizes; unknown flags and commands, IPC_64, MSG_COPY misuse; syscall() with dirty upper halves; open/openat/fopen with unreadable, unterminated and overlong paths; msg_next_id naming a taken index: the same results, errnos and buffer bytes (hostile.c)" \
   norm_none '"$HOSTILE"'
+
+# Signal handlers (docs/shim.md, "Signal handlers"): the shim wraps every handler so that
+# it tells the engine it ran; a blocked call then returns EINTR wherever the handler lands
+# (before the wrapping, a handler that ran while the call waited for the store lock or
+# spun was missed and the call waited for ever: the watchdogs print HUNG).
+diffcase c-signal-handlers-and-eintr \
+  "sigaction/signal/bsd_signal/ssignal/sysv_signal/sigset/siginterrupt report the program's handlers, flags and masks; SA_SIGINFO, SA_RESETHAND, SA_NODEFER behave; EINVAL cases; a program SIGSEGV handler and EFAULT coexist; a racing handler change is harmless; alarm(1) then a blocked msgrcv (empty queue) or msgsnd (full queue), 10 times for each of 7 ways of installing the handler, with a process hammering another queue: EINTR every time (sigwrap.c)" \
+  norm_none '"$SIGWRAP" 10 1'
+
+diffcase perl-alarm-msgrcv-eintr \
+  "Perl: \$SIG{ALRM}, alarm 1, then a blocked msgrcv (empty queue) or msgsnd (full queue), 3 times each, another process hammering: \$! == EINTR every time (perl_alarm.pl)" \
+  norm_none 'perl "$HERE/perl_alarm.pl" 3'
+
+expectcase signal-handlers-native-backend \
+  "MSGQ_BACKEND=native: the signal wrappers are transparent (sigwrap.c prints exactly what it prints without the preload)" \
+  'a=$("$SIGWRAP" 2 2>&1; echo "rc=$?"); b=$(LD_PRELOAD=$SO MSGQ_BACKEND=native "$SIGWRAP" 2 2>&1; echo "rc=$?")
+   if [ "$a" = "$b" ]; then echo "same output"; else diff <(echo "$a") <(echo "$b"); fi
+   echo "store: $(test -e "$MSGQ_STORE" && echo exists || echo none)"' \
+  'same output
+store: none
+rc=0'
 
 # Known engine limitation (docs/shim.md, "Engine notes"): msgq-user is not re-entrant (its
 # credential cache stays borrowed while a call blocks; its store lock may be held by the
