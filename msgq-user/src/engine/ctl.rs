@@ -2,6 +2,7 @@
 
 use super::guard::{Guard, Shared};
 use super::ops::{key_bucket, lookup, lookup_index, perm_of};
+use super::recovery;
 use super::waiters;
 use crate::shm::layout::{H, IDS_OFF, Q};
 use crate::sys::creds::Creds;
@@ -45,7 +46,7 @@ pub fn fill(g: &Guard, q: u64) -> MsqidDs {
 pub fn stat(sh: &Shared, id: i32, cmd: Cmd, who: &Creds) -> Result<(i32, MsqidDs), Errno> {
     let mut g = sh.lock()?;
     if g.get(H::PENDING_HEAD) != 0 {
-        waiters::sweep_pending(&mut g);
+        recovery::sweep_pending(&mut g);
         g.commit();
     }
     let q = if cmd == Cmd::Stat {
@@ -114,7 +115,7 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
     g.put(q + Q::DNEXT, dying);
     g.put(H::DYING, q);
     g.commit();
-    waiters::reclaim_dying(&mut g);
+    recovery::reclaim_dying(&mut g);
     Ok(())
 }
 

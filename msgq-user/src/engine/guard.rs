@@ -1,13 +1,14 @@
 //! The lock guard: every operation on a store runs inside one.
 //!
-//! Taking the lock repairs a dead owner's state first (undo-log rollback, then any queue
-//! removal it left half done). Dropping the guard rolls back uncommitted writes (an error
-//! or a panic midway leaves nothing behind), bumps the futex words of the waiters the
-//! operation woke, releases the lock, and only then makes the wake system calls.
+//! Taking the lock (with the repairs a dead owner makes necessary) is
+//! [`super::recovery`]'s. Dropping the guard rolls back uncommitted writes (an error or a
+//! panic midway leaves nothing behind), bumps the futex words of the waiters the operation
+//! woke, releases the lock, and only then makes the wake system calls.
 
-use crate::shm::layout::{H, W};
-use crate::shm::{tx, Arena, Tx};
-use crate::sync::{Locked, StoreLock};
+use crate::shm::layout::W;
+use crate::shm::{Arena, Tx};
+pub(super) use crate::sync::Locked;
+use crate::sync::StoreLock;
 use msgq_core::Errno;
 
 /// The mapped store as the engine sees it.
@@ -27,34 +28,18 @@ pub struct Guard<'a> {
 }
 
 impl Shared {
-    /// Takes the store lock, repairing a dead owner's update if needed.
-    pub fn lock(&self) -> Result<Guard<'_>, Errno> {
+    /// Takes the store lock as it is: a dead owner's half-done update is still there.
+    /// Every operation takes it through [`super::recovery`]'s `Shared::lock`, which repairs
+    /// first; this is the step below it.
+    pub(super) fn lock_raw(&self) -> Result<(Guard<'_>, Locked), Errno> {
         let how = self.lock.lock().map_err(|_| Errno::EINVAL)?;
-        let mut g = Guard {
+        let g = Guard {
             shared: self,
             tx: Tx::new(self.arena),
             wakes: Vec::new(),
             committed_wakes: 0,
         };
-        if how == Locked::OwnerDied || self.arena.get(H::LOG_LEN) != 0 {
-            #[cfg(loom)]
-            let repair = !crate::model::bug(crate::model::Bug::SkipRollback);
-            #[cfg(not(loom))]
-            let repair = true;
-            if repair {
-                tx::rollback(self.arena);
-            }
-            g.tx.add(H::RECOVERIES, 1);
-            g.tx.commit();
-            if how == Locked::OwnerDied {
-                self.lock.mark_consistent();
-            }
-        }
-        // A removal whose owner died after unlinking the queue: finish freeing it.
-        if self.arena.get(H::DYING) != 0 {
-            super::waiters::reclaim_dying(&mut g);
-        }
-        Ok(g)
+        Ok((g, how))
     }
 }
 

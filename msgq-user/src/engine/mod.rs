@@ -7,6 +7,7 @@
 //! * [`wait`]: sleeping on a waiter's futex word until its state changes.
 //! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
 //! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
+//! * [`recovery`]: taking the lock after a crash, resumable removal, dead waiters.
 //! * [`check`]: the integrity check.
 
 pub mod check;
@@ -15,6 +16,7 @@ pub mod guard;
 pub mod lists;
 pub mod ops;
 pub mod queue;
+pub mod recovery;
 pub mod wait;
 pub mod waiters;
 

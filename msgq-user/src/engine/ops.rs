@@ -2,6 +2,7 @@
 
 use super::guard::{Guard, Shared};
 use super::queue;
+use super::recovery;
 use super::waiters;
 use super::{Sink, Source};
 use crate::interrupt::Since;
@@ -245,7 +246,7 @@ pub fn msgrcv(
             // A message handed to a receiver that died is not lost: put it back and look
             // again before reporting that there is nothing.
             let before = g.get(q + Q::QNUM);
-            waiters::sweep_pending(&mut g);
+            recovery::sweep_pending(&mut g);
             g.commit();
             if g.get(q + Q::QNUM) != before {
                 continue;

@@ -6,7 +6,7 @@
 //! `guard`), so a wake-up between the unlock and the sleep is never lost.
 
 use super::guard::{Guard, Shared};
-use super::waiters;
+use super::recovery;
 use crate::interrupt::Since;
 #[cfg(not(loom))]
 use crate::interrupt::Sleeping;
@@ -79,7 +79,7 @@ pub fn wait<'a>(
         }
         // A tick (or a spurious wake-up): look for dead peers, then sleep again.
         let q = g.get(w + W::QUEUE);
-        waiters::sweep_dead(&mut g, q, SWEEP_GAP_NS);
+        recovery::sweep_dead(&mut g, q, SWEEP_GAP_NS);
         #[cfg(feature = "fault-injection")]
         crate::fault::phase(crate::fault::Phase::Swept);
         seen = g.futex_snapshot(w);

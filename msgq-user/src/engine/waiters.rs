@@ -9,8 +9,8 @@
 //! are in the undo log, so a waker that dies mid-update is rolled back before anyone sees.
 //!
 //! A message handed to a receiver moves with the receiver's record onto the store's
-//! pending list until the receiver claims it. If the receiver died first, [`sweep_dead`]
-//! puts the message back in its queue.
+//! pending list until the receiver claims it. If the receiver died first,
+//! `recovery::sweep_pending` puts the message back in its queue.
 
 use super::guard::Guard;
 use super::lists::List;
@@ -114,7 +114,7 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
 
 /// Waiter `w`'s liveness mutex; a damaged one is reported as a corrupt store, never handed
 /// to glibc.
-fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
+pub(super) fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
     let m = g.arena().byte_ptr(w + W::LIVE0, liveness::SIZE).cast();
     // SAFETY: byte_ptr checked that the mutex's bytes lie inside the mapping.
     if !unsafe { liveness::well_formed(m) } {
@@ -124,7 +124,7 @@ fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
 }
 
 /// Whether the thread waiting in `w` is still alive; if not, its record is dropped.
-fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
+pub(super) fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
     // SAFETY: `w` is a linked waiter record, so its mutex was initialised by `register`.
     if unsafe { liveness::probe(live(g, w)) } == Probe::Alive {
         return true;
@@ -159,7 +159,7 @@ pub fn unlink(g: &mut Guard, w: u64) {
 
 /// Moves waiter `w`, whose wait has ended (its state is set), to the pending list, where
 /// it stays reachable until its thread takes the result (or the sweep finds it dead).
-fn to_pending(g: &mut Guard, w: u64) {
+pub(super) fn to_pending(g: &mut Guard, w: u64) {
     pending().push_back(&mut g.tx, w);
     g.put(w + W::LIST, list::PENDING);
     g.wake_later(w);
@@ -199,7 +199,7 @@ pub fn release(g: &mut Guard, w: u64) {
     free_record(g, w);
 }
 
-fn free_record(g: &mut Guard, w: u64) {
+pub(super) fn free_record(g: &mut Guard, w: u64) {
     unlink(g, w);
     let m = g.get(w + W::MSG);
     if m != 0 {
@@ -303,7 +303,7 @@ pub fn wake_senders(g: &mut Guard, q: u64) {
 }
 
 /// Visits every blocked receiver of `q` (general list and every type record's list).
-fn each_receiver(g: &Guard, q: u64, mut f: impl FnMut(u64)) {
+pub(super) fn each_receiver(g: &Guard, q: u64, mut f: impl FnMut(u64)) {
     let mut w = g.get(q + Q::RHEAD);
     while w != 0 {
         let next = g.get(w + W::NEXT);
@@ -334,81 +334,8 @@ pub fn wake_receivers(g: &mut Guard, q: u64) {
     }
 }
 
-/// IPC_RMID, for removed queue `q`: up to `n` of its waiters get EIDRM and move to the
-/// pending list (the queue's lists die with it); dead ones are dropped. Returns whether
-/// any were left for another batch.
-fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
-    let mut ws = Vec::new();
-    each_receiver(g, q, |w| ws.push(w));
-    let mut s = g.get(q + Q::SHEAD);
-    while s != 0 {
-        ws.push(s);
-        s = g.get(s + W::NEXT);
-    }
-    let more = ws.len() > n;
-    for &w in ws.iter().take(n) {
-        if alive_or_drop(g, w) {
-            unlink(g, w);
-            g.put(w + W::TREC, 0);
-            g.put(w + W::STATE, state::EIDRM);
-            to_pending(g, w);
-        }
-    }
-    more
-}
-
-/// Finishes the removal of the queues on the dying list (removed from the id table and
-/// key hash, not yet freed): their waiters get EIDRM, then their messages and records are
-/// freed, committing in steps so that the undo log stays small. Safe to resume after a
-/// crash at any point.
-pub fn reclaim_dying(g: &mut Guard) {
-    loop {
-        let q = g.get(H::DYING);
-        if q == 0 {
-            return;
-        }
-        // Waiters first, a batch per commit (about ten logged writes each).
-        while kill_some(g, q, 128) {
-            g.commit();
-        }
-        g.commit();
-        // Messages first, a batch per commit.
-        loop {
-            let mut n = 0;
-            let mut m = g.get(q + Q::MHEAD);
-            while m != 0 && n < 256 {
-                let next = g.get(m + M::NEXT);
-                g.put(q + Q::MHEAD, next);
-                alloc::free(&mut g.tx, m);
-                m = next;
-                n += 1;
-            }
-            g.commit();
-            if m == 0 {
-                break;
-            }
-        }
-        let buckets = g.get(q + Q::TBUCKETS);
-        for b in queue::buckets(g, q).collect::<Vec<_>>() {
-            let mut tr = g.get(b);
-            while tr != 0 {
-                let next = g.get(tr + T::BNEXT);
-                g.put(b, next);
-                alloc::free(&mut g.tx, tr);
-                tr = next;
-            }
-            g.commit();
-        }
-        let next = g.get(q + Q::DNEXT);
-        g.put(H::DYING, next);
-        alloc::free(&mut g.tx, buckets - 8);
-        alloc::free(&mut g.tx, q);
-        g.commit();
-    }
-}
-
 /// The queue record that id `qid` names now, or 0.
-fn live_queue(g: &Guard, qid: u64) -> u64 {
+pub(super) fn live_queue(g: &Guard, qid: u64) -> u64 {
     let id = qid as i32;
     let q = g.get(crate::shm::layout::IDS_OFF + 8 * ids::idx_of(id) as u64);
     if q != 0 && g.get(q + Q::ID) == qid {
@@ -416,69 +343,4 @@ fn live_queue(g: &Guard, qid: u64) -> u64 {
     } else {
         0
     }
-}
-
-/// Puts back the messages that were handed to receivers that died before taking them:
-/// offered again to a blocked receiver, else queued at the tail; freed only if their queue
-/// is gone. Putting a message back needs no memory: the type record of its type is pinned
-/// while it is handed over (`pin`). Also frees the records of other waiters whose wait
-/// ended (E2BIG, EIDRM) and who died before taking the result. Costs a compare-and-swap
-/// per pending record (there are rarely any).
-pub fn sweep_pending(g: &mut Guard) {
-    let mut w = pending().first(&g.tx);
-    while w != 0 {
-        let next = g.get(w + W::NEXT);
-        // SAFETY: pending records were registered, so their mutex is initialised.
-        if unsafe { liveness::probe(live(g, w)) } == Probe::Gone {
-            // SAFETY: the `Gone` probe left us holding it.
-            unsafe { liveness::discard(live(g, w)) };
-            let m = g.get(w + W::MSG);
-            if m != 0 {
-                g.put(w + W::MSG, 0);
-                let q = live_queue(g, g.get(w + W::QID));
-                if q == 0 {
-                    alloc::free(&mut g.tx, m);
-                } else if !pipelined_send(g, q, m) {
-                    // The pin held by `w` keeps the record; `free_record` below lets go of
-                    // the pin once the message counts on the record.
-                    let tr = g.get(w + W::TREC);
-                    let tr = if tr != 0 {
-                        tr
-                    } else {
-                        queue::type_rec(g, q, g.get(m + M::TYPE) as i64)
-                    };
-                    if tr == 0 {
-                        // Impossible with the pin: a damaged store.
-                        crate::shm::arena::corrupt(w + W::TREC);
-                    }
-                    g.put(m + M::TREC, tr);
-                    queue::enqueue(g, q, m, tr);
-                }
-            }
-            free_record(g, w);
-        }
-        w = next;
-    }
-}
-
-/// Drops the records of dead waiters blocked on queue `q`, and sweeps pending deliveries.
-/// Runs from a waiter's periodic tick, at most every `min_gap_ns` per store.
-pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
-    let now = process::mono_ns();
-    if now.saturating_sub(g.get(H::SWEEP_AT)) < min_gap_ns {
-        return;
-    }
-    g.put(H::SWEEP_AT, now);
-    sweep_pending(g);
-    let mut ws = Vec::new();
-    each_receiver(g, q, |w| ws.push(w));
-    let mut s = g.get(q + Q::SHEAD);
-    while s != 0 {
-        ws.push(s);
-        s = g.get(s + W::NEXT);
-    }
-    for w in ws {
-        alive_or_drop(g, w);
-    }
-    g.commit();
 }
