@@ -50,10 +50,8 @@ impl Shared {
     }
 }
 
-/// IPC_RMID, for removed queue `q`: up to `n` of its waiters get EIDRM and move to the
-/// pending list (the queue's lists die with it); dead ones are dropped. Returns whether
-/// any were left for another batch.
-fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
+/// Every blocked waiter of queue `q`: receivers, then senders.
+fn all_waiters(g: &Guard, q: u64) -> Vec<u64> {
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
     let mut s = g.get(q + Q::SHEAD);
@@ -61,6 +59,14 @@ fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
         ws.push(s);
         s = g.get(s + W::NEXT);
     }
+    ws
+}
+
+/// IPC_RMID, for removed queue `q`: up to `n` of its waiters get EIDRM and move to the
+/// pending list (the queue's lists die with it); dead ones are dropped. Returns whether
+/// any were left for another batch.
+fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
+    let ws = all_waiters(g, q);
     let more = ws.len() > n;
     for &w in ws.iter().take(n) {
         if alive_or_drop(g, w) {
@@ -175,13 +181,7 @@ pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
     }
     g.put(H::SWEEP_AT, now);
     sweep_pending(g);
-    let mut ws = Vec::new();
-    each_receiver(g, q, |w| ws.push(w));
-    let mut s = g.get(q + Q::SHEAD);
-    while s != 0 {
-        ws.push(s);
-        s = g.get(s + W::NEXT);
-    }
+    let ws = all_waiters(g, q);
     for w in ws {
         alive_or_drop(g, w);
     }
