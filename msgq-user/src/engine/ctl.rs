@@ -2,6 +2,7 @@
 
 use super::guard::{Guard, Shared};
 use super::ops::{key_bucket, lookup, lookup_index, perm_of};
+use super::records::Queue;
 use super::recovery;
 use super::waiters;
 use crate::shm::layout::{H, IDS_OFF, Q};
@@ -16,7 +17,7 @@ use msgq_core::procfmt;
 use msgq_core::Errno;
 
 /// Fills a `msqid_ds` from queue `q` (reserved fields zero).
-pub fn fill(g: &Guard, q: u64) -> MsqidDs {
+pub fn fill(g: &Guard, q: Queue) -> MsqidDs {
     let p = perm_of(g, q);
     MsqidDs {
         msg_perm: IpcPerm {
@@ -26,17 +27,17 @@ pub fn fill(g: &Guard, q: u64) -> MsqidDs {
             cuid: p.cuid,
             cgid: p.cgid,
             mode: p.mode,
-            seq: g.get(q + Q::SEQ) as u16,
+            seq: g.get(q.at(Q::SEQ)) as u16,
             ..Default::default()
         },
-        msg_stime: g.get(q + Q::STIME) as i64,
-        msg_rtime: g.get(q + Q::RTIME) as i64,
-        msg_ctime: g.get(q + Q::CTIME) as i64,
-        msg_cbytes: g.get(q + Q::CBYTES),
-        msg_qnum: g.get(q + Q::QNUM),
-        msg_qbytes: g.get(q + Q::QBYTES),
-        msg_lspid: g.get(q + Q::LSPID) as i32,
-        msg_lrpid: g.get(q + Q::LRPID) as i32,
+        msg_stime: g.get(q.at(Q::STIME)) as i64,
+        msg_rtime: g.get(q.at(Q::RTIME)) as i64,
+        msg_ctime: g.get(q.at(Q::CTIME)) as i64,
+        msg_cbytes: g.get(q.at(Q::CBYTES)),
+        msg_qnum: g.get(q.at(Q::QNUM)),
+        msg_qbytes: g.get(q.at(Q::QBYTES)),
+        msg_lspid: g.get(q.at(Q::LSPID)) as i32,
+        msg_lrpid: g.get(q.at(Q::LRPID)) as i32,
         ..Default::default()
     }
 }
@@ -60,7 +61,7 @@ pub fn stat(sh: &Shared, id: i32, cmd: Cmd, who: &Creds) -> Result<(i32, MsqidDs
     let ret = if cmd == Cmd::Stat {
         0
     } else {
-        g.get(q + Q::ID) as i32
+        g.get(q.at(Q::ID)) as i32
     };
     Ok((ret, fill(&g, q)))
 }
@@ -78,12 +79,12 @@ pub fn set(sh: &Shared, id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno>
     if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
         return Err(Errno::EINVAL);
     }
-    g.put(q + Q::QBYTES, qbytes);
-    g.put(q + Q::UID, ds.msg_perm.uid as u64);
-    g.put(q + Q::GID, ds.msg_perm.gid as u64);
-    let mode = (g.get(q + Q::MODE) & !0o777) | (ds.msg_perm.mode & 0o777) as u64;
-    g.put(q + Q::MODE, mode);
-    g.put(q + Q::CTIME, process::now_secs());
+    g.put(q.at(Q::QBYTES), qbytes);
+    g.put(q.at(Q::UID), ds.msg_perm.uid as u64);
+    g.put(q.at(Q::GID), ds.msg_perm.gid as u64);
+    let mode = (g.get(q.at(Q::MODE)) & !0o777) | (ds.msg_perm.mode & 0o777) as u64;
+    g.put(q.at(Q::MODE), mode);
+    g.put(q.at(Q::CTIME), process::now_secs());
     waiters::wake_receivers(&mut g, q);
     waiters::wake_senders(&mut g, q);
     g.commit();
@@ -97,7 +98,7 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
     perm::may_control(&perm_of(&g, q), who)?;
     let idx = (id & msgq_core::ids::MASK) as u64;
     g.put(IDS_OFF + 8 * idx, 0);
-    let key = g.get(q + Q::KEY) as i32;
+    let key = g.get(q.at(Q::KEY)) as i32;
     if key != IPC_PRIVATE {
         unlink_key(&mut g, q, key);
     }
@@ -112,26 +113,22 @@ pub fn rmid(sh: &Shared, id: i32, who: &Creds) -> Result<(), Errno> {
     // Waiters get EIDRM, and messages and records are freed, in steps (the dying list
     // survives a crash midway).
     let dying = g.get(H::DYING);
-    g.put(q + Q::DNEXT, dying);
-    g.put(H::DYING, q);
+    g.put(q.at(Q::DNEXT), dying);
+    g.put(H::DYING, q.off());
     g.commit();
     recovery::reclaim_dying(&mut g);
     Ok(())
 }
 
-fn unlink_key(g: &mut Guard, q: u64, key: i32) {
+fn unlink_key(g: &mut Guard, q: Queue, key: i32) {
     let mut link = key_bucket(key);
-    loop {
-        let cur = g.get(link);
-        if cur == 0 {
-            return;
-        }
+    while let Some(cur) = Queue::at_off(g.get(link)) {
         if cur == q {
-            let next = g.get(q + Q::KNEXT);
+            let next = g.get(q.at(Q::KNEXT));
             g.put(link, next);
             return;
         }
-        link = cur + Q::KNEXT;
+        link = cur.at(Q::KNEXT);
     }
 }
 
@@ -151,10 +148,9 @@ pub fn info(sh: &Shared, cmd: Cmd) -> Result<(i32, MsgInfo), Errno> {
         let (mut hdrs, mut bytes) = (0u64, 0u64);
         let max = g.get(H::MAX_IDX) as i64;
         for i in 0..=max.min(IPCMNI as i64 - 1) {
-            let q = g.get(IDS_OFF + 8 * i as u64);
-            if q != 0 {
-                hdrs += g.get(q + Q::QNUM);
-                bytes += g.get(q + Q::CBYTES);
+            if let Some(q) = Queue::at_off(g.get(IDS_OFF + 8 * i as u64)) {
+                hdrs += g.get(q.at(Q::QNUM));
+                bytes += g.get(q.at(Q::CBYTES));
             }
         }
         mi.msgpool = clamp(g.get(H::IN_USE));
@@ -210,14 +206,13 @@ pub fn proc_text(sh: &Shared) -> Result<String, Errno> {
     let mut s = String::from(procfmt::HEADER);
     let max = g.get(H::MAX_IDX) as i64;
     for i in 0..=max.min(IPCMNI as i64 - 1) {
-        let q = g.get(IDS_OFF + 8 * i as u64);
-        if q == 0 {
+        let Some(q) = Queue::at_off(g.get(IDS_OFF + 8 * i as u64)) else {
             continue;
-        }
+        };
         let d = fill(&g, q);
         let row = procfmt::Row {
             key: d.msg_perm.key,
-            id: g.get(q + Q::ID) as i32,
+            id: g.get(q.at(Q::ID)) as i32,
             mode: d.msg_perm.mode,
             cbytes: d.msg_cbytes,
             qnum: d.msg_qnum,

@@ -5,6 +5,7 @@
 //! panic midway leaves nothing behind), bumps the futex words of the waiters the operation
 //! woke, releases the lock, and only then makes the wake system calls.
 
+use super::records::Waiter;
 use crate::shm::layout::W;
 use crate::shm::{Arena, Tx};
 pub(super) use crate::sync::Locked;
@@ -22,7 +23,7 @@ pub struct Shared {
 pub struct Guard<'a> {
     shared: &'a Shared,
     pub tx: Tx,
-    wakes: Vec<u64>,
+    wakes: Vec<Waiter>,
     /// How many of `wakes` belong to committed steps (a rollback drops only the others).
     committed_wakes: usize,
 }
@@ -76,13 +77,13 @@ impl Guard<'_> {
     }
 
     /// Wakes waiter `w` once the lock is released (if the operation commits).
-    pub fn wake_later(&mut self, w: u64) {
+    pub fn wake_later(&mut self, w: Waiter) {
         self.wakes.push(w);
     }
 
     /// The futex word of waiter `w`, and its current value (read under the lock).
-    pub fn futex_snapshot(&self, w: u64) -> u32 {
-        self.shared.arena.futex(w + W::FUTEX).load()
+    pub fn futex_snapshot(&self, w: Waiter) -> u32 {
+        self.shared.arena.futex(w.at(W::FUTEX)).load()
     }
 }
 
@@ -109,10 +110,10 @@ impl Drop for Guard<'_> {
         self.wakes.retain(|&w| {
             #[cfg(loom)]
             if crate::model::bug(crate::model::Bug::IgnoreSleepingBit) {
-                arena.futex(w + W::FUTEX).bump();
+                arena.futex(w.at(W::FUTEX)).bump();
                 return false;
             }
-            arena.futex(w + W::FUTEX).bump()
+            arena.futex(w.at(W::FUTEX)).bump()
         });
         #[cfg(loom)]
         crate::model::fault_point();
@@ -120,7 +121,7 @@ impl Drop for Guard<'_> {
         #[cfg(loom)]
         crate::model::fault_point();
         for &w in &self.wakes {
-            arena.futex(w + W::FUTEX).wake(1);
+            arena.futex(w.at(W::FUTEX)).wake(1);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! * [`wait`]: sleeping on a waiter's futex word until its state changes.
 //! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
 //! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
+//! * [`records`]: typed handles to records (a message is not a waiter).
 //! * [`recovery`]: taking the lock after a crash, resumable removal, dead waiters.
 //! * [`check`]: the integrity check.
 
@@ -16,6 +17,7 @@ pub mod guard;
 pub mod lists;
 pub mod ops;
 pub mod queue;
+pub mod records;
 pub mod recovery;
 pub mod wait;
 pub mod waiters;

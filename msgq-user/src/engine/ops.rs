@@ -2,6 +2,7 @@
 
 use super::guard::{Guard, Shared};
 use super::queue;
+use super::records::{Msg, Queue};
 use super::recovery;
 use super::waiters;
 use super::{Sink, Source};
@@ -18,34 +19,29 @@ use msgq_core::select::Mode;
 use msgq_core::{checks, Errno};
 
 /// The queue id `id` names, or EINVAL (unused index or stale sequence number).
-pub fn lookup(g: &Guard, id: i32) -> Result<u64, Errno> {
+pub fn lookup(g: &Guard, id: i32) -> Result<Queue, Errno> {
     if id < 0 {
         return Err(Errno::EINVAL);
     }
-    let q = g.get(IDS_OFF + 8 * ids::idx_of(id) as u64);
-    if q == 0 || g.get(q + Q::SEQ) != ids::seq_of(id) as u64 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(q)
+    Queue::at_off(g.get(IDS_OFF + 8 * ids::idx_of(id) as u64))
+        .filter(|q| g.get(q.at(Q::SEQ)) == ids::seq_of(id) as u64)
+        .ok_or(Errno::EINVAL)
 }
 
 /// The queue at the index `id` masks to (MSG_STAT), or EINVAL.
-pub fn lookup_index(g: &Guard, id: i32) -> Result<u64, Errno> {
-    match g.get(IDS_OFF + 8 * ids::idx_of(id) as u64) {
-        0 => Err(Errno::EINVAL),
-        q => Ok(q),
-    }
+pub fn lookup_index(g: &Guard, id: i32) -> Result<Queue, Errno> {
+    Queue::at_off(g.get(IDS_OFF + 8 * ids::idx_of(id) as u64)).ok_or(Errno::EINVAL)
 }
 
 /// A queue's ownership and mode.
-pub fn perm_of(g: &Guard, q: u64) -> Perm {
+pub fn perm_of(g: &Guard, q: Queue) -> Perm {
     Perm {
-        key: g.get(q + Q::KEY) as i32,
-        uid: g.get(q + Q::UID) as u32,
-        gid: g.get(q + Q::GID) as u32,
-        cuid: g.get(q + Q::CUID) as u32,
-        cgid: g.get(q + Q::CGID) as u32,
-        mode: g.get(q + Q::MODE) as u32,
+        key: g.get(q.at(Q::KEY)) as i32,
+        uid: g.get(q.at(Q::UID)) as u32,
+        gid: g.get(q.at(Q::GID)) as u32,
+        cuid: g.get(q.at(Q::CUID)) as u32,
+        cgid: g.get(q.at(Q::CGID)) as u32,
+        mode: g.get(q.at(Q::MODE)) as u32,
     }
 }
 
@@ -54,10 +50,10 @@ pub fn key_bucket(key: i32) -> u64 {
     KEYS_OFF + 8 * ((key as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) % KEY_BUCKETS
 }
 
-fn find_key(g: &Guard, key: i32) -> u64 {
-    let mut q = g.get(key_bucket(key));
-    while q != 0 && g.get(q + Q::KEY) as i32 != key {
-        q = g.get(q + Q::KNEXT);
+fn find_key(g: &Guard, key: i32) -> Option<Queue> {
+    let mut q = Queue::at_off(g.get(key_bucket(key)));
+    while let Some(cur) = q.filter(|c| g.get(c.at(Q::KEY)) as i32 != key) {
+        q = cur.link(g, Q::KNEXT);
     }
     q
 }
@@ -66,17 +62,15 @@ fn find_key(g: &Guard, key: i32) -> u64 {
 pub fn msgget(sh: &Shared, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
     let mut g = sh.lock()?;
     if key != IPC_PRIVATE {
-        let q = find_key(&g, key);
-        if q == 0 {
-            if msgflg & IPC_CREAT == 0 {
-                return Err(Errno::ENOENT);
-            }
-        } else {
+        if let Some(q) = find_key(&g, key) {
             if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }
             perm::ipcperms(&perm_of(&g, q), who, msgflg)?;
-            return Ok(g.get(q + Q::ID) as i32);
+            return Ok(g.get(q.at(Q::ID)) as i32);
+        }
+        if msgflg & IPC_CREAT == 0 {
+            return Err(Errno::ENOENT);
         }
     }
     let id = create(&mut g, key, msgflg, who)?;
@@ -89,7 +83,7 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
     // The bucket array follows the block's class word.
     let nbuckets = 1u64 << TYPE_SHIFT_MIN;
     let bb = alloc::alloc(&mut g.tx, 8 * (nbuckets + 1)).ok_or(Errno::ENOMEM)?;
-    let (q, buckets) = (qb.off(), bb.off() + 8);
+    let (q, buckets) = (Queue::new(qb.off()), bb.off() + 8);
     let in_use = g.get(H::IN_USE);
     if in_use >= (g.get(H::MSGMNI)).min(IPCMNI as u64) {
         return Err(Errno::ENOSPC);
@@ -132,11 +126,11 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
     for (f, v) in fields {
         qb.init(f, v);
     }
-    g.put(IDS_OFF + 8 * idx as u64, q);
+    g.put(IDS_OFF + 8 * idx as u64, q.off());
     if key != IPC_PRIVATE {
         let b = key_bucket(key);
         qb.init(Q::KNEXT, g.get(b));
-        g.put(b, q);
+        g.put(b, q.off());
     }
     g.put(H::IN_USE, in_use + 1);
     let max = g.get(H::MAX_IDX) as i64;
@@ -166,9 +160,9 @@ pub fn msgsnd(
         perm::ipcperms(&perm_of(&g, q), who, perm::WRITE)?;
         if fits(
             size,
-            g.get(q + Q::CBYTES),
-            g.get(q + Q::QNUM),
-            g.get(q + Q::QBYTES),
+            g.get(q.at(Q::CBYTES)),
+            g.get(q.at(Q::QNUM)),
+            g.get(q.at(Q::QBYTES)),
         ) {
             break q;
         }
@@ -192,12 +186,12 @@ pub fn msgsnd(
         }
     };
     let fresh = queue::new_message(&mut g, mtype, text)?;
-    let m = fresh.off();
-    g.put(q + Q::LSPID, process::pid() as u64);
-    g.put(q + Q::STIME, process::now_secs());
+    let m = Msg::new(fresh.off());
+    g.put(q.at(Q::LSPID), process::pid() as u64);
+    g.put(q.at(Q::STIME), process::now_secs());
     if !waiters::pipelined_send(&mut g, q, m) {
         let tr = queue::type_rec_or_new(&mut g, q, mtype).ok_or(Errno::ENOMEM)?;
-        fresh.init(M::TREC, tr);
+        fresh.init(M::TREC, tr.off());
         queue::enqueue(&mut g, q, m, tr);
     }
     g.commit();
@@ -223,32 +217,31 @@ pub fn msgrcv(
     loop {
         let q = lookup(&g, id)?;
         perm::ipcperms(&perm_of(&g, q), who, perm::READ)?;
-        let m = queue::find(&g, q, mode);
-        if m != 0 {
-            let size = g.get(m + M::LEN);
+        if let Some(m) = queue::find(&g, q, mode) {
+            let size = g.get(m.at(M::LEN));
             let n = checks::receive_len(size, msgsz, msgflg)?;
-            let mtype = g.get(m + M::TYPE) as i64;
+            let mtype = g.get(m.at(M::TYPE)) as i64;
             if msgflg & MSG_COPY != 0 {
                 checks::copy_fits(size, msgsz, g.get(H::MSGMAX) as u32)?;
                 sink.deliver(mtype, &queue::text(&g, m)[..n])?;
                 return Ok(n);
             }
             queue::unlink(&mut g, q, m);
-            g.put(q + Q::RTIME, process::now_secs());
-            g.put(q + Q::LRPID, process::pid() as u64);
+            g.put(q.at(Q::RTIME), process::now_secs());
+            g.put(q.at(Q::LRPID), process::pid() as u64);
             waiters::wake_senders(&mut g, q);
             let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
-            alloc::free(&mut g.tx, m);
+            alloc::free(&mut g.tx, m.off());
             g.commit();
             return r.map(|()| n);
         }
         if g.get(H::PENDING_HEAD) != 0 {
             // A message handed to a receiver that died is not lost: put it back and look
             // again before reporting that there is nothing.
-            let before = g.get(q + Q::QNUM);
+            let before = g.get(q.at(Q::QNUM));
             recovery::sweep_pending(&mut g);
             g.commit();
-            if g.get(q + Q::QNUM) != before {
+            if g.get(q.at(Q::QNUM)) != before {
                 continue;
             }
         }
@@ -266,10 +259,12 @@ pub fn msgrcv(
         g = g2;
         match how {
             Ok(state::DELIVERED) => {
-                let m = g.get(w + W::MSG);
-                let size = g.get(m + M::LEN);
+                let Some(m) = w.link::<Msg>(&g, W::MSG) else {
+                    crate::shm::arena::corrupt(w.at(W::MSG));
+                };
+                let size = g.get(m.at(M::LEN));
                 let n = (size as usize).min(msgsz);
-                let mtype = g.get(m + M::TYPE) as i64;
+                let mtype = g.get(m.at(M::TYPE)) as i64;
                 let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
                 waiters::release(&mut g, w);
                 g.commit();

@@ -20,25 +20,26 @@
 
 use super::guard::Guard;
 use super::lists::List;
+use super::records::{off_of, Msg, Queue, TypeRec};
 use super::Source;
 use crate::shm::alloc;
 use crate::shm::layout::{H, M, Q, T, TYPE_SHIFT_MAX, TYPE_SHIFT_MIN};
 use msgq_core::select::Mode;
 use msgq_core::Errno;
 
-pub fn global(q: u64) -> List {
+pub fn global(q: Queue) -> List {
     List {
-        head: q + Q::MHEAD,
-        tail: q + Q::MTAIL,
+        head: q.at(Q::MHEAD),
+        tail: q.at(Q::MTAIL),
         next: M::NEXT,
         prev: M::PREV,
     }
 }
 
-pub fn by_type(tr: u64) -> List {
+pub fn by_type(tr: TypeRec) -> List {
     List {
-        head: tr + T::MHEAD,
-        tail: tr + T::MTAIL,
+        head: tr.at(T::MHEAD),
+        tail: tr.at(T::MTAIL),
         next: M::TNEXT,
         prev: M::TPREV,
     }
@@ -46,15 +47,15 @@ pub fn by_type(tr: u64) -> List {
 
 /// log2 of the number of buckets of queue `q`'s type hash (`Q::TSHIFT`, clamped so that a
 /// damaged store cannot make a shift overflow).
-pub fn type_shift(g: &Guard, q: u64) -> u64 {
-    g.get(q + Q::TSHIFT).clamp(TYPE_SHIFT_MIN, TYPE_SHIFT_MAX)
+pub fn type_shift(g: &Guard, q: Queue) -> u64 {
+    g.get(q.at(Q::TSHIFT)).clamp(TYPE_SHIFT_MIN, TYPE_SHIFT_MAX)
 }
 
 /// The queue's list of non-empty types, sorted by type.
-pub fn sorted(q: u64) -> List {
+pub fn sorted(q: Queue) -> List {
     List {
-        head: q + Q::THEAD,
-        tail: q + Q::TTAIL,
+        head: q.at(Q::THEAD),
+        tail: q.at(Q::TTAIL),
         next: T::SNEXT,
         prev: T::SPREV,
     }
@@ -65,29 +66,34 @@ pub fn bucket_index(t: i64, shift: u64) -> u64 {
     (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - shift)
 }
 
-fn bucket(g: &Guard, q: u64, t: i64) -> u64 {
-    g.get(q + Q::TBUCKETS) + 8 * bucket_index(t, type_shift(g, q))
+fn bucket(g: &Guard, q: Queue, t: i64) -> u64 {
+    g.get(q.at(Q::TBUCKETS)) + 8 * bucket_index(t, type_shift(g, q))
 }
 
 /// Visits queue `q`'s type hash buckets (their word offsets).
-pub fn buckets(g: &Guard, q: u64) -> impl Iterator<Item = u64> {
-    let base = g.get(q + Q::TBUCKETS);
+pub fn buckets(g: &Guard, q: Queue) -> impl Iterator<Item = u64> {
+    let base = g.get(q.at(Q::TBUCKETS));
     (0..1u64 << type_shift(g, q)).map(move |b| base + 8 * b)
 }
 
-/// The type record for `t`, or 0.
-pub fn type_rec(g: &Guard, q: u64, t: i64) -> u64 {
-    let mut tr = g.get(bucket(g, q, t));
-    while tr != 0 && g.get(tr + T::TYPE) as i64 != t {
-        tr = g.get(tr + T::BNEXT);
-    }
-    tr
+/// The type records of one bucket word's chain.
+pub fn chain<'g>(g: &'g Guard<'_>, bucket: u64) -> impl Iterator<Item = TypeRec> + 'g {
+    let mut tr = TypeRec::at_off(g.get(bucket));
+    std::iter::from_fn(move || {
+        let cur = tr?;
+        tr = cur.link(g, T::BNEXT);
+        Some(cur)
+    })
+}
+
+/// The type record for `t`.
+pub fn type_rec(g: &Guard, q: Queue, t: i64) -> Option<TypeRec> {
+    chain(g, bucket(g, q, t)).find(|tr| g.get(tr.at(T::TYPE)) as i64 == t)
 }
 
 /// The type record for `t`, created if missing; `None` when the store is full.
-pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
-    let tr = type_rec(g, q, t);
-    if tr != 0 {
+pub fn type_rec_or_new(g: &mut Guard, q: Queue, t: i64) -> Option<TypeRec> {
+    if let Some(tr) = type_rec(g, q, t) {
         return Some(tr);
     }
     let fresh = alloc::alloc(&mut g.tx, T::SIZE)?;
@@ -95,10 +101,10 @@ pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
     fresh.init(T::TYPE, t as u64);
     let b = bucket(g, q, t);
     fresh.init(T::BNEXT, g.get(b));
-    let tr = fresh.off();
-    g.put(b, tr);
-    let n = g.get(q + Q::TYPES) + 1;
-    g.put(q + Q::TYPES, n);
+    let tr = TypeRec::new(fresh.off());
+    g.put(b, tr.off());
+    let n = g.get(q.at(Q::TYPES)) + 1;
+    g.put(q.at(Q::TYPES), n);
     let shift = type_shift(g, q);
     if n > 2 << shift && shift < TYPE_SHIFT_MAX {
         grow(g, q, shift, (shift + 2).min(TYPE_SHIFT_MAX));
@@ -111,8 +117,8 @@ pub fn type_rec_or_new(g: &mut Guard, q: u64, t: i64) -> Option<u64> {
 /// fresh block (filled unlogged); each record's `BNEXT` is a logged write, so a crash midway
 /// rolls back to the old table. Skipped (tried again on a later insertion) when the store is
 /// full or the undo log has no room for one write per record.
-fn grow(g: &mut Guard, q: u64, from: u64, to: u64) {
-    let records = g.get(q + Q::TYPES);
+fn grow(g: &mut Guard, q: Queue, from: u64, to: u64) {
+    let records = g.get(q.at(Q::TYPES));
     if g.tx.room() < records + 64 {
         return;
     }
@@ -122,150 +128,145 @@ fn grow(g: &mut Guard, q: u64, from: u64, to: u64) {
     };
     let new = table.off() + 8;
     table.zero(8, 8 * (nb + 1));
-    let old = g.get(q + Q::TBUCKETS);
+    let old = g.get(q.at(Q::TBUCKETS));
     for b in 0..1u64 << from {
-        let mut tr = g.get(old + 8 * b);
-        while tr != 0 {
-            let next = g.get(tr + T::BNEXT);
-            let nbk = 8 + 8 * bucket_index(g.get(tr + T::TYPE) as i64, to);
-            g.put(tr + T::BNEXT, g.get(table.off() + nbk));
-            table.init(nbk, tr);
-            tr = next;
+        let mut next = TypeRec::at_off(g.get(old + 8 * b));
+        while let Some(tr) = next {
+            next = tr.link(g, T::BNEXT);
+            let nbk = 8 + 8 * bucket_index(g.get(tr.at(T::TYPE)) as i64, to);
+            g.put(tr.at(T::BNEXT), g.get(table.off() + nbk));
+            table.init(nbk, tr.off());
         }
     }
-    g.put(q + Q::TBUCKETS, new);
-    g.put(q + Q::TSHIFT, to);
+    g.put(q.at(Q::TBUCKETS), new);
+    g.put(q.at(Q::TSHIFT), to);
     alloc::free(&mut g.tx, old - 8);
 }
 
-/// Called when type record `tr` may have become unused (no messages, no receivers). The
-/// queue keeps one such record as its spare (`Q::SPARE`, still in the type hash), so a queue
-/// that keeps emptying and refilling the same type does not allocate and free a record per
-/// message; the previous spare, if it is still unused, is freed.
-pub fn type_rec_release(g: &mut Guard, q: u64, tr: u64) {
+/// Called when type record `tr` may have become unused (no messages, no receivers, no
+/// pins). The queue keeps one such record as its spare (`Q::SPARE`, still in the type
+/// hash), so a queue that keeps emptying and refilling the same type does not allocate and
+/// free a record per message; the previous spare, if it is still unused, is freed.
+pub fn type_rec_release(g: &mut Guard, q: Queue, tr: TypeRec) {
     if !unused(g, tr) {
         return;
     }
-    let spare = g.get(q + Q::SPARE);
-    if spare == tr {
+    let spare = q.link::<TypeRec>(g, Q::SPARE);
+    if spare == Some(tr) {
         return;
     }
-    g.put(q + Q::SPARE, tr);
-    if spare != 0 && unused(g, spare) {
+    g.put(q.at(Q::SPARE), tr.off());
+    if let Some(spare) = spare.filter(|&s| unused(g, s)) {
         free_type_rec(g, q, spare);
     }
 }
 
-fn unused(g: &Guard, tr: u64) -> bool {
-    g.get(tr + T::COUNT) == 0 && g.get(tr + T::RHEAD) == 0 && g.get(tr + T::PINS) == 0
+fn unused(g: &Guard, tr: TypeRec) -> bool {
+    g.get(tr.at(T::COUNT)) == 0 && g.get(tr.at(T::RHEAD)) == 0 && g.get(tr.at(T::PINS)) == 0
 }
 
 /// Takes `tr` out of the type hash and frees it.
-fn free_type_rec(g: &mut Guard, q: u64, tr: u64) {
-    let t = g.get(tr + T::TYPE) as i64;
-    let b = bucket(g, q, t);
-    let mut link = b;
-    while g.get(link) != tr {
-        let cur = g.get(link);
-        if cur == 0 {
-            return;
+fn free_type_rec(g: &mut Guard, q: Queue, tr: TypeRec) {
+    let t = g.get(tr.at(T::TYPE)) as i64;
+    let mut link = bucket(g, q, t);
+    while g.get(link) != tr.off() {
+        match TypeRec::at_off(g.get(link)) {
+            None => return,
+            Some(cur) => link = cur.at(T::BNEXT),
         }
-        link = cur + T::BNEXT;
     }
-    let next = g.get(tr + T::BNEXT);
+    let next = g.get(tr.at(T::BNEXT));
     g.put(link, next);
-    let n = g.get(q + Q::TYPES);
-    g.put(q + Q::TYPES, n.saturating_sub(1));
-    alloc::free(&mut g.tx, tr);
+    let n = g.get(q.at(Q::TYPES));
+    g.put(q.at(Q::TYPES), n.saturating_sub(1));
+    alloc::free(&mut g.tx, tr.off());
 }
 
 /// Appends message `m` (already filled in, its `M::TREC` naming `tr`, the record of its
 /// type) to queue `q`, updating the counters.
-pub fn enqueue(g: &mut Guard, q: u64, m: u64, tr: u64) {
-    let size = g.get(m + M::LEN);
-    global(q).push_back(&mut g.tx, m);
-    by_type(tr).push_back(&mut g.tx, m);
-    let count = g.get(tr + T::COUNT);
-    g.put(tr + T::COUNT, count + 1);
+pub fn enqueue(g: &mut Guard, q: Queue, m: Msg, tr: TypeRec) {
+    let size = g.get(m.at(M::LEN));
+    global(q).push_back(&mut g.tx, m.off());
+    by_type(tr).push_back(&mut g.tx, m.off());
+    let count = g.get(tr.at(T::COUNT));
+    g.put(tr.at(T::COUNT), count + 1);
     if count == 0 {
         // Insert into the sorted list of non-empty types: O(1) for a type above or below
         // all others (types that only grow or only shrink), else a walk over distinct types.
-        let t = g.get(tr + T::TYPE) as i64;
-        let tail = g.get(q + Q::TTAIL);
-        let mut before = 0;
-        if tail != 0 && g.get(tail + T::TYPE) as i64 > t {
-            before = g.get(q + Q::THEAD);
-            while before != 0 && g.get(before + T::TYPE) as i64 <= t {
-                before = g.get(before + T::SNEXT);
+        let t = g.get(tr.at(T::TYPE)) as i64;
+        let mut before = None;
+        let above = |g: &Guard, r: TypeRec| g.get(r.at(T::TYPE)) as i64 > t;
+        if q.link::<TypeRec>(g, Q::TTAIL)
+            .is_some_and(|tail| above(g, tail))
+        {
+            before = q.link::<TypeRec>(g, Q::THEAD);
+            while let Some(b) = before.filter(|&b| !above(g, b)) {
+                before = b.link(g, T::SNEXT);
             }
         }
-        sorted(q).insert_before(&mut g.tx, tr, before);
+        sorted(q).insert_before(&mut g.tx, tr.off(), off_of(before));
     }
-    g.tx.add(q + Q::QNUM, 1);
-    g.tx.add(q + Q::CBYTES, size as i64);
+    g.tx.add(q.at(Q::QNUM), 1);
+    g.tx.add(q.at(Q::CBYTES), size as i64);
 }
 
 /// Takes message `m` off queue `q`, updating the counters. The block is not freed.
-pub fn unlink(g: &mut Guard, q: u64, m: u64) {
-    let size = g.get(m + M::LEN);
-    let tr = g.get(m + M::TREC);
-    global(q).unlink(&mut g.tx, m);
-    by_type(tr).unlink(&mut g.tx, m);
-    let count = g.get(tr + T::COUNT) - 1;
-    g.put(tr + T::COUNT, count);
+pub fn unlink(g: &mut Guard, q: Queue, m: Msg) {
+    let size = g.get(m.at(M::LEN));
+    let Some(tr) = m.link::<TypeRec>(g, M::TREC) else {
+        crate::shm::arena::corrupt(m.at(M::TREC));
+    };
+    global(q).unlink(&mut g.tx, m.off());
+    by_type(tr).unlink(&mut g.tx, m.off());
+    let count = g.get(tr.at(T::COUNT)) - 1;
+    g.put(tr.at(T::COUNT), count);
     if count == 0 {
-        sorted(q).unlink(&mut g.tx, tr);
+        sorted(q).unlink(&mut g.tx, tr.off());
         // The record's own links are left as they were: inserting it rewrites both.
         type_rec_release(g, q, tr);
     }
-    g.tx.add(q + Q::QNUM, -1);
-    g.tx.add(q + Q::CBYTES, -(size as i64));
+    g.tx.add(q.at(Q::QNUM), -1);
+    g.tx.add(q.at(Q::CBYTES), -(size as i64));
 }
 
-/// The message `mode` selects, or 0.
-pub fn find(g: &Guard, q: u64, mode: Mode) -> u64 {
+/// The message `mode` selects.
+pub fn find(g: &Guard, q: Queue, mode: Mode) -> Option<Msg> {
+    let head_of = |tr: TypeRec| tr.link::<Msg>(g, T::MHEAD);
     match mode {
-        Mode::Any => g.get(q + Q::MHEAD),
-        Mode::Equal(t) => match type_rec(g, q, t) {
-            0 => 0,
-            tr => g.get(tr + T::MHEAD),
-        },
-        Mode::LessEqual(b) => {
-            let tr = g.get(q + Q::THEAD);
-            if tr != 0 && g.get(tr + T::TYPE) as i64 <= b {
-                g.get(tr + T::MHEAD)
-            } else {
-                0
-            }
-        }
+        Mode::Any => q.link(g, Q::MHEAD),
+        Mode::Equal(t) => type_rec(g, q, t).and_then(head_of),
+        Mode::LessEqual(b) => q
+            .link::<TypeRec>(g, Q::THEAD)
+            .filter(|tr| g.get(tr.at(T::TYPE)) as i64 <= b)
+            .and_then(head_of),
         Mode::NotEqual(x) => {
-            let head = g.get(q + Q::MHEAD);
-            if head == 0 || g.get(head + M::TYPE) as i64 != x {
-                return head;
+            let head = q.link::<Msg>(g, Q::MHEAD)?;
+            if g.get(head.at(M::TYPE)) as i64 != x {
+                return Some(head);
             }
-            let mut best = 0;
-            let mut best_order = u64::MAX;
-            let mut tr = g.get(q + Q::THEAD);
-            while tr != 0 {
-                if g.get(tr + T::TYPE) as i64 != x {
-                    let m = g.get(tr + T::MHEAD);
-                    let o = g.get(m + M::ORDER);
-                    if o < best_order {
-                        best = m;
-                        best_order = o;
+            let mut best: Option<(u64, Msg)> = None;
+            let mut next = q.link::<TypeRec>(g, Q::THEAD);
+            while let Some(tr) = next {
+                next = tr.link(g, T::SNEXT);
+                if g.get(tr.at(T::TYPE)) as i64 == x {
+                    continue;
+                }
+                if let Some(m) = head_of(tr) {
+                    let o = g.get(m.at(M::ORDER));
+                    if best.is_none_or(|(bo, _)| o < bo) {
+                        best = Some((o, m));
                     }
                 }
-                tr = g.get(tr + T::SNEXT);
             }
-            best
+            best.map(|(_, m)| m)
         }
         Mode::Number(n) => {
-            if n < 0 || n as u64 >= g.get(q + Q::QNUM) {
-                return 0;
+            if n < 0 || n as u64 >= g.get(q.at(Q::QNUM)) {
+                return None;
             }
-            let mut m = g.get(q + Q::MHEAD);
+            let mut m = q.link::<Msg>(g, Q::MHEAD);
             for _ in 0..n {
-                m = g.get(m + M::NEXT);
+                m = m?.link(g, M::NEXT);
             }
             m
         }
@@ -291,7 +292,7 @@ pub fn new_message(
 }
 
 /// The text of message `m`.
-pub fn text<'g>(g: &'g Guard, m: u64) -> &'g [u8] {
-    let size = g.get(m + M::LEN);
-    g.bytes(m + M::SIZE, size)
+pub fn text<'g>(g: &'g Guard, m: Msg) -> &'g [u8] {
+    let size = g.get(m.at(M::LEN));
+    g.bytes(m.at(M::SIZE), size)
 }

@@ -14,6 +14,7 @@
 
 use super::guard::{Guard, Locked, Shared};
 use super::queue;
+use super::records::{Msg, Queue, TypeRec, Waiter};
 use super::waiters::{
     alive_or_drop, each_receiver, free_record, live, live_queue, pending, pipelined_send,
     to_pending, unlink,
@@ -51,13 +52,13 @@ impl Shared {
 }
 
 /// Every blocked waiter of queue `q`: receivers, then senders.
-fn all_waiters(g: &Guard, q: u64) -> Vec<u64> {
+fn all_waiters(g: &Guard, q: Queue) -> Vec<Waiter> {
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
-    let mut s = g.get(q + Q::SHEAD);
-    while s != 0 {
-        ws.push(s);
-        s = g.get(s + W::NEXT);
+    let mut s = q.link::<Waiter>(g, Q::SHEAD);
+    while let Some(w) = s {
+        ws.push(w);
+        s = w.link(g, W::NEXT);
     }
     ws
 }
@@ -65,14 +66,14 @@ fn all_waiters(g: &Guard, q: u64) -> Vec<u64> {
 /// IPC_RMID, for removed queue `q`: up to `n` of its waiters get EIDRM and move to the
 /// pending list (the queue's lists die with it); dead ones are dropped. Returns whether
 /// any were left for another batch.
-fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
+fn kill_some(g: &mut Guard, q: Queue, n: usize) -> bool {
     let ws = all_waiters(g, q);
     let more = ws.len() > n;
     for &w in ws.iter().take(n) {
         if alive_or_drop(g, w) {
             unlink(g, w);
-            g.put(w + W::TREC, 0);
-            g.put(w + W::STATE, state::EIDRM);
+            g.put(w.at(W::TREC), 0);
+            g.put(w.at(W::STATE), state::EIDRM);
             to_pending(g, w);
         }
     }
@@ -84,47 +85,38 @@ fn kill_some(g: &mut Guard, q: u64, n: usize) -> bool {
 /// freed, committing in steps so that the undo log stays small. Safe to resume after a
 /// crash at any point.
 pub fn reclaim_dying(g: &mut Guard) {
-    loop {
-        let q = g.get(H::DYING);
-        if q == 0 {
-            return;
-        }
+    while let Some(q) = Queue::at_off(g.get(H::DYING)) {
         // Waiters first, a batch per commit (about ten logged writes each).
         while kill_some(g, q, 128) {
             g.commit();
         }
         g.commit();
-        // Messages first, a batch per commit.
+        // Then messages, a batch per commit.
         loop {
             let mut n = 0;
-            let mut m = g.get(q + Q::MHEAD);
-            while m != 0 && n < 256 {
-                let next = g.get(m + M::NEXT);
-                g.put(q + Q::MHEAD, next);
-                alloc::free(&mut g.tx, m);
-                m = next;
+            let mut next = q.link::<Msg>(g, Q::MHEAD);
+            while let Some(m) = next.filter(|_| n < 256) {
+                next = m.link(g, M::NEXT);
+                g.put(q.at(Q::MHEAD), g.get(m.at(M::NEXT)));
+                alloc::free(&mut g.tx, m.off());
                 n += 1;
             }
             g.commit();
-            if m == 0 {
+            if next.is_none() {
                 break;
             }
         }
-        let buckets = g.get(q + Q::TBUCKETS);
+        let buckets = g.get(q.at(Q::TBUCKETS));
         for b in queue::buckets(g, q).collect::<Vec<_>>() {
-            let mut tr = g.get(b);
-            while tr != 0 {
-                let next = g.get(tr + T::BNEXT);
-                g.put(b, next);
-                alloc::free(&mut g.tx, tr);
-                tr = next;
+            while let Some(tr) = TypeRec::at_off(g.get(b)) {
+                g.put(b, g.get(tr.at(T::BNEXT)));
+                alloc::free(&mut g.tx, tr.off());
             }
             g.commit();
         }
-        let next = g.get(q + Q::DNEXT);
-        g.put(H::DYING, next);
+        g.put(H::DYING, g.get(q.at(Q::DNEXT)));
         alloc::free(&mut g.tx, buckets - 8);
-        alloc::free(&mut g.tx, q);
+        alloc::free(&mut g.tx, q.off());
         g.commit();
     }
 }
@@ -132,57 +124,53 @@ pub fn reclaim_dying(g: &mut Guard) {
 /// Puts back the messages that were handed to receivers that died before taking them:
 /// offered again to a blocked receiver, else queued at the tail; freed only if their queue
 /// is gone. Putting a message back needs no memory: the type record of its type is pinned
-/// while it is handed over (`pin`). Also frees the records of other waiters whose wait
-/// ended (E2BIG, EIDRM) and who died before taking the result. Costs a compare-and-swap
-/// per pending record (there are rarely any).
+/// while it is handed over (`waiters::pin`). Also frees the records of other waiters whose
+/// wait ended (E2BIG, EIDRM) and who died before taking the result. Costs a
+/// compare-and-swap per pending record (there are rarely any).
 pub fn sweep_pending(g: &mut Guard) {
-    let mut w = pending().first(&g.tx);
-    while w != 0 {
-        let next = g.get(w + W::NEXT);
+    let mut next = Waiter::at_off(pending().first(&g.tx));
+    while let Some(w) = next {
+        next = w.link(g, W::NEXT);
         // SAFETY: pending records were registered, so their mutex is initialised.
-        if unsafe { liveness::probe(live(g, w)) } == Probe::Gone {
-            // SAFETY: the `Gone` probe left us holding it.
-            unsafe { liveness::discard(live(g, w)) };
-            let m = g.get(w + W::MSG);
-            if m != 0 {
-                g.put(w + W::MSG, 0);
-                let q = live_queue(g, g.get(w + W::QID));
-                if q == 0 {
-                    alloc::free(&mut g.tx, m);
-                } else if !pipelined_send(g, q, m) {
+        if unsafe { liveness::probe(live(g, w)) } == Probe::Alive {
+            continue;
+        }
+        // SAFETY: the `Gone` probe left us holding it.
+        unsafe { liveness::discard(live(g, w)) };
+        if let Some(m) = w.link::<Msg>(g, W::MSG) {
+            g.put(w.at(W::MSG), 0);
+            match live_queue(g, g.get(w.at(W::QID))) {
+                None => alloc::free(&mut g.tx, m.off()),
+                Some(q) if !pipelined_send(g, q, m) => {
                     // The pin held by `w` keeps the record; `free_record` below lets go of
                     // the pin once the message counts on the record.
-                    let tr = g.get(w + W::TREC);
-                    let tr = if tr != 0 {
-                        tr
-                    } else {
-                        queue::type_rec(g, q, g.get(m + M::TYPE) as i64)
-                    };
-                    if tr == 0 {
+                    let tr = w.link::<TypeRec>(g, W::TREC);
+                    let Some(tr) =
+                        tr.or_else(|| queue::type_rec(g, q, g.get(m.at(M::TYPE)) as i64))
+                    else {
                         // Impossible with the pin: a damaged store.
-                        crate::shm::arena::corrupt(w + W::TREC);
-                    }
-                    g.put(m + M::TREC, tr);
+                        crate::shm::arena::corrupt(w.at(W::TREC));
+                    };
+                    g.put(m.at(M::TREC), tr.off());
                     queue::enqueue(g, q, m, tr);
                 }
+                Some(_) => {}
             }
-            free_record(g, w);
         }
-        w = next;
+        free_record(g, w);
     }
 }
 
 /// Drops the records of dead waiters blocked on queue `q`, and sweeps pending deliveries.
 /// Runs from a waiter's periodic tick, at most every `min_gap_ns` per store.
-pub fn sweep_dead(g: &mut Guard, q: u64, min_gap_ns: u64) {
+pub fn sweep_dead(g: &mut Guard, q: Queue, min_gap_ns: u64) {
     let now = process::mono_ns();
     if now.saturating_sub(g.get(H::SWEEP_AT)) < min_gap_ns {
         return;
     }
     g.put(H::SWEEP_AT, now);
     sweep_pending(g);
-    let ws = all_waiters(g, q);
-    for w in ws {
+    for w in all_waiters(g, q) {
         alive_or_drop(g, w);
     }
     g.commit();

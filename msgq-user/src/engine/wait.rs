@@ -6,7 +6,9 @@
 //! `guard`), so a wake-up between the unlock and the sleep is never lost.
 
 use super::guard::{Guard, Shared};
+use super::records::Waiter;
 use super::recovery;
+use super::waiters;
 use crate::interrupt::Since;
 #[cfg(not(loom))]
 use crate::interrupt::Sleeping;
@@ -31,10 +33,10 @@ const SWEEP_GAP_NS: u64 = 200_000_000;
 pub fn wait<'a>(
     sh: &'a Shared,
     g: Guard<'a>,
-    w: u64,
+    w: Waiter,
     since: Since,
 ) -> Result<(Guard<'a>, Result<u64, bool>), Errno> {
-    let word = sh.arena.futex(w + W::FUTEX);
+    let word = sh.arena.futex(w.at(W::FUTEX));
     let mut seen = g.futex_snapshot(w);
     // From here until the record is released (after this function returns, under the
     // lock), a handler advances the word, so the sleep below cannot swallow it.
@@ -67,7 +69,7 @@ pub fn wait<'a>(
         let mut g = sh.lock()?;
         #[cfg(feature = "fault-injection")]
         crate::fault::phase(crate::fault::Phase::Locked);
-        let st = g.get(w + W::STATE);
+        let st = g.get(w.at(W::STATE));
         if st != state::WAITING && st != state::WOKEN {
             return Ok((g, Ok(st)));
         }
@@ -78,7 +80,7 @@ pub fn wait<'a>(
             return Ok((g, Err(false)));
         }
         // A tick (or a spurious wake-up): look for dead peers, then sleep again.
-        let q = g.get(w + W::QUEUE);
+        let q = waiters::queue_of(&g, w);
         recovery::sweep_dead(&mut g, q, SWEEP_GAP_NS);
         #[cfg(feature = "fault-injection")]
         crate::fault::phase(crate::fault::Phase::Swept);

@@ -15,6 +15,7 @@
 use super::guard::Guard;
 use super::lists::List;
 use super::queue;
+use super::records::{off_of, Msg, Queue, TypeRec, Waiter};
 use crate::shm::alloc;
 use crate::shm::layout::{kind, list, state, H, M, Q, T, W};
 use crate::sys::liveness::{self, Probe};
@@ -23,28 +24,28 @@ use msgq_core::ids;
 use msgq_core::limits::fits;
 use msgq_core::select::Mode;
 
-pub fn general(q: u64) -> List {
+pub fn general(q: Queue) -> List {
     List {
-        head: q + Q::RHEAD,
-        tail: q + Q::RTAIL,
+        head: q.at(Q::RHEAD),
+        tail: q.at(Q::RTAIL),
         next: W::NEXT,
         prev: W::PREV,
     }
 }
 
-pub fn typed(tr: u64) -> List {
+pub fn typed(tr: TypeRec) -> List {
     List {
-        head: tr + T::RHEAD,
-        tail: tr + T::RTAIL,
+        head: tr.at(T::RHEAD),
+        tail: tr.at(T::RTAIL),
         next: W::NEXT,
         prev: W::PREV,
     }
 }
 
-pub fn senders(q: u64) -> List {
+pub fn senders(q: Queue) -> List {
     List {
-        head: q + Q::SHEAD,
-        tail: q + Q::STAIL,
+        head: q.at(Q::SHEAD),
+        tail: q.at(Q::STAIL),
         next: W::NEXT,
         prev: W::PREV,
     }
@@ -59,27 +60,42 @@ pub fn pending() -> List {
     }
 }
 
+/// The first waiter of the list whose head word is `head_word` (callers read each next
+/// link before visiting a waiter, so a visit may unlink or free it).
+fn walk(g: &Guard, head_word: u64) -> Option<Waiter> {
+    Waiter::at_off(g.get(head_word))
+}
+
 /// The mode a receiver record waits with.
-pub fn mode_of(g: &Guard, w: u64) -> Mode {
-    Mode::decode(g.get(w + W::MODEK) as u32, g.get(w + W::MODEV) as i64).unwrap_or(Mode::Number(0))
+pub fn mode_of(g: &Guard, w: Waiter) -> Mode {
+    Mode::decode(g.get(w.at(W::MODEK)) as u32, g.get(w.at(W::MODEV)) as i64)
+        .unwrap_or(Mode::Number(0))
+}
+
+/// The queue waiter `w` waits on.
+pub fn queue_of(g: &Guard, w: Waiter) -> Queue {
+    match w.link(g, W::QUEUE) {
+        Some(q) => q,
+        None => crate::shm::arena::corrupt(w.at(W::QUEUE)),
+    }
 }
 
 /// Registers the caller as a waiter on queue `q`: a receiver with `mode` and `maxsize`, or a
 /// sender of `maxsize` bytes. `None` when the store is full.
-pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Option<u64> {
+pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Option<Waiter> {
     let tr = match (k, mode) {
-        (kind::RECEIVER, Mode::Equal(t)) => queue::type_rec_or_new(g, q, t)?,
-        _ => 0,
+        (kind::RECEIVER, Mode::Equal(t)) => Some(queue::type_rec_or_new(g, q, t)?),
+        _ => None,
     };
     let fresh = alloc::alloc(&mut g.tx, W::SIZE)?;
-    let w = fresh.off();
+    let w = Waiter::new(fresh.off());
     let (mk, mv) = mode.encode();
     let order = g.get(H::ORDER);
     g.put(H::ORDER, order + 1);
     let fields = [
         (W::KIND, k),
-        (W::QUEUE, q),
-        (W::QID, g.get(q + Q::ID)),
+        (W::QUEUE, q.off()),
+        (W::QID, g.get(q.at(Q::ID))),
         (W::MODEK, mk as u64),
         (W::MODEV, mv as u64),
         (W::MAXSIZE, maxsize),
@@ -90,21 +106,19 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
         (W::ORDER, order),
         (W::TID, process::tid() as u64),
         (W::TGID, process::pid() as u64),
-        (W::TREC, tr),
+        (W::TREC, off_of(tr)),
         (W::DELIVERED_AT, 0),
     ];
     for (f, v) in fields {
         fresh.init(f, v);
     }
-    let (l, which) = if k == kind::SENDER {
-        (senders(q), list::SENDERS)
-    } else if tr != 0 {
-        (typed(tr), list::TYPED)
-    } else {
-        (general(q), list::GENERAL)
+    let (l, which) = match (k, tr) {
+        (kind::SENDER, _) => (senders(q), list::SENDERS),
+        (_, Some(tr)) => (typed(tr), list::TYPED),
+        _ => (general(q), list::GENERAL),
     };
     fresh.init(W::LIST, which);
-    l.push_back(&mut g.tx, w);
+    l.push_back(&mut g.tx, w.off());
     // Last, after every step that can fail: from here on the thread owns the mutex and must
     // `release` the record.
     // SAFETY: a fresh record of W::SIZE bytes, 8-aligned, under the store lock.
@@ -114,17 +128,17 @@ pub fn register(g: &mut Guard, q: u64, k: u64, mode: Mode, maxsize: u64) -> Opti
 
 /// Waiter `w`'s liveness mutex; a damaged one is reported as a corrupt store, never handed
 /// to glibc.
-pub(super) fn live(g: &Guard, w: u64) -> *mut libc::pthread_mutex_t {
-    let m = g.arena().byte_ptr(w + W::LIVE0, liveness::SIZE).cast();
+pub(super) fn live(g: &Guard, w: Waiter) -> *mut libc::pthread_mutex_t {
+    let m = g.arena().byte_ptr(w.at(W::LIVE0), liveness::SIZE).cast();
     // SAFETY: byte_ptr checked that the mutex's bytes lie inside the mapping.
     if !unsafe { liveness::well_formed(m) } {
-        crate::shm::arena::corrupt(w + W::LIVE0);
+        crate::shm::arena::corrupt(w.at(W::LIVE0));
     }
     m
 }
 
 /// Whether the thread waiting in `w` is still alive; if not, its record is dropped.
-pub(super) fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
+pub(super) fn alive_or_drop(g: &mut Guard, w: Waiter) -> bool {
     // SAFETY: `w` is a linked waiter record, so its mutex was initialised by `register`.
     if unsafe { liveness::probe(live(g, w)) } == Probe::Alive {
         return true;
@@ -138,99 +152,97 @@ pub(super) fn alive_or_drop(g: &mut Guard, w: u64) -> bool {
 /// Takes waiter `w` off whatever list it is on, and lets go of the type record it holds
 /// (`W::TREC`; the field is left as it was: the caller clears it, keeps it as a pin, or
 /// frees the record).
-pub fn unlink(g: &mut Guard, w: u64) {
-    let q = g.get(w + W::QUEUE);
-    match g.get(w + W::LIST) {
-        list::GENERAL => general(q).unlink(&mut g.tx, w),
-        list::SENDERS => senders(q).unlink(&mut g.tx, w),
+pub fn unlink(g: &mut Guard, w: Waiter) {
+    let q = queue_of(g, w);
+    match g.get(w.at(W::LIST)) {
+        list::GENERAL => general(q).unlink(&mut g.tx, w.off()),
+        list::SENDERS => senders(q).unlink(&mut g.tx, w.off()),
         list::PENDING => {
-            pending().unlink(&mut g.tx, w);
+            pending().unlink(&mut g.tx, w.off());
             unpin(g, w);
         }
         list::TYPED => {
-            let tr = g.get(w + W::TREC);
-            typed(tr).unlink(&mut g.tx, w);
+            let Some(tr) = w.link::<TypeRec>(g, W::TREC) else {
+                crate::shm::arena::corrupt(w.at(W::TREC));
+            };
+            typed(tr).unlink(&mut g.tx, w.off());
             queue::type_rec_release(g, q, tr);
         }
         _ => {}
     }
-    g.put(w + W::LIST, list::NONE);
+    g.put(w.at(W::LIST), list::NONE);
 }
 
 /// Moves waiter `w`, whose wait has ended (its state is set), to the pending list, where
 /// it stays reachable until its thread takes the result (or the sweep finds it dead).
-pub(super) fn to_pending(g: &mut Guard, w: u64) {
-    pending().push_back(&mut g.tx, w);
-    g.put(w + W::LIST, list::PENDING);
+pub(super) fn to_pending(g: &mut Guard, w: Waiter) {
+    pending().push_back(&mut g.tx, w.off());
+    g.put(w.at(W::LIST), list::PENDING);
     g.wake_later(w);
 }
 
-/// Pins the type record of message `m`'s type in queue `q` for waiter `w`, to which `m` is
-/// being handed: while the pin holds, the record stays, so putting the message back (its
-/// receiver died) needs no memory. `None` when the record had to be made and the store is
-/// full: then the message must not be handed over.
-fn pin(g: &mut Guard, q: u64, w: u64, t: i64) -> Option<()> {
+/// Pins the type record of type `t` in queue `q` for waiter `w`, to which a message of that
+/// type is being handed: while the pin holds, the record stays, so putting the message back
+/// (its receiver died) needs no memory. `None` when the record had to be made and the store
+/// is full: then the message must not be handed over.
+fn pin(g: &mut Guard, q: Queue, w: Waiter, t: i64) -> Option<()> {
     let tr = queue::type_rec_or_new(g, q, t)?;
-    g.tx.add(tr + T::PINS, 1);
+    g.tx.add(tr.at(T::PINS), 1);
     // A typed receiver's own record is released by `unlink` below; this is the pin.
-    g.put(w + W::TREC, tr);
+    g.put(w.at(W::TREC), tr.off());
     Some(())
 }
 
 /// Lets go of a pending waiter's pin, if its queue still exists (a removed queue's records
 /// went with it). `W::TREC` is left as it is: the record is being freed.
-fn unpin(g: &mut Guard, w: u64) {
-    let tr = g.get(w + W::TREC);
-    if tr == 0 {
+fn unpin(g: &mut Guard, w: Waiter) {
+    let Some(tr) = w.link::<TypeRec>(g, W::TREC) else {
         return;
-    }
-    let q = g.get(w + W::QUEUE);
-    if live_queue(g, g.get(w + W::QID)) == q {
-        g.tx.add(tr + T::PINS, -1);
+    };
+    let q = queue_of(g, w);
+    if live_queue(g, g.get(w.at(W::QID))) == Some(q) {
+        g.tx.add(tr.at(T::PINS), -1);
         queue::type_rec_release(g, q, tr);
     }
 }
 
 /// The waiting thread is done with its record `w`: unlinks and frees it (and a message
 /// still attached to it).
-pub fn release(g: &mut Guard, w: u64) {
+pub fn release(g: &mut Guard, w: Waiter) {
     // SAFETY: only the thread that registered `w` calls this, and it holds the mutex.
     unsafe { liveness::let_go(live(g, w)) };
     free_record(g, w);
 }
 
-pub(super) fn free_record(g: &mut Guard, w: u64) {
+pub(super) fn free_record(g: &mut Guard, w: Waiter) {
     unlink(g, w);
-    let m = g.get(w + W::MSG);
-    if m != 0 {
-        g.put(w + W::MSG, 0);
-        alloc::free(&mut g.tx, m);
+    if let Some(m) = w.link::<Msg>(g, W::MSG) {
+        g.put(w.at(W::MSG), 0);
+        alloc::free(&mut g.tx, m.off());
     }
-    alloc::free(&mut g.tx, w);
+    alloc::free(&mut g.tx, w.off());
 }
 
 /// Linux's `pipelined_send`: offers message `m` to the receivers blocked on `q`, oldest
 /// matching first. Receivers whose buffer is too small get E2BIG and the next one is
 /// tried. Returns whether a receiver took the message.
-pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
-    let t = g.get(m + M::TYPE) as i64;
-    let size = g.get(m + M::LEN);
+pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
+    let t = g.get(m.at(M::TYPE)) as i64;
+    let size = g.get(m.at(M::LEN));
     loop {
-        let tr = queue::type_rec(g, q, t);
-        let c1 = if tr != 0 { g.get(tr + T::RHEAD) } else { 0 };
-        let mut c2 = g.get(q + Q::RHEAD);
-        while c2 != 0 && !mode_of(g, c2).accepts(t) {
-            let next = g.get(c2 + W::NEXT);
+        let c1 = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
+        let mut c2 = walk(g, q.at(Q::RHEAD));
+        while let Some(c) = c2.filter(|&c| !mode_of(g, c).accepts(t)) {
+            c2 = c.link(g, W::NEXT);
             // A dead receiver passed over is dropped too, so dead records do not pile up
             // in front of the live ones.
-            alive_or_drop(g, c2);
-            c2 = next;
+            alive_or_drop(g, c);
         }
         let w = match (c1, c2) {
-            (0, 0) => return false,
-            (c, 0) | (0, c) => c,
-            (a, b) => {
-                if g.get(a + W::ORDER) < g.get(b + W::ORDER) {
+            (None, None) => return false,
+            (Some(c), None) | (None, Some(c)) => c,
+            (Some(a), Some(b)) => {
+                if g.get(a.at(W::ORDER)) < g.get(b.at(W::ORDER)) {
                     a
                 } else {
                     b
@@ -240,10 +252,10 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
         if !alive_or_drop(g, w) {
             continue;
         }
-        if g.get(w + W::MAXSIZE) < size {
+        if g.get(w.at(W::MAXSIZE)) < size {
             unlink(g, w);
-            g.put(w + W::TREC, 0);
-            g.put(w + W::STATE, state::E2BIG);
+            g.put(w.at(W::TREC), 0);
+            g.put(w.at(W::STATE), state::E2BIG);
             to_pending(g, w);
             continue;
         }
@@ -253,80 +265,70 @@ pub fn pipelined_send(g: &mut Guard, q: u64, m: u64) -> bool {
             return false;
         }
         unlink(g, w);
-        g.put(w + W::MSG, m);
-        g.put(w + W::STATE, state::DELIVERED);
-        g.put(w + W::DELIVERED_AT, process::mono_ns());
+        g.put(w.at(W::MSG), m.off());
+        g.put(w.at(W::STATE), state::DELIVERED);
+        g.put(w.at(W::DELIVERED_AT), process::mono_ns());
         to_pending(g, w);
-        let tid = g.get(w + W::TID);
-        g.put(q + Q::LRPID, tid);
-        g.put(q + Q::RTIME, process::now_secs());
+        let tid = g.get(w.at(W::TID));
+        g.put(q.at(Q::LRPID), tid);
+        g.put(q.at(Q::RTIME), process::now_secs());
         return true;
     }
 }
 
-/// Linux's `ss_wakeup` (without `kill`: removal is [`reclaim_dying`]'s): the senders whose
-/// message now fits are woken (they stay linked and unlink themselves), and the others are
-/// rotated to the tail, stopping at the first one rotated. Senders found dead are dropped
-/// on the way (a compare-and-swap each): a woken sender unlinks itself, and a dead one
-/// never would.
-pub fn wake_senders(g: &mut Guard, q: u64) {
+/// Linux's `ss_wakeup` (without `kill`: removal is `recovery::reclaim_dying`'s): the senders
+/// whose message now fits are woken (they stay linked and unlink themselves), and the others
+/// are rotated to the tail, stopping at the first one rotated. Senders found dead are
+/// dropped on the way (a compare-and-swap each): a woken sender unlinks itself, and a dead
+/// one never would.
+pub fn wake_senders(g: &mut Guard, q: Queue) {
     let l = senders(q);
-    let mut stop = 0;
-    let mut w = l.first(&g.tx);
-    while w != 0 && w != stop {
-        let next = g.get(w + W::NEXT);
+    let mut stop = None;
+    let mut next = walk(g, l.head);
+    while let Some(w) = next.filter(|&w| Some(w) != stop) {
+        next = w.link(g, W::NEXT);
         if !alive_or_drop(g, w) {
-            w = next;
             continue;
         }
         if fits(
-            g.get(w + W::MAXSIZE),
-            g.get(q + Q::CBYTES),
-            g.get(q + Q::QNUM),
-            g.get(q + Q::QBYTES),
+            g.get(w.at(W::MAXSIZE)),
+            g.get(q.at(Q::CBYTES)),
+            g.get(q.at(Q::QNUM)),
+            g.get(q.at(Q::QBYTES)),
         ) {
-            if g.get(w + W::STATE) == state::WAITING {
-                g.put(w + W::STATE, state::WOKEN);
+            if g.get(w.at(W::STATE)) == state::WAITING {
+                g.put(w.at(W::STATE), state::WOKEN);
                 g.wake_later(w);
             }
         } else {
-            if stop == 0 {
-                stop = w;
-            }
-            if next != 0 {
-                l.unlink(&mut g.tx, w);
-                l.push_back(&mut g.tx, w);
+            stop = stop.or(Some(w));
+            if next.is_some() {
+                l.unlink(&mut g.tx, w.off());
+                l.push_back(&mut g.tx, w.off());
             }
         }
-        w = next;
     }
 }
 
 /// Visits every blocked receiver of `q` (general list and every type record's list).
-pub(super) fn each_receiver(g: &Guard, q: u64, mut f: impl FnMut(u64)) {
-    let mut w = g.get(q + Q::RHEAD);
-    while w != 0 {
-        let next = g.get(w + W::NEXT);
-        f(w);
-        w = next;
-    }
+pub(super) fn each_receiver(g: &Guard, q: Queue, mut f: impl FnMut(Waiter)) {
+    let mut visit = |mut next: Option<Waiter>| {
+        while let Some(w) = next {
+            next = w.link(g, W::NEXT);
+            f(w);
+        }
+    };
+    visit(walk(g, q.at(Q::RHEAD)));
     for b in queue::buckets(g, q) {
-        let mut tr = g.get(b);
-        while tr != 0 {
-            let mut w = g.get(tr + T::RHEAD);
-            while w != 0 {
-                let next = g.get(w + W::NEXT);
-                f(w);
-                w = next;
-            }
-            tr = g.get(tr + T::BNEXT);
+        for tr in queue::chain(g, b) {
+            visit(walk(g, tr.at(T::RHEAD)));
         }
     }
 }
 
 /// IPC_SET: every blocked receiver wakes to re-check its permission (it stays linked until
 /// it runs, so it may still get a message first).
-pub fn wake_receivers(g: &mut Guard, q: u64) {
+pub fn wake_receivers(g: &mut Guard, q: Queue) {
     let mut ws = Vec::new();
     each_receiver(g, q, |w| ws.push(w));
     for w in ws {
@@ -334,13 +336,9 @@ pub fn wake_receivers(g: &mut Guard, q: u64) {
     }
 }
 
-/// The queue record that id `qid` names now, or 0.
-pub(super) fn live_queue(g: &Guard, qid: u64) -> u64 {
+/// The queue record that id `qid` names now.
+pub(super) fn live_queue(g: &Guard, qid: u64) -> Option<Queue> {
     let id = qid as i32;
-    let q = g.get(crate::shm::layout::IDS_OFF + 8 * ids::idx_of(id) as u64);
-    if q != 0 && g.get(q + Q::ID) == qid {
-        q
-    } else {
-        0
-    }
+    Queue::at_off(g.get(crate::shm::layout::IDS_OFF + 8 * ids::idx_of(id) as u64))
+        .filter(|q| g.get(q.at(Q::ID)) == qid)
 }
