@@ -1,4 +1,4 @@
-//! Reproducer of issue 12, defect 2, found by `msgq-chaos store-full` (its hand-off probes):
+//! Regression test for issue 12, defect 2, as `msgq-chaos store-full`'s hand-off probes find it:
 //! a message handed to a blocked receiver that then dies is lost if, when the sweep of
 //! pending deliveries puts it back, its queue has no record for its type any more and the
 //! store has no block left for one. `msgsnd` had returned 0.
@@ -11,7 +11,10 @@
 //! keeps the delivery pending until there is room) and sweeping again, the message must be
 //! in the queue.
 //!
-//! `#[ignore]`d until the engine is fixed (`make chaos-bugs` runs it).
+//! Fixed in msgq-user 5f9fe0e (a hand-off pins its type record: putting the message back
+//! needs no memory); failed before with ENOMSG for the message. `msgq-user`'s
+//! `regressions.rs` has the case of a receiver of any type (no type record at all); this is
+//! the typed receiver whose record the queue would otherwise drop.
 
 use msgq_core::abi::*;
 use msgq_user::shm::layout::MIN_LEN;
@@ -26,7 +29,6 @@ fn wchan(pid: i32) -> String {
 }
 
 #[test]
-#[ignore = "issue 12 defect 2: open until msgq-user's sweep keeps the message"]
 fn a_handed_off_message_survives_its_receivers_death_in_a_full_store() {
     let p = std::path::PathBuf::from(format!("/dev/shm/msgq-fullhandoff-{}", std::process::id()));
     let _ = std::fs::remove_file(&p);
