@@ -3,8 +3,13 @@
 //! ```text
 //! msgq-chaos test [--secs N] [--seed S]     the bounded suite of `make test`: chaos with
 //!                                          SIGKILL, chaos with SIGSTOP, permissions,
-//!                                          seeded fuzz drivers; ends `chaos: N passed, N failed`
-//! msgq-chaos kill|stop [--secs N] [--seed S] [--no-fault] [-v]   one chaos run
+//!                                          seeded fuzz drivers, then the store-full,
+//!                                          msgmni and timer-signal modes on the engine
+//!                                          and the kernel; ends `chaos: N passed, N failed`
+//! msgq-chaos kill|stop [--secs N] [--seed S] [--no-fault] [--kernel] [-v]   one chaos run
+//! msgq-chaos store-full|msgmni|timer [--secs N] [--kernel-secs N] [--seed S] [--no-fault]
+//!            [--engine-only|--kernel-only] [-v]   the engine, then the same workload on
+//!                                          the kernel (private IPC namespace), side by side
 //! msgq-chaos perms                          permission tests across uids (root)
 //! msgq-chaos fuzz-store|fuzz-api [--secs N] [--seed S] [--corpus DIR]   seeded fuzz drivers
 //! msgq-chaos worker ...                     (internal) one chaos worker
@@ -12,7 +17,9 @@
 //! See docs/crash-safety.md.
 
 mod chaos;
+mod ipc;
 mod perms;
+mod sigtimer;
 mod worker;
 
 use msgq_chaos::fuzz;
@@ -22,6 +29,9 @@ use std::time::{Duration, Instant};
 
 struct Opts {
     secs: Option<u64>,
+    kernel_secs: Option<u64>,
+    engine: bool,
+    kernel: bool,
     seed: u64,
     fault: bool,
     verbose: bool,
@@ -31,6 +41,9 @@ struct Opts {
 fn parse(args: &[String]) -> Opts {
     let mut o = Opts {
         secs: None,
+        kernel_secs: None,
+        engine: true,
+        kernel: true,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -44,7 +57,16 @@ fn parse(args: &[String]) -> Opts {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--secs" => o.secs = it.next().and_then(|x| x.parse().ok()),
-            "--seed" => o.seed = it.next().and_then(|x| x.parse().ok()).expect("--seed N"),
+            "--kernel-secs" => o.kernel_secs = it.next().and_then(|x| x.parse().ok()),
+            "--engine-only" => o.kernel = false,
+            "--kernel-only" | "--kernel" => o.engine = false,
+            "--seed" => match it.next().and_then(|x| x.parse().ok()) {
+                Some(s) => o.seed = s,
+                None => {
+                    eprintln!("msgq-chaos: --seed N");
+                    std::process::exit(2);
+                }
+            },
             "--no-fault" => o.fault = false,
             "-v" | "--verbose" => o.verbose = true,
             "--corpus" => o.corpus = it.next().map(PathBuf::from),
@@ -140,12 +162,86 @@ fn fuzz_driver(which: &str, o: &Opts, secs: u64) -> FuzzOutcome {
     FuzzOutcome { execs, failed }
 }
 
+/// Runs a mode on the engine and then on the kernel, and prints them side by side.
+fn pair(
+    mode: chaos::Mode,
+    o: &Opts,
+    secs: u64,
+    kernel_secs: u64,
+) -> (chaos::Outcome, chaos::Outcome) {
+    let one = |kernel: bool, secs: u64| {
+        chaos::run(chaos::Config {
+            mode,
+            secs,
+            seed: o.seed,
+            // Fault points (kills inside updates) in the msgmni mode only: the store-full
+            // mode needs the message rate they would cut forty-fold, the timer mode no kills.
+            fault: o.fault && !kernel && mode == chaos::Mode::Mni,
+            verbose: o.verbose,
+            kernel,
+        })
+    };
+    let none = || chaos::Outcome {
+        counts: chaos::Counts::default(),
+        passed: 0,
+        failed: 0,
+        skipped: Some("not asked for".into()),
+    };
+    let e = if o.engine { one(false, secs) } else { none() };
+    let k = if o.kernel {
+        one(true, kernel_secs)
+    } else {
+        none()
+    };
+    let side = |x: &chaos::Outcome| -> String {
+        if let Some(why) = &x.skipped {
+            return format!("skipped ({why})");
+        }
+        let c = &x.counts;
+        let common = format!(
+            "{} sent, {} received, {} drained, {} lost, {} excused",
+            c.sent, c.received, c.drained, c.lost, c.excused
+        );
+        match mode {
+            chaos::Mode::Full => format!(
+                "{common}; {} sends refused (full), {} hand-off probes ({} not found again)",
+                c.full_refusals,
+                c.probes,
+                c.probes_lost
+            ),
+            chaos::Mode::Mni => format!(
+                "{common}; {} queues created, {} ENOSPC, at most {} of {} in use",
+                c.creates,
+                c.enospc,
+                c.max_in_use,
+                chaos::MNI_LIMIT
+            ),
+            chaos::Mode::Timer => format!(
+                "{} timed calls, {} with a handler while blocked, {} EINTR, {} completed first, {} EINTR missed; {common}",
+                c.calls, c.timers_blocked, c.timers_eintr, c.completed_first, c.eintr_missed
+            ),
+            _ => common,
+        }
+    };
+    println!(
+        "chaos-{}: engine: {} | kernel: {}",
+        mode.name(),
+        side(&e),
+        side(&k)
+    );
+    (e, k)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.get(1).map(String::as_str).unwrap_or("");
     if cmd == "worker" {
         let a = &args[2..];
-        let n = |i: usize| a[i].parse::<u64>().expect("worker argument");
+        if a.len() < 12 {
+            eprintln!("msgq-chaos worker: expects 12 arguments");
+            std::process::exit(2);
+        }
+        let n = |i: usize| a[i].parse::<u64>().unwrap_or(0);
         let code = worker::run(worker::Args {
             role: a[0].clone(),
             store: a[1].clone(),
@@ -154,9 +250,11 @@ fn main() {
             seed: n(4),
             log: a[5].clone(),
             life_ms: n(6),
-            queues: a[7].split(',').map(|x| x.parse().unwrap()).collect(),
+            queues: a[7].split(',').filter_map(|x| x.parse().ok()).collect(),
             fault: a[8] == "1",
             status: a[9].clone(),
+            shape: worker::Shape::parse(&a[10]).unwrap_or(worker::Shape::Kill),
+            msgmni: n(11),
         });
         std::process::exit(code);
     }
@@ -166,13 +264,22 @@ fn main() {
             mode,
             secs,
             seed: o.seed,
-            fault: o.fault && mode == chaos::Mode::Kill,
+            fault: o.fault && mode == chaos::Mode::Kill && o.engine,
             verbose: o.verbose,
+            kernel: !o.engine,
         })
+    };
+    let new_mode = |mode, default: u64| {
+        let secs = o.secs.unwrap_or(default);
+        let (e, k) = pair(mode, &o, secs, o.kernel_secs.unwrap_or(secs.div_ceil(2)));
+        e.failed + k.failed
     };
     let failed = match cmd {
         "kill" => chaos(chaos::Mode::Kill, o.secs.unwrap_or(20)).failed,
         "stop" => chaos(chaos::Mode::Stop, o.secs.unwrap_or(15)).failed,
+        "store-full" => new_mode(chaos::Mode::Full, 20),
+        "msgmni" => new_mode(chaos::Mode::Mni, 20),
+        "timer" => new_mode(chaos::Mode::Timer, 20),
         "perms" => perms::run().failed,
         "fuzz-store" | "fuzz-api" => fuzz_driver(cmd, &o, o.secs.unwrap_or(10)).failed,
         "test" => {
@@ -182,12 +289,25 @@ fn main() {
             let p = perms::run();
             let fs = fuzz_driver("fuzz-store", &o, 6);
             let fa = fuzz_driver("fuzz-api", &o, 6);
+            // Issue 12: the edges, each on the engine and then on the kernel (shorter: it
+            // is the reference).
+            let part = |x: u64| (secs * x / 20).max(2);
+            let full = pair(chaos::Mode::Full, &o, part(6), part(3));
+            let mni = pair(chaos::Mode::Mni, &o, part(4), part(2));
+            let timer = pair(chaos::Mode::Timer, &o, part(4), part(2));
+            let edges = [&full.0, &full.1, &mni.0, &mni.1, &timer.0, &timer.1];
             let passed = k.passed
                 + s.passed
                 + p.passed
                 + (fs.execs - fs.failed).min(1)
-                + (fa.execs - fa.failed).min(1);
-            let failed = k.failed + s.failed + p.failed + fs.failed + fa.failed;
+                + (fa.execs - fa.failed).min(1)
+                + edges.iter().map(|x| x.passed).sum::<u64>();
+            let failed = k.failed
+                + s.failed
+                + p.failed
+                + fs.failed
+                + fa.failed
+                + edges.iter().map(|x| x.failed).sum::<u64>();
             println!(
                 "chaos: survived {} kills ({} while holding the store lock, {} blocked, {} right after a hand-off, {} at fault points), {} stops ({} holding the lock), {} hostile calls refused, {} fuzz executions (seeded driver)",
                 k.counts.kills + k.counts.fault_kills,
@@ -200,11 +320,24 @@ fn main() {
                 p.hostile,
                 fs.execs + fa.execs
             );
+            println!(
+                "chaos: store full: {} lost of {} sent (kernel: {} of {}); msgmni: {} ENOSPC (kernel: {}); timer signals: {} EINTR missed of {} blocked calls interrupted (kernel: {} of {})",
+                full.0.counts.lost,
+                full.0.counts.sent,
+                full.1.counts.lost,
+                full.1.counts.sent,
+                mni.0.counts.enospc,
+                mni.1.counts.enospc,
+                timer.0.counts.eintr_missed,
+                timer.0.counts.timers_blocked,
+                timer.1.counts.eintr_missed,
+                timer.1.counts.timers_blocked
+            );
             println!("chaos: {passed} passed, {failed} failed");
             failed
         }
         _ => {
-            eprintln!("usage: msgq-chaos test|kill|stop|perms|fuzz-store|fuzz-api [--secs N] [--seed S] [--no-fault] [-v] [--corpus DIR]");
+            eprintln!("usage: msgq-chaos test|kill|stop|store-full|msgmni|timer|perms|fuzz-store|fuzz-api [--secs N] [--kernel-secs N] [--seed S] [--no-fault] [--kernel|--engine-only] [-v] [--corpus DIR]");
             2
         }
     };

@@ -21,10 +21,21 @@ pub fn fnv64(data: &[u8]) -> u64 {
     h
 }
 
-/// The text of message `seq` of sender `sid`, with type `mtype`.
-pub fn encode(sid: u64, seq: u64, mtype: i64) -> Vec<u8> {
+fn payload_rng(sid: u64, seq: u64) -> (Rng, usize) {
     let mut r = Rng::new(sid.rotate_left(17) ^ seq);
     let n = r.below(MAX_PAYLOAD as u64 + 1) as usize;
+    (r, n)
+}
+
+/// The payload length of message `seq` of sender `sid` (0..=MAX_PAYLOAD): a sender that
+/// wants a message of a given size picks the sequence number (the store-full filler does).
+pub fn payload_len(sid: u64, seq: u64) -> usize {
+    payload_rng(sid, seq).1
+}
+
+/// The text of message `seq` of sender `sid`, with type `mtype`.
+pub fn encode(sid: u64, seq: u64, mtype: i64) -> Vec<u8> {
+    let (mut r, n) = payload_rng(sid, seq);
     let mut v = Vec::with_capacity(HEADER + n + 8);
     v.extend_from_slice(&sid.to_le_bytes());
     v.extend_from_slice(&seq.to_le_bytes());
@@ -59,4 +70,21 @@ pub fn decode(text: &[u8], mtype: i64) -> Result<(u64, u64), String> {
         ));
     }
     Ok((sid, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_len_is_what_encode_writes() {
+        for seq in 0..200 {
+            let sid = 0x5_0000_0003;
+            assert_eq!(
+                encode(sid, seq, 7).len(),
+                HEADER + payload_len(sid, seq) + 8
+            );
+            assert_eq!(decode(&encode(sid, seq, 7), 7), Ok((sid, seq)));
+        }
+    }
 }
