@@ -26,7 +26,8 @@ pub mod procfs;
 mod real;
 mod signals;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
 
 /// Sets the calling thread's `errno`.
 pub(crate) fn set_errno(e: i32) {
@@ -57,29 +58,64 @@ thread_local! {
     static IN_ENGINE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Runs `f`, a call into the userspace engine. A call made while the same thread is already
-/// inside one (from a signal handler that interrupted it) fails at once with `EDEADLK`
-/// instead: the engine is not re-entrant (its store lock may be held by the interrupted
-/// call, and its credential cache stays borrowed while a call blocks), so going on would
-/// hang or fail midway. See docs/shim.md, "Engine notes".
+/// Whether this thread is inside an engine call (for the signal trampoline).
+pub(crate) fn in_engine() -> bool {
+    IN_ENGINE.with(|d| d.get()) > 0
+}
+
+/// Sets this thread's engine-call depth, ordered (for the compiler) with the signal
+/// handlers that read it on this thread.
+fn set_depth(v: u32) {
+    compiler_fence(SeqCst);
+    IN_ENGINE.with(|d| d.set(v));
+    compiler_fence(SeqCst);
+}
+
+/// Runs `f`, a call into the userspace engine, as the kernel runs a system call: a handler
+/// of a signal that arrives during it (through the shim's trampoline) is recorded, not run,
+/// and runs when the call has finished, just before the result goes back to the program
+/// (`errno` is set again afterwards, so a handler that changes it changes nothing); see
+/// `signals::defer` and `signals::run_deferred`. A handler that makes its own engine call
+/// thus finds the engine free.
+///
+/// A call made while the same thread is already inside one still fails at once with
+/// `EDEADLK`: that takes a handler installed behind the shim's back (the raw `rt_sigaction`
+/// system call), or one that ran at once because the thread's deferral queue was full. The
+/// engine is not re-entrant (its store lock may be held by the interrupted call, and its
+/// credential cache stays borrowed while a call blocks), so going on would hang or fail
+/// midway. See docs/shim.md, "Engine notes".
 pub(crate) fn engine_call<R>(fail: R, f: impl FnOnce() -> R) -> R {
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            IN_ENGINE.with(|d| d.set(d.get().saturating_sub(1)));
-        }
-    }
-    let depth = IN_ENGINE.with(|d| {
-        let v = d.get();
-        d.set(v + 1);
-        v
-    });
-    let _leave = Leave;
+    let depth = IN_ENGINE.with(|d| d.get());
     if depth > 0 {
         set_errno(libc::EDEADLK);
         return fail;
     }
-    f()
+    set_depth(1);
+    // A panic (which `guard` turns into EIO) still leaves the engine and runs what was
+    // deferred, then goes on unwinding.
+    let r = catch_unwind(AssertUnwindSafe(f));
+    let e = errno();
+    leave_engine();
+    set_errno(e);
+    match r {
+        Ok(v) => v,
+        Err(p) => resume_unwind(p),
+    }
+}
+
+/// Ends the outermost engine call: depth 0, then the deferred handlers, in order.
+fn leave_engine() {
+    if signals::deferred_is_empty() {
+        set_depth(0);
+        // A signal deferred between the test and the store is found here.
+        if signals::deferred_is_empty() {
+            return;
+        }
+        signals::run_deferred(|| {});
+    } else {
+        // With every signal blocked first, so none overtakes those already recorded.
+        signals::run_deferred(|| set_depth(0));
+    }
 }
 
 extern "C" fn constructor() {

@@ -21,6 +21,12 @@
 //! shim. After `SA_RESETHAND` has reset a handler, the kernel has `SIG_DFL` with the flags
 //! it was installed with: the shim removes the `SA_SIGINFO` it added there too.
 //!
+//! A delivery that lands while the thread is inside an engine call (and is not one of the
+//! synchronous signals) is recorded instead, and its handler runs when the call has
+//! finished, before its result goes back to the program ([`run_deferred`], called from
+//! `crate::engine_call`): the engine is not re-entrant, and Linux too runs a handler on
+//! the way back from the system call it interrupted.
+//!
 //! Not wrapped: `SIG_DFL`, `SIG_IGN`, the signals that cannot be caught or that glibc
 //! keeps for itself (`SIGKILL`, `SIGSTOP`, 32, 33: the real call refuses them), handlers
 //! that live in the shim itself (the engine's `SIGSEGV`/`SIGBUS` fault guard in
@@ -38,8 +44,13 @@
 use crate::real::{self, call_real};
 use crate::{guard, set_errno};
 use libc::{c_int, c_void, sigaction as SigAction, sighandler_t, siginfo_t};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::{
+    compiler_fence, fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize,
+};
 
 /// glibc's `NSIG`: signals are 1..NSIG.
 const NSIG: c_int = 65;
@@ -52,8 +63,10 @@ struct Slot {
     handler: AtomicUsize,
     /// Whether the program asked for `SA_SIGINFO` (three arguments).
     siginfo: AtomicBool,
-    /// The program's `sa_flags` with that handler.
+    /// The program's `sa_flags` with that handler (read by the trampoline under `seq` too).
     flags: AtomicI32,
+    /// The program's `sa_mask` with that handler: bit `s - 1` for signal `s`.
+    mask: AtomicU64,
     /// Whether the last action set through the shim for this signal was the trampoline.
     wrapped: AtomicBool,
 }
@@ -64,6 +77,7 @@ const EMPTY: Slot = Slot {
     handler: AtomicUsize::new(0),
     siginfo: AtomicBool::new(false),
     flags: AtomicI32::new(0),
+    mask: AtomicU64::new(0),
     wrapped: AtomicBool::new(false),
 };
 
@@ -74,21 +88,39 @@ static SLOTS: [Slot; NSIG as usize] = [EMPTY; NSIG as usize];
 struct Snapshot {
     handler: usize,
     flags: c_int,
+    mask: u64,
     wrapped: bool,
 }
 
+/// What the trampoline reads for a delivery: the action the program installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Action {
+    handler: usize,
+    /// Whether the handler takes three arguments (`SA_SIGINFO`).
+    siginfo: bool,
+    flags: c_int,
+    /// `sa_mask`, bit `s - 1` for signal `s`.
+    mask: u64,
+}
+
 impl Slot {
-    /// The handler and its arity, consistent with each other (for the trampoline).
-    fn read(&self) -> (usize, bool) {
+    /// The handler, its arity, flags and mask, consistent with each other (for the
+    /// trampoline).
+    fn read(&self) -> Action {
+        let load = || Action {
+            handler: self.handler.load(Relaxed),
+            siginfo: self.siginfo.load(Relaxed),
+            flags: self.flags.load(Relaxed),
+            mask: self.mask.load(Relaxed),
+        };
         let mut spins = 0u32;
         loop {
             let s1 = self.seq.load(Acquire);
             if s1 & 1 == 0 {
-                let h = self.handler.load(Relaxed);
-                let si = self.siginfo.load(Relaxed);
+                let a = load();
                 fence(Acquire);
                 if self.seq.load(Relaxed) == s1 {
-                    return (h, si);
+                    return a;
                 }
             }
             // A writer on another thread is between two stores, or (in a child forked
@@ -97,7 +129,7 @@ impl Slot {
             // makes harmless).
             backoff(&mut spins);
             if spins & 63 == 0 && writer_is_stale() {
-                return (self.handler.load(Relaxed), self.siginfo.load(Relaxed));
+                return load();
             }
         }
     }
@@ -107,6 +139,7 @@ impl Slot {
         Snapshot {
             handler: self.handler.load(Relaxed),
             flags: self.flags.load(Relaxed),
+            mask: self.mask.load(Relaxed),
             wrapped: self.wrapped.load(Relaxed),
         }
     }
@@ -119,6 +152,7 @@ impl Slot {
         self.handler.store(s.handler, Relaxed);
         self.siginfo.store(s.flags & libc::SA_SIGINFO != 0, Relaxed);
         self.flags.store(s.flags, Relaxed);
+        self.mask.store(s.mask, Relaxed);
         self.wrapped.store(s.wrapped, Relaxed);
         self.seq.store(seq.wrapping_add(2), Release);
     }
@@ -138,6 +172,10 @@ fn backoff(spins: &mut u32) {
 
 /// The handler the kernel runs for every wrapped signal.
 ///
+/// It calls `handler_ran()`, then the program's handler, or, if the thread is inside an
+/// engine call and the signal is asynchronous, records the delivery for
+/// [`run_deferred`] instead (see [`defer`]).
+///
 /// `C-unwind`: a C++ handler that throws (with `-fnon-call-exceptions`) unwinds through
 /// it as it would through the kernel's signal frame; `siglongjmp` out of a handler skips
 /// it harmlessly (it owns nothing to drop). Nothing in it can panic.
@@ -146,29 +184,215 @@ unsafe extern "C-unwind" fn trampoline(sig: c_int, info: *mut siginfo_t, ctx: *m
     let Some(slot) = usize::try_from(sig).ok().and_then(|i| SLOTS.get(i)) else {
         return;
     };
-    let (h, siginfo) = slot.read();
-    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+    let a = slot.read();
+    if a.handler == libc::SIG_DFL || a.handler == libc::SIG_IGN {
         // Never stored for a wrapped signal; nothing sensible to call.
         return;
     }
-    if siginfo {
-        // SAFETY: `h` is the address the program installed with SA_SIGINFO, a
-        // `void (*)(int, siginfo_t *, void *)`; the arguments are the kernel's.
+    if crate::in_engine() && !synchronous(sig) && defer(sig, a, info) {
+        return;
+    }
+    // SAFETY: the kernel's arguments, for the handler the program installed.
+    unsafe { invoke(sig, a, info, ctx) }
+}
+
+/// Calls the program's handler `a` with one argument, or with three if it asked for
+/// `SA_SIGINFO`.
+///
+/// # Safety
+/// `a` was read from the slot of `sig`; `info` and `ctx` are what the handler may see (a
+/// `siginfo_t` for `sig`, a context or null).
+unsafe fn invoke(sig: c_int, a: Action, info: *mut siginfo_t, ctx: *mut c_void) {
+    if a.siginfo {
+        // SAFETY: `a.handler` is the address the program installed with SA_SIGINFO, a
+        // `void (*)(int, siginfo_t *, void *)`.
         let f = unsafe {
             std::mem::transmute::<
                 usize,
                 unsafe extern "C-unwind" fn(c_int, *mut siginfo_t, *mut c_void),
-            >(h)
+            >(a.handler)
         };
         // SAFETY: a call of the program's handler as the kernel would make it.
         unsafe { f(sig, info, ctx) }
     } else {
-        // SAFETY: `h` is the address the program installed without SA_SIGINFO, a
+        // SAFETY: `a.handler` is the address the program installed without SA_SIGINFO, a
         // `void (*)(int)`.
-        let f = unsafe { std::mem::transmute::<usize, unsafe extern "C-unwind" fn(c_int)>(h) };
+        let f =
+            unsafe { std::mem::transmute::<usize, unsafe extern "C-unwind" fn(c_int)>(a.handler) };
         // SAFETY: as above.
         unsafe { f(sig) }
     }
+}
+
+/// Signals the kernel raises for the instruction that runs: their handlers run at once,
+/// deferred or not (the instruction would fault again).
+fn synchronous(sig: c_int) -> bool {
+    matches!(
+        sig,
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS
+    )
+}
+
+/// A delivery recorded while the thread was inside an engine call.
+#[derive(Clone, Copy)]
+struct Deferred {
+    sig: c_int,
+    action: Action,
+    /// A copy of the kernel's `siginfo_t` (zeroed if it passed none).
+    info: MaybeUninit<siginfo_t>,
+}
+
+/// How many deliveries a thread can hold back during one engine call. Past that, a handler
+/// runs at once (as before the deferral: an engine call it makes fails with `EDEADLK`).
+const DEFER_CAP: usize = 16;
+
+/// One thread's deferred deliveries, `len` of them, oldest first.
+///
+/// Written by the trampoline, on the thread itself, while it is inside an engine call: a
+/// delivery takes its index with one atomic `fetch_add` (not interruptible), so one that
+/// interrupts another's recording takes the next index, and has finished (written its
+/// entry) before the interrupted one goes on. Read and emptied by [`run_deferred`], outside
+/// any handler of this thread and with every signal blocked. Const-initialised, no
+/// destructor: safe to touch from a signal handler.
+struct DeferQueue {
+    len: AtomicUsize,
+    items: UnsafeCell<[Deferred; DEFER_CAP]>,
+}
+
+thread_local! {
+    static DEFERRED: DeferQueue = const {
+        DeferQueue {
+            len: AtomicUsize::new(0),
+            items: UnsafeCell::new(
+                [Deferred {
+                    sig: 0,
+                    action: Action { handler: 0, siginfo: false, flags: 0, mask: 0 },
+                    info: MaybeUninit::uninit(),
+                }; DEFER_CAP],
+            ),
+        }
+    };
+}
+
+/// Whether this thread has no deferred delivery.
+pub(crate) fn deferred_is_empty() -> bool {
+    DEFERRED.with(|q| q.len.load(Relaxed) == 0)
+}
+
+/// Records a delivery of `sig` (whose action is `a`) to run when the engine call ends.
+/// A standard signal already recorded is not recorded again (it coalesces, as a pending
+/// standard signal does in the kernel); a real-time one queues. `false` if the queue is
+/// full: the caller runs the handler at once.
+fn defer(sig: c_int, a: Action, info: *const siginfo_t) -> bool {
+    DEFERRED.with(|q| {
+        let items = q.items.get();
+        // The kernel's SIGRTMIN (32); glibc keeps 32 and 33 for itself.
+        if sig < 32 {
+            let n = q.len.load(Relaxed).min(DEFER_CAP);
+            // SAFETY: entries below `len` are written (or being written by a delivery this
+            // one interrupted: its `sig` is then either the old or the new value, both
+            // plain ints); only this thread touches the queue.
+            if (0..n).any(|i| unsafe { (*items)[i].sig } == sig) {
+                return true;
+            }
+        }
+        let i = q.len.fetch_add(1, Relaxed);
+        if i >= DEFER_CAP {
+            q.len.fetch_sub(1, Relaxed);
+            return false;
+        }
+        let mut d = Deferred {
+            sig,
+            action: a,
+            info: MaybeUninit::zeroed(),
+        };
+        if !info.is_null() {
+            // SAFETY: the kernel's siginfo_t for this delivery.
+            d.info = MaybeUninit::new(unsafe { std::ptr::read(info) });
+        }
+        // SAFETY: index `i` was reserved for this delivery alone (see `DeferQueue`).
+        unsafe { (*items)[i] = d };
+        compiler_fence(SeqCst);
+        true
+    })
+}
+
+/// Runs the deferred handlers of this thread, oldest first, each with the mask the kernel
+/// would have applied (the mask at the end of the call, plus the action's `sa_mask`, plus
+/// the signal itself unless `SA_NODEFER`), its recorded `siginfo_t` and a null context.
+/// Every signal is blocked between handlers; `after_block` runs once they are first
+/// blocked. The engine-call depth is already 0 when a handler runs: a signal arriving then
+/// is handled at once, and the handler's own message calls work.
+///
+/// A handler that `siglongjmp`s out leaves the rest queued, to run at the end of this
+/// thread's next engine call (the mask is then the one `sigsetjmp` saved, as for a
+/// handler the kernel ran).
+pub(crate) fn run_deferred(after_block: impl FnOnce()) {
+    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only the sets
+    // given.
+    let saved = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    };
+    after_block();
+    while let Some(mut d) = pop_deferred() {
+        let mut mask = saved;
+        for s in 1..NSIG {
+            if d.action.mask & (1u64 << (s - 1)) != 0 {
+                // SAFETY: a valid set; glibc refuses (EINVAL) the signals it keeps.
+                unsafe { libc::sigaddset(&mut mask, s) };
+            }
+        }
+        if d.action.flags & libc::SA_NODEFER == 0 {
+            // SAFETY: as above.
+            unsafe { libc::sigaddset(&mut mask, d.sig) };
+        }
+        // SAFETY: a valid set; the handler runs with the mask the kernel would give it.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
+        // SAFETY: the action recorded for this delivery, its siginfo copy (zeroed or the
+        // kernel's), no context. Nothing here has a destructor, so a handler that
+        // siglongjmps out skips only plain frames.
+        unsafe { invoke(d.sig, d.action, d.info.as_mut_ptr(), std::ptr::null_mut()) };
+        let mut all = empty_set();
+        // SAFETY: valid sets.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        }
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
+}
+
+/// Takes the oldest deferred delivery (with every signal blocked in this thread).
+fn pop_deferred() -> Option<Deferred> {
+    DEFERRED.with(|q| {
+        let n = q.len.load(Relaxed).min(DEFER_CAP);
+        if n == 0 {
+            return None;
+        }
+        let items = q.items.get();
+        // SAFETY: every signal is blocked, so no trampoline of this thread touches the
+        // queue; entries below `n` are written.
+        let d = unsafe {
+            let d = (*items)[0];
+            (*items).copy_within(1..n, 0);
+            d
+        };
+        q.len.store(n - 1, Relaxed);
+        Some(d)
+    })
+}
+
+/// The signals in `set`, bit `s - 1` for signal `s`.
+fn mask_bits(set: &libc::sigset_t) -> u64 {
+    (1..NSIG)
+        // SAFETY: a valid set and an in-range signal.
+        .filter(|&s| unsafe { libc::sigismember(set, s) } == 1)
+        .fold(0, |m, s| m | 1u64 << (s - 1))
 }
 
 fn trampoline_addr() -> usize {
@@ -356,6 +580,7 @@ unsafe fn do_sigaction(sig: c_int, act: *const SigAction, oact: *mut SigAction) 
                 slot.set(Snapshot {
                     handler: a.sa_sigaction,
                     flags: a.sa_flags,
+                    mask: mask_bits(&a.sa_mask),
                     wrapped: true,
                 });
                 let mut k = a;
@@ -620,9 +845,18 @@ mod tests {
         s.set(Snapshot {
             handler: 0x1234,
             flags: libc::SA_SIGINFO | libc::SA_RESTART,
+            mask: 1 << 4,
             wrapped: true,
         });
-        assert_eq!(s.read(), (0x1234, true));
+        assert_eq!(
+            s.read(),
+            Action {
+                handler: 0x1234,
+                siginfo: true,
+                flags: libc::SA_SIGINFO | libc::SA_RESTART,
+                mask: 1 << 4,
+            }
+        );
         let snap = s.snapshot();
         assert_eq!(snap.flags, libc::SA_SIGINFO | libc::SA_RESTART);
         assert!(snap.wrapped);
@@ -630,10 +864,58 @@ mod tests {
     }
 
     #[test]
+    fn deferred_deliveries_coalesce_or_queue_and_come_out_in_order() {
+        let a = Action {
+            handler: 0x1000,
+            siginfo: true,
+            flags: 0,
+            mask: 0,
+        };
+        // SAFETY: a zeroed siginfo_t is valid plain data.
+        let mut info: siginfo_t = unsafe { std::mem::zeroed() };
+        info.si_signo = libc::SIGALRM;
+        assert!(deferred_is_empty());
+        assert!(defer(libc::SIGALRM, a, &info));
+        assert!(
+            defer(libc::SIGALRM, a, &info),
+            "a standard signal coalesces"
+        );
+        assert!(defer(40, a, std::ptr::null()));
+        assert!(defer(40, a, std::ptr::null()), "a real-time signal queues");
+        let order: Vec<c_int> = std::iter::from_fn(pop_deferred).map(|d| d.sig).collect();
+        assert_eq!(order, [libc::SIGALRM, 40, 40]);
+        assert!(deferred_is_empty());
+        for _ in 0..DEFER_CAP {
+            assert!(defer(41, a, std::ptr::null()));
+        }
+        assert!(
+            !defer(41, a, std::ptr::null()),
+            "full: the handler runs at once"
+        );
+        let first = pop_deferred().expect("an entry");
+        // SAFETY: recorded without a siginfo: zeroed.
+        assert_eq!(unsafe { first.info.assume_init() }.si_signo, 0);
+        while pop_deferred().is_some() {}
+        assert!(deferred_is_empty());
+    }
+
+    #[test]
+    fn mask_bits_reads_a_sigset() {
+        let mut set = empty_set();
+        // SAFETY: a valid set and valid signals.
+        unsafe {
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigaddset(&mut set, 40);
+        }
+        assert_eq!(mask_bits(&set), 1 << (libc::SIGUSR1 - 1) | 1 << 39);
+    }
+
+    #[test]
     fn show_restores_the_programs_view() {
         let before = Snapshot {
             handler: 0x5678,
             flags: libc::SA_RESTART | libc::SA_RESETHAND,
+            mask: 0,
             wrapped: true,
         };
         // SAFETY: zeroed sigactions are valid.
