@@ -87,7 +87,7 @@ pub fn alloc(tx: &mut Tx, bytes: u64) -> Option<Fresh> {
     // as long as the number of blocks freed since the last commit.
     let mut link = free_head(k);
     let mut b = tx.get(link);
-    while b != 0 && tx.freed_since_commit(b) {
+    while b != 0 && tx.wrote_since_commit(b + 8) {
         link = b + 8;
         b = tx.get(link);
     }
@@ -127,9 +127,11 @@ pub fn free(tx: &mut Tx, block: u64) {
     }
     let head = free_head(k as u32);
     let next = tx.get(head);
-    tx.put(block + 8, next);
+    // Always logged, even when the link already holds `next`: the log entry is how `alloc`
+    // knows that this transaction freed the block.
+    tx.preserve(block + 8);
+    tx.arena().put_unlogged(block + 8, next);
     tx.put(head, block);
-    tx.note_freed(block);
 }
 
 #[cfg(test)]

@@ -24,40 +24,6 @@ pub struct Tx {
     /// The log's entries and its length word, bounds-checked once here.
     log: *mut u64,
     log_len: *mut u64,
-    /// Blocks freed since the last commit (see `alloc::Fresh`).
-    freed: Freed,
-}
-
-/// The blocks a transaction freed: a few inline (the common operations free one or two),
-/// the rest on the heap.
-#[derive(Default)]
-struct Freed {
-    inline: [u64; 8],
-    n: usize,
-    more: Vec<u64>,
-}
-
-impl Freed {
-    #[inline]
-    fn push(&mut self, b: u64) {
-        if self.n < self.inline.len() {
-            self.inline[self.n] = b;
-            self.n += 1;
-        } else {
-            self.more.push(b);
-        }
-    }
-
-    #[inline]
-    fn contains(&self, b: u64) -> bool {
-        self.inline[..self.n].contains(&b) || (!self.more.is_empty() && self.more.contains(&b))
-    }
-
-    #[inline]
-    fn clear(&mut self) {
-        self.n = 0;
-        self.more.clear();
-    }
 }
 
 impl Tx {
@@ -70,20 +36,21 @@ impl Tx {
             len: 0,
             log,
             log_len,
-            freed: Freed::default(),
         }
     }
 
-    /// Records that `block` was put on a free list by this transaction.
+    /// Whether this transaction (since its last commit) wrote the word at `off`: its log
+    /// has an entry for it. `alloc::free` always logs a freed block's link word, so this
+    /// tells whether a block on a free list was freed by this transaction (see
+    /// `alloc::Fresh`). A scan of the entries since the commit: a few dozen at most on the
+    /// paths that allocate after freeing.
     #[inline]
-    pub(super) fn note_freed(&mut self, block: u64) {
-        self.freed.push(block);
-    }
-
-    /// Whether this transaction (since its last commit) freed `block`.
-    #[inline]
-    pub(super) fn freed_since_commit(&self, block: u64) -> bool {
-        self.freed.n != 0 && self.freed.contains(block)
+    pub(super) fn wrote_since_commit(&self, off: u64) -> bool {
+        (0..self.len as usize).any(|i| {
+            // SAFETY: `i < len <= LOG_CAP`, and `log` covers LOG_CAP entries (checked in
+            // `new`); only this lock holder writes the log.
+            unsafe { self.log.add(2 * i).read_volatile() == off }
+        })
     }
 
     #[inline]
@@ -169,7 +136,6 @@ impl Tx {
             self.arena.put_unlogged(H::LOG_LEN, 0);
             self.len = 0;
         }
-        self.freed.clear();
     }
 
     /// How many more entries the log can take before the next commit.
@@ -186,7 +152,6 @@ impl Tx {
     pub fn rollback(&mut self) {
         rollback(self.arena);
         self.len = 0;
-        self.freed.clear();
     }
 }
 
