@@ -193,7 +193,9 @@ pub fn store_bytes_with(data: &[u8], strict: bool) -> StoreOutcome {
             );
             assert!(matches!(
                 e.kind,
-                StoreErrorKind::Invalid(_) | StoreErrorKind::Io(_)
+                StoreErrorKind::Invalid(_)
+                    | StoreErrorKind::OtherVersion { .. }
+                    | StoreErrorKind::Io(_)
             ));
             StoreOutcome::Refused
         }

@@ -219,6 +219,8 @@ pub fn remove_store(path: &Path, force: bool) -> R<()> {
             Err(e) if not_found(&e) => {
                 return Err(Fail(format!("no msgq store at {}", path.display())))
             }
+            // A store of another layout version: what this command is for.
+            Err(e) if matches!(e.kind, msgq_user::StoreErrorKind::OtherVersion { .. }) => {}
             Err(e) => return Err(Fail(format!("{e} (use --force to remove it anyway)"))),
         }
     }

@@ -254,3 +254,26 @@ fn a_closed_pipe_ends_the_output_quietly() {
         );
     }
 }
+
+/// A store of another layout version is refused by name, with the command that removes it;
+/// that command removes it without --force.
+#[test]
+fn a_store_of_another_version_is_refused_and_removable() {
+    let d = scratch();
+    let store = d.join("store");
+    let s = store.to_str().unwrap();
+    let o = msgq(&["--store", s, "mk", "--key", "7"], &[]);
+    assert!(o.status.success(), "mk: {}", stderr(&o));
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[8] ^= 0xff; // the version word
+    std::fs::write(&store, &bytes).unwrap();
+    let o = msgq(&["--store", s, "list"], &[]);
+    fails(
+        &o,
+        1,
+        &["another version", &format!("msgq --store {s} remove-store")],
+    );
+    let o = msgq(&["--store", s, "remove-store"], &[]);
+    assert!(o.status.success(), "remove-store: {}", stderr(&o));
+    assert!(!store.exists());
+}

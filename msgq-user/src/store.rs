@@ -52,8 +52,11 @@ pub struct StoreError {
 pub enum StoreErrorKind {
     /// The file could not be opened, created or mapped.
     Io(io::Error),
-    /// The file is not a msgq store, is from another version, or is damaged.
+    /// The file is not a msgq store, or is damaged.
     Invalid(&'static str),
+    /// The file is a msgq store of another layout version (`found`): this msgq cannot use
+    /// it; `msgq remove-store` removes it (its queues are lost).
+    OtherVersion { found: u64 },
 }
 
 impl fmt::Display for StoreError {
@@ -63,6 +66,14 @@ impl fmt::Display for StoreError {
             StoreErrorKind::Invalid(why) => {
                 write!(f, "msgq store {}: refused: {why}", self.path.display())
             }
+            StoreErrorKind::OtherVersion { found } => write!(
+                f,
+                "msgq store {p}: refused: made by another version of msgq (store layout \
+                 version {found}, this msgq uses {}); remove it with \
+                 `msgq --store {p} remove-store` (its queues are lost)",
+                lay::VERSION,
+                p = self.path.display()
+            ),
         }
     }
 }
@@ -86,7 +97,7 @@ impl StoreError {
     pub fn errno(&self) -> i32 {
         match &self.kind {
             StoreErrorKind::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            StoreErrorKind::Invalid(_) => libc::EIO,
+            StoreErrorKind::Invalid(_) | StoreErrorKind::OtherVersion { .. } => libc::EIO,
         }
     }
 }
@@ -179,7 +190,12 @@ pub fn open(path: &Path) -> Result<Mapping, StoreError> {
         return Err(StoreError::invalid(path, "not a msgq store (bad magic)"));
     }
     if a.get(H::VERSION_W) != lay::VERSION || a.get(H::LAYOUT_SIG) != lay::LAYOUT_SIG {
-        return Err(StoreError::invalid(path, "made by another version of msgq"));
+        return Err(StoreError {
+            path: path.to_owned(),
+            kind: StoreErrorKind::OtherVersion {
+                found: a.get(H::VERSION_W),
+            },
+        });
     }
     let top = a.get(H::HEAP_TOP);
     if a.get(H::TOTAL_LEN) != len || top < lay::HEAP_OFF || top > len {

@@ -178,6 +178,11 @@ fn foreign_or_damaged_files_are_refused_by_name() {
         .err()
         .expect("another version must be refused");
     assert!(e.to_string().contains("another version"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("msgq --store {} remove-store", p.display())),
+        "{e}"
+    );
     let _ = std::fs::remove_file(&p);
 }
 
