@@ -160,6 +160,48 @@ fn many<I: Ipc>(c: &mut Criterion, ipc: I) {
     g.finish();
 }
 
+/// Row 8 (issue 13): P = 1 and 2 processes, each doing 8-byte send+receive pairs on a queue
+/// of its own: nothing is shared but the implementation. Time per pair, all processes
+/// together, so the aggregate rate at P = 2 over P = 1 says how the implementation scales
+/// with cores (the kernel: a lock per queue; msgq-user today: one lock per store).
+fn independent<I: Ipc>(c: &mut Criterion, ipc: I) {
+    const SIZE: usize = 8;
+    let mut g = c.benchmark_group("8-independent-queues");
+    g.throughput(Throughput::Elements(1));
+    let ids: Vec<i32> = (0..2).map(|_| ok(ipc.create(), "msgget")).collect();
+    for p in [1usize, 2] {
+        g.bench_function(BenchmarkId::new(ipc.name(), format!("P{p}")), |b| {
+            b.iter_custom(|iters| {
+                let per = batch(iters).div_ceil(p as u64);
+                let gate = Gate::new();
+                let mut kids = Vec::new();
+                for &id in &ids[..p] {
+                    let gate = &gate;
+                    kids.push(fork_child(|| {
+                        let mut buf = MsgBuf::new(SIZE);
+                        buf.set_mtype(1);
+                        gate.wait();
+                        (0..per).all(|_| {
+                            ipc.send(id, &buf, SIZE, 0).is_ok()
+                                && ipc.recv(id, &mut buf, SIZE, 0, 0) == Ok(SIZE)
+                        })
+                    }));
+                }
+                let start = Instant::now();
+                gate.open();
+                for k in kids {
+                    wait_child(k);
+                }
+                scaled(start.elapsed(), iters, p as u64 * per)
+            })
+        });
+    }
+    for id in ids {
+        ok(ipc.remove(id), "IPC_RMID");
+    }
+    g.finish();
+}
+
 /// Store memory: st_blocks of a fresh store file, after K queues, and after queuing B bytes.
 /// Written as `key value` lines for the report generator.
 fn store_memory() -> String {
@@ -285,6 +327,8 @@ fn main() {
     blocked_receivers(&mut c, msgq);
     many(&mut c, Native);
     many(&mut c, msgq);
+    independent(&mut c, Native);
+    independent(&mut c, msgq);
 
     c.final_summary();
     drop(bs);

@@ -127,6 +127,18 @@ const ROWS: &[Row] = &[
         "1KiB",
         true,
     ),
+    row(
+        "8 independent queues: P = 1 process, 8 B pairs",
+        "8-independent-queues",
+        "P1",
+        true,
+    ),
+    row(
+        "8 independent queues: P = 2 processes, a queue each",
+        "8-independent-queues",
+        "P2",
+        true,
+    ),
 ];
 
 const fn row(label: &'static str, group: &'static str, param: &'static str, rate: bool) -> Row {
@@ -438,6 +450,26 @@ fn main() {
                 format!("R=100: {:.2}×, R=1000: {:.2}×{native}", a / z, b / z),
             ))
         }),
+    );
+    target(
+        "row 8 (issue 13): msgq's aggregate pairs/s at P = 2 at least 1.8× P = 1",
+        g("8-independent-queues", "msgq", "P1")
+            .zip(g("8-independent-queues", "msgq", "P2"))
+            .map(|(one, two)| {
+                let native = g("8-independent-queues", "native", "P1")
+                    .zip(g("8-independent-queues", "native", "P2"))
+                    .map(|(a, b)| format!("; native {:.2}×", a / b))
+                    .unwrap_or_default();
+                (
+                    one / two >= 1.8,
+                    format!(
+                        "{:.2}× ({} vs {}){native}",
+                        one / two,
+                        fmt_rate(two),
+                        fmt_rate(one)
+                    ),
+                )
+            }),
     );
     for (name, cond) in row7::Guest::targets(guest.as_ref()) {
         target(&name, cond);
