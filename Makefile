@@ -24,7 +24,7 @@ test: deps
 
 test-unit: deps
 	$(CARGO) test --workspace --exclude msgq-tests --release
-	$(CARGO) test -p msgq-user --features fault-injection --release --test crash_points --test signal_phases --test regressions -- --nocapture
+	$(CARGO) test -p msgq-user --features fault-injection --release --test crash_points --test crash_points_waiters --test signal_phases --test regressions -- --nocapture
 
 test-conformance: deps
 	$(CARGO) run --release -p msgq-tests --bin conformance

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{kill_and_reap, stopped_receiver};
+use common::{kill_and_reap, scratch_store, stopped_receiver};
 use msgq_core::abi::*;
 use msgq_user::{fault, Store, StoreOptions};
 use std::path::PathBuf;
@@ -175,19 +175,7 @@ fn sweep_of_dead_hand_offs_at_every_step() {
     let mut kills = 0;
     let mut completed = false;
     for n in 1..2000u64 {
-        let p = PathBuf::from(format!(
-            "/dev/shm/msgq-crash-sweep-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&p);
-        let s = Store::create(
-            &p,
-            &StoreOptions {
-                size: 16 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let (p, s) = scratch_store(&format!("sweep-{n}"), 16 << 20);
         let a = s.msgget(IPC_PRIVATE, 0o600).unwrap();
         let b = s.msgget(IPC_PRIVATE, 0o600).unwrap();
         // A message of type 62, which stays queued: its type record shares a hash bucket

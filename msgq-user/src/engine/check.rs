@@ -419,7 +419,16 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         let (st, m, tr) = (g.get(w + W::STATE), g.get(w + W::MSG), g.get(w + W::TREC));
         let q = g.get(w + W::QUEUE);
         let qid = g.get(w + W::QID);
-        let q_lives = g.get(IDS_OFF + 8 * (qid & 0x7fff)) == q && q != 0 && g.get(q + Q::ID) == qid;
+        // A removed queue's pending waiters were detached from it (QUEUE and TREC 0).
+        ensure!(
+            q == 0 || (g.get(IDS_OFF + 8 * (qid & 0x7fff)) == q && g.get(q + Q::ID) == qid),
+            "pending waiter {w:#x} names a queue that is gone"
+        );
+        ensure!(
+            q != 0 || tr == 0,
+            "pending waiter {w:#x} pins a record of a removed queue"
+        );
+        let q_lives = q != 0;
         match st {
             state::DELIVERED => {
                 ensure!(m != 0, "pending waiter {w:#x}: delivered, but no message");

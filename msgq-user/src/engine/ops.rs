@@ -173,11 +173,12 @@ pub fn msgsnd(
         if since.fired() {
             return Err(Errno::EINTR);
         }
-        let w = waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
+        let reg =
+            waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = super::wait::wait(sh, g, w, since)?;
+        let (g2, how) = super::wait::wait(sh, g, reg.waiter(), since)?;
         g = g2;
-        waiters::release(&mut g, w);
+        waiters::release(&mut g, reg);
         g.commit();
         match how {
             Ok(state::EIDRM) => return Err(Errno::EIDRM),
@@ -253,8 +254,10 @@ pub fn msgrcv(
             return Err(Errno::EINTR);
         }
         let maxsize = checks::receiver_maxsize(msgsz, msgflg);
-        let w = waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
+        let reg =
+            waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
         g.commit();
+        let w = reg.waiter();
         let (g2, how) = super::wait::wait(sh, g, w, since)?;
         g = g2;
         match how {
@@ -266,12 +269,12 @@ pub fn msgrcv(
                 let n = (size as usize).min(msgsz);
                 let mtype = g.get(m.at(M::TYPE)) as i64;
                 let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
-                waiters::release(&mut g, w);
+                waiters::release(&mut g, reg);
                 g.commit();
                 return r.map(|()| n);
             }
             Ok(st) => {
-                waiters::release(&mut g, w);
+                waiters::release(&mut g, reg);
                 g.commit();
                 return Err(if st == state::E2BIG {
                     Errno::E2BIG
@@ -280,7 +283,7 @@ pub fn msgrcv(
                 });
             }
             Err(signal) => {
-                waiters::release(&mut g, w);
+                waiters::release(&mut g, reg);
                 g.commit();
                 if signal {
                     return Err(Errno::EINTR);

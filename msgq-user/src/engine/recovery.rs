@@ -16,10 +16,9 @@ use super::guard::{Guard, Locked, Shared};
 use super::queue;
 use super::records::{Msg, Queue, TypeRec, Waiter};
 use super::waiters::{
-    alive_or_drop, each_receiver, free_record, live, live_queue, pending, pipelined_send,
-    to_pending, unlink,
+    alive_or_drop, each_receiver, free_record, live, pending, pipelined_send, to_pending, unlink,
 };
-use crate::shm::layout::{state, H, M, Q, T, W};
+use crate::shm::layout::{state, H, LOG_CAP, M, Q, T, W};
 use crate::shm::{alloc, tx};
 use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
@@ -91,6 +90,11 @@ pub fn reclaim_dying(g: &mut Guard) {
             g.commit();
         }
         g.commit();
+        // Then the pending waiters still naming the queue (messages handed over and not
+        // taken, ended waits) forget it before its records go: their pins die with the
+        // queue, and a message whose receiver died is then freed, never put into whatever
+        // queue takes this one's id or record later.
+        detach_pending(g, q);
         // Then messages, a batch per commit.
         loop {
             let mut n = 0;
@@ -121,12 +125,32 @@ pub fn reclaim_dying(g: &mut Guard) {
     }
 }
 
+/// Detaches the pending waiters of removed queue `q` (`W::QUEUE` and `W::TREC` to 0),
+/// committing every 1024. Resumable: a crash midway leaves `q` on the dying list.
+fn detach_pending(g: &mut Guard, q: Queue) {
+    let mut next = Waiter::at_off(pending().first(&g.tx));
+    let mut n = 0;
+    while let Some(w) = next {
+        next = w.link(g, W::NEXT);
+        if g.get(w.at(W::QUEUE)) == q.off() {
+            g.put(w.at(W::QUEUE), 0);
+            g.put(w.at(W::TREC), 0);
+            n += 1;
+            if n % 1024 == 0 {
+                g.commit();
+            }
+        }
+    }
+    g.commit();
+}
+
 /// Puts back the messages that were handed to receivers that died before taking them:
 /// offered again to a blocked receiver, else queued at the tail; freed only if their queue
 /// is gone. Putting a message back needs no memory: the type record of its type is pinned
 /// while it is handed over (`waiters::pin`). Also frees the records of other waiters whose
 /// wait ended (E2BIG, EIDRM) and who died before taking the result. Costs a
-/// compare-and-swap per pending record (there are rarely any).
+/// compare-and-swap per pending record (there are rarely any). Commits after each record
+/// it frees (so its caller must have nothing uncommitted): thousands of them fit no log.
 pub fn sweep_pending(g: &mut Guard) {
     let mut next = Waiter::at_off(pending().first(&g.tx));
     while let Some(w) = next {
@@ -139,7 +163,8 @@ pub fn sweep_pending(g: &mut Guard) {
         unsafe { liveness::discard(live(g, w)) };
         if let Some(m) = w.link::<Msg>(g, W::MSG) {
             g.put(w.at(W::MSG), 0);
-            match live_queue(g, g.get(w.at(W::QID))) {
+            // A removed queue's pending waiters were detached from it (QUEUE 0).
+            match w.link::<Queue>(g, W::QUEUE) {
                 None => alloc::free(&mut g.tx, m.off()),
                 Some(q) if !pipelined_send(g, q, m) => {
                     // The pin held by `w` keeps the record; `free_record` below lets go of
@@ -158,6 +183,7 @@ pub fn sweep_pending(g: &mut Guard) {
             }
         }
         free_record(g, w);
+        g.commit();
     }
 }
 
@@ -172,6 +198,10 @@ pub fn sweep_dead(g: &mut Guard, q: Queue, min_gap_ns: u64) {
     sweep_pending(g);
     for w in all_waiters(g, q) {
         alive_or_drop(g, w);
+        // Each drop is complete in itself: commit before the log runs short.
+        if g.tx.room() < LOG_CAP / 2 {
+            g.commit();
+        }
     }
     g.commit();
 }

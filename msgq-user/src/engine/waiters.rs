@@ -20,7 +20,6 @@ use crate::shm::alloc;
 use crate::shm::layout::{kind, list, state, H, M, Q, T, W};
 use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
-use msgq_core::ids;
 use msgq_core::limits::fits;
 use msgq_core::select::Mode;
 
@@ -80,9 +79,39 @@ pub fn queue_of(g: &Guard, w: Waiter) -> Queue {
     }
 }
 
+/// A waiter record the calling thread registered and owns: it holds the record's liveness
+/// mutex, so to everyone else the record's thread is alive.
+///
+/// INVARIANT: exactly one of two things ends it. [`release`] (under the store lock) frees
+/// the record; dropping it any other way (an error or a panic between registering and
+/// releasing: the store lock lost, a corrupt store) lets go of the liveness mutex, so the
+/// record counts as dead and whoever meets it next drops it, or puts back a message handed
+/// to it. A record never stays alive-looking with nobody left to claim what it is given.
+#[must_use]
+pub struct Registered {
+    w: Waiter,
+    live: *mut libc::pthread_mutex_t,
+}
+
+impl Registered {
+    /// The record.
+    pub fn waiter(&self) -> Waiter {
+        self.w
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        // SAFETY: the calling thread locked this mutex in `register` (a `Registered` never
+        // leaves its thread: it holds a raw pointer, so it is neither Send nor Sync), and the
+        // store stays mapped while an engine call runs.
+        unsafe { liveness::let_go(self.live) };
+    }
+}
+
 /// Registers the caller as a waiter on queue `q`: a receiver with `mode` and `maxsize`, or a
 /// sender of `maxsize` bytes. `None` when the store is full.
-pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Option<Waiter> {
+pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Option<Registered> {
     let tr = match (k, mode) {
         (kind::RECEIVER, Mode::Equal(t)) => Some(queue::type_rec_or_new(g, q, t)?),
         _ => None,
@@ -121,9 +150,10 @@ pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Op
     l.push_back(&mut g.tx, w.off());
     // Last, after every step that can fail: from here on the thread owns the mutex and must
     // `release` the record.
+    let live = fresh.ptr(W::LIVE0, liveness::SIZE).cast();
     // SAFETY: a fresh record of W::SIZE bytes, 8-aligned, under the store lock.
-    unsafe { liveness::hold(fresh.ptr(W::LIVE0, liveness::SIZE).cast()) };
-    Some(w)
+    unsafe { liveness::hold(live) };
+    Some(Registered { w, live })
 }
 
 /// Waiter `w`'s liveness mutex; a damaged one is reported as a corrupt store, never handed
@@ -137,31 +167,58 @@ pub(super) fn live(g: &Guard, w: Waiter) -> *mut libc::pthread_mutex_t {
     m
 }
 
-/// Whether the thread waiting in `w` is still alive; if not, its record is dropped.
+/// Undo-log entries an operation keeps free for its own writes while it drops dead
+/// waiters on its way: with less room left, a dead waiter is passed over but stays linked
+/// (a later operation, or the tick's sweep, which commits as it goes, drops it). Dropping
+/// one costs about six entries, so without this a walk over thousands of dead waiters
+/// would overflow the log (reported as a corrupt store: EIO, for ever).
+const DROP_RESERVE: u64 = 1024;
+
+/// Whether the thread waiting in `w` is still alive; if not, its record is dropped (when
+/// the undo log has room: see [`DROP_RESERVE`]; either way the caller must pass it over).
 pub(super) fn alive_or_drop(g: &mut Guard, w: Waiter) -> bool {
     // SAFETY: `w` is a linked waiter record, so its mutex was initialised by `register`.
     if unsafe { liveness::probe(live(g, w)) } == Probe::Alive {
         return true;
     }
-    // SAFETY: a `Gone` probe left us holding the mutex.
+    // SAFETY: a `Gone` probe left us holding the mutex. Unlocked, it stays "gone": the
+    // next probe's trylock succeeds.
     unsafe { liveness::discard(live(g, w)) };
-    free_record(g, w);
+    if g.tx.room() > DROP_RESERVE {
+        free_record(g, w);
+    }
     false
+}
+
+/// The first waiter from `next` on (following `W::NEXT`) that is alive and that `wants`;
+/// dead ones passed are dropped ([`alive_or_drop`]).
+fn first_live(
+    g: &mut Guard,
+    mut next: Option<Waiter>,
+    wants: impl Fn(&Guard, Waiter) -> bool,
+) -> Option<Waiter> {
+    while let Some(w) = next {
+        next = w.link(g, W::NEXT);
+        if alive_or_drop(g, w) && wants(g, w) {
+            return Some(w);
+        }
+    }
+    None
 }
 
 /// Takes waiter `w` off whatever list it is on, and lets go of the type record it holds
 /// (`W::TREC`; the field is left as it was: the caller clears it, keeps it as a pin, or
 /// frees the record).
 pub fn unlink(g: &mut Guard, w: Waiter) {
-    let q = queue_of(g, w);
     match g.get(w.at(W::LIST)) {
-        list::GENERAL => general(q).unlink(&mut g.tx, w.off()),
-        list::SENDERS => senders(q).unlink(&mut g.tx, w.off()),
+        list::GENERAL => general(queue_of(g, w)).unlink(&mut g.tx, w.off()),
+        list::SENDERS => senders(queue_of(g, w)).unlink(&mut g.tx, w.off()),
         list::PENDING => {
             pending().unlink(&mut g.tx, w.off());
             unpin(g, w);
         }
         list::TYPED => {
+            let q = queue_of(g, w);
             let Some(tr) = w.link::<TypeRec>(g, W::TREC) else {
                 crate::shm::arena::corrupt(w.at(W::TREC));
             };
@@ -193,24 +250,23 @@ fn pin(g: &mut Guard, q: Queue, w: Waiter, t: i64) -> Option<()> {
     Some(())
 }
 
-/// Lets go of a pending waiter's pin, if its queue still exists (a removed queue's records
-/// went with it). `W::TREC` is left as it is: the record is being freed.
+/// Lets go of a pending waiter's pin. A removed queue's pending waiters were detached
+/// from it (`W::QUEUE` and `W::TREC` 0: `recovery::reclaim_dying`) before its records were
+/// freed. `W::TREC` is left as it is: the record is being freed.
 fn unpin(g: &mut Guard, w: Waiter) {
-    let Some(tr) = w.link::<TypeRec>(g, W::TREC) else {
+    let (Some(tr), Some(q)) = (w.link::<TypeRec>(g, W::TREC), w.link::<Queue>(g, W::QUEUE)) else {
         return;
     };
-    let q = queue_of(g, w);
-    if live_queue(g, g.get(w.at(W::QID))) == Some(q) {
-        g.tx.add(tr.at(T::PINS), -1);
-        queue::type_rec_release(g, q, tr);
-    }
+    g.tx.add(tr.at(T::PINS), -1);
+    queue::type_rec_release(g, q, tr);
 }
 
-/// The waiting thread is done with its record `w`: unlinks and frees it (and a message
-/// still attached to it).
-pub fn release(g: &mut Guard, w: Waiter) {
-    // SAFETY: only the thread that registered `w` calls this, and it holds the mutex.
-    unsafe { liveness::let_go(live(g, w)) };
+/// The waiting thread is done with its record: unlinks and frees it (and a message still
+/// attached to it).
+pub fn release(g: &mut Guard, r: Registered) {
+    let w = r.w;
+    // Lets go of the liveness mutex.
+    drop(r);
     free_record(g, w);
 }
 
@@ -230,14 +286,12 @@ pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
     let t = g.get(m.at(M::TYPE)) as i64;
     let size = g.get(m.at(M::LEN));
     loop {
-        let c1 = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
-        let mut c2 = walk(g, q.at(Q::RHEAD));
-        while let Some(c) = c2.filter(|&c| !mode_of(g, c).accepts(t)) {
-            c2 = c.link(g, W::NEXT);
-            // A dead receiver passed over is dropped too, so dead records do not pile up
-            // in front of the live ones.
-            alive_or_drop(g, c);
-        }
+        // The oldest live receiver of each list; dead ones passed over are dropped, so
+        // they do not pile up in front of the live ones.
+        let typed_head = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
+        let c1 = first_live(g, typed_head, |_, _| true);
+        let general_head = walk(g, q.at(Q::RHEAD));
+        let c2 = first_live(g, general_head, |g, c| mode_of(g, c).accepts(t));
         let w = match (c1, c2) {
             (None, None) => return false,
             (Some(c), None) | (None, Some(c)) => c,
@@ -249,9 +303,6 @@ pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
                 }
             }
         };
-        if !alive_or_drop(g, w) {
-            continue;
-        }
         if g.get(w.at(W::MAXSIZE)) < size {
             unlink(g, w);
             g.put(w.at(W::TREC), 0);
@@ -334,11 +385,4 @@ pub fn wake_receivers(g: &mut Guard, q: Queue) {
     for w in ws {
         g.wake_later(w);
     }
-}
-
-/// The queue record that id `qid` names now.
-pub(super) fn live_queue(g: &Guard, qid: u64) -> Option<Queue> {
-    let id = qid as i32;
-    Queue::at_off(g.get(crate::shm::layout::IDS_OFF + 8 * ids::idx_of(id) as u64))
-        .filter(|q| g.get(q.at(Q::ID)) == qid)
 }

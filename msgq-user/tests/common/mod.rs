@@ -2,7 +2,8 @@
 //! are stopped or killed on purpose.
 #![allow(dead_code)]
 
-use msgq_user::Store;
+use msgq_user::{Store, StoreOptions};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Forks a child that runs `f` (engine calls) and exits.
@@ -14,6 +15,8 @@ pub fn fork_child(f: impl FnOnce()) -> libc::pid_t {
         // SAFETY: leaving the child without the harness's exit code.
         unsafe { libc::_exit(0) };
     }
+    // Never hand -1 on: kill(-1, ...) signals every process.
+    assert!(pid > 0, "fork failed: {}", std::io::Error::last_os_error());
     pid
 }
 
@@ -50,5 +53,31 @@ pub fn kill_and_reap(pid: libc::pid_t) {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, &mut status, 0);
+    }
+}
+
+/// A new store of `size` bytes at /dev/shm/msgq-test-`tag`-<pid> (any old one removed).
+pub fn scratch_store(tag: &str, size: u64) -> (PathBuf, Store) {
+    let p = PathBuf::from(format!("/dev/shm/msgq-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    let s = Store::create(
+        &p,
+        &StoreOptions {
+            size,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (p, s)
+}
+
+/// Forks `n` processes that each run `block` (a call that blocks), waits until all are
+/// registered waiters (`check()` counts `before + n`), then kills and reaps them all.
+pub fn dead_blocked(s: &Store, n: u64, block: impl Fn()) {
+    let before = s.check().unwrap().waiters;
+    let pids: Vec<_> = (0..n).map(|_| fork_child(&block)).collect();
+    wait_for_waiters(s, before + n);
+    for pid in pids {
+        kill_and_reap(pid);
     }
 }
