@@ -72,12 +72,20 @@ pub fn scratch_store(tag: &str, size: u64) -> (PathBuf, Store) {
 }
 
 /// Forks `n` processes that each run `block` (a call that blocks), waits until all are
-/// registered waiters (`check()` counts `before + n`), then kills and reaps them all.
+/// registered waiters (`check()` counts `before + n`), then kills and reaps them all. They
+/// are all stopped first: a live waiter's tick sweeps dead ones, and the caller wants every
+/// one of the `n` records left behind, dead.
 pub fn dead_blocked(s: &Store, n: u64, block: impl Fn()) {
     let before = s.check().unwrap().waiters;
     let pids: Vec<_> = (0..n).map(|_| fork_child(&block)).collect();
     wait_for_waiters(s, before + n);
+    for &pid in &pids {
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+    }
     for pid in pids {
         kill_and_reap(pid);
     }
+    let r = s.check().unwrap();
+    assert_eq!(r.dead_waiters, n, "all {n} blocked records are left, dead");
 }
