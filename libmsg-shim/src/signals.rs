@@ -328,15 +328,7 @@ fn defer(sig: c_int, a: Action, info: *const siginfo_t) -> bool {
 /// thread's next engine call (the mask is then the one `sigsetjmp` saved, as for a
 /// handler the kernel ran).
 pub(crate) fn run_deferred(after_block: impl FnOnce()) {
-    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only the sets
-    // given.
-    let saved = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        old
-    };
+    let saved = block_all();
     after_block();
     while let Some(mut d) = pop_deferred() {
         let mut mask = saved;
@@ -356,12 +348,7 @@ pub(crate) fn run_deferred(after_block: impl FnOnce()) {
         // kernel's), no context. Nothing here has a destructor, so a handler that
         // siglongjmps out skips only plain frames.
         unsafe { invoke(d.sig, d.action, d.info.as_mut_ptr(), std::ptr::null_mut()) };
-        let mut all = empty_set();
-        // SAFETY: valid sets.
-        unsafe {
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-        }
+        block_all();
     }
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) };
@@ -467,6 +454,18 @@ fn writer_is_stale() -> bool {
     owner != 0 && owner != unsafe { libc::getpid() }
 }
 
+/// Blocks every signal in this thread; returns the mask it had. Async-signal-safe.
+fn block_all() -> libc::sigset_t {
+    let mut all = empty_set();
+    let mut old = empty_set();
+    // SAFETY: valid sets; sigfillset and pthread_sigmask write only the sets given.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+    }
+    old
+}
+
 /// Runs `f` with every signal blocked in this thread and the writers' lock held.
 fn locked<R>(f: impl FnOnce() -> R) -> R {
     struct Unlock(libc::sigset_t);
@@ -477,15 +476,7 @@ fn locked<R>(f: impl FnOnce() -> R) -> R {
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
         }
     }
-    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only the sets
-    // given. pthread_sigmask is async-signal-safe.
-    let saved = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        old
-    };
+    let saved = block_all();
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     let mut spins = 0u32;

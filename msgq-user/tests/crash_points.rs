@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{kill_and_reap, scratch_store, stopped_receiver};
+use common::{kill_and_reap, killed, run_armed, scratch_store, stopped_receiver};
 use msgq_core::abi::*;
-use msgq_user::{fault, Store, StoreOptions};
+use msgq_user::{Store, StoreOptions};
 use std::path::PathBuf;
 
 /// Everything observable about a queue: its counters and, non-destructively, its messages.
@@ -113,19 +113,8 @@ fn kill_at_every_step_rolls_back_or_completes() {
         for n in 1..1000u64 {
             let (p, s, q) = setup(n, many);
             let before = snapshot(&s, q);
-            // SAFETY: the child only runs engine code and then exits or is killed.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                fault::arm(n);
-                op(&s, q);
-                fault::arm(0);
-                // SAFETY: leaving the child without running the test harness's atexit code.
-                unsafe { libc::_exit(0) };
-            }
-            let mut status = 0;
-            // SAFETY: waiting for our own child.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+            let status = run_armed(n, || op(&s, q));
+            let killed = killed(status);
             let report = s
                 .check()
                 .unwrap_or_else(|e| panic!("{name}, point {n}: integrity: {e}"));
@@ -196,20 +185,11 @@ fn sweep_of_dead_hand_offs_at_every_step() {
             kill_and_reap(pid);
         }
         assert_eq!(s.check().unwrap().pending, 2);
-        // SAFETY: the child only runs engine code and then exits or is killed.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            fault::arm(n);
-            // Finding nothing on B, the receive sweeps the pending hand-offs first.
+        // Finding nothing on B, the receive sweeps the pending hand-offs first.
+        let status = run_armed(n, || {
             let _ = s.receive(b, &mut [0; 64], 9, IPC_NOWAIT);
-            fault::arm(0);
-            // SAFETY: leaving the child without the harness's exit code.
-            unsafe { libc::_exit(0) };
-        }
-        let mut status = 0;
-        // SAFETY: our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+        });
+        let killed = killed(status);
         let report = s
             .check()
             .unwrap_or_else(|e| panic!("point {n}: integrity: {e}"));

@@ -6,9 +6,11 @@
 //! everyone is let go the handed-over message comes back to its queue.
 #![cfg(feature = "fault-injection")]
 mod common;
-use common::{fork_child, kill_and_reap, scratch_store, stopped_receiver, wait_for_waiters};
+use common::{
+    fork_child, kill_and_reap, killed, run_armed, scratch_store, stopped_receiver, wait_for_waiters,
+};
 use msgq_core::abi::*;
-use msgq_user::{fault, Store};
+use msgq_user::Store;
 use std::path::PathBuf;
 
 struct World {
@@ -68,19 +70,7 @@ fn run_prep(tag: &str, prep: fn(&Store, i32), op: fn(&Store, i32)) {
         let kills = n - 1;
         let w = setup(tag, n);
         prep(&w.s, w.a);
-        // SAFETY: the child only runs engine code and then exits or is killed.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            fault::arm(n);
-            op(&w.s, w.a);
-            fault::arm(0);
-            // SAFETY: leaving the child without the harness's exit code.
-            unsafe { libc::_exit(0) };
-        }
-        let mut status = 0;
-        // SAFETY: our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+        let killed = killed(run_armed(n, || op(&w.s, w.a)));
         w.s.check()
             .unwrap_or_else(|e| panic!("{tag} point {n}: integrity: {e}"));
         // Let everyone go: continue and then kill the stopped ones, sweep, check again.

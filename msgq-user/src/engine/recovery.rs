@@ -16,7 +16,7 @@ use super::guard::{Guard, Locked, Shared};
 use super::queue;
 use super::records::{Msg, Queue, TypeRec, Waiter};
 use super::waiters::{
-    alive_or_drop, each_receiver, free_record, live, pending, pipelined_send, to_pending, unlink,
+    alive_or_drop, each_receiver, end_wait, free_record, live, pending, pipelined_send,
 };
 use crate::shm::layout::{state, H, LOG_CAP, M, Q, T, W};
 use crate::shm::{alloc, tx};
@@ -70,10 +70,7 @@ fn kill_some(g: &mut Guard, q: Queue, n: usize) -> bool {
     let more = ws.len() > n;
     for &w in ws.iter().take(n) {
         if alive_or_drop(g, w) {
-            unlink(g, w);
-            g.put(w.at(W::TREC), 0);
-            g.put(w.at(W::STATE), state::EIDRM);
-            to_pending(g, w);
+            end_wait(g, w, state::EIDRM);
         }
     }
     more

@@ -230,6 +230,15 @@ pub fn unlink(g: &mut Guard, w: Waiter) {
     g.put(w.at(W::LIST), list::NONE);
 }
 
+/// Ends waiter `w`'s wait with `st` (E2BIG, EIDRM: no message): off its list, holding no
+/// type record, on the pending list until its thread takes the result.
+pub(super) fn end_wait(g: &mut Guard, w: Waiter, st: u64) {
+    unlink(g, w);
+    g.put(w.at(W::TREC), 0);
+    g.put(w.at(W::STATE), st);
+    to_pending(g, w);
+}
+
 /// Moves waiter `w`, whose wait has ended (its state is set), to the pending list, where
 /// it stays reachable until its thread takes the result (or the sweep finds it dead).
 pub(super) fn to_pending(g: &mut Guard, w: Waiter) {
@@ -304,10 +313,7 @@ pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
             }
         };
         if g.get(w.at(W::MAXSIZE)) < size {
-            unlink(g, w);
-            g.put(w.at(W::TREC), 0);
-            g.put(w.at(W::STATE), state::E2BIG);
-            to_pending(g, w);
+            end_wait(g, w, state::E2BIG);
             continue;
         }
         // Before `unlink`, which releases a typed receiver's own record (of this type): the

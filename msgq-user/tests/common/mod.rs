@@ -89,3 +89,23 @@ pub fn dead_blocked(s: &Store, n: u64, block: impl Fn()) {
     let r = s.check().unwrap();
     assert_eq!(r.dead_waiters, n, "all {n} blocked records are left, dead");
 }
+
+/// Runs `op` in a forked child armed to kill itself at the `n`-th fault point
+/// (`msgq_user::fault::arm`); returns the child's wait status.
+#[cfg(feature = "fault-injection")]
+pub fn run_armed(n: u64, op: impl FnOnce()) -> i32 {
+    let pid = fork_child(|| {
+        msgq_user::fault::arm(n);
+        op();
+        msgq_user::fault::arm(0);
+    });
+    let mut status = 0;
+    // SAFETY: our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
+
+/// Whether wait status `status` says SIGKILL (a fault point's kill).
+pub fn killed(status: i32) -> bool {
+    libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL
+}
