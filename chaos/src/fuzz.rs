@@ -95,30 +95,75 @@ fn template() -> &'static Template {
             s.send(q3, 1, b"gone", 0).unwrap();
             s.remove(q3).unwrap();
         }
-        let bytes = std::fs::read(&p).expect("read the template");
-        let _ = std::fs::remove_file(&p);
-        let pages = bytes
-            .chunks(4096)
-            .enumerate()
-            .filter(|(_, c)| c.iter().any(|&b| b != 0))
-            .map(|(i, c)| (i as u64 * 4096, c.to_vec()))
-            .collect();
-        Template {
-            len: bytes.len() as u64,
-            pages,
+        // The unpatched template must open: else every patched store would be refused and
+        // the target would prove nothing.
+        Store::open(&p).expect("the template store must open");
+        // The file is large and sparse (a shard per queue index): read only its data.
+        let f = std::fs::File::open(&p).expect("open the template");
+        let len = f.metadata().unwrap().len();
+        let mut pages = Vec::new();
+        for (start, end) in data_ranges(&f, len) {
+            let mut off = start & !4095;
+            while off < end {
+                let mut page = vec![0u8; 4096];
+                f.read_exact_at(&mut page, off).unwrap();
+                if page.iter().any(|&b| b != 0) {
+                    pages.push((off, page));
+                }
+                off += 4096;
+            }
         }
+        let _ = std::fs::remove_file(&p);
+        Template { len, pages }
     })
 }
 
-/// Regions of the store a patch is aimed at (offset, size).
-fn regions() -> [(u64, u64); 5] {
+/// The ranges of `f` that hold data (not holes), by `SEEK_DATA`/`SEEK_HOLE`.
+fn data_ranges(f: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    let mut off = 0i64;
+    while (off as u64) < len {
+        // SAFETY: lseek on a descriptor we own; it only moves the file offset.
+        let start = unsafe { libc::lseek(f.as_raw_fd(), off, libc::SEEK_DATA) };
+        if start < 0 {
+            break;
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(f.as_raw_fd(), start, libc::SEEK_HOLE) };
+        let end = if end < 0 { len as i64 } else { end };
+        out.push((start as u64, end as u64));
+        off = end;
+    }
+    out
+}
+
+/// Shard `i`'s offset in a template store (the minimum shard size).
+fn shard(i: u64) -> u64 {
+    layout::SHARDS_OFF + i * layout::MIN_LEN
+}
+
+/// Regions of the store a patch is aimed at (offset, size): the registry's header, log, id
+/// table and key hash; shard 0's (two queues' records) and shard 1's header, log and heap.
+fn regions() -> [(u64, u64); 9] {
     [
         (0, 4096),
         (layout::LOG_OFF, 4096),
-        (layout::IDS_OFF, 4096),
-        (layout::KEYS_OFF, 8192),
-        (layout::HEAP_OFF, 65536),
+        (layout::REG_IDS_OFF, 4096),
+        (layout::REG_BUCKETS_OFF, 8192),
+        (shard(0), 4096),
+        (shard(0) + layout::LOG_OFF, 4096),
+        (shard(0) + layout::HEAP_OFF, 65536),
+        (shard(1), 4096),
+        (shard(1) + layout::HEAP_OFF, 65536),
     ]
+}
+
+/// The store's mutexes (40 bytes each): never patched.
+fn lock_words(o: u64) -> bool {
+    [0, shard(0), shard(1), shard(2)]
+        .iter()
+        .any(|&b| (b + layout::LOCK_OFF..b + layout::LOCK_OFF + 40).contains(&o))
 }
 
 /// Target (a): writes a store file built from `data` and opens it. Byte 0 chooses the shape:
@@ -164,19 +209,21 @@ pub fn store_bytes_with(data: &[u8], strict: bool) -> StoreOutcome {
             let n = (rest[i + 3] as usize % 16 + 1).min(rest.len() - i - 4);
             let bytes = &rest[i + 4..i + 4 + n];
             i += 4 + n;
-            // Keep the mutex itself intact (40 bytes at LOCK_OFF).
-            let (lo, hi) = (layout::LOCK_OFF, layout::LOCK_OFF + 40);
+            // Keep the mutexes themselves intact.
             for (k, b) in bytes.iter().enumerate() {
                 let o = off + k as u64;
-                if !(lo..hi).contains(&o) {
+                if !lock_words(o) {
                     f.write_all_at(&[*b], o).unwrap();
                 }
             }
         }
         if shape & 8 != 0 {
-            // glibc's robust mutex: lock word FUTEX_OWNER_DIED, no owner.
-            f.write_all_at(&0x4000_0000u32.to_ne_bytes(), layout::LOCK_OFF)
-                .unwrap();
+            // glibc's robust mutex: lock word FUTEX_OWNER_DIED, no owner (the registry's and
+            // shard 0's).
+            for b in [0, shard(0)] {
+                f.write_all_at(&0x4000_0000u32.to_ne_bytes(), b + layout::LOCK_OFF)
+                    .unwrap();
+            }
         }
         if shape & 16 != 0 {
             let delta = (shape as u64 >> 5) * 4096;

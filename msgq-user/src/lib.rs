@@ -2,7 +2,9 @@
 //!
 //! Queues live in a store file (normally under `/dev/shm`, one per IPC namespace and user)
 //! that every process maps; there is no daemon and, when nobody has to wait, no system
-//! call: an operation is a robust-mutex lock, some word updates, and an unlock. Behaviour
+//! call: an operation is a robust-mutex lock, some word updates, and an unlock. Each queue
+//! index has its own shard of the store (lock, undo log, heap), so calls on different
+//! queues share nothing. Behaviour
 //! is Linux's, to the errno, because every decision comes from `msgq-core`, the rules
 //! shared with the kernel module.
 //!
@@ -30,7 +32,8 @@ pub mod store;
 pub mod sync;
 pub mod sys;
 
-use engine::{Shared, Sink};
+use engine::registry::{self, Ns};
+use engine::Sink;
 use msgq_core::abi::{MsgInfo, MsqidDs};
 use msgq_core::checks::Cmd;
 pub use msgq_core::limits::{Limits, Sysctl};
@@ -43,7 +46,7 @@ use sys::creds;
 /// An open store: the queues of one IPC namespace (or of an explicitly named file).
 pub struct Store {
     map: store::Mapping,
-    shared: Shared,
+    ns: Ns,
 }
 
 /// Runs an engine call, turning a detected corruption (a panic carrying
@@ -83,8 +86,8 @@ impl Sink for SliceSink<'_> {
 impl Store {
     fn from_mapping(map: store::Mapping) -> Store {
         sys::process::init();
-        let shared = map.shared();
-        Store { map, shared }
+        let ns = map.ns();
+        Store { map, ns }
     }
 
     /// The path of this process's default store (one per IPC namespace and user).
@@ -124,13 +127,13 @@ impl Store {
         &self.map.path
     }
 
-    pub(crate) fn run<R>(&self, f: impl FnOnce(&Shared) -> Result<R, Errno>) -> Result<R, Errno> {
-        guarded(&self.map.path, || f(&self.shared))
+    pub(crate) fn run<R>(&self, f: impl FnOnce(&Ns) -> Result<R, Errno>) -> Result<R, Errno> {
+        guarded(&self.map.path, || f(&self.ns))
     }
 
     /// `msgget(key, msgflg)`: the id of the queue for `key`, created as the flags say.
     pub fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
-        creds::with(|c| self.run(|s| engine::ops::msgget(s, key, msgflg, c)))
+        creds::with(|c| self.run(|s| registry::msgget(s, key, msgflg, c)))
     }
 
     /// `msgsnd`: sends `text` with type `mtype` (blocks unless `IPC_NOWAIT`).
@@ -178,24 +181,24 @@ impl Store {
     /// `IPC_RMID`: removes the queue; every blocked caller gets `EIDRM`.
     pub fn remove(&self, id: i32) -> Result<(), Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_RMID)?;
-        creds::with(|c| self.run(|s| engine::ctl::rmid(s, id, c)))
+        creds::with(|c| self.run(|s| registry::rmid(s, id, c)))
     }
 
     /// `IPC_INFO` (`usage == false`) or `MSG_INFO`: the struct and the highest index in use.
     pub fn info(&self, usage: bool) -> Result<(i32, MsgInfo), Errno> {
         let cmd = if usage { Cmd::MsgInfo } else { Cmd::Info };
-        self.run(|s| engine::ctl::info(s, cmd))
+        self.run(|s| registry::info(s, cmd))
     }
 
     /// Reads one of the store's sysctls (`msgmax`, `msgmnb`, `msgmni`, `msg_next_id`,
     /// `auto_msgmni`).
     pub fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        self.run(|s| engine::ctl::sysctl(s, which))
+        self.run(|s| registry::sysctl(s, which))
     }
 
     /// Writes one of the store's sysctls, with the kernel's range checks (`EINVAL`).
     pub fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
-        self.run(|s| engine::ctl::set_sysctl(s, which, value))
+        self.run(|s| registry::set_sysctl(s, which, value))
     }
 
     /// The limits in force.
@@ -210,7 +213,7 @@ impl Store {
     /// Checks the store's integrity (links, counters, totals, free lists); returns what it
     /// counted, or a description of the first inconsistency.
     pub fn check(&self) -> Result<engine::check::Report, String> {
-        match catch_unwind(AssertUnwindSafe(|| engine::check::check(&self.shared))) {
+        match catch_unwind(AssertUnwindSafe(|| engine::check::check(&self.ns))) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(engine::check::Problem::Lock(e))) => {
                 Err(format!("{}: cannot lock: {e}", self.path().display()))
@@ -227,7 +230,7 @@ impl Store {
 
     /// The text `/proc/sysvipc/msg` shows for this store's queues.
     pub fn proc_sysvipc_msg(&self) -> Result<String, Errno> {
-        self.run(engine::ctl::proc_text)
+        self.run(registry::proc_text)
     }
 }
 

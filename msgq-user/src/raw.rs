@@ -14,7 +14,7 @@ use std::ffi::c_void;
 /// The current `msgmax`, read without the lock (a single word; the engine checks it again
 /// under the lock).
 fn msgmax(s: &Store) -> Result<u32, Errno> {
-    s.run(|sh| Ok(sh.arena.get(crate::shm::layout::H::MSGMAX) as u32))
+    s.run(|ns| Ok(ns.limits().get(crate::shm::layout::R::MSGMAX) as u32))
 }
 
 /// `msgget`.

@@ -1,12 +1,13 @@
 //! Opening, creating and mapping store files.
 //!
 //! A store is one file, normally under `/dev/shm`, mapped shared by every process that uses
-//! it. It is created under a temporary name, initialised completely, and then linked into
+//! it: a registry, then one shard per queue index (see `shm::layout`). The file is sparse:
+//! a shard's pages are touched only once its index is used. It is created under a temporary name, initialised completely, and then linked into
 //! place, so nobody ever maps a half-initialised store; two processes racing to create the
 //! same store both end up using the one that was linked first.
 
-use crate::engine::Shared;
-use crate::shm::layout::{self as lay, H};
+use crate::engine::registry::Ns;
+use crate::shm::layout::{self as lay, H, R};
 use crate::shm::Arena;
 use crate::sync::StoreLock;
 use msgq_core::limits::Limits;
@@ -26,7 +27,9 @@ pub struct StoreOptions {
     /// Mode of the store file. The default, 0600, lets only its owner use it: anyone who can
     /// write the file can change any queue in it, whatever the queues' own modes say.
     pub mode: u32,
-    /// Size of the mapping in bytes. The file is sparse: memory is used as it is touched.
+    /// Size of one queue's shard in bytes: the most memory one queue index (its queue, its
+    /// messages and blocked callers) can use. The file holds 32768 shards and is sparse:
+    /// memory is used as it is touched.
     pub size: u64,
 }
 
@@ -35,7 +38,7 @@ impl Default for StoreOptions {
         StoreOptions {
             limits: Limits::default(),
             mode: 0o600,
-            size: 1 << 30,
+            size: 64 << 20,
         }
     }
 }
@@ -126,14 +129,22 @@ impl Drop for Mapping {
 }
 
 impl Mapping {
-    pub fn shared(&self) -> Shared {
-        // SAFETY: the mapping is `len` bytes, page-aligned, and outlives the Shared handles,
-        // which live inside the same Store.
-        let arena = unsafe { Arena::new(self.base, self.len) };
-        // SAFETY: the header holds an initialised process-shared mutex at LOCK_OFF.
-        let lock = unsafe { StoreLock::at(self.base.add(lay::LOCK_OFF as usize).cast()) };
-        Shared { arena, lock }
+    /// The engine's view of the store.
+    pub fn ns(&self) -> Ns {
+        // SAFETY: the mapping is `len` bytes, page-aligned, and outlives the handles, which
+        // live inside the same Store; its header was validated or initialised.
+        unsafe { Ns::new(Arena::new(self.base, self.len)) }
     }
+}
+
+/// The size of one shard for `opts` (whole pages, at least the minimum).
+fn shard_len(opts: &StoreOptions) -> u64 {
+    opts.size.max(lay::MIN_LEN).next_multiple_of(4096)
+}
+
+/// The file size of a store whose shards are `shard_len` bytes.
+fn total_len(shard_len: u64) -> u64 {
+    lay::SHARDS_OFF + msgq_core::ids::IPCMNI as u64 * shard_len
 }
 
 fn cpath(path: &Path) -> io::Result<CString> {
@@ -171,7 +182,7 @@ pub fn open(path: &Path) -> Result<Mapping, StoreError> {
     // SAFETY: `fd` was just opened and is owned by nobody else.
     let file = unsafe { File::from_raw_fd(fd) };
     let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    if len < lay::MIN_LEN {
+    if len < lay::SHARDS_OFF {
         return Err(StoreError::invalid(
             path,
             "not a msgq store (file too small)",
@@ -197,8 +208,15 @@ pub fn open(path: &Path) -> Result<Mapping, StoreError> {
             },
         });
     }
-    let top = a.get(H::HEAP_TOP);
-    if a.get(H::TOTAL_LEN) != len || top < lay::HEAP_OFF || top > len {
+    let shard = a.get(R::SHARD_LEN);
+    if a.get(R::TOTAL_LEN) != len
+        || shard < lay::MIN_LEN
+        || !shard.is_multiple_of(4096)
+        || shard
+            .checked_mul(msgq_core::ids::IPCMNI as u64)
+            .map(|n| n + lay::SHARDS_OFF)
+            != Some(len)
+    {
         return Err(StoreError::invalid(
             path,
             "damaged header (sizes do not match the file)",
@@ -209,7 +227,7 @@ pub fn open(path: &Path) -> Result<Mapping, StoreError> {
 
 /// Creates a new store at `path`; `EEXIST` if there is one.
 pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
-    let size = opts.size.max(lay::MIN_LEN) & !4095;
+    let size = total_len(shard_len(opts));
     let tmp = {
         let mut s = path.as_os_str().to_owned();
         // SAFETY: getpid has no preconditions.
@@ -266,27 +284,29 @@ pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
     Ok(m)
 }
 
-/// Initialises a fresh store of `size` bytes at `base`: header words, the lock, the magic
-/// (last).
+/// Initialises a fresh store of `size` bytes at `base`: the registry's header words, its
+/// lock, the magic (last). Shards are initialised when their index is first used.
 ///
 /// # Safety
-/// `base` must be a writable, page-aligned mapping of `size` bytes (`size >= MIN_LEN`),
+/// `base` must be a writable, page-aligned mapping of `size` bytes (a [`total_len`]),
 /// zero-filled and not yet visible to anyone else.
 unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> {
     // SAFETY: per the caller's contract.
     let a = unsafe { Arena::new(base, size) };
     let words = [
-        (H::VERSION_W, lay::VERSION),
-        (H::TOTAL_LEN, size),
-        (H::LAYOUT_SIG, lay::LAYOUT_SIG),
-        (H::MSGMAX, opts.limits.msgmax as u64),
-        (H::MSGMNB, opts.limits.msgmnb as u64),
-        (H::MSGMNI, opts.limits.msgmni as u64),
-        (H::LAST_IDX, u64::MAX),
-        (H::MAX_IDX, u64::MAX),
-        (H::NEXT_ID, u64::MAX),
-        (H::ORDER, 1),
-        (H::HEAP_TOP, lay::HEAP_OFF),
+        (R::VERSION_W, lay::VERSION),
+        (R::TOTAL_LEN, size),
+        (R::LAYOUT_SIG, lay::LAYOUT_SIG),
+        (
+            R::SHARD_LEN,
+            (size - lay::SHARDS_OFF) / msgq_core::ids::IPCMNI as u64,
+        ),
+        (R::MSGMAX, opts.limits.msgmax as u64),
+        (R::MSGMNB, opts.limits.msgmnb as u64),
+        (R::MSGMNI, opts.limits.msgmni as u64),
+        (R::LAST_IDX, u64::MAX),
+        (R::MAX_IDX, u64::MAX),
+        (R::NEXT_ID, u64::MAX),
     ];
     for (off, v) in words {
         a.init_unpublished(off, v);
@@ -294,7 +314,35 @@ unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> 
     // SAFETY: the header has room for the mutex at LOCK_OFF (checked at compile time) and
     // nobody else can see the file yet.
     unsafe { StoreLock::init(base.add(lay::LOCK_OFF as usize).cast()) }?;
-    a.init_unpublished(H::MAGIC_W, lay::MAGIC);
+    a.init_unpublished(R::MAGIC_W, lay::MAGIC);
+    Ok(())
+}
+
+/// Initialises shard `idx` (its header page, its lock), the first time its index is used.
+///
+/// # Safety
+/// Nobody may use the shard's memory: its registry flag is 0 (so no lookup reaches it) and
+/// the caller holds the registry lock (so nobody else initialises it). A previous attempt
+/// that died midway may have left anything in the header page: all of it is rewritten.
+pub(crate) unsafe fn init_shard(a: Arena, idx: u64) -> io::Result<()> {
+    for off in (0..lay::LOG_OFF).step_by(8) {
+        a.init_unpublished(off, 0);
+    }
+    let words = [
+        (H::VERSION_W, lay::VERSION),
+        (H::TOTAL_LEN, a.len()),
+        (H::LAYOUT_SIG, lay::LAYOUT_SIG),
+        (H::IDX, idx),
+        (H::ORDER, 1),
+        (H::HEAP_TOP, lay::HEAP_OFF),
+    ];
+    for (off, v) in words {
+        a.init_unpublished(off, v);
+    }
+    // SAFETY: the header has room for the mutex at LOCK_OFF, inside the shard; nobody uses
+    // it (the caller's contract).
+    unsafe { StoreLock::init(a.byte_ptr(lay::LOCK_OFF, 40).cast()) }?;
+    a.init_unpublished(H::MAGIC_W, lay::SHARD_MAGIC);
     Ok(())
 }
 
@@ -302,14 +350,14 @@ unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> 
 /// forked after), gone when dropped. For tests and the loom models.
 pub fn create_anonymous(opts: &StoreOptions) -> Result<Mapping, StoreError> {
     let path = Path::new("(anonymous)");
-    let size = opts.size.max(lay::MIN_LEN) & !4095;
+    let size = total_len(shard_len(opts));
     // SAFETY: a new anonymous shared mapping at an address of the kernel's choosing.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             size as usize,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
         )

@@ -171,9 +171,18 @@ fn foreign_or_damaged_files_are_refused_by_name() {
         )
         .unwrap(),
     );
-    let mut bytes = std::fs::read(&p).unwrap();
-    bytes[8] ^= 0xff;
-    std::fs::write(&p, &bytes).unwrap();
+    // The file is sparse and large (a shard per queue index): change the one byte in place.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, 8).unwrap();
+        f.write_all_at(&[b[0] ^ 0xff], 8).unwrap();
+    }
     let e = Store::open(&p)
         .err()
         .expect("another version must be refused");

@@ -31,7 +31,20 @@ fn snapshot(s: &Store, q: i32) -> String {
         }
     }
     let (_, mi) = s.info(true).unwrap();
-    out + &format!("; ns {} {} {}", mi.msgpool, mi.msgmap, mi.msgtql)
+    // The registry's view: the key of the queue "create queue" makes (created in its own
+    // shard), and whether the queue's key still finds it.
+    let by_key = |k| match s.msgget(k, 0) {
+        Ok(id) => format!("id {id}"),
+        Err(e) => format!("{e}"),
+    };
+    out + &format!(
+        "; ns {} {} {}; key 77: {}; key 5: {}",
+        mi.msgpool,
+        mi.msgmap,
+        mi.msgtql,
+        by_key(77),
+        by_key(5)
+    )
 }
 
 type Op = fn(&Store, i32);
@@ -85,7 +98,7 @@ fn setup(n: u64, many_types: bool) -> (PathBuf, Store, i32) {
         },
     )
     .unwrap();
-    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let q = s.msgget(5, IPC_CREAT | 0o600).unwrap();
     for (t, txt) in [(1, "a"), (2, "bb"), (3, "ccc"), (2, "dddd")] {
         s.send(q, t, txt.as_bytes(), 0).unwrap();
     }

@@ -9,7 +9,7 @@
 
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use msgq_core::abi::{IPC_NOWAIT, IPC_PRIVATE, MSG_EXCEPT};
+use msgq_core::abi::{IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, MSG_EXCEPT};
 use msgq_user::model::{self, Bug, Signal};
 use msgq_user::{Errno, Store, StoreOptions};
 use std::sync::Arc;
@@ -524,6 +524,59 @@ fn crash_recovery_of_a_removal() {
         point += 1;
     }
     assert!(point > 2, "the removal made no logged write");
+}
+
+/// Model 15 (issue 13; one run per fault point): creating a queue spans two locks and two
+/// journals, the registry's (key, id) and then the queue's shard's (the queue made live),
+/// with an intent in between. The creator dies after `point` fault points while another
+/// thread looks the key up (taking the registry lock, then the shard's) and sends to what
+/// it finds. Afterwards the key finds a queue exactly when the integrity check (registry
+/// and shards agreeing) counts one, a message that was accepted is in it, and the id is
+/// the one the creator got if it finished.
+fn dying_creator(point: u64) -> bool {
+    let died = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let died2 = died.clone();
+    loom::model(move || {
+        let s = store();
+        let c = {
+            let s = s.clone();
+            thread::spawn(move || model::die_at(point, || s.msgget(7, IPC_CREAT | 0o600)))
+        };
+        let sent = match s.msgget(7, 0) {
+            Ok(q) => s.send(q, 1, b"x", IPC_NOWAIT).is_ok(),
+            Err(e) => {
+                assert_eq!(e, Errno::ENOENT);
+                false
+            }
+        };
+        let created = c.join().unwrap();
+        if created.is_none() {
+            died2.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let rep = s.check().unwrap();
+        match s.msgget(7, 0) {
+            Ok(q) => {
+                assert_eq!((rep.queues, rep.messages), (1, u64::from(sent)), "{rep:?}");
+                if let Some(id) = created {
+                    assert_eq!(id, Ok(q));
+                }
+            }
+            Err(e) => {
+                assert_eq!(e, Errno::ENOENT);
+                assert!(created.is_none() && !sent && rep.queues == 0, "{rep:?}");
+            }
+        }
+    });
+    died.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn crash_recovery_of_a_creation_across_two_locks() {
+    let mut point = 1;
+    while dying_creator(point) {
+        point += 1;
+    }
+    assert!(point > 3, "the creation made few logged writes");
 }
 
 /// The broken variant of model 6: the next lock holder after a dead owner skips the

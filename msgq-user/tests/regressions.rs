@@ -13,7 +13,7 @@ mod common;
 
 use common::{dead_blocked, fork_child, kill_and_reap, wait_for_waiters};
 use msgq_core::abi::*;
-use msgq_user::shm::layout::{free_head, IDS_OFF, M, Q, T};
+use msgq_user::shm::layout::{free_head, H, M, Q, SHARDS_OFF, T};
 use msgq_user::{Errno, Limits, Store, StoreOptions};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -41,7 +41,8 @@ fn new_store(name: &str, size: u64) -> (PathBuf, Store) {
 fn a_full_store_loses_no_handed_over_message() {
     let (p, s) = new_store("full", 2 << 20);
     let a = s.msgget(IPC_PRIVATE, 0o600).unwrap();
-    let b = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    // A's shard is what fills up (each queue index has its own).
+    let b = a;
     // A receiver of any type blocks on A and is stopped; the message is handed to it; it dies.
     let r = fork_child(|| {
         let _ = s.receive(a, &mut [0; 64], 0, 0);
@@ -119,22 +120,25 @@ fn dead_blocked_senders_are_dropped_by_the_next_receive() {
     let _ = std::fs::remove_file(&p);
 }
 
-/// Reads and writes store words through the file, as a damaged store would have them.
+/// Reads and writes the words of shard 0 through the file, as a damaged store would have
+/// them (offsets relative to the shard, as in the store's own records).
 struct Raw(std::fs::File);
 
 impl Raw {
     fn get(&self, off: u64) -> u64 {
         let mut b = [0u8; 8];
-        self.0.read_exact_at(&mut b, off).unwrap();
+        self.0.read_exact_at(&mut b, SHARDS_OFF + off).unwrap();
         u64::from_ne_bytes(b)
     }
     fn put(&self, off: u64, v: u64) {
-        self.0.write_all_at(&v.to_ne_bytes(), off).unwrap();
+        self.0
+            .write_all_at(&v.to_ne_bytes(), SHARDS_OFF + off)
+            .unwrap();
     }
 }
 
-/// A store with one queue (index 0) holding one message: the raw file, the queue record
-/// and the message.
+/// A store with one queue (index 0, so in shard 0) holding one message: the raw file, the
+/// queue record and the message.
 fn one_message(name: &str) -> (PathBuf, Store, Raw, u64, u64) {
     let (p, s) = new_store(name, 4 << 20);
     let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
@@ -144,7 +148,7 @@ fn one_message(name: &str) -> (PathBuf, Store, Raw, u64, u64) {
         .write(true)
         .open(&p)
         .unwrap());
-    let qr = raw.get(IDS_OFF);
+    let qr = raw.get(H::LIVE);
     let m = raw.get(qr + Q::MHEAD);
     assert_ne!(m, 0);
     (p, s, raw, qr, m)

@@ -1,10 +1,14 @@
 //! The store's integrity check: walks every structure and verifies that links, counters
-//! and totals agree. Used by `msgq check`, the crash tests and the fuzzers.
+//! and totals agree: the registry (limits, id table, key hash), then each shard under its
+//! own lock (heap, queue, waiters, pending list), and that the two agree. Used by
+//! `msgq check`, the crash tests and the fuzzers.
 
 use super::guard::Shared;
+use super::registry::Ns;
 use crate::shm::layout::{
-    free_head, list, state, CLASSES, H, HEAP_OFF, IDS_OFF, M, MIN_CLASS, Q, T, TYPE_SHIFT_MAX,
-    TYPE_SHIFT_MIN, W,
+    free_head, list, state, CLASSES, H, HEAP_OFF, KEY_BUCKETS, M, MIN_CLASS, Q, R, REG_BUCKETS_OFF,
+    REG_IDS_OFF, REG_KEYS_OFF, REG_KNEXT_OFF, REG_SHARDS_OFF, SHARD_MAGIC, T, TYPE_SHIFT_MAX,
+    TYPE_SHIFT_MIN, USED, W,
 };
 use crate::sys::liveness::{self, Probe};
 use msgq_core::ids::IPCMNI;
@@ -87,8 +91,119 @@ fn dead(a: crate::shm::Arena, w: u64) -> bool {
     probe == Probe::Gone
 }
 
-/// Checks the whole store under its lock (repairing a dead owner's update first).
-pub fn check(sh: &Shared) -> Result<Report, Problem> {
+impl Report {
+    fn add(&mut self, o: &Report) {
+        self.queues += o.queues;
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.waiters += o.waiters;
+        self.pending += o.pending;
+        self.type_records += o.type_records;
+        self.recoveries += o.recoveries;
+        self.dead_waiters += o.dead_waiters;
+        self.blocks_used += o.blocks_used;
+        self.blocks_free += o.blocks_free;
+    }
+}
+
+/// Checks the whole store: the registry under its lock (repairing a dead owner's update
+/// first), then every shard under its own (the same).
+pub fn check(ns: &Ns) -> Result<Report, Problem> {
+    let g = ns.lock().map_err(Problem::Lock)?;
+    ensure!(
+        g.get(R::LOG_LEN) == 0,
+        "registry: undo log not empty after recovery"
+    );
+    ensure!(
+        g.get(R::INTENT) == 0,
+        "registry: intent left after recovery"
+    );
+    // The namespace words: limits and id allocation state within the kernel's ranges.
+    let int_max = i32::MAX as u64;
+    ensure!(
+        g.get(R::MSGMAX) <= int_max && g.get(R::MSGMNB) <= int_max,
+        "limits msgmax/msgmnb out of range"
+    );
+    ensure!(
+        g.get(R::MSGMNI) <= IPCMNI as u64,
+        "limit msgmni out of range"
+    );
+    let next_id = g.get(R::NEXT_ID) as i64;
+    ensure!(
+        next_id == -1 || (0..=i32::MAX as i64).contains(&next_id),
+        "msg_next_id {next_id} out of range"
+    );
+    ensure!(
+        g.get(R::SEQ) < msgq_core::ids::SEQ_MAX as u64
+            && g.get(R::CURSOR) <= IPCMNI as u64
+            && (-1..IPCMNI as i64).contains(&(g.get(R::LAST_IDX) as i64)),
+        "id allocation state out of range"
+    );
+    // The id table, and the key hash: exactly the used indices that have a key, each in
+    // its bucket.
+    let (mut used, mut max_idx, mut keyed) = (0u64, -1i64, HashSet::new());
+    for idx in 0..IPCMNI as u64 {
+        let w = g.get(REG_IDS_OFF + 8 * idx);
+        if w == 0 {
+            continue;
+        }
+        let id = w as u32 as u64;
+        ensure!(
+            w & !(USED | 0xffff_ffff) == 0 && w & USED != 0 && id & 0x7fff == idx,
+            "registry: index {idx} holds a bad id word {w:#x}"
+        );
+        ensure!(
+            g.get(REG_SHARDS_OFF + 8 * idx) != 0,
+            "registry: index {idx} is used but its shard was never made"
+        );
+        used += 1;
+        max_idx = idx as i64;
+        if g.get(REG_KEYS_OFF + 8 * idx) as i32 != 0 {
+            keyed.insert(idx);
+        }
+    }
+    let mut hashed = 0usize;
+    for b in 0..KEY_BUCKETS {
+        let mut link = g.get(REG_BUCKETS_OFF + 8 * b);
+        while link != 0 {
+            let idx = link - 1;
+            ensure!(
+                keyed.contains(&idx),
+                "key hash: index {idx} is not a used index with a key"
+            );
+            hashed += 1;
+            ensure!(hashed <= keyed.len(), "key hash: a chain loops");
+            link = g.get(REG_KNEXT_OFF + 8 * idx);
+        }
+    }
+    ensure!(
+        hashed == keyed.len(),
+        "key hash holds {hashed} queues, {} have keys",
+        keyed.len()
+    );
+    let in_use = g.get(R::IN_USE);
+    ensure!(in_use == used, "in_use {in_use} but {used} queues");
+    let mi = g.max_idx();
+    ensure!(mi == max_idx, "max_idx {mi} but highest index {max_idx}");
+    let mut r = Report {
+        recoveries: g.get(R::RECOVERIES),
+        ..Default::default()
+    };
+    for (idx, sh) in ns.shards() {
+        let id_word = g.get(REG_IDS_OFF + 8 * idx);
+        let key = g.get(REG_KEYS_OFF + 8 * idx);
+        let one = check_shard(&sh, idx, id_word, key).map_err(|p| match p {
+            Problem::Bad(why) => Problem::Bad(format!("shard {idx}: {why}")),
+            other => other,
+        })?;
+        r.add(&one);
+    }
+    Ok(r)
+}
+
+/// Checks shard `idx` under its lock; `id_word` and `key` are the registry's words for the
+/// index.
+fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Report, Problem> {
     let g = sh.lock().map_err(Problem::Lock)?;
     let a = g.arena();
     let len = a.len();
@@ -100,10 +215,14 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
     let rec_ok = |b: u64, bytes: u64| {
         block_ok(b, bytes) && crate::shm::alloc::class_for(bytes).map(u64::from) == Some(g.get(b))
     };
+    ensure!(
+        g.get(H::MAGIC_W) == SHARD_MAGIC && g.get(H::IDX) == idx && g.get(H::TOTAL_LEN) == len,
+        "bad header (magic, index or size)"
+    );
     ensure!(g.get(H::LOG_LEN) == 0, "undo log not empty after recovery");
     ensure!(
         (HEAP_OFF..=len).contains(&top),
-        "heap top {top:#x} outside the store"
+        "heap top {top:#x} outside the shard"
     );
     let mut r = Report {
         recoveries: g.get(H::RECOVERIES),
@@ -138,41 +257,27 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             b = g.get(b + 8);
         }
     }
-    // The namespace words: limits and id allocation state within the kernel's ranges.
-    let int_max = i32::MAX as u64;
+    // The live queue agrees with the registry.
+    let live = g.get(H::LIVE);
     ensure!(
-        g.get(H::MSGMAX) <= int_max && g.get(H::MSGMNB) <= int_max,
-        "limits msgmax/msgmnb out of range"
+        (live != 0) == (id_word & USED != 0),
+        "the registry says the index is {}, the shard {}",
+        if id_word & USED != 0 { "used" } else { "free" },
+        if live != 0 {
+            "has a live queue"
+        } else {
+            "has none"
+        }
     );
     ensure!(
-        g.get(H::MSGMNI) <= IPCMNI as u64,
-        "limit msgmni out of range"
+        live == 0 || (g.get(live + Q::ID) == id_word as u32 as u64 && g.get(live + Q::KEY) == key),
+        "the live queue's id or key differs from the registry's"
     );
-    let next_id = g.get(H::NEXT_ID) as i64;
-    ensure!(
-        next_id == -1 || (0..=i32::MAX as i64).contains(&next_id),
-        "msg_next_id {next_id} out of range"
-    );
-    ensure!(
-        g.get(H::SEQ) < msgq_core::ids::SEQ_MAX as u64
-            && g.get(H::CURSOR) <= IPCMNI as u64
-            && (-1..IPCMNI as i64).contains(&(g.get(H::LAST_IDX) as i64)),
-        "id allocation state out of range"
-    );
-    let mut max_idx: i64 = -1;
     // Type records with pins (messages of their type handed over, not yet taken): record ->
     // (its queue, pins not yet matched by a pending waiter).
     let mut pins: HashMap<u64, (u64, u64)> = HashMap::new();
-    // Live queues with a key, found through the id table, to compare with the key hash.
-    let mut keyed = std::collections::HashSet::new();
-    for idx in 0..IPCMNI as u64 {
-        let q = g.get(IDS_OFF + 8 * idx);
-        if q == 0 {
-            continue;
-        }
-        if g.get(q + Q::KEY) as i32 != 0 {
-            keyed.insert(q);
-        }
+    if live != 0 {
+        let q = live;
         ensure!(
             rec_ok(q, Q::SIZE),
             "queue {idx}: record {q:#x} outside the heap"
@@ -188,7 +293,6 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             "queue {idx}: seq does not match id"
         );
         r.queues += 1;
-        max_idx = idx as i64;
         // Global FIFO.
         let (mut n, mut bytes, mut prev, mut m) = (0u64, 0u64, 0u64, g.get(q + Q::MHEAD));
         while m != 0 {
@@ -371,39 +475,6 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
             r.waiters += c;
         }
     }
-    // The key hash holds exactly the live queues that have a key, each in its bucket.
-    let mut hashed = 0usize;
-    for b in 0..crate::shm::layout::KEY_BUCKETS {
-        let bucket = crate::shm::layout::KEYS_OFF + 8 * b;
-        let mut q = g.get(bucket);
-        while q != 0 {
-            ensure!(
-                keyed.contains(&q),
-                "key hash: {q:#x} is not a live queue with a key"
-            );
-            let key = g.get(q + Q::KEY) as i32;
-            ensure!(
-                super::ops::key_bucket(key) == bucket,
-                "key hash: key {key} in the wrong bucket"
-            );
-            hashed += 1;
-            ensure!(hashed <= keyed.len(), "key hash: a chain loops");
-            q = g.get(q + Q::KNEXT);
-        }
-    }
-    ensure!(
-        hashed == keyed.len(),
-        "key hash holds {hashed} queues, {} have keys",
-        keyed.len()
-    );
-    let in_use = g.get(H::IN_USE);
-    ensure!(
-        in_use == r.queues,
-        "in_use {in_use} but {} queues",
-        r.queues
-    );
-    let mi = g.get(H::MAX_IDX) as i64;
-    ensure!(mi == max_idx, "max_idx {mi} but highest index {max_idx}");
     // The pending list: waiters whose wait ended, not yet taken by their thread. A message
     // handed over is on no queue list: it is held here, by exactly one waiter, which pins
     // its type record while the queue lives.
@@ -421,7 +492,7 @@ pub fn check(sh: &Shared) -> Result<Report, Problem> {
         let qid = g.get(w + W::QID);
         // A removed queue's pending waiters were detached from it (QUEUE and TREC 0).
         ensure!(
-            q == 0 || (g.get(IDS_OFF + 8 * (qid & 0x7fff)) == q && g.get(q + Q::ID) == qid),
+            q == 0 || (q == live && g.get(q + Q::ID) == qid),
             "pending waiter {w:#x} names a queue that is gone"
         );
         ensure!(

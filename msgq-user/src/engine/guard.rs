@@ -12,14 +12,30 @@ pub(super) use crate::sync::Locked;
 use crate::sync::StoreLock;
 use msgq_core::Errno;
 
-/// The mapped store as the engine sees it.
+/// One journal of the store as the engine sees it: a shard (a queue index's region, with
+/// its lock), or the registry (see [`super::registry`]).
 #[derive(Clone, Copy)]
 pub struct Shared {
     pub arena: Arena,
     pub lock: StoreLock,
+    /// The registry's words (the limits), read without its lock.
+    pub reg: Arena,
 }
 
-/// Exclusive access to the store.
+impl Shared {
+    /// The current `msgmax` (a word of the registry, read without its lock, as the kernel
+    /// reads the sysctl).
+    pub fn msgmax(&self) -> u64 {
+        self.reg.get(crate::shm::layout::R::MSGMAX)
+    }
+
+    /// The current `msgmnb`.
+    pub fn msgmnb(&self) -> u64 {
+        self.reg.get(crate::shm::layout::R::MSGMNB)
+    }
+}
+
+/// Exclusive access to one journal (a shard, or the registry).
 pub struct Guard<'a> {
     shared: &'a Shared,
     pub tx: Tx,

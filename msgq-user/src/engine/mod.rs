@@ -1,12 +1,14 @@
 //! The engine: SysV semantics over the shared store.
 //!
-//! * [`guard`]: taking the store lock, crash recovery, commit/rollback, deferred wake-ups.
+//! * [`guard`]: taking a shard's (or the registry's) lock, crash recovery, commit/rollback, deferred wake-ups.
 //! * [`lists`]: intrusive doubly-linked lists of records in the store.
 //! * [`queue`]: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
 //! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
 //! * [`wait`]: sleeping on a waiter's futex word until its state changes.
-//! * [`ops`]: `msgget`, `msgsnd`, `msgrcv`.
-//! * [`ctl`]: `msgctl`, the sysctls and `/proc/sysvipc/msg`.
+//! * [`ops`]: `msgsnd`, `msgrcv`, and `msgget`'s part in the shard.
+//! * [`ctl`]: `msgctl` on one queue (`IPC_STAT`, `MSG_STAT`, `IPC_SET`).
+//! * [`registry`]: the namespace-wide state behind its own lock: `msgget`, `IPC_RMID`, the
+//!   INFO commands, the sysctls, `/proc/sysvipc/msg`; finding a queue's shard.
 //! * [`records`]: typed handles to records (a message is not a waiter).
 //! * [`recovery`]: taking the lock after a crash, resumable removal, dead waiters.
 //! * [`check`]: the integrity check.
@@ -19,6 +21,7 @@ pub mod ops;
 pub mod queue;
 pub mod records;
 pub mod recovery;
+pub mod registry;
 pub mod wait;
 pub mod waiters;
 

@@ -1,36 +1,39 @@
-//! `msgget`, `msgsnd` and `msgrcv`, in the kernel's order of checks.
+//! `msgsnd` and `msgrcv` (and `msgget`'s part in the shard), in the kernel's order of
+//! checks. Each runs under its queue's shard lock only.
 
-use super::guard::{Guard, Shared};
+use super::guard::Guard;
 use super::queue;
 use super::records::{Msg, Queue};
 use super::recovery;
+use super::registry::{live_queue, Ns};
 use super::waiters;
 use super::{Sink, Source};
 use crate::interrupt::Since;
 use crate::shm::alloc;
-use crate::shm::layout::{kind, state, H, IDS_OFF, KEYS_OFF, KEY_BUCKETS, M, Q, TYPE_SHIFT_MIN, W};
+use crate::shm::layout::{kind, state, H, M, Q, R, TYPE_SHIFT_MIN, W};
 use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
-use msgq_core::ids::{self, IdState, IPCMNI};
+use msgq_core::ids;
 use msgq_core::limits::fits;
 use msgq_core::perm::{self, Perm};
 use msgq_core::select::Mode;
 use msgq_core::{checks, Errno};
 
-/// The queue id `id` names, or EINVAL (unused index or stale sequence number).
+/// The queue id `id` names in its shard (`g`), or EINVAL (no live queue at that index, or
+/// a stale sequence number).
 pub fn lookup(g: &Guard, id: i32) -> Result<Queue, Errno> {
     if id < 0 {
         return Err(Errno::EINVAL);
     }
-    Queue::at_off(g.get(IDS_OFF + 8 * ids::idx_of(id) as u64))
+    live_queue(g)
         .filter(|q| g.get(q.at(Q::SEQ)) == ids::seq_of(id) as u64)
         .ok_or(Errno::EINVAL)
 }
 
-/// The queue at the index `id` masks to (MSG_STAT), or EINVAL.
-pub fn lookup_index(g: &Guard, id: i32) -> Result<Queue, Errno> {
-    Queue::at_off(g.get(IDS_OFF + 8 * ids::idx_of(id) as u64)).ok_or(Errno::EINVAL)
+/// The live queue of the shard of the index asked for (MSG_STAT), or EINVAL.
+pub fn lookup_index(g: &Guard) -> Result<Queue, Errno> {
+    live_queue(g).ok_or(Errno::EINVAL)
 }
 
 /// A queue's ownership and mode.
@@ -45,68 +48,26 @@ pub fn perm_of(g: &Guard, q: Queue) -> Perm {
     }
 }
 
-/// The key-hash bucket word for `key`.
-pub fn key_bucket(key: i32) -> u64 {
-    KEYS_OFF + 8 * ((key as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) % KEY_BUCKETS
-}
-
-fn find_key(g: &Guard, key: i32) -> Option<Queue> {
-    let mut q = Queue::at_off(g.get(key_bucket(key)));
-    while let Some(cur) = q.filter(|c| g.get(c.at(Q::KEY)) as i32 != key) {
-        q = cur.link(g, Q::KNEXT);
+/// msgget's second phase (`registry::msgget` did the first): makes the queue `id` live in
+/// its shard, and commits.
+pub(super) fn create_in_shard(
+    g: &mut Guard,
+    key: i32,
+    msgflg: i32,
+    seq: u32,
+    id: i32,
+    who: &Creds,
+    ns: &Ns,
+) -> Result<(), Errno> {
+    if g.get(H::LIVE) != 0 {
+        // The registry said the index was free: a damaged store.
+        crate::shm::arena::corrupt(H::LIVE);
     }
-    q
-}
-
-/// msgget.
-pub fn msgget(sh: &Shared, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
-    let mut g = sh.lock()?;
-    if key != IPC_PRIVATE {
-        if let Some(q) = find_key(&g, key) {
-            if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 {
-                return Err(Errno::EEXIST);
-            }
-            perm::ipcperms(&perm_of(&g, q), who, msgflg)?;
-            return Ok(g.get(q.at(Q::ID)) as i32);
-        }
-        if msgflg & IPC_CREAT == 0 {
-            return Err(Errno::ENOENT);
-        }
-    }
-    let id = create(&mut g, key, msgflg, who)?;
-    g.commit();
-    Ok(id)
-}
-
-fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
     let qb = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
     // The bucket array follows the block's class word.
     let nbuckets = 1u64 << TYPE_SHIFT_MIN;
     let bb = alloc::alloc(&mut g.tx, 8 * (nbuckets + 1)).ok_or(Errno::ENOMEM)?;
     let (q, buckets) = (Queue::new(qb.off()), bb.off() + 8);
-    let in_use = g.get(H::IN_USE);
-    if in_use >= (g.get(H::MSGMNI)).min(IPCMNI as u64) {
-        return Err(Errno::ENOSPC);
-    }
-    let mut st = IdState {
-        seq: g.get(H::SEQ) as u32,
-        last_idx: g.get(H::LAST_IDX) as i64,
-        cursor: g.get(H::CURSOR) as u32,
-        next_id: g.get(H::NEXT_ID) as i64,
-    };
-    let Some((idx, seq)) = st.alloc(in_use as u32, |i| g.get(IDS_OFF + 8 * i as u64) != 0) else {
-        // Linux consumes msg_next_id even when no index is free from it (ipc_idr_alloc
-        // resets it first): undo the allocations above, keep only that.
-        g.tx.rollback();
-        g.put(H::NEXT_ID, st.next_id as u64);
-        g.commit();
-        return Err(Errno::ENOSPC);
-    };
-    g.put(H::SEQ, st.seq as u64);
-    g.put(H::LAST_IDX, st.last_idx as u64);
-    g.put(H::CURSOR, st.cursor as u64);
-    g.put(H::NEXT_ID, st.next_id as u64);
-    let id = ids::make_id(seq, idx);
     qb.zero(Q::KEY, Q::SIZE);
     bb.zero(8, 8 * (nbuckets + 1));
     let fields = [
@@ -119,37 +80,29 @@ fn create(g: &mut Guard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errn
         (Q::SEQ, seq as u64),
         (Q::ID, id as u32 as u64),
         (Q::CTIME, process::now_secs()),
-        (Q::QBYTES, g.get(H::MSGMNB)),
+        (Q::QBYTES, ns.limits().get(R::MSGMNB)),
         (Q::TBUCKETS, buckets),
         (Q::TSHIFT, TYPE_SHIFT_MIN),
     ];
     for (f, v) in fields {
         qb.init(f, v);
     }
-    g.put(IDS_OFF + 8 * idx as u64, q.off());
-    if key != IPC_PRIVATE {
-        let b = key_bucket(key);
-        qb.init(Q::KNEXT, g.get(b));
-        g.put(b, q.off());
-    }
-    g.put(H::IN_USE, in_use + 1);
-    let max = g.get(H::MAX_IDX) as i64;
-    if idx as i64 > max {
-        g.put(H::MAX_IDX, idx as u64);
-    }
-    Ok(id)
+    g.put(H::LIVE, q.off());
+    g.commit();
+    Ok(())
 }
 
 /// msgsnd, after `mtype` and the text were read from the caller.
 pub fn msgsnd(
-    sh: &Shared,
+    ns: &Ns,
     id: i32,
     mtype: i64,
     text: &(impl Source + ?Sized),
     msgflg: i32,
     who: &Creds,
 ) -> Result<(), Errno> {
-    checks::msgsnd_args(id, text.len(), mtype, sh.arena.get(H::MSGMAX) as u32)?;
+    checks::msgsnd_args(id, text.len(), mtype, ns.limits().get(R::MSGMAX) as u32)?;
+    let sh = &ns.shard_of(id)?;
     let size = text.len() as u64;
     let since = Since::now();
     #[cfg(feature = "fault-injection")]
@@ -201,7 +154,7 @@ pub fn msgsnd(
 
 /// msgrcv, after the argument checks and MSG_COPY's buffer probe.
 pub fn msgrcv(
-    sh: &Shared,
+    ns: &Ns,
     id: i32,
     msgsz: usize,
     msgtyp: i64,
@@ -210,6 +163,7 @@ pub fn msgrcv(
     sink: &mut dyn Sink,
 ) -> Result<usize, Errno> {
     checks::msgrcv_args(id, msgsz, msgflg)?;
+    let sh = &ns.shard_of(id)?;
     let mode = Mode::of(msgtyp, msgflg);
     let since = Since::now();
     #[cfg(feature = "fault-injection")]
@@ -223,7 +177,7 @@ pub fn msgrcv(
             let n = checks::receive_len(size, msgsz, msgflg)?;
             let mtype = g.get(m.at(M::TYPE)) as i64;
             if msgflg & MSG_COPY != 0 {
-                checks::copy_fits(size, msgsz, g.get(H::MSGMAX) as u32)?;
+                checks::copy_fits(size, msgsz, sh.msgmax() as u32)?;
                 sink.deliver(mtype, &queue::text(&g, m)[..n])?;
                 return Ok(n);
             }

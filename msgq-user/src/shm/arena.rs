@@ -37,6 +37,20 @@ impl Arena {
         self.len == 0
     }
 
+    /// The part `[off, off+len)` of this arena, as an arena of its own (offsets relative to
+    /// `off`): a shard of the store.
+    pub fn sub(&self, off: u64, len: u64) -> Arena {
+        if !self.contains(off, len) || !off.is_multiple_of(4096) {
+            corrupt(off);
+        }
+        // SAFETY: in bounds (checked above) and page-aligned; it lives inside the same
+        // mapping, which outlives every arena (see the type's documentation).
+        Arena {
+            base: unsafe { self.base.add(off as usize) },
+            len,
+        }
+    }
+
     /// Whether `[off, off+n)` lies inside the mapping.
     pub fn contains(&self, off: u64, n: u64) -> bool {
         off.checked_add(n).is_some_and(|end| end <= self.len)

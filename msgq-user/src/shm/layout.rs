@@ -1,5 +1,10 @@
 //! The store's byte layout. See `docs/design.md` for the picture.
 //!
+//! A store is a *registry* (header [`R`], its undo log, the id table, the key hash) followed
+//! by [`IPCMNI`](msgq_core::ids::IPCMNI) *shards*, one per queue index, each a
+//! self-contained region with its own header [`H`], lock, undo log and heap. Offsets inside
+//! a shard are relative to the shard's start (a shard is an [`super::Arena`] of its own).
+//!
 //! Records are arrays of 64-bit words; `layout!` gives each field its byte offset.
 
 macro_rules! fields {
@@ -25,7 +30,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 5;
+pub const VERSION: u64 = 6;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -41,14 +46,13 @@ pub const TYPE_SHIFT_MIN: u64 = 6;
 pub const TYPE_SHIFT_MAX: u64 = 12;
 
 layout!(
-    /// The store header at offset 0.
+    /// The header of a shard, at the shard's offset 0. The words before `LOG_LEN` have the
+    /// same offsets as in [`R`], so the undo log works the same way for both.
     H {
         MAGIC_W, VERSION_W, TOTAL_LEN, LAYOUT_SIG,
         LOCK0, LOCK1, LOCK2, LOCK3, LOCK4, LOCK5, LOCK6, LOCK7,
         LOG_LEN,
-        MSGMAX, MSGMNB, MSGMNI,
-        IN_USE, SEQ, LAST_IDX, CURSOR, MAX_IDX, NEXT_ID,
-        UNUSED0, UNUSED1,
+        LIVE, IDX,
         ORDER,
         HEAP_TOP,
         DYING,
@@ -60,6 +64,42 @@ layout!(
     }
 );
 
+layout!(
+    /// The registry's header, at the store's offset 0: limits, id allocation, and the
+    /// intent of a creation or removal that spans the registry and a shard.
+    R {
+        MAGIC_W, VERSION_W, TOTAL_LEN, LAYOUT_SIG,
+        LOCK0, LOCK1, LOCK2, LOCK3, LOCK4, LOCK5, LOCK6, LOCK7,
+        LOG_LEN,
+        SHARD_LEN,
+        MSGMAX, MSGMNB, MSGMNI,
+        IN_USE, SEQ, LAST_IDX, CURSOR, MAX_IDX, NEXT_ID,
+        INTENT,
+        RECOVERIES,
+    }
+);
+
+const _: () = assert!(R::LOG_LEN == H::LOG_LEN && R::LOCK0 == H::LOCK0);
+const _: () = assert!(R::SIZE <= LOG_OFF);
+
+/// `"MSGQSHD\0"`: a shard's magic, written once its mutex is made.
+pub const SHARD_MAGIC: u64 = u64::from_le_bytes(*b"MSGQSHD\0");
+
+/// Registry tables, each `IPCMNI` words indexed by queue index, after the registry's log:
+/// the live queue's id (with [`USED`]) or 0; its key; the next index + 1 in its key-hash
+/// chain; whether the index's shard was initialised.
+pub const REG_IDS_OFF: u64 = LOG_OFF + LOG_CAP * 16;
+pub const REG_KEYS_OFF: u64 = REG_IDS_OFF + IPCMNI * 8;
+pub const REG_KNEXT_OFF: u64 = REG_KEYS_OFF + IPCMNI * 8;
+pub const REG_SHARDS_OFF: u64 = REG_KNEXT_OFF + IPCMNI * 8;
+/// The key hash: `KEY_BUCKETS` words, each the first index + 1 of its chain, or 0.
+pub const REG_BUCKETS_OFF: u64 = REG_SHARDS_OFF + IPCMNI * 8;
+/// Where shard 0 starts (the registry's size, rounded up to 1 MiB).
+pub const SHARDS_OFF: u64 = (REG_BUCKETS_OFF + KEY_BUCKETS * 8 + (1 << 20) - 1) & !((1 << 20) - 1);
+/// Marks an id-table word as used (an id may be 0).
+pub const USED: u64 = 1 << 32;
+const IPCMNI: u64 = msgq_core::ids::IPCMNI as u64;
+
 /// Offset of the pthread mutex inside the header.
 pub const LOCK_OFF: u64 = H::LOCK0;
 /// Offset of free-list head `k`.
@@ -67,15 +107,11 @@ pub const fn free_head(k: u32) -> u64 {
     H::FREE0 + 8 * k as u64
 }
 /// Offset of the undo log (pairs of words: offset, old value).
-pub const LOG_OFF: u64 = 4096;
-/// Offset of the id table: `IPCMNI` words, each a queue record offset or 0.
-pub const IDS_OFF: u64 = LOG_OFF + LOG_CAP * 16;
-/// Offset of the key hash buckets.
-pub const KEYS_OFF: u64 = IDS_OFF + msgq_core::ids::IPCMNI as u64 * 8;
-/// Where the heap starts.
-pub const HEAP_OFF: u64 = KEYS_OFF + KEY_BUCKETS * 8;
-/// The smallest store that can hold anything.
-pub const MIN_LEN: u64 = HEAP_OFF + (1 << 20);
+pub const LOG_OFF: u64 = 512;
+/// Where a shard's heap starts.
+pub const HEAP_OFF: u64 = LOG_OFF + LOG_CAP * 16;
+/// The smallest shard that can hold anything (whole pages).
+pub const MIN_LEN: u64 = (HEAP_OFF + (1 << 20) + 4095) & !4095;
 
 const _: () = assert!(free_head(CLASSES as u32) <= LOG_OFF);
 const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 64);
@@ -84,6 +120,7 @@ const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 40);
 /// A signature of the layout, so that a store written by a build with other record sizes
 /// is refused even if someone forgot to bump `VERSION`.
 pub const LAYOUT_SIG: u64 = H::SIZE
+    ^ (R::SIZE << 4)
     ^ (Q::SIZE << 8)
     ^ (T::SIZE << 16)
     ^ (M::SIZE << 24)
@@ -97,7 +134,7 @@ layout!(
         STIME, RTIME, CTIME, CBYTES, QNUM, QBYTES, LSPID, LRPID,
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
-        KNEXT, DNEXT,
+        DNEXT,
         SPARE, TSHIFT, TYPES, TTAIL,
     }
 );
@@ -149,7 +186,7 @@ pub mod list {
     /// A type record's receiver list (`Equal`).
     pub const TYPED: u64 = 2;
     pub const SENDERS: u64 = 3;
-    /// The store's list of waiters whose wait has ended (a message handed over, E2BIG,
+    /// The shard's list of waiters whose wait has ended (a message handed over, E2BIG,
     /// EIDRM) and that have not yet taken the result: every waiter record stays reachable
     /// until its thread frees it, and the sweep frees those whose thread died.
     pub const PENDING: u64 = 4;
