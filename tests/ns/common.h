@@ -19,6 +19,42 @@
 
 #ifndef MSG_STAT_ANY
 #define MSG_STAT_ANY 13
+/* Evidence that msgq answered (the runner sets NSTEST_EVIDENCE under the shim only): at
+ * exit, each program appends how many shared mappings it has. A process that used msgq has
+ * msgq's memory mapped (a store file or an attached segment, whatever the store model);
+ * one on the kernel's queues has none. */
+static void ns_evidence(void)
+{
+    const char *path = getenv("NSTEST_EVIDENCE");
+    if (!path || !*path)
+        return;
+    FILE *m = fopen("/proc/self/maps", "r");
+    if (!m)
+        return;
+    char line[1024];
+    int shared = 0;
+    while (fgets(line, sizeof line, m)) {
+        char perms[8];
+        if (sscanf(line, "%*x-%*x %7s", perms) == 1 && perms[3] == 's')
+            shared++;
+    }
+    fclose(m);
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "pid %d uid %d: shared mappings %d\n", (int)getpid(),
+                     (int)getuid(), shared);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, buf, (size_t)n) < 0) {
+        }
+        close(fd);
+    }
+}
+
+__attribute__((constructor)) static void ns_evidence_init(void)
+{
+    atexit(ns_evidence);
+}
+
 #endif
 
 struct nsmsg {
@@ -129,6 +165,42 @@ static inline const char *write_value(const char *path, const char *value)
     int ok = fputs(value, f) >= 0;
     ok = (fclose(f) == 0) && ok;
     return ok ? "OK" : ename(errno);
+}
+
+/* Evidence that msgq answered (the runner sets NSTEST_EVIDENCE under the shim only): at
+ * exit, each program appends how many shared mappings it has. A process that used msgq has
+ * msgq's memory mapped (a store file or an attached segment, whatever the store model);
+ * one on the kernel's queues has none. */
+static void ns_evidence(void)
+{
+    const char *path = getenv("NSTEST_EVIDENCE");
+    if (!path || !*path)
+        return;
+    FILE *m = fopen("/proc/self/maps", "r");
+    if (!m)
+        return;
+    char line[1024];
+    int shared = 0;
+    while (fgets(line, sizeof line, m)) {
+        char perms[8];
+        if (sscanf(line, "%*x-%*x %7s", perms) == 1 && perms[3] == 's')
+            shared++;
+    }
+    fclose(m);
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "pid %d uid %d: shared mappings %d\n", (int)getpid(),
+                     (int)getuid(), shared);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, buf, (size_t)n) < 0) {
+        }
+        close(fd);
+    }
+}
+
+__attribute__((constructor)) static void ns_evidence_init(void)
+{
+    atexit(ns_evidence);
 }
 
 #endif

@@ -16,12 +16,16 @@
  *   tries to open (read-only, read-write, write-only) and map each, shmat each (read-only and
  *   read-write), and scans whatever it gets for the secret. In "shared" it first uses the
  *   0666 queue through the normal calls (under the shim: through msgq, so it gets whatever
- *   memory that needs) and checks that the 0600 queue is refused (EACCES).
+ *   memory that needs) and checks that the 0600 queue is refused (EACCES). In "dropped" it
+ *   starts as root, creates and uses a 0666 queue of its own, then drops to ATTACKER_UID
+ *   in the same process (setresuid, through the shim's wrapper) and attacks as in "shared",
+ *   plus every shared mapping it still has (/proc/self/maps): natively a process that
+ *   dropped privileges has no access to root's 0600 queue any more.
  *
  * Verdict (one "summary:" line each, then "verdict: ok" or "verdict: BREACH"):
  * - "strict" (the attacker may use no queue): every attempt on an object the attacker does
  *   not own must fail with an errno;
- * - "shared": no attempt may show the secret, and no write access may be granted to an
+ * - "shared", "dropped": no attempt may show the secret, and no write access may be granted to an
  *   object that holds it. (Objects holding the 0666 queue are legitimately reachable.)
  * - always: the secret must not be seen through any route.
  * Natively there are no msgq objects: the attack finds nothing and passes trivially; the
@@ -278,9 +282,42 @@ static void attack_process(pid_t pid, int argc, char **argv)
     attempt("ptrace-seize", obj, r < 0 ? -1 : 0, e, 0, 0, 1);
 }
 
+/* The attacker's own shared mappings: memory it still has after dropping privileges. */
+static void attack_own_mappings(void)
+{
+    FILE *m = fopen("/proc/self/maps", "r");
+    char line[1024];
+    while (m && fgets(line, sizeof line, m)) {
+        unsigned long a, b;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's')
+            continue;
+        objects++;
+        char obj[64];
+        snprintf(obj, sizeof obj, "%lx-%lx (%s)", a, b, perms);
+        attempt("own-mapping", obj, 0, 0, 0, scan_mem((const char *)a, b - a),
+                perms[1] == 'w');
+    }
+    if (m)
+        fclose(m);
+}
+
 static int attacker(const char *scenario, pid_t owner, int argc, char **argv)
 {
-    int shared = !strcmp(scenario, "shared");
+    int shared = !strcmp(scenario, "shared") || !strncmp(scenario, "dropped", 7);
+    if (!strncmp(scenario, "dropped", 7)) {
+        /* Started as root: use a queue of its own (so the backend starts as root), then
+         * drop to the uid after "dropped-" in this very process. */
+        int id = msgget(KEY_OPEN, IPC_CREAT | 0666);
+        say("use: as root, msgget(own 0666 queue, IPC_CREAT) = %s\n", res(id, errno));
+        say("use: as root, send to it = %s\n", ename(snd_text(id, 1, "for anyone", 0)));
+        uid_t uid = (uid_t)atoi(scenario + 8);
+        if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+            say("drop: %s\n", ename(errno));
+            return 2;
+        }
+        say("use: dropped to uid %u in the same process\n", (unsigned)getuid());
+    }
     if (shared) {
         char b[600];
         int id = msgget(KEY_OPEN, 0);
@@ -303,6 +340,8 @@ static int attacker(const char *scenario, pid_t owner, int argc, char **argv)
     attack_shm_files();
     attack_sysv();
     attack_process(owner, argc, argv);
+    if (!strncmp(scenario, "dropped", 7))
+        attack_own_mappings();
     say("summary: objects not the attacker's own: %ld\n", objects);
     say("summary: attempts %ld, succeeded %ld (on others' objects %ld), secret seen %ld, "
         "secret writable %ld\n",
@@ -322,7 +361,7 @@ static int owner(const char *scenario)
         return 2;
     }
     int oid = -1;
-    if (!strcmp(scenario, "shared")) {
+    if (!strcmp(scenario, "shared")) { /* ("dropped": the attacker makes it) */
         oid = msgget(KEY_OPEN, IPC_CREAT | 0666);
         snd_text(oid, 1, "for anyone", IPC_NOWAIT);
     }
@@ -447,11 +486,17 @@ static int drive(const char *scenario, uid_t ouid, uid_t auid)
         return 2;
     }
     say("driver: owner uid %u, attacker uid %u, scenario %s\n", ouid, auid, scenario);
+    char dropped[32];
+    if (!strcmp(scenario, "dropped")) { /* tell the attacker its uid */
+        snprintf(dropped, sizeof dropped, "dropped-%u", (unsigned)auid);
+        args[2] = dropped;
+    }
     pid_t a = fork();
     if (a == 0) {
         close_range(3, ~0U, 0);
-        become(auid);
-        if (strcmp(scenario, "shared") != 0)
+        if (strncmp(scenario, "dropped", 7) != 0)
+            become(auid); /* "dropped": the attacker drops itself, after a message call */
+        if (!strcmp(scenario, "strict"))
             unsetenv("LD_PRELOAD"); /* the attacker makes no message call at all */
         execv("/proc/self/exe", args);
         _exit(2);
@@ -476,6 +521,6 @@ int main(int argc, char **argv)
         secret = argv[3];
         return attacker(argv[2], (pid_t)atoi(argv[4]), argc - 5, argv + 5);
     }
-    fprintf(stderr, "usage: isolate drive strict|shared OWNER_UID ATTACKER_UID\n");
+    fprintf(stderr, "usage: isolate drive strict|shared|dropped OWNER_UID ATTACKER_UID\n");
     return 2;
 }

@@ -53,7 +53,7 @@ ONLY=${1:-}
 unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE NSTEST_BREAK NSTEST_PLANT
 
 # Programs and the shim in a directory every test uid can read and execute.
-WORK=$(mktemp -d /tmp/msgq-ns-test.XXXXXX)
+WORK=$(mktemp -d /tmp/ns-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
 BIN=$WORK/bin
@@ -83,7 +83,8 @@ run() {
   local mode=$1 script=$2 out
   clean_shm
   if [ "$mode" = shim ]; then
-    out=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND=user bash -c "$script
+    : > "$WORK/evidence"; chmod 666 "$WORK/evidence"
+    out=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND="${SHIM_BACKEND:-user}" NSTEST_EVIDENCE="$WORK/evidence" bash -c "$script
          rc=\$?; echo \"__kernel_queues=\$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)\"; exit \$rc" 2>&1
          echo "rc=$?")
   else
@@ -120,6 +121,8 @@ diffcase() {
     local runs=""
     if grep -q '^== run ' <<<"$nat"; then runs="runs that differ: $(differing_runs "$nat" "$shim")"$'\n'; fi
     bad "$name" "$runs$(diff <(echo "$nat") <(echo "$shim") | sed '1s/^/native < > shim: /')"
+  elif ! grep -qE 'shared mappings [1-9]' "$WORK/evidence"; then
+    bad "$name" "same output, but no program of the shim run had shared memory mapped: msgq was not used"
   else
     ok "$name"
   fi
@@ -135,12 +138,16 @@ selfcase() {
   # The users cases label each line with getuid(): compare the results, not the labels.
   a=$(sed -E 's/^uid=[0-9]+ //' <<<"$a"); b=$(sed -E 's/^uid=[0-9]+ //' <<<"$b")
   c=$(sed -E 's/^uid=[0-9]+ //' <<<"$c")
+  # A shim run that bypasses msgq (MSGQ_BACKEND=native) must be caught by the evidence.
+  SHIM_BACKEND=native run shim "$script" >/dev/null
   if [ "$a" != "$b" ]; then
     bad "selftest $name" "native twice differ: $(diff <(echo "$a") <(echo "$b"))"
+  elif grep -qE 'shared mappings [1-9]' "$WORK/evidence" || ! grep -q 'shared mappings' "$WORK/evidence"; then
+    bad "selftest $name" "a shim run with MSGQ_BACKEND=native was not told apart: $(cat "$WORK/evidence")"
   elif [ "$a" = "$c" ]; then
     bad "selftest $name" "a broken native run was not detected"
   else
-    ok "selftest $name (native = native; broken run detected: $(diff <(echo "$a") <(echo "$c") | grep -c '^[<>]') differing lines)"
+    ok "selftest $name (native = native; broken run detected: $(diff <(echo "$a") <(echo "$c") | grep -c '^[<>]') differing lines; bypassed shim detected)"
   fi
 }
 
@@ -272,6 +279,10 @@ isocase isolate-shared-root-owner \
 isocase isolate-shared-user-owner \
   "uid 1002 uses uid 1001's 0666 queue, is refused 1001's 0600 queue, and reaches its secret by no route" \
   shared 1001 1002
+
+isocase isolate-dropped-privileges \
+  "a root process uses a 0666 queue of its own, then drops to nobody in the same process: root's 0600 queue is refused (EACCES), and its secret is in none of the memory the process can still reach, its own shared mappings included" \
+  dropped 0 65534
 
 echo "ns: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
