@@ -5,6 +5,7 @@
 #   make test-ns               build the shim, run every case (PASS/FAIL with differing lines)
 #   make test-ns ONLY=users    only the cases whose name contains "users"
 #   make test-ns-selftest      show each comparison can fail (native vs a broken native run)
+#   tests/ns/run.sh --shared-store   the control: one world-writable MSGQ_STORE for everyone
 
 .PHONY: test-ns test-ns-selftest
 

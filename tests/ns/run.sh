@@ -21,6 +21,11 @@
 # 1001-1004 and group 2000, numeric ids only, nothing is added to /etc).
 #
 # Usage: tests/ns/run.sh [CASE-NAME-SUBSTRING]     the cases; `ns: N passed, N failed`
+#        tests/ns/run.sh --shared-store [SUBSTRING]  the control: the shim runs use one
+#          world-writable store (MSGQ_STORE, today's way to share queues between users) for
+#          every user and namespace. The users cases should then pass (the engine's
+#          permission checks are the kernel's); the namespace cases still fail; the
+#          isolation cases must report BREACH (anyone can read the store file).
 #        tests/ns/run.sh --selftest [SUBSTRING]    shows each comparison can fail: native
 #          vs native must agree, native vs a deliberately broken native run (NSTEST_BREAK=1:
 #          the programs skip the namespace changes or the privilege drops; or all 20 runs
@@ -47,8 +52,9 @@ if [ -z "${NSTEST_INNER:-}" ]; then
 fi
 mount -t tmpfs -o mode=1777,size=4g nstest-shm /dev/shm || { echo "ns tests: cannot mount a private /dev/shm" >&2; exit 2; }
 
-SELFTEST=0
+SELFTEST=0 SHARED_STORE=0
 if [ "${1:-}" = --selftest ]; then SELFTEST=1; shift; fi
+if [ "${1:-}" = --shared-store ]; then SHARED_STORE=1; shift; fi
 ONLY=${1:-}
 unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE NSTEST_BREAK NSTEST_PLANT
 
@@ -84,7 +90,14 @@ run() {
   clean_shm
   if [ "$mode" = shim ]; then
     : > "$WORK/evidence"; chmod 666 "$WORK/evidence"
-    out=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND="${SHIM_BACKEND:-user}" NSTEST_EVIDENCE="$WORK/evidence" bash -c "$script
+    local store=()
+    if [ $SHARED_STORE = 1 ]; then
+      # The control: one world-writable store (MSGQ_STORE) for every user and namespace.
+      LD_PRELOAD="$SO" MSGQ_BACKEND=user MSGQ_STORE=/dev/shm/nstest-shared-store cat /proc/sysvipc/msg >/dev/null
+      chmod 666 /dev/shm/nstest-shared-store
+      store=(MSGQ_STORE=/dev/shm/nstest-shared-store)
+    fi
+    out=$(cd "$WORK" && timeout 60 unshare -i env LD_PRELOAD="$SO" MSGQ_BACKEND="${SHIM_BACKEND:-user}" "${store[@]}" NSTEST_EVIDENCE="$WORK/evidence" bash -c "$script
          rc=\$?; echo \"__kernel_queues=\$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)\"; exit \$rc" 2>&1
          echo "rc=$?")
   else
