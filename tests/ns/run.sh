@@ -46,17 +46,27 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev util-linux >/dev/null
 fi
 
-if [ -z "${NSTEST_INNER:-}" ]; then
+if [ "${1:-}" != --inner ]; then
   # A private mount namespace with a private /dev/shm, then this script again inside it.
-  exec unshare -m --propagation private env NSTEST_INNER=1 "$0" "$@"
+  export NSTEST_OUTER_MNT; NSTEST_OUTER_MNT=$(readlink /proc/self/ns/mnt)
+  exec unshare -m --propagation private bash -c \
+    'mount -t tmpfs -o mode=1777,size=4g nstest-shm /dev/shm && exec "$0" --inner "$@"' "$0" "$@"
 fi
-mount -t tmpfs -o mode=1777,size=4g nstest-shm /dev/shm || { echo "ns tests: cannot mount a private /dev/shm" >&2; exit 2; }
+shift
+# Never touch the host's /dev/shm: go on only in a mount namespace of our own, with our
+# tmpfs on /dev/shm (clean_shm below empties it between cases).
+shm_is_ours() { [ "$(findmnt -n -o SOURCE --mountpoint /dev/shm | tail -1)" = nstest-shm ]; }
+if [ -z "${NSTEST_OUTER_MNT:-}" ] || [ "$(readlink /proc/self/ns/mnt)" = "$NSTEST_OUTER_MNT" ] ||
+   ! shm_is_ours; then
+  echo "ns tests: no private /dev/shm (mount namespace or tmpfs missing); refusing to run" >&2
+  exit 2
+fi
 
 SELFTEST=0 SHARED_STORE=0
 if [ "${1:-}" = --selftest ]; then SELFTEST=1; shift; fi
 if [ "${1:-}" = --shared-store ]; then SHARED_STORE=1; shift; fi
 ONLY=${1:-}
-unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE NSTEST_BREAK NSTEST_PLANT
+unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE NSTEST_BREAK NSTEST_PLANT NSTEST_EVIDENCE
 
 # Programs and the shim in a directory every test uid can read and execute.
 WORK=$(mktemp -d /tmp/ns-test.XXXXXX)
@@ -81,7 +91,7 @@ bad() {
   return 0
 }
 want() { [ -z "$ONLY" ] || [[ "$1" == *"$ONLY"* ]]; }
-clean_shm() { rm -rf /dev/shm/* 2>/dev/null; }
+clean_shm() { shm_is_ours && rm -rf /dev/shm/* 2>/dev/null; }
 
 # run MODE SCRIPT: the script's output in a fresh IPC namespace, MODE native or shim.
 # extra environment (NSTEST_BREAK...) comes from the caller's exported variables.
