@@ -1,7 +1,8 @@
 //! The backend of this process, chosen once from the environment:
 //!
 //! * `MSGQ_BACKEND=user`: the userspace engine (`msgq-user`), on the store named by
-//!   `MSGQ_STORE`, or else the default store of this IPC namespace and user.
+//!   `MSGQ_STORE`, or else the default store of the calling thread's IPC namespace and the
+//!   user, followed across namespace changes (module `nsfollow`).
 //! * `MSGQ_BACKEND=kmod`: the kernel module, through `/dev/msgq` ([`crate::kmod`]). When the
 //!   device cannot be opened, one message on stderr and every call fails (`ENOSYS` when the
 //!   module is not loaded, else `open`'s errno).
@@ -23,11 +24,31 @@ pub enum Backend {
     /// The kernel's queues.
     Native,
     /// The userspace engine.
-    User(Store),
+    User(UserStore),
     /// The kernel module.
     Kmod(crate::kmod::Kmod),
     /// The backend could not start: every call fails with this errno.
     Unavailable(i32),
+}
+
+/// The store(s) of the userspace backend.
+pub enum UserStore {
+    /// `MSGQ_STORE`: one store for every thread, whatever its namespace.
+    Fixed(Store),
+    /// The default store of each thread's IPC namespace (module `nsfollow`).
+    Follow,
+}
+
+impl UserStore {
+    /// Runs `f` on the calling thread's store: inside an engine call (`crate::engine_call`),
+    /// so that no other call of this thread starts meanwhile. Fails with the errno of a
+    /// store that cannot be opened.
+    pub fn with<R>(&self, f: impl FnOnce(&Store) -> R) -> Result<R, i32> {
+        match self {
+            UserStore::Fixed(s) => Ok(f(s)),
+            UserStore::Follow => crate::nsfollow::with_store(f),
+        }
+    }
 }
 
 static BACKEND: AtomicPtr<Backend> = AtomicPtr::new(std::ptr::null_mut());
@@ -43,12 +64,12 @@ fn env(name: &CStr) -> Option<Vec<u8>> {
     Some(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
 }
 
-/// The store the user backend uses: `MSGQ_STORE`, or the default store.
-pub fn store_path() -> PathBuf {
+/// The store `MSGQ_STORE` names, if set and not empty.
+pub fn fixed_store_path() -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     match env(c"MSGQ_STORE") {
-        Some(p) if !p.is_empty() => PathBuf::from(std::ffi::OsString::from_vec(p)),
-        _ => Store::default_path(),
+        Some(p) if !p.is_empty() => Some(PathBuf::from(std::ffi::OsString::from_vec(p))),
+        _ => None,
     }
 }
 
@@ -89,9 +110,15 @@ fn start() -> Backend {
             }
         },
         b"" | b"user" => {
-            let path = store_path();
-            match Store::open_or_create(&path, &msgq_user::StoreOptions::default()) {
-                Ok(s) => Backend::User(s),
+            // Without MSGQ_STORE the calling thread's store is opened here only to report a
+            // store that cannot be opened at once, as for MSGQ_STORE.
+            let opened = match fixed_store_path() {
+                Some(path) => Store::open_or_create(&path, &msgq_user::StoreOptions::default())
+                    .map(UserStore::Fixed),
+                None => crate::nsfollow::check_start().map(|()| UserStore::Follow),
+            };
+            match opened {
+                Ok(u) => Backend::User(u),
                 Err(e) => {
                     diag::once(&format!(
                         "{e}; the userspace backend cannot start, System V message calls fail \

@@ -21,7 +21,10 @@ fn done<T: From<i8>, R>(r: Result<R, msgq_user::Errno>, ok: impl FnOnce(R) -> T)
 fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
-        Backend::User(s) => engine_call(-1, || done(raw::msgget(s, key, msgflg), |id| id)),
+        Backend::User(u) => engine_call(-1, || {
+            u.with(|s| done(raw::msgget(s, key, msgflg), |id| id))
+                .unwrap_or_else(fail)
+        }),
         Backend::Kmod(k) => k.msgget(key, msgflg).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
@@ -35,8 +38,9 @@ fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
 
 fn do_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int {
     match backend::get() {
-        Backend::User(s) => engine_call(-1, || {
-            done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0)
+        Backend::User(u) => engine_call(-1, || {
+            u.with(|s| done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0))
+                .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k
             .msgsnd(msqid, msgp, msgsz, msgflg)
@@ -59,10 +63,13 @@ fn do_msgrcv(
     msgflg: c_int,
 ) -> ssize_t {
     match backend::get() {
-        Backend::User(s) => engine_call(-1, || {
-            done(raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg), |n| {
-                n as ssize_t
+        Backend::User(u) => engine_call(-1, || {
+            u.with(|s| {
+                done(raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg), |n| {
+                    n as ssize_t
+                })
             })
+            .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k
             .msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)
@@ -80,7 +87,10 @@ fn do_msgrcv(
 fn do_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
-        Backend::User(s) => engine_call(-1, || done(raw::msgctl(s, msqid, cmd, buf), |r| r)),
+        Backend::User(u) => engine_call(-1, || {
+            u.with(|s| done(raw::msgctl(s, msqid, cmd, buf), |r| r))
+                .unwrap_or_else(fail)
+        }),
         Backend::Kmod(k) => k.msgctl(msqid, cmd, buf).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
@@ -166,6 +176,11 @@ pub unsafe extern "C" fn syscall(
     };
     match n {
         libc::SYS_msgget | libc::SYS_msgsnd | libc::SYS_msgrcv | libc::SYS_msgctl => {}
+        libc::SYS_unshare | libc::SYS_setns | libc::SYS_clone | libc::SYS_clone3 => {
+            let r = forward();
+            crate::nsfollow::after_syscall(n, a1, a2, r);
+            return r;
+        }
         _ => return forward(),
     }
     guard(-1, || {

@@ -63,7 +63,9 @@ fn ours(dirfd: c_int, path: *const c_char, flags: c_int) -> Option<Target> {
 fn open_ours(t: Target, flags: c_int) -> c_int {
     let _ = procfs::flush_pending(None);
     let r = match backend::get() {
-        Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || procfs::open_fd(s, t, flags)),
+        Backend::User(u) => crate::engine_call(Err(libc::EDEADLK), || {
+            u.with(|s| procfs::open_fd(s, t, flags)).and_then(|r| r)
+        }),
         Backend::Kmod(k) => procfs::open_fd(k, t, flags),
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),
@@ -193,11 +195,12 @@ fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) 
     };
     let _ = procfs::flush_pending(None);
     let r = match backend::get() {
-        // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
-        Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || unsafe {
-            procfs::open_stream(s, t, mode)
+        Backend::User(u) => crate::engine_call(Err(libc::EDEADLK), || {
+            // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
+            u.with(|s| unsafe { procfs::open_stream(s, t, mode) })
+                .and_then(|r| r)
         }),
-        // SAFETY: as above.
+        // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
         Backend::Kmod(k) => unsafe { procfs::open_stream(k, t, mode) },
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),

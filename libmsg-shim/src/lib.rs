@@ -22,6 +22,7 @@ mod diag;
 mod exports;
 mod io;
 pub mod kmod;
+mod nsfollow;
 pub mod procfs;
 mod real;
 mod signals;
@@ -122,6 +123,7 @@ extern "C" fn constructor() {
     let _ = catch_unwind(|| {
         real::resolve_all();
         signals::resolve_self();
+        nsfollow::init();
     });
 }
 

@@ -519,8 +519,9 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<usize, i32> {
     }
     let (v, used) = parse_sysctl(text)?;
     match crate::backend::get() {
-        crate::backend::Backend::User(s) => crate::engine_call(Err(libc::EDEADLK), || {
-            s.set_sysctl(which, v).map_err(|e| e.0)
+        crate::backend::Backend::User(u) => crate::engine_call(Err(libc::EDEADLK), || {
+            u.with(|s| s.set_sysctl(which, v).map_err(|e| e.0))
+                .and_then(|r| r)
         }),
         crate::backend::Backend::Kmod(k) => {
             k.sysctl(kmod::sysctl_index(which), Some(v)).map(|_| ())

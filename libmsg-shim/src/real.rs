@@ -77,6 +77,9 @@ reals! {
     WRITE = c"write";
     SIGACTION = c"sigaction";
     SIGINTERRUPT = c"siginterrupt";
+    UNSHARE = c"unshare";
+    SETNS = c"setns";
+    CLONE = c"clone";
 }
 
 /// Calls a real function through its address as the given function-pointer type, or

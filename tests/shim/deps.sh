@@ -30,7 +30,7 @@ if ! "$OUT/venv/bin/python" -c 'import sysv_ipc' 2>/dev/null; then
     "$OUT/venv/bin/pip" install -q sysv_ipc
   }
 fi
-for prog in forksig randops handler sigwrap; do
+for prog in forksig randops handler sigwrap nsfollow; do
   src=$ROOT/tests/shim/$prog.c
   if [ ! -x "$OUT/$prog" ] || [ "$src" -nt "$OUT/$prog" ]; then
     gcc -O2 -Wall -Wextra -Werror -pthread -o "$OUT/$prog" "$src"

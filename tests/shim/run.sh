@@ -24,13 +24,14 @@ FORKSIG=$ROOT/target/shim-test/forksig
 RANDOPS=$ROOT/target/shim-test/randops
 HANDLER=$ROOT/target/shim-test/handler
 SIGWRAP=$ROOT/target/shim-test/sigwrap
+NSFOLLOW=$ROOT/target/shim-test/nsfollow
 ONLY=${1:-}
 WORK=$(mktemp -d /tmp/msgq-shim-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export HERE PY FORKSIG RANDOPS HANDLER SIGWRAP MSGQ SO
+export HERE PY FORKSIG RANDOPS HANDLER SIGWRAP NSFOLLOW MSGQ SO
 unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE
 
-for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER" "$SIGWRAP"; do
+for f in "$SO" "$MSGQ" "$PY" "$FORKSIG" "$RANDOPS" "$HANDLER" "$SIGWRAP" "$NSFOLLOW"; do
   [ -x "$f" ] || [ -f "$f" ] || { echo "shim tests: missing $f (run make test-shim)" >&2; exit 2; }
 done
 
@@ -118,6 +119,57 @@ expectcase() {
     bad "$name" "$(diff <(echo "$expected") <(echo "$out") | sed '1s/^/expected < > got: /')"
   fi
   rm -f "$st"
+}
+
+# The default stores (no MSGQ_STORE) live in /dev/shm: cases that use them run in a new
+# mount namespace too, with a tmpfs of their own on /dev/shm, so no store is left behind.
+PRIVATE_SHM='mount -t tmpfs msgq-shim-test /dev/shm || exit 99'
+
+# nsdiffcase NAME EXPECTATION MIN-STORES SCRIPT: as diffcase, but on the default stores
+# (no MSGQ_STORE: the shim follows the threads' IPC namespaces, docs/shim.md), each run
+# with a private /dev/shm. The shim run must leave no kernel queue and must have created at
+# least MIN-STORES stores (one per namespace it used: proof that it followed them).
+nsdiffcase() {
+  local name=$1 expect=$2 min=$3 script=$4
+  want "$name" || return 0
+  n=$((n + 1))
+  printf '      %s: expect %s\n' "$name" "$expect"
+  local nat shim
+  nat=$(cd "$WORK" && timeout 60 $UNSHARE -m bash -c "$PRIVATE_SHM; $script" 2>&1; echo "rc=$?")
+  shim=$(cd "$WORK" && timeout 60 $UNSHARE -m env LD_PRELOAD="$SO" MSGQ_BACKEND=user \
+           bash -c "$PRIVATE_SHM; $script"'
+           rc=$?; echo "__kernel_queues=$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)"
+           echo "__stores=$(ls /dev/shm | grep -c "^msgq-")"
+           exit $rc' 2>&1; echo "rc=$?")
+  local kq stores
+  kq=$(grep -o '__kernel_queues=[0-9]*' <<<"$shim" | tail -1)
+  stores=$(grep -o '__stores=[0-9]*' <<<"$shim" | tail -1 | cut -d= -f2)
+  shim=$(grep -v '^__kernel_queues=\|^__stores=' <<<"$shim")
+  if [ "$nat" != "$shim" ]; then
+    bad "$name" "$(diff <(echo "$nat") <(echo "$shim") | sed '1s/^/native < > shim: /')"
+  elif [ "$kq" != "__kernel_queues=0" ]; then
+    bad "$name" "the shim run left kernel queues ($kq): the shim was bypassed"
+  elif [ "${stores:-0}" -lt "$min" ]; then
+    bad "$name" "the shim run created ${stores:-0} store(s), fewer than $min: it did not follow the namespaces"
+  else
+    ok "$name"
+  fi
+}
+
+# nsexpectcase NAME EXPECTATION SCRIPT EXPECTED: as expectcase, without MSGQ_STORE and with
+# a private /dev/shm.
+nsexpectcase() {
+  local name=$1 expect=$2 script=$3 expected=$4
+  want "$name" || return 0
+  n=$((n + 1))
+  printf '      %s: expect %s\n' "$name" "$expect"
+  local out
+  out=$(cd "$WORK" && timeout 60 $UNSHARE -m bash -c "$PRIVATE_SHM; $script" 2>&1; echo "rc=$?")
+  if [ "$out" == "$expected" ]; then
+    ok "$name"
+  else
+    bad "$name" "$(diff <(echo "$expected") <(echo "$out") | sed '1s/^/expected < > got: /')"
+  fi
 }
 
 # ---- Perl ----
@@ -241,6 +293,53 @@ diffcase c-msgsnd-in-signal-handler \
 diffcase c-handlers-after-the-call \
   "a handler that sets errno leaves the blocked msgrcv's EINTR alone; a handler that siglongjmps out of a blocked msgrcv (twice) leaves the queue usable (msgsnd, blocking msgrcv of a waiting and of a later message); a real-time signal sigqueue'd twice while msgrcv is blocked runs the handler twice, values in order (handler.c after)" \
   norm_none 'RUST_BACKTRACE=0 "$HANDLER" after'
+
+# ---- IPC namespace changes (docs/shim.md, "IPC namespaces") ----
+# Before the shim followed them, every thread of a process stayed on the store chosen when
+# the backend started: after unshare(CLONE_NEWIPC), msgget(K, 0) still found K.
+nsdiffcase c-ipc-namespace-changes \
+  "after unshare(CLONE_NEWIPC) msgget(K, 0) is ENOENT and new queues start at id 0, a forked child sees the new namespace; setns back (CLONE_NEWIPC, then 0) finds K again; clone(CLONE_NEWIPC|SIGCHLD) and clone(CLONE_VM|CLONE_VFORK|CLONE_NEWIPC) children get ENOENT while the parent keeps K; a thread that unshares gets ENOENT while the main thread keeps seeing K; syscall(SYS_unshare)/syscall(SYS_setns) in a child; failed calls change nothing (nsfollow.c); 6 stores under the shim, one per namespace" \
+  6 '"$NSFOLLOW"'
+
+nsexpectcase ipc-namespace-stores-unmapped \
+  "a store no thread of the process uses any more is unmapped: after the last thread in its namespace exits or re-resolves; a forked child unmaps the stores only the parent's other threads used; the main thread's namespace's store stays while idle (nsfollow.c maps)" \
+  'LD_PRELOAD=$SO MSGQ_BACKEND=user "$NSFOLLOW" maps' \
+  'start: 1 stores mapped
+thread in its own namespace: 2 stores mapped
+after that thread exited: 1 stores mapped
+unshared, no call yet: 1 stores mapped
+unshared, after a call: 1 stores mapped
+back home, after a call: 1 stores mapped
+after 3 threads in the same namespace: 1 stores mapped
+a thread in its own namespace: 2 stores mapped
+forked child: 1 stores mapped
+forked child, after a call: 1 stores mapped
+parent after the fork: 2 stores mapped
+after that thread exited: 1 stores mapped
+rc=0'
+
+expectcase ipc-namespace-msgq-store-fixed \
+  "MSGQ_STORE names one store for every namespace: after unshare, in a clone child and in a thread that unshared, K is still found (nsfollow.c)" \
+  'LD_PRELOAD=$SO MSGQ_BACKEND=user "$NSFOLLOW" | grep -E "^(unshared|thread|clone\(CLONE_NEWIPC\|SIGCHLD\) child): "' \
+  'unshared: K id=1 qnum=1
+unshared: created K id=1 (OK)
+unshared: a private queue id=2
+clone(CLONE_NEWIPC|SIGCHLD) child: K id=1 qnum=1
+clone(CLONE_NEWIPC|SIGCHLD) child: created K id=1 (OK)
+clone(CLONE_NEWIPC|SIGCHLD) child: child exit 7
+thread: unshare(CLONE_NEWIPC): OK
+thread: K id=1 qnum=1
+thread: created K id=1 (OK)
+rc=0'
+
+expectcase ipc-namespace-native-backend \
+  "MSGQ_BACKEND=native: the namespace wrappers are transparent (nsfollow.c prints exactly what it prints without the preload, each in a fresh namespace)" \
+  'a=$(unshare -i "$NSFOLLOW" 2>&1; echo "rc=$?"); b=$(LD_PRELOAD=$SO MSGQ_BACKEND=native unshare -i "$NSFOLLOW" 2>&1; echo "rc=$?")
+   if [ "$a" = "$b" ]; then echo "same output"; else diff <(echo "$a") <(echo "$b"); fi
+   echo "store: $(test -e "$MSGQ_STORE" && echo exists || echo none)"' \
+  'same output
+store: none
+rc=0'
 
 # ---- isolation and backends ----
 expectcase without-preload-sees-kernel-only \
