@@ -4,11 +4,10 @@
 
 use msgq_core::abi::*;
 use msgq_core::Errno;
-use msgq_user::{Store, StoreErrorKind, StoreOptions};
+use msgq_user::{Store, StoreOptions};
 use std::fmt::Debug;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 #[derive(Default)]
@@ -38,6 +37,21 @@ impl Tally {
             println!("perms: FAIL {what}: {detail}");
         }
     }
+}
+
+/// The SysV segments of the calling thread's namespace: (shmid, owner uid, mode).
+fn segments() -> Vec<(i32, u32, u32)> {
+    // SAFETY: shmid_ds is plain data; SHM_INFO and SHM_STAT_ANY write into it.
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let max = unsafe { libc::shmctl(0, 14, &mut ds) };
+    (0..=max)
+        .filter_map(|i| {
+            // SAFETY: as above (SHM_STAT_ANY = 15).
+            let id = unsafe { libc::shmctl(i, 15, &mut ds) };
+            (id >= 0).then_some((id, ds.shm_perm.uid, ds.shm_perm.mode as u32 & 0o777))
+        })
+        .collect()
 }
 
 fn become_user(uid: u32) {
@@ -285,7 +299,8 @@ pub fn run() -> Outcome {
     drop(s);
     let _ = std::fs::remove_file(path);
 
-    // The default store: per IPC namespace and user, mode 0600.
+    // The default store: the IPC namespace's, shared by all its users, each queue's memory a
+    // SysV segment whose permissions follow the queue's (the kernel keeps others out).
     in_child(&mut t, |t| {
         // SAFETY: unshare in a single-threaded child.
         let r = unsafe { libc::unshare(libc::CLONE_NEWIPC) };
@@ -297,66 +312,58 @@ pub fn run() -> Outcome {
         if r != 0 {
             return;
         }
-        let rp = Store::default_path();
-        let _ = std::fs::remove_file(&rp);
         let s = Store::open_default().expect("root's default store");
-        let md = std::fs::metadata(&rp).unwrap();
-        t.check(
-            "root's default store is 0600, owned by root",
-            md.mode() & 0o777 == 0o600 && md.uid() == 0,
-            &format!("mode {:o} uid {}", md.mode() & 0o777, md.uid()),
-        );
-        let q = s.msgget(KA, IPC_CREAT | 0o666).unwrap();
+        let q = s.msgget(KA, IPC_CREAT | 0o600).unwrap();
         s.send(q, 1, b"root's", 0).unwrap();
-        let rp2 = rp.clone();
+        let shared = s.msgget(KB, IPC_CREAT | 0o666).unwrap();
+        // The namespace's segments: exactly the two queues', owned by root, modes following.
+        let segs = segments();
+        t.check(
+            "one segment per queue, root's, modes 0600 and 0666",
+            segs.len() == 2
+                && segs.iter().all(|&(_, uid, _)| uid == 0)
+                && segs.iter().any(|&(_, _, m)| m == 0o600)
+                && segs.iter().any(|&(_, _, m)| m == 0o666),
+            &format!("{segs:?}"),
+        );
         in_child(t, move |t| {
             become_user(1000);
-            let up = Store::default_path();
+            let us = Store::open_default().expect("uid 1000's default store");
             t.check(
-                "uid 1000's default path differs from root's",
-                up != rp2 && up.to_string_lossy().ends_with("-1000"),
-                &format!("{}", up.display()),
+                "uid 1000 finds root's queues by key",
+                us.msgget(KA, 0) == Ok(q) && us.msgget(KB, 0) == Ok(shared),
+                "not found",
             );
-            match Store::open(&rp2) {
-                Err(e) => {
-                    t.hostile += 1;
-                    t.check("uid 1000 cannot open root's default store", matches!(&e.kind, StoreErrorKind::Io(io) if io.raw_os_error() == Some(libc::EACCES)), &e.to_string());
-                }
-                Ok(_) => t.check("uid 1000 cannot open root's default store", false, "opened"),
-            }
-            let w = std::fs::OpenOptions::new().write(true).open(&rp2);
             t.hostile += 1;
             t.check(
-                "uid 1000 cannot write root's default store file",
-                w.is_err(),
-                "opened for writing",
+                "uid 1000 cannot receive from root's 0600 queue",
+                us.receive(q, &mut [0; 16], 0, IPC_NOWAIT) == Err(Errno::EACCES),
+                "not EACCES",
             );
-            let _ = std::fs::remove_file(&up);
-            match Store::open_default() {
-                Ok(us) => {
-                    let md = std::fs::metadata(&up).unwrap();
+            for (shmid, _, m) in segments() {
+                if m == 0o600 {
+                    t.hostile += 1;
+                    // SAFETY: attaching read-only at an address of the kernel's choosing.
+                    let p = unsafe { libc::shmat(shmid, std::ptr::null(), libc::SHM_RDONLY) };
                     t.check(
-                        "uid 1000 gets its own default store, 0600",
-                        md.uid() == 1000 && md.mode() & 0o777 == 0o600,
-                        &format!("mode {:o} uid {}", md.mode() & 0o777, md.uid()),
-                    );
-                    t.check(
-                        "uid 1000 does not see root's queues",
-                        us.msgget(KA, 0) == Err(Errno::ENOENT),
-                        "root's key found",
+                        "uid 1000 cannot attach root's 0600 queue's segment",
+                        p as isize == -1,
+                        "attached",
                     );
                 }
-                Err(e) => t.check("uid 1000 gets its own default store", false, &e.to_string()),
             }
-            let _ = std::fs::remove_file(&up);
+            t.check(
+                "uid 1000 uses root's 0666 queue",
+                us.send(shared, 2, b"user's", IPC_NOWAIT).is_ok(),
+                "send failed",
+            );
         });
         t.check(
-            "root's queue untouched",
-            s.stat(q).map(|d| d.msg_qnum) == Ok(1),
+            "root's queue untouched, the shared queue holds uid 1000's message",
+            s.stat(q).map(|d| d.msg_qnum) == Ok(1) && s.stat(shared).map(|d| d.msg_qnum) == Ok(1),
             "changed",
         );
         drop(s);
-        let _ = std::fs::remove_file(&rp);
     });
     println!("perms: {} refused calls as expected", t.hostile);
     println!("perms: {} passed, {} failed", t.passed, t.failed);

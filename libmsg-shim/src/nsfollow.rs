@@ -41,11 +41,10 @@
 use crate::real::{self, call_real};
 use crate::{errno, guard, set_errno};
 use libc::{c_int, c_long, c_void};
-use msgq_user::{Store, StoreError, StoreOptions};
+use msgq_user::{Store, StoreError};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::CStr;
 use std::mem::ManuallyDrop;
-use std::path::PathBuf;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -82,15 +81,6 @@ pub fn thread_ns() -> NsKey {
 /// The IPC namespace of the process's main thread, now.
 fn main_ns() -> Option<NsKey> {
     key_of(c"/proc/self/ns/ipc")
-}
-
-/// The default store of namespace `key` for the current effective user: the path
-/// `Store::default_path()` gives for the thread's namespace (which it reads from
-/// `/proc/self`, the main thread's, so it cannot be used here).
-pub fn path_for(key: NsKey) -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    PathBuf::from(format!("/dev/shm/msgq-{}-{euid}", key.ino))
 }
 
 /// The reference count of a dead entry.
@@ -142,8 +132,10 @@ fn listed(e: &Entry) -> bool {
 }
 
 /// Opens the default store of namespace `key`.
-fn open_default(key: NsKey) -> Result<Store, StoreError> {
-    Store::open_or_create(&path_for(key), &StoreOptions::default())
+fn open_default(_key: NsKey) -> Result<Store, StoreError> {
+    // The calling thread is in namespace `key` (it was just read): the default store binds
+    // to it.
+    Store::open_default()
 }
 
 /// A reference on the store of namespace `key`, from the table or newly opened.
@@ -290,6 +282,9 @@ impl Drop for TempRef {
 #[cold]
 fn resolve<R>(epoch: u64, f: impl FnOnce(&Store) -> R) -> Result<R, i32> {
     let saved = errno();
+    // The queues' memory this thread attached in the namespace it may have left: an
+    // attached segment would keep that namespace alive (the default store's segments).
+    msgq_user::leave_namespace();
     let key = thread_ns();
     let e = match acquire(key, open_default) {
         Ok(e) => e,
@@ -351,6 +346,7 @@ extern "C" fn after_fork_child() {
         // SAFETY: the cache holds a reference on a never-freed entry.
         let keep = (!mine.is_null()).then(|| unsafe { (*mine).key });
         sweep(keep);
+        msgq_user::after_fork_child();
     });
 }
 
@@ -564,11 +560,11 @@ pub fn after_syscall(n: c_long, a1: c_long, a2: c_long, r: c_long) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use msgq_user::StoreOptions;
 
     #[test]
-    fn the_main_threads_path_is_the_default_path() {
+    fn the_main_threads_namespace_is_the_threads() {
         // Run from the test harness's thread, which shares the main thread's namespace.
-        assert_eq!(path_for(thread_ns()), Store::default_path());
         assert_eq!(main_ns(), Some(thread_ns()));
     }
 

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 /// Queue ids are `seq * IPCMNI + index`.
 pub const IPCMNI: i32 = 32768;
 
-/// `--store PATH`, else `$MSGQ_STORE`, else the default store (the one the shim uses).
+/// `--store PATH`, else `$MSGQ_STORE`, else the default store (the one the shim uses: the IPC
+/// namespace's, named by `Store::default_path()`).
 pub fn store_path(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
@@ -24,8 +25,14 @@ pub fn not_found(e: &StoreError) -> bool {
     matches!(&e.kind, StoreErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
 }
 
-/// Opens an existing store; `None` when there is none.
+/// Opens an existing store; `None` when there is none. The default store (the IPC
+/// namespace's) always exists.
 pub fn open_existing(path: &Path) -> R<Option<Store>> {
+    if path == Store::default_path() {
+        return Store::open_default()
+            .map(Some)
+            .map_err(|e| Fail(e.to_string()));
+    }
     match Store::open(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if not_found(&e) => Ok(None),
@@ -43,6 +50,9 @@ pub fn open_required(path: &Path) -> R<Store> {
 }
 
 pub fn open_or_create(path: &Path) -> R<Store> {
+    if path == Store::default_path() {
+        return Store::open_default().map_err(|e| Fail(e.to_string()));
+    }
     Store::open_or_create(path, &StoreOptions::default()).map_err(|e| Fail(e.to_string()))
 }
 

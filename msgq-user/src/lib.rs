@@ -20,6 +20,8 @@
 //!
 //! Crash safety and the memory layout are described in `docs/design.md`.
 
+#[cfg(not(loom))]
+pub mod anchored;
 pub mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
@@ -45,8 +47,30 @@ use sys::creds;
 
 /// An open store: the queues of one IPC namespace (or of an explicitly named file).
 pub struct Store {
-    map: store::Mapping,
-    ns: Ns,
+    back: Backing,
+    /// The store file, or a description of the namespace (for messages).
+    path: PathBuf,
+}
+
+/// Where a store's queues are.
+enum Backing {
+    /// A store file (`MSGQ_STORE`, `Store::open`...): a registry and shards, the file's mode
+    /// deciding who shares it.
+    File { _map: store::Mapping, ns: Ns },
+    /// The default store of an IPC namespace: kernel anchors and one segment per queue
+    /// ([`anchored`]).
+    #[cfg(not(loom))]
+    Anchored(anchored::Anchored),
+}
+
+impl Backing {
+    fn shards(&self) -> &dyn engine::Shards {
+        match self {
+            Backing::File { ns, .. } => ns,
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a,
+        }
+    }
 }
 
 /// Runs an engine call, turning a detected corruption (a panic carrying
@@ -87,17 +111,34 @@ impl Store {
     fn from_mapping(map: store::Mapping) -> Store {
         sys::process::init();
         let ns = map.ns();
-        Store { map, ns }
+        let path = map.path.clone();
+        Store {
+            back: Backing::File { _map: map, ns },
+            path,
+        }
     }
 
-    /// The path of this process's default store (one per IPC namespace and user).
+    /// What names the default store in messages: the calling thread's IPC namespace.
     pub fn default_path() -> PathBuf {
         store::default_path()
     }
 
-    /// Opens the default store, creating it (mode 0600, default limits) if needed.
+    /// The default store: the queues of the calling thread's IPC namespace, shared by every
+    /// user of the namespace, each queue anchored by a kernel queue with its memory in a
+    /// System V segment of the namespace (see [`anchored`]). Nothing is created until a
+    /// queue is. Every call on it must come from a thread in that namespace.
+    #[cfg(not(loom))]
     pub fn open_default() -> Result<Store, StoreError> {
-        Self::open_or_create(&Self::default_path(), &StoreOptions::default())
+        sys::process::init();
+        Ok(Store {
+            back: Backing::Anchored(anchored::Anchored::new()),
+            path: Self::default_path(),
+        })
+    }
+
+    /// Whether this is a namespace's default store (kernel anchors), not a store file.
+    pub fn is_default(&self) -> bool {
+        !matches!(self.back, Backing::File { .. })
     }
 
     /// Opens an existing store. A file that is not a store, or is from another version, is
@@ -122,23 +163,50 @@ impl Store {
         store::open_or_create(path, opts).map(Self::from_mapping)
     }
 
-    /// The store file.
+    /// The store file (for the default store, a description of its namespace).
     pub fn path(&self) -> &Path {
-        &self.map.path
+        &self.path
     }
 
-    pub(crate) fn run<R>(&self, f: impl FnOnce(&Ns) -> Result<R, Errno>) -> Result<R, Errno> {
-        guarded(&self.map.path, || f(&self.ns))
+    fn run<R>(&self, f: impl FnOnce(&Backing) -> Result<R, Errno>) -> Result<R, Errno> {
+        guarded(&self.path, || f(&self.back))
+    }
+
+    /// Runs a call on queue `id`; a default store then forgets the mapping of a queue the
+    /// call found removed.
+    pub(crate) fn on_queue<R>(
+        &self,
+        id: i32,
+        f: impl FnOnce(&dyn engine::Shards) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let r = self.run(|b| f(b.shards()));
+        #[cfg(not(loom))]
+        if let (Err(e), Backing::Anchored(a)) = (&r, &self.back) {
+            a.after_error(id, *e);
+        }
+        let _ = id;
+        r
+    }
+
+    /// The current `msgmax`, read without a lock.
+    pub(crate) fn msgmax(&self) -> Result<u32, Errno> {
+        self.run(|b| Ok(b.shards().msgmax() as u32))
     }
 
     /// `msgget(key, msgflg)`: the id of the queue for `key`, created as the flags say.
     pub fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
-        creds::with(|c| self.run(|s| registry::msgget(s, key, msgflg, c)))
+        creds::with(|c| {
+            self.run(|b| match b {
+                Backing::File { ns, .. } => registry::msgget(ns, key, msgflg, c),
+                #[cfg(not(loom))]
+                Backing::Anchored(a) => a.msgget(key, msgflg, c),
+            })
+        })
     }
 
     /// `msgsnd`: sends `text` with type `mtype` (blocks unless `IPC_NOWAIT`).
     pub fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
-        creds::with(|c| self.run(|s| engine::ops::msgsnd(s, id, mtype, text, msgflg, c)))
+        creds::with(|c| self.on_queue(id, |s| engine::ops::msgsnd(s, id, mtype, text, msgflg, c)))
     }
 
     /// `msgrcv`: receives into `buf` (its length is `msgsz`); returns the message's type and
@@ -153,7 +221,9 @@ impl Store {
         let msgsz = buf.len();
         let mut sink = SliceSink { buf, mtype: 0 };
         let n = creds::with(|c| {
-            self.run(|s| engine::ops::msgrcv(s, id, msgsz, msgtyp, msgflg, c, &mut sink))
+            self.on_queue(id, |s| {
+                engine::ops::msgrcv(s, id, msgsz, msgtyp, msgflg, c, &mut sink)
+            })
         })?;
         Ok((sink.mtype, n))
     }
@@ -161,7 +231,7 @@ impl Store {
     /// `IPC_STAT`.
     pub fn stat(&self, id: i32) -> Result<MsqidDs, Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_STAT)?;
-        creds::with(|c| self.run(|s| engine::ctl::stat(s, id, Cmd::Stat, c))).map(|r| r.1)
+        creds::with(|c| self.stat_cmd(id, Cmd::Stat, c)).map(|r| r.1)
     }
 
     /// `MSG_STAT` (or `MSG_STAT_ANY` with `any`): the queue at index `index & 0x7fff`; returns
@@ -169,36 +239,73 @@ impl Store {
     pub fn stat_index(&self, index: i32, any: bool) -> Result<(i32, MsqidDs), Errno> {
         msgq_core::checks::msgctl_cmd(index, msgq_core::abi::MSG_STAT)?;
         let cmd = if any { Cmd::MsgStatAny } else { Cmd::MsgStat };
-        creds::with(|c| self.run(|s| engine::ctl::stat(s, index, cmd, c)))
+        creds::with(|c| self.stat_cmd(index, cmd, c))
+    }
+
+    pub(crate) fn stat_cmd(
+        &self,
+        id: i32,
+        cmd: Cmd,
+        c: &creds::Creds,
+    ) -> Result<(i32, MsqidDs), Errno> {
+        self.run(|b| match b {
+            Backing::File { ns, .. } => engine::ctl::stat(ns, id, cmd, c),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.stat(id, cmd, c),
+        })
     }
 
     /// `IPC_SET`: uid, gid, mode and qbytes from `ds`.
     pub fn set(&self, id: i32, ds: &MsqidDs) -> Result<(), Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_SET)?;
-        creds::with(|c| self.run(|s| engine::ctl::set(s, id, ds, c)))
+        creds::with(|c| {
+            self.run(|b| match b {
+                Backing::File { ns, .. } => engine::ctl::set(ns, id, ds, c),
+                #[cfg(not(loom))]
+                Backing::Anchored(a) => a.set(id, ds, c),
+            })
+        })
     }
 
     /// `IPC_RMID`: removes the queue; every blocked caller gets `EIDRM`.
     pub fn remove(&self, id: i32) -> Result<(), Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_RMID)?;
-        creds::with(|c| self.run(|s| registry::rmid(s, id, c)))
+        creds::with(|c| {
+            self.run(|b| match b {
+                Backing::File { ns, .. } => registry::rmid(ns, id, c),
+                #[cfg(not(loom))]
+                Backing::Anchored(a) => a.rmid(id, c),
+            })
+        })
     }
 
     /// `IPC_INFO` (`usage == false`) or `MSG_INFO`: the struct and the highest index in use.
     pub fn info(&self, usage: bool) -> Result<(i32, MsgInfo), Errno> {
         let cmd = if usage { Cmd::MsgInfo } else { Cmd::Info };
-        self.run(|s| registry::info(s, cmd))
+        self.run(|b| match b {
+            Backing::File { ns, .. } => registry::info(ns, cmd),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.info(cmd),
+        })
     }
 
     /// Reads one of the store's sysctls (`msgmax`, `msgmnb`, `msgmni`, `msg_next_id`,
     /// `auto_msgmni`).
     pub fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        self.run(|s| registry::sysctl(s, which))
+        self.run(|b| match b {
+            Backing::File { ns, .. } => registry::sysctl(ns, which),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.sysctl(which),
+        })
     }
 
     /// Writes one of the store's sysctls, with the kernel's range checks (`EINVAL`).
     pub fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
-        self.run(|s| registry::set_sysctl(s, which, value))
+        self.run(|b| match b {
+            Backing::File { ns, .. } => registry::set_sysctl(ns, which, value),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.set_sysctl(which, value),
+        })
     }
 
     /// The limits in force.
@@ -213,7 +320,12 @@ impl Store {
     /// Checks the store's integrity (links, counters, totals, free lists); returns what it
     /// counted, or a description of the first inconsistency.
     pub fn check(&self) -> Result<engine::check::Report, String> {
-        match catch_unwind(AssertUnwindSafe(|| engine::check::check(&self.ns))) {
+        let run = || match &self.back {
+            Backing::File { ns, .. } => engine::check::check(ns),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.check(),
+        };
+        match catch_unwind(AssertUnwindSafe(run)) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(engine::check::Problem::Lock(e))) => {
                 Err(format!("{}: cannot lock: {e}", self.path().display()))
@@ -230,8 +342,28 @@ impl Store {
 
     /// The text `/proc/sysvipc/msg` shows for this store's queues.
     pub fn proc_sysvipc_msg(&self) -> Result<String, Errno> {
-        self.run(registry::proc_text)
+        self.run(|b| match b {
+            Backing::File { ns, .. } => registry::proc_text(ns),
+            #[cfg(not(loom))]
+            Backing::Anchored(a) => a.proc_text(),
+        })
     }
+}
+
+/// The calling thread changed (or may have changed) its IPC namespace: it lets go of the
+/// default stores' memory it attached, which would keep the namespace it left alive. Call
+/// it between calls, never from inside one (the shim calls it when it resolves a thread's
+/// namespace again).
+pub fn leave_namespace() {
+    #[cfg(not(loom))]
+    anchored::detach_thread_mappings();
+}
+
+/// In a child just forked (a `pthread_atfork` child handler): lets go of the default stores'
+/// memory that the parent's other threads had attached.
+pub fn after_fork_child() {
+    #[cfg(not(loom))]
+    anchored::after_fork_child();
 }
 
 /// Re-reads the caller's credentials before the next call (after `setuid`, `setgroups`,

@@ -14,7 +14,7 @@ use std::ffi::c_void;
 /// The current `msgmax`, read without the lock (a single word; the engine checks it again
 /// under the lock).
 fn msgmax(s: &Store) -> Result<u32, Errno> {
-    s.run(|ns| Ok(ns.limits().get(crate::shm::layout::R::MSGMAX) as u32))
+    s.msgmax()
 }
 
 /// `msgget`.
@@ -45,7 +45,11 @@ pub fn msgsnd(
     // straight into the store under the lock.
     usermem::probe_read(text, msgsz)?;
     let src = UserText(text, msgsz);
-    creds::with(|c| s.run(|sh| engine::ops::msgsnd(sh, msqid, mtype, &src, msgflg, c)))
+    creds::with(|c| {
+        s.on_queue(msqid, |sh| {
+            engine::ops::msgsnd(sh, msqid, mtype, &src, msgflg, c)
+        })
+    })
 }
 
 struct UserText(*const u8, usize);
@@ -82,7 +86,11 @@ pub fn msgrcv(
         usermem::probe_read(msgp.cast(), checks::msg_copy_probe_len(msgsz, msgmax(s)?))?;
     }
     let mut sink = UserSink(msgp.cast());
-    creds::with(|c| s.run(|sh| engine::ops::msgrcv(sh, msqid, msgsz, msgtyp, msgflg, c, &mut sink)))
+    creds::with(|c| {
+        s.on_queue(msqid, |sh| {
+            engine::ops::msgrcv(sh, msqid, msgsz, msgtyp, msgflg, c, &mut sink)
+        })
+    })
 }
 
 /// `msgctl`: returns what the call returns (0, an id, or the highest index).
@@ -98,7 +106,7 @@ pub fn msgctl(s: &Store, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, 
             s.set(msqid, &ds).map(|()| 0)
         }
         Cmd::Stat | Cmd::MsgStat | Cmd::MsgStatAny => {
-            let (ret, ds) = creds::with(|c| s.run(|sh| engine::ctl::stat(sh, msqid, cmd, c)))?;
+            let (ret, ds) = creds::with(|c| s.stat_cmd(msqid, cmd, c))?;
             usermem::write(buf, ds.as_bytes())?;
             Ok(ret)
         }

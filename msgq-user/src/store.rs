@@ -319,12 +319,14 @@ unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> 
 }
 
 /// Initialises shard `idx` (its header page, its lock), the first time its index is used.
+/// `anchor` is the id (with `USED`) of the kernel queue whose memory the shard is, in the
+/// anchored namespace mode, else 0.
 ///
 /// # Safety
 /// Nobody may use the shard's memory: its registry flag is 0 (so no lookup reaches it) and
 /// the caller holds the registry lock (so nobody else initialises it). A previous attempt
 /// that died midway may have left anything in the header page: all of it is rewritten.
-pub(crate) unsafe fn init_shard(a: Arena, idx: u64) -> io::Result<()> {
+pub(crate) unsafe fn init_shard(a: Arena, idx: u64, anchor: u64) -> io::Result<()> {
     for off in (0..lay::LOG_OFF).step_by(8) {
         a.init_unpublished(off, 0);
     }
@@ -333,6 +335,7 @@ pub(crate) unsafe fn init_shard(a: Arena, idx: u64) -> io::Result<()> {
         (H::TOTAL_LEN, a.len()),
         (H::LAYOUT_SIG, lay::LAYOUT_SIG),
         (H::IDX, idx),
+        (H::ANCHOR, anchor),
         (H::ORDER, 1),
         (H::HEAP_TOP, lay::HEAP_OFF),
     ];
@@ -393,20 +396,11 @@ pub fn open_or_create(path: &Path, opts: &StoreOptions) -> Result<Mapping, Store
     }
 }
 
-/// The default store of the calling process: one per IPC namespace and effective user,
-/// `/dev/shm/msgq-<ipc namespace inode>-<euid>`, so `unshare -i` gives a fresh, empty set
-/// of queues as it does for kernel queues.
+/// What names the calling thread's default store in messages (it is not a file: see
+/// `Store::open_default`): `ipc:[<inode>]`, as `/proc/thread-self/ns/ipc` reads.
 pub fn default_path() -> PathBuf {
-    let ns = std::fs::read_link("/proc/self/ns/ipc")
-        .ok()
-        .and_then(|p| {
-            let s = p.to_string_lossy().into_owned();
-            s.strip_prefix("ipc:[")?
-                .strip_suffix(']')
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "0".into());
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    PathBuf::from(format!("/dev/shm/msgq-{ns}-{euid}"))
+    let ns = std::fs::read_link("/proc/thread-self/ns/ipc")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "ipc:[?]".into());
+    PathBuf::from(ns)
 }

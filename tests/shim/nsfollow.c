@@ -6,7 +6,7 @@
  *
  *   nsfollow          the differential steps (run inside `unshare -i`, as root or in a
  *                     user namespace that owns the IPC namespace)
- *   nsfollow maps     shim only: how many msgq stores this process has mapped after each
+ *   nsfollow maps     shim only: how many queues' segments this process has mapped after each
  *                     namespace change (a store no thread uses any more is unmapped)
  *
  * Build: cc -O2 -pthread -o nsfollow nsfollow.c
@@ -133,24 +133,18 @@ static void *thread_fn(void *arg)
     return NULL;
 }
 
+/* How many queues' segments this process has attached (a line of /proc/self/maps each;
+ * segments of two namespaces may have the same shmid, so the inode column cannot tell them
+ * apart). */
 static int maps(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f)
         return -1;
-    char line[512], seen[8][256];
+    char line[512];
     int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *p = strstr(line, "/dev/shm/msgq-");
-        if (!p)
-            continue;
-        p[strcspn(p, "\n")] = 0;
-        int dup = 0;
-        for (int i = 0; i < n; i++)
-            dup |= strcmp(seen[i], p) == 0;
-        if (!dup && n < 8)
-            snprintf(seen[n++], sizeof seen[0], "%s", p);
-    }
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "/SYSV") != NULL;
     fclose(f);
     return n;
 }
@@ -160,7 +154,7 @@ static void *maps_thread(void *arg)
     (void)arg;
     unshare(CLONE_NEWIPC);
     msgget(K, IPC_CREAT | 0600);
-    printf("thread in its own namespace: %d stores mapped\n", maps());
+    printf("thread in its own namespace: %d segments attached\n", maps());
     fflush(stdout);
     return NULL;
 }
@@ -190,44 +184,44 @@ static int maps_mode(void)
 {
     pthread_t t;
     msgget(K, IPC_CREAT | 0600);
-    printf("start: %d stores mapped\n", maps());
+    printf("start: %d segments attached\n", maps());
     pthread_create(&t, NULL, maps_thread, NULL);
     pthread_join(t, NULL);
-    printf("after that thread exited: %d stores mapped\n", maps());
+    printf("after that thread exited: %d segments attached\n", maps());
     int home = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
     unshare(CLONE_NEWIPC);
-    printf("unshared, no call yet: %d stores mapped\n", maps());
+    printf("unshared, no call yet: %d segments attached\n", maps());
     msgget(K, IPC_CREAT | 0600);
-    printf("unshared, after a call: %d stores mapped\n", maps());
+    printf("unshared, after a call: %d segments attached\n", maps());
     setns(home, CLONE_NEWIPC);
     msgget(K, 0);
-    printf("back home, after a call: %d stores mapped\n", maps());
+    printf("back home, after a call: %d segments attached\n", maps());
     for (int i = 0; i < 3; i++) {
         pthread_create(&t, NULL, plain_thread, NULL);
         pthread_join(t, NULL);
     }
-    printf("after 3 threads in the same namespace: %d stores mapped\n", maps());
+    printf("after 3 threads in the same namespace: %d segments attached\n", maps());
     /* fork while another thread uses another namespace's store: the child unmaps it. */
     char c;
     if (pipe(gate) < 0 || pipe(go) < 0 || pthread_create(&t, NULL, waiting_thread, NULL) ||
         read(gate[0], &c, 1) != 1)
         return 1;
-    printf("a thread in its own namespace: %d stores mapped\n", maps());
+    printf("a thread in its own namespace: %d segments attached\n", maps());
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        printf("forked child: %d stores mapped\n", maps());
+        printf("forked child: %d segments attached\n", maps());
         msgget(K, 0);
-        printf("forked child, after a call: %d stores mapped\n", maps());
+        printf("forked child, after a call: %d segments attached\n", maps());
         fflush(stdout);
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    printf("parent after the fork: %d stores mapped\n", maps());
+    printf("parent after the fork: %d segments attached\n", maps());
     if (write(go[1], "x", 1) != 1)
         return 1;
     pthread_join(t, NULL);
-    printf("after that thread exited: %d stores mapped\n", maps());
+    printf("after that thread exited: %d segments attached\n", maps());
     return 0;
 }
 

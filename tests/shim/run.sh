@@ -125,10 +125,12 @@ expectcase() {
 # mount namespace too, with a tmpfs of their own on /dev/shm, so no store is left behind.
 PRIVATE_SHM='mount -t tmpfs msgq-shim-test /dev/shm || exit 99'
 
-# nsdiffcase NAME EXPECTATION MIN-STORES SCRIPT: as diffcase, but on the default stores
+# nsdiffcase NAME EXPECTATION MIN-SEGMENTS SCRIPT: as diffcase, but on the default stores
 # (no MSGQ_STORE: the shim follows the threads' IPC namespaces, docs/shim.md), each run
-# with a private /dev/shm. The shim run must leave no kernel queue and must have created at
-# least MIN-STORES stores (one per namespace it used: proof that it followed them).
+# with a private /dev/shm. The default store keeps each queue's memory in a SysV segment of
+# the queue's namespace: the shim run must leave at least MIN-SEGMENTS segments in the
+# namespace it ends in (proof that msgq, not the kernel, held the messages), and no store
+# file in /dev/shm.
 nsdiffcase() {
   local name=$1 expect=$2 min=$3 script=$4
   want "$name" || return 0
@@ -138,19 +140,19 @@ nsdiffcase() {
   nat=$(cd "$WORK" && timeout 60 $UNSHARE -m bash -c "$PRIVATE_SHM; $script" 2>&1; echo "rc=$?")
   shim=$(cd "$WORK" && timeout 60 $UNSHARE -m env LD_PRELOAD="$SO" MSGQ_BACKEND=user \
            bash -c "$PRIVATE_SHM; $script"'
-           rc=$?; echo "__kernel_queues=$(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)"
+           rc=$?; echo "__segments=$(LD_PRELOAD= ipcs -m | grep -c "^0x")"
            echo "__stores=$(ls /dev/shm | grep -c "^msgq-")"
            exit $rc' 2>&1; echo "rc=$?")
-  local kq stores
-  kq=$(grep -o '__kernel_queues=[0-9]*' <<<"$shim" | tail -1)
+  local segs stores
+  segs=$(grep -o '__segments=[0-9]*' <<<"$shim" | tail -1 | cut -d= -f2)
   stores=$(grep -o '__stores=[0-9]*' <<<"$shim" | tail -1 | cut -d= -f2)
-  shim=$(grep -v '^__kernel_queues=\|^__stores=' <<<"$shim")
+  shim=$(grep -v '^__segments=\|^__stores=' <<<"$shim")
   if [ "$nat" != "$shim" ]; then
     bad "$name" "$(diff <(echo "$nat") <(echo "$shim") | sed '1s/^/native < > shim: /')"
-  elif [ "$kq" != "__kernel_queues=0" ]; then
-    bad "$name" "the shim run left kernel queues ($kq): the shim was bypassed"
-  elif [ "${stores:-0}" -lt "$min" ]; then
-    bad "$name" "the shim run created ${stores:-0} store(s), fewer than $min: it did not follow the namespaces"
+  elif [ "${segs:-0}" -lt "$min" ]; then
+    bad "$name" "the shim run left ${segs:-0} segment(s), fewer than $min: msgq did not hold the queues"
+  elif [ "${stores:-0}" -ne 0 ]; then
+    bad "$name" "the shim run left ${stores} store file(s) in /dev/shm"
   else
     ok "$name"
   fi
@@ -298,24 +300,24 @@ diffcase c-handlers-after-the-call \
 # Before the shim followed them, every thread of a process stayed on the store chosen when
 # the backend started: after unshare(CLONE_NEWIPC), msgget(K, 0) still found K.
 nsdiffcase c-ipc-namespace-changes \
-  "after unshare(CLONE_NEWIPC) msgget(K, 0) is ENOENT and new queues start at id 0, a forked child sees the new namespace; setns back (CLONE_NEWIPC, then 0) finds K again; clone(CLONE_NEWIPC|SIGCHLD) and clone(CLONE_VM|CLONE_VFORK|CLONE_NEWIPC) children get ENOENT while the parent keeps K; a thread that unshares gets ENOENT while the main thread keeps seeing K; syscall(SYS_unshare)/syscall(SYS_setns) in a child; failed calls change nothing (nsfollow.c); 6 stores under the shim, one per namespace" \
-  6 '"$NSFOLLOW"'
+  "after unshare(CLONE_NEWIPC) msgget(K, 0) is ENOENT and new queues start at id 0, a forked child sees the new namespace; setns back (CLONE_NEWIPC, then 0) finds K again; clone(CLONE_NEWIPC|SIGCHLD) and clone(CLONE_VM|CLONE_VFORK|CLONE_NEWIPC) children get ENOENT while the parent keeps K; a thread that unshares gets ENOENT while the main thread keeps seeing K; syscall(SYS_unshare)/syscall(SYS_setns) in a child; failed calls change nothing (nsfollow.c); under the shim the queues' memory is segments of their namespaces" \
+  1 '"$NSFOLLOW"'
 
 nsexpectcase ipc-namespace-stores-unmapped \
-  "a store no thread of the process uses any more is unmapped: after the last thread in its namespace exits or re-resolves; a forked child unmaps the stores only the parent's other threads used; the main thread's namespace's store stays while idle (nsfollow.c maps)" \
+  "a thread that leaves its IPC namespace (or exits) detaches the queue segments it attached there, which would keep the namespace alive; msgget of an existing key attaches nothing; a forked child detaches the segments only the parent's other threads had attached (nsfollow.c maps: segments attached)" \
   'LD_PRELOAD=$SO MSGQ_BACKEND=user "$NSFOLLOW" maps' \
-  'start: 1 stores mapped
-thread in its own namespace: 2 stores mapped
-after that thread exited: 1 stores mapped
-unshared, no call yet: 1 stores mapped
-unshared, after a call: 1 stores mapped
-back home, after a call: 1 stores mapped
-after 3 threads in the same namespace: 1 stores mapped
-a thread in its own namespace: 2 stores mapped
-forked child: 1 stores mapped
-forked child, after a call: 1 stores mapped
-parent after the fork: 2 stores mapped
-after that thread exited: 1 stores mapped
+  'start: 1 segments attached
+thread in its own namespace: 2 segments attached
+after that thread exited: 1 segments attached
+unshared, no call yet: 1 segments attached
+unshared, after a call: 1 segments attached
+back home, after a call: 0 segments attached
+after 3 threads in the same namespace: 0 segments attached
+a thread in its own namespace: 1 segments attached
+forked child: 0 segments attached
+forked child, after a call: 0 segments attached
+parent after the fork: 1 segments attached
+after that thread exited: 0 segments attached
 rc=0'
 
 expectcase ipc-namespace-msgq-store-fixed \

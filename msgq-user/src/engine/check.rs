@@ -92,7 +92,8 @@ fn dead(a: crate::shm::Arena, w: u64) -> bool {
 }
 
 impl Report {
-    fn add(&mut self, o: &Report) {
+    /// Adds another journal's counts.
+    pub fn add(&mut self, o: &Report) {
         self.queues += o.queues;
         self.messages += o.messages;
         self.bytes += o.bytes;
@@ -203,7 +204,7 @@ pub fn check(ns: &Ns) -> Result<Report, Problem> {
 
 /// Checks shard `idx` under its lock; `id_word` and `key` are the registry's words for the
 /// index.
-fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Report, Problem> {
+pub fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Report, Problem> {
     let g = sh.lock().map_err(Problem::Lock)?;
     let a = g.arena();
     let len = a.len();

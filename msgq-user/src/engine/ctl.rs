@@ -6,8 +6,8 @@ use super::guard::Guard;
 use super::ops::{lookup, lookup_index, perm_of};
 use super::records::Queue;
 use super::recovery;
-use super::registry::Ns;
 use super::waiters;
+use super::Shards;
 use crate::shm::layout::{H, Q};
 use crate::sys::creds::Creds;
 use crate::sys::process;
@@ -45,7 +45,12 @@ pub fn fill(g: &Guard, q: Queue) -> MsqidDs {
 
 /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index). Returns the value msgctl
 /// returns (0 or the full id) and the struct to copy out.
-pub fn stat(ns: &Ns, id: i32, cmd: Cmd, who: &Creds) -> Result<(i32, MsqidDs), Errno> {
+pub fn stat(
+    ns: &(impl Shards + ?Sized),
+    id: i32,
+    cmd: Cmd,
+    who: &Creds,
+) -> Result<(i32, MsqidDs), Errno> {
     let sh = ns.shard_of(id)?;
     let mut g = sh.lock()?;
     if g.get(H::PENDING_HEAD) != 0 {
@@ -69,7 +74,7 @@ pub fn stat(ns: &Ns, id: i32, cmd: Cmd, who: &Creds) -> Result<(i32, MsqidDs), E
 }
 
 /// IPC_SET with the struct already copied in.
-pub fn set(ns: &Ns, id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno> {
+pub fn set(ns: &(impl Shards + ?Sized), id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno> {
     let sh = ns.shard_of(id)?;
     let mut g = sh.lock()?;
     let q = lookup(&g, id)?;
@@ -88,4 +93,14 @@ pub fn set(ns: &Ns, id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno> {
     waiters::wake_senders(&mut g, q);
     g.commit();
     Ok(())
+}
+
+/// Copies the kernel's `ipc_perm`, `qbytes` and `ctime` of an anchored queue (after its
+/// `IPC_SET`) into queue `q`, which msgq checks callers against.
+pub fn mirror(g: &mut Guard, q: Queue, p: &perm::Perm, qbytes: u64, ctime: u64) {
+    g.put(q.at(Q::UID), p.uid as u64);
+    g.put(q.at(Q::GID), p.gid as u64);
+    g.put(q.at(Q::MODE), (p.mode & 0o777) as u64);
+    g.put(q.at(Q::QBYTES), qbytes);
+    g.put(q.at(Q::CTIME), ctime);
 }

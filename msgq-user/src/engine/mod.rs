@@ -27,6 +27,17 @@ pub mod waiters;
 
 pub use guard::{Guard, Shared};
 
+/// Where the queues are: the shard of a queue id, and the limits the calls on one queue
+/// read. A store file's registry ([`registry::Ns`]), or the anchored namespace mode
+/// (`crate::anchored`).
+pub trait Shards {
+    /// The shard queue `id` lives in (`EINVAL` when there is none; `EACCES` when the kernel
+    /// refuses the caller the queue's memory).
+    fn shard_of(&self, id: i32) -> Result<Shared, msgq_core::Errno>;
+    /// The current `msgmax`.
+    fn msgmax(&self) -> u64;
+}
+
 /// Where a sent message's bytes come from (a Rust slice, or a user pointer in the C layer).
 pub trait Source {
     /// The number of bytes.

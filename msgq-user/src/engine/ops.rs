@@ -5,12 +5,13 @@ use super::guard::Guard;
 use super::queue;
 use super::records::{Msg, Queue};
 use super::recovery;
-use super::registry::{live_queue, Ns};
+use super::registry::live_queue;
 use super::waiters;
+use super::Shards;
 use super::{Sink, Source};
 use crate::interrupt::Since;
 use crate::shm::alloc;
-use crate::shm::layout::{kind, state, H, M, Q, R, TYPE_SHIFT_MIN, W};
+use crate::shm::layout::{kind, state, H, M, Q, TYPE_SHIFT_MIN, W};
 use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
@@ -48,19 +49,19 @@ pub fn perm_of(g: &Guard, q: Queue) -> Perm {
     }
 }
 
-/// msgget's second phase (`registry::msgget` did the first): makes the queue `id` live in
-/// its shard, and commits.
-pub(super) fn create_in_shard(
-    g: &mut Guard,
-    key: i32,
-    msgflg: i32,
-    seq: u32,
-    id: i32,
-    who: &Creds,
-    ns: &Ns,
-) -> Result<(), Errno> {
+/// What a new queue starts with: its `ipc_perm`, sequence number, id, quota and ctime.
+pub struct NewQueue {
+    pub perm: Perm,
+    pub seq: u32,
+    pub id: i32,
+    pub qbytes: u64,
+    pub ctime: u64,
+}
+
+/// Makes queue `nq` the live queue of shard `g` (msgget's part in the shard), and commits.
+pub fn create_in_shard(g: &mut Guard, nq: &NewQueue) -> Result<(), Errno> {
     if g.get(H::LIVE) != 0 {
-        // The registry said the index was free: a damaged store.
+        // The registry (or the anchor) said the index was free: a damaged store.
         crate::shm::arena::corrupt(H::LIVE);
     }
     let qb = alloc::alloc(&mut g.tx, Q::SIZE).ok_or(Errno::ENOMEM)?;
@@ -70,17 +71,18 @@ pub(super) fn create_in_shard(
     let (q, buckets) = (Queue::new(qb.off()), bb.off() + 8);
     qb.zero(Q::KEY, Q::SIZE);
     bb.zero(8, 8 * (nbuckets + 1));
+    let p = &nq.perm;
     let fields = [
-        (Q::KEY, key as u32 as u64),
-        (Q::UID, who.euid as u64),
-        (Q::GID, who.egid as u64),
-        (Q::CUID, who.euid as u64),
-        (Q::CGID, who.egid as u64),
-        (Q::MODE, (msgflg & 0o777) as u64),
-        (Q::SEQ, seq as u64),
-        (Q::ID, id as u32 as u64),
-        (Q::CTIME, process::now_secs()),
-        (Q::QBYTES, ns.limits().get(R::MSGMNB)),
+        (Q::KEY, p.key as u32 as u64),
+        (Q::UID, p.uid as u64),
+        (Q::GID, p.gid as u64),
+        (Q::CUID, p.cuid as u64),
+        (Q::CGID, p.cgid as u64),
+        (Q::MODE, (p.mode & 0o777) as u64),
+        (Q::SEQ, nq.seq as u64),
+        (Q::ID, nq.id as u32 as u64),
+        (Q::CTIME, nq.ctime),
+        (Q::QBYTES, nq.qbytes),
         (Q::TBUCKETS, buckets),
         (Q::TSHIFT, TYPE_SHIFT_MIN),
     ];
@@ -94,14 +96,14 @@ pub(super) fn create_in_shard(
 
 /// msgsnd, after `mtype` and the text were read from the caller.
 pub fn msgsnd(
-    ns: &Ns,
+    ns: &(impl Shards + ?Sized),
     id: i32,
     mtype: i64,
     text: &(impl Source + ?Sized),
     msgflg: i32,
     who: &Creds,
 ) -> Result<(), Errno> {
-    checks::msgsnd_args(id, text.len(), mtype, ns.limits().get(R::MSGMAX) as u32)?;
+    checks::msgsnd_args(id, text.len(), mtype, ns.msgmax() as u32)?;
     let sh = &ns.shard_of(id)?;
     let size = text.len() as u64;
     let since = Since::now();
@@ -154,7 +156,7 @@ pub fn msgsnd(
 
 /// msgrcv, after the argument checks and MSG_COPY's buffer probe.
 pub fn msgrcv(
-    ns: &Ns,
+    ns: &(impl Shards + ?Sized),
     id: i32,
     msgsz: usize,
     msgtyp: i64,

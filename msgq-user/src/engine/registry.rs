@@ -19,6 +19,7 @@ use super::guard::{Guard, Shared};
 use super::ops::{lookup, perm_of};
 use super::records::Queue;
 use super::recovery;
+use super::Shards;
 use crate::shm::layout::{
     self as lay, H, Q, R, REG_BUCKETS_OFF, REG_IDS_OFF, REG_KEYS_OFF, REG_KNEXT_OFF,
     REG_SHARDS_OFF, SHARDS_OFF, USED,
@@ -118,14 +119,6 @@ impl Ns {
             .then(|| self.shard_at(idx))
     }
 
-    /// The shard that queue id `id` would be in, or `EINVAL`.
-    pub fn shard_of(&self, id: i32) -> Result<Shared, Errno> {
-        if id < 0 {
-            return Err(Errno::EINVAL);
-        }
-        self.shard(ids::idx_of(id) as u64).ok_or(Errno::EINVAL)
-    }
-
     /// Every initialised shard, with its index.
     pub fn shards(&self) -> impl Iterator<Item = (u64, Shared)> + '_ {
         (0..IPCMNI as u64).filter_map(move |i| self.shard(i).map(|s| (i, s)))
@@ -172,6 +165,19 @@ impl Ns {
         r.put(R::INTENT, 0);
         r.commit();
         Ok(())
+    }
+}
+
+impl super::Shards for Ns {
+    /// The shard that queue id `id` would be in, or `EINVAL`.
+    fn shard_of(&self, id: i32) -> Result<Shared, Errno> {
+        if id < 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.shard(ids::idx_of(id) as u64).ok_or(Errno::EINVAL)
+    }
+    fn msgmax(&self) -> u64 {
+        self.reg.arena.get(R::MSGMAX)
     }
 }
 
@@ -287,7 +293,7 @@ fn create(ns: &Ns, r: &mut RegGuard, key: i32, msgflg: i32, who: &Creds) -> Resu
         let sh = ns.shard_at(idx64);
         // SAFETY: the shard's flag is 0, so nobody uses (or can lock) its memory; we hold
         // the registry lock, so nobody else initialises it.
-        unsafe { crate::store::init_shard(sh.arena, idx64) }.map_err(|_| Errno::ENOMEM)?;
+        unsafe { crate::store::init_shard(sh.arena, idx64, 0) }.map_err(|_| Errno::ENOMEM)?;
         r.put(REG_SHARDS_OFF + 8 * idx64, 1);
         r.commit();
     }
@@ -312,10 +318,24 @@ fn create(ns: &Ns, r: &mut RegGuard, key: i32, msgflg: i32, who: &Creds) -> Resu
     r.put(R::INTENT, idx64 + 1);
     r.commit();
     // Phase 2: the shard makes it live.
+    let nq = super::ops::NewQueue {
+        perm: perm::Perm {
+            key,
+            uid: who.euid,
+            gid: who.egid,
+            cuid: who.euid,
+            cgid: who.egid,
+            mode: (msgflg & 0o777) as u32,
+        },
+        seq,
+        id,
+        qbytes: r.get(R::MSGMNB),
+        ctime: crate::sys::process::now_secs(),
+    };
     let made = ns
         .shard_at(idx64)
         .lock()
-        .and_then(|mut g| super::ops::create_in_shard(&mut g, key, msgflg, seq, id, who, ns));
+        .and_then(|mut g| super::ops::create_in_shard(&mut g, &nq));
     if made.is_err() {
         drop_entry(r, idx64);
     }
@@ -335,19 +355,32 @@ pub fn rmid(ns: &Ns, id: i32, who: &Creds) -> Result<(), Errno> {
     let idx = ids::idx_of(id) as u64;
     r.put(R::INTENT, idx + 1);
     r.commit();
-    // The shard first: the queue is no longer live; its waiters get EIDRM, and its
-    // messages and records are freed, in steps (the dying list survives a crash midway).
-    g.put(H::LIVE, 0);
-    let dying = g.get(H::DYING);
-    g.put(q.at(Q::DNEXT), dying);
-    g.put(H::DYING, q.off());
-    g.commit();
+    // The shard first.
+    mark_removed(&mut g, q);
     drop_entry(&mut r, idx);
     r.put(R::INTENT, 0);
     r.commit();
     drop(r);
     recovery::reclaim_dying(&mut g);
     Ok(())
+}
+
+/// Queue `q` is no longer its shard's live queue: it goes on the dying list (committed),
+/// whose removal gives its waiters EIDRM and frees its messages and records in steps (the
+/// dying list survives a crash midway).
+fn mark_removed(g: &mut Guard, q: Queue) {
+    g.put(H::LIVE, 0);
+    let dying = g.get(H::DYING);
+    g.put(q.at(Q::DNEXT), dying);
+    g.put(H::DYING, q.off());
+    g.commit();
+}
+
+/// Removes queue `q` from its shard, all of it (an anchored queue's `IPC_RMID`, after the
+/// kernel removed its anchor).
+pub fn remove_in_shard(g: &mut Guard, q: Queue) {
+    mark_removed(g, q);
+    recovery::reclaim_dying(g);
 }
 
 /// Visits the live queue of every used index, in index order, each under its shard's lock.

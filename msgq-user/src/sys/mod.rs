@@ -3,6 +3,8 @@
 
 pub mod creds;
 pub mod futex;
+#[cfg(not(loom))]
+pub mod ipc;
 pub mod liveness;
 pub mod process;
 #[cfg(not(loom))]
