@@ -460,7 +460,12 @@ impl Worker {
                 self.msgmax = v.clamp(0, 1 << 16) as usize;
             }
         }
-        let want = if which > 4 {
+        // 5..=7: the module's debug counters (docs/kmod.md, "Namespaces"): root only, read only.
+        let want = if (5..=7).contains(&which) && !self.root {
+            Want::Errno(libc::EPERM)
+        } else if (5..=7).contains(&which) && write {
+            Want::Errno(libc::EINVAL)
+        } else if which > 4 && !(5..=7).contains(&which) {
             Want::Errno(libc::EINVAL)
         } else if write && !self.root {
             Want::Errno(libc::EPERM)

@@ -288,7 +288,11 @@ fn in_child(kind: Kind, parent: &B, how: How, f: impl FnOnce(&B, &B, &mut Trace)
     let mut st = 0;
     // SAFETY: our child.
     unsafe { libc::waitpid(pid, &mut st, 0) };
-    let mut t: Trace = s.lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    let mut t: Trace = s
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
     t.push(format!("child exit status {st}"));
     t
 }
@@ -329,8 +333,14 @@ fn c_invisible(kind: Kind, b: &B, t: &mut Trace, how: How) {
     t.append(&mut ct);
     t.push(format!("parent: stat: {}", b.stat(id)));
     t.push(format!("parent: rcv: {}", b.rcv(id)));
-    t.push(format!("parent: keys has K1 once: {}", b.keys().iter().filter(|&&k| k == K1).count()));
-    t.push(format!("parent: rmid: {}", r(b.ctl(id, IPC_RMID, std::ptr::null_mut()))));
+    t.push(format!(
+        "parent: keys has K1 once: {}",
+        b.keys().iter().filter(|&&k| k == K1).count()
+    ));
+    t.push(format!(
+        "parent: rmid: {}",
+        r(b.ctl(id, IPC_RMID, std::ptr::null_mut()))
+    ));
 }
 
 fn c_clone(kind: Kind, b: &B, t: &mut Trace) {
@@ -358,7 +368,10 @@ fn c_same_key(kind: Kind, b: &B, t: &mut Trace) {
     }
     t.push(format!("parent: stat: {}", b.stat(id)));
     t.push(format!("parent: rcv: {}", b.rcv(id)));
-    t.push(format!("parent: rmid: {}", r(b.ctl(id, IPC_RMID, std::ptr::null_mut()))));
+    t.push(format!(
+        "parent: rmid: {}",
+        r(b.ctl(id, IPC_RMID, std::ptr::null_mut()))
+    ));
 }
 
 /// Limits written in one namespace are that namespace's: the parent's and a sibling's are
@@ -382,12 +395,18 @@ fn c_limits(kind: Kind, b: &B, t: &mut Trace) {
         let mut st = in_child(kind, c, How::Clone, |g, _, t| {
             t.push(format!("sibling: {}", g.limits()));
             t.push(format!("sibling IPC_INFO: {}", g.info(IPC_INFO)));
-            t.push(format!("sibling first id: {}", r(g.get(IPC_PRIVATE, 0o600))));
+            t.push(format!(
+                "sibling first id: {}",
+                r(g.get(IPC_PRIVATE, 0o600))
+            ));
         });
         t.append(&mut st);
     });
     t.append(&mut ct);
-    t.push(format!("parent's limits unchanged: {}", b.limits() == before));
+    t.push(format!(
+        "parent's limits unchanged: {}",
+        b.limits() == before
+    ));
 }
 
 /// The kernel's lifetime: a namespace whose last process exited stays while an nsfs file
