@@ -461,11 +461,10 @@ impl Worker {
             }
         }
         // 5..=7: the module's debug counters (docs/kmod.md, "Namespaces"): root only, read only.
-        let want = if (5..=7).contains(&which) && !self.root {
+        let counter = (5..=7).contains(&which);
+        let want = if counter && !self.root {
             Want::Errno(libc::EPERM)
-        } else if (5..=7).contains(&which) && write {
-            Want::Errno(libc::EINVAL)
-        } else if which > 4 && !(5..=7).contains(&which) {
+        } else if which > 4 && (write || !counter) {
             Want::Errno(libc::EINVAL)
         } else if write && !self.root {
             Want::Errno(libc::EPERM)
