@@ -169,7 +169,7 @@ impl MiscDevice for MsgqFile {
                         .reader_writer();
                 let mut a: ioctl::Sysctl = r.read()?;
                 version(a.version)?;
-                a.value = if a.which >= crate::STAT_NAMESPACES {
+                a.value = if (crate::STAT_NAMESPACES..=crate::STAT_REAPED).contains(&a.which) {
                     crate::stat(a.which, a.write != 0)?
                 } else {
                     ns.sysctl(a.which, a.write != 0, a.value)?
