@@ -59,7 +59,7 @@ kernel-kasan:
 vm_kdir = $$(vm/kernel.sh build $(KERNEL_VARIANT))
 
 # Each variant builds in its own directory, target/vm/kmod-$(KERNEL_VARIANT)/msgq-kmod: links to
-# the sources (and ../msgq-core, which msgq.rs includes with #[path]), so builds against two
+# the sources (and ../msgq-core, which msgq_main.rs includes with #[path]), so builds against two
 # kernels can run at once and never clean each other's objects.
 KMOD_DIR = $(VM_BUILD)/kmod-$(KERNEL_VARIANT)
 
@@ -68,7 +68,7 @@ kmod:
 	  echo "kmod: building msgq-kmod against $$kdir in $(KMOD_DIR)"; \
 	  mkdir -p $(KMOD_DIR)/msgq-kmod; ln -sfn $(CURDIR)/msgq-core $(KMOD_DIR)/msgq-core; \
 	  find $(KMOD_DIR)/msgq-kmod -maxdepth 1 -type l -delete; \
-	  for f in msgq-kmod/*.rs msgq-kmod/Kbuild msgq-kmod/Makefile; do ln -sf $(CURDIR)/$$f $(KMOD_DIR)/msgq-kmod/; done; \
+	  for f in msgq-kmod/*.rs msgq-kmod/*.c msgq-kmod/*.h msgq-kmod/Kbuild msgq-kmod/Makefile; do ln -sf $(CURDIR)/$$f $(KMOD_DIR)/msgq-kmod/; done; \
 	  if [ "$$(cat $(KMOD_DIR)/.kdir 2>/dev/null)" != "$$kdir" ]; then \
 	    $(MAKE) --no-print-directory -s -C "$$kdir" M=$(KMOD_DIR)/msgq-kmod clean; echo "$$kdir" > $(KMOD_DIR)/.kdir; fi; \
 	  $(MAKE) --no-print-directory -C "$$kdir" M=$(KMOD_DIR)/msgq-kmod $$(vm/kernel.sh makeargs $(KERNEL_VARIANT)) modules; \

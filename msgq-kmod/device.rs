@@ -57,20 +57,60 @@ unsafe impl FromBytes for ioctl::Reset {}
 // SAFETY: As above.
 unsafe impl FromBytes for ioctl::Watch {}
 
-/// The state of one open file of `/dev/msgq`: the namespace it works on, and what `poll()`
+/// The state of one open file of `/dev/msgq`: the opener's namespace, and what `poll()`
 /// reports on (`MSGQ_WATCH`).
+///
+/// Every call works on the namespace of the calling task's IPC namespace, as the system calls
+/// do. `ns` (the opener's) is only a cache: a call from a task of that same IPC namespace uses
+/// it without a lookup; any other call looks its namespace up in the registry.
 #[pin_data(PinnedDrop)]
 pub(crate) struct MsgqFile {
     ns: Arc<Namespace>,
     #[pin]
-    watch: Mutex<Option<WatchSpec>>,
+    watch: Mutex<Option<Watched>>,
+}
+
+/// A `MSGQ_WATCH` selection and the namespace of the call that chose it (where its queue is).
+struct Watched {
+    spec: WatchSpec,
+    ns: Arc<Namespace>,
 }
 
 #[pinned_drop]
 impl PinnedDrop for MsgqFile {
     fn drop(self: Pin<&mut Self>) {
-        if self.watch.lock().is_some() {
-            self.ns.remove_watcher();
+        if let Some(w) = self.watch.lock().take() {
+            w.ns.remove_watcher();
+        }
+        // A task's files are released after it left its namespaces: if it was the last task
+        // of its IPC namespace, that namespace's queues are freed now.
+        crate::sweep();
+    }
+}
+
+/// The namespace a call works on: the open file's cached one, or one looked up.
+enum CallNs<'a> {
+    Cached(&'a Arc<Namespace>),
+    Found(Arc<Namespace>),
+}
+
+impl core::ops::Deref for CallNs<'_> {
+    type Target = Arc<Namespace>;
+    fn deref(&self) -> &Arc<Namespace> {
+        match self {
+            CallNs::Cached(ns) => ns,
+            CallNs::Found(ns) => ns,
+        }
+    }
+}
+
+impl MsgqFile {
+    /// The namespace of the calling task's IPC namespace.
+    fn call_ns(&self) -> Result<CallNs<'_>> {
+        if self.ns.is_current() {
+            Ok(CallNs::Cached(&self.ns))
+        } else {
+            crate::current_namespace().map(CallNs::Found)
         }
     }
 }
@@ -89,7 +129,8 @@ impl MiscDevice for MsgqFile {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        let ns = crate::namespace()?;
+        crate::sweep();
+        let ns = crate::current_namespace()?;
         KBox::try_pin_init(
             try_pin_init!(MsgqFile {
                 ns,
@@ -100,7 +141,7 @@ impl MiscDevice for MsgqFile {
     }
 
     fn ioctl(me: Pin<&MsgqFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let ns = &me.ns;
+        let ns = me.call_ns()?;
         match cmd {
             ioctl::MSGQ_GET => {
                 let a: ioctl::MsgGet = read_arg(arg)?;
@@ -128,7 +169,11 @@ impl MiscDevice for MsgqFile {
                         .reader_writer();
                 let mut a: ioctl::Sysctl = r.read()?;
                 version(a.version)?;
-                a.value = ns.sysctl(a.which, a.write != 0, a.value)?;
+                a.value = if (crate::STAT_NAMESPACES..=crate::STAT_REAPED).contains(&a.which) {
+                    crate::stat(a.which, a.write != 0)?
+                } else {
+                    ns.sysctl(a.which, a.write != 0, a.value)?
+                };
                 w.write(&a)?;
                 Ok(0)
             }
@@ -140,11 +185,17 @@ impl MiscDevice for MsgqFile {
             ioctl::MSGQ_WATCH => {
                 let a: ioctl::Watch = read_arg(arg)?;
                 version(a.version)?;
-                let w = ns.watch(a.msqid, a.msgtyp, a.msgflg, a.msgsz)?;
-                if me.watch.lock().replace(w).is_none() {
-                    ns.add_watcher();
+                let spec = ns.watch(a.msqid, a.msgtyp, a.msgflg, a.msgsz)?;
+                ns.add_watcher();
+                let old = me.watch.lock().replace(Watched {
+                    spec,
+                    ns: Arc::clone(&ns),
+                });
+                if let Some(old) = old {
+                    old.ns.remove_watcher();
+                    old.ns.poll_cv.notify_all();
                 }
-                me.ns.poll_cv.notify_all();
+                ns.poll_cv.notify_all();
                 Ok(0)
             }
             _ => Err(ENOTTY),
@@ -177,6 +228,13 @@ pub(crate) unsafe extern "C" fn poll(
     let f = unsafe { File::from_raw_file(file) };
     // SAFETY: `table` is null or valid for the duration of this call.
     let pt = unsafe { PollTable::from_raw(table) };
-    let watch = *me.watch.lock();
-    me.ns.poll(f, &pt, watch)
+    let watch = me
+        .watch
+        .lock()
+        .as_ref()
+        .map(|w| (w.spec, Arc::clone(&w.ns)));
+    match watch {
+        Some((spec, ns)) => ns.poll(f, &pt, Some(spec)),
+        None => me.ns.poll(f, &pt, None),
+    }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The namespace: the limits, the id and key tables, `msgget`, `msgctl` and the limit
+//! A namespace (one per IPC namespace of the callers): the limits, the id and key tables, `msgget`, `msgctl` and the limit
 //! "sysctls".
 //!
 //! All mutable state of every queue lives in one [`NsInner`] behind one mutex. Linux uses a
@@ -71,9 +71,15 @@ use kernel::{
 /// The guard of the namespace lock, which the helpers take.
 pub(crate) type NsGuard<'a> = Guard<'a, NsInner, MutexBackend>;
 
-/// The message-queue namespace (one for the whole system).
+/// The message queues, ids, keys and limits of one IPC namespace (`crate::Registry` maps the
+/// kernel's IPC namespaces to these).
 #[pin_data]
 pub(crate) struct Namespace {
+    /// The `ns_id` of the IPC namespace this is (unique, never reused).
+    pub(crate) ns_id: u64,
+    /// 1 once the IPC namespace died and this one was emptied and unpublished
+    /// (`crate::sweep`); an open file that still holds it must not use it again.
+    dead: Atomic<i32>,
     #[pin]
     pub(crate) inner: Mutex<NsInner>,
     /// Notified on every change a `poll()` may report (enqueue, dequeue, `IPC_SET`, removal).
@@ -137,10 +143,32 @@ impl Namespace {
         }
     }
 
-    /// A new, empty namespace with these limits.
-    pub(crate) fn new(limits: Limits) -> Result<Arc<Self>> {
+    /// Whether this is the calling task's IPC namespace (and still in use).
+    pub(crate) fn is_current(&self) -> bool {
+        self.ns_id == crate::ipcns::current_id() && self.dead.load(Relaxed) == 0
+    }
+
+    /// The IPC namespace died: every queue is removed (waiters, if any, get `EIDRM`) and the
+    /// namespace is marked dead for open files that still hold it.
+    pub(crate) fn shut_down(&self) {
+        self.dead.store(1, Relaxed);
+        let mut inner = self.inner.lock();
+        inner.remove_all();
+        drop(inner);
+        self.poll_cv.notify_all();
+    }
+
+    /// The number of live queues.
+    pub(crate) fn queue_count(&self) -> u32 {
+        self.inner.lock().in_use()
+    }
+
+    /// A new, empty namespace with these limits for the IPC namespace `ns_id`.
+    pub(crate) fn new(limits: Limits, ns_id: u64) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Namespace {
+                ns_id,
+                dead: Atomic::new(0),
                 inner <- new_mutex!(
                     NsInner {
                         limits,
@@ -265,6 +293,15 @@ impl NsInner {
         self.msg_hdrs = self.msg_hdrs.saturating_sub(q.qnum);
         self.msg_bytes = self.msg_bytes.saturating_sub(q.cbytes);
         drop(q);
+    }
+
+    /// Removes every queue (waiters get `EIDRM`); the totals are then 0.
+    fn remove_all(&mut self) {
+        while let Some(idx) = self.queues.cursor_front().map(|c| *c.current().0) {
+            self.remove(idx);
+        }
+        self.msg_hdrs = 0;
+        self.msg_bytes = 0;
     }
 
     /// The `msginfo` of `IPC_INFO` (`info == false`) or `MSG_INFO`.
@@ -425,21 +462,17 @@ impl Namespace {
         mask
     }
 
-    /// `MSGQ_RESET`: removes every queue and restores `limits` and a fresh id allocation
+    /// `MSGQ_RESET`: removes every queue of this namespace and restores `limits` and a fresh id allocation
     /// (`CAP_SYS_ADMIN`, else `EPERM`).
     pub(crate) fn reset(&self, limits: Limits) -> Result<isize> {
         if !TaskCaller::current().cap_sys_admin() {
             return Err(EPERM);
         }
         let mut inner = self.inner.lock();
-        while let Some(idx) = inner.queues.cursor_front().map(|c| *c.current().0) {
-            inner.remove(idx);
-        }
+        inner.remove_all();
         inner.ids = IdState::default();
         inner.limits = limits;
         self.msgmax.store(limits.msgmax, Relaxed);
-        inner.msg_hdrs = 0;
-        inner.msg_bytes = 0;
         self.poll_cv.notify_all();
         Ok(0)
     }

@@ -1,10 +1,14 @@
 /* An ordinary System V message-queue program, linked against libmsg_shim (instead of
  * LD_PRELOAD, so the guest needs no environment: the shim's default backend is kmod when
  * /dev/msgq exists). Run in the guest by mk/kmod.mk as root and as uid 1000; prints
- * "shim_prog: N passed, N failed". As root it also proves the calls reached the module: after
- * unshare(CLONE_NEWIPC) the kernel's queues are gone, the module's queue is still there. */
+ * "shim_prog: N passed, N failed". As root it also checks that the module follows IPC
+ * namespaces as the kernel does (a child that unshares its IPC namespace no longer sees the
+ * queue, and its first queue gets id 0), and proves the calls reached the module: in that new
+ * namespace the kernel itself, asked with a raw system call the shim cannot intercept, has no
+ * queue while the shim's MSG_INFO shows the child's one. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +35,19 @@ struct m {
 	long mtype;
 	char mtext[64];
 };
+
+/* msgctl(2) straight to the kernel: an inline system call, which the shim's msgctl() and
+ * syscall() wrappers never see. */
+static long raw_msgctl(int id, int cmd, void *buf)
+{
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_msgctl), "D"((long)id), "S"((long)cmd), "d"(buf)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
 
 static void on_alarm(int sig)
 {
@@ -79,8 +96,28 @@ int main(void)
 	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child received");
 
 	if (geteuid() == 0) {
-		check(unshare(CLONE_NEWIPC) == 0, "unshare(CLONE_NEWIPC)");
-		check(msgctl(id, IPC_STAT, &ds) == 0, "the queue outlives the kernel namespace (kmod)");
+		int fds[2];
+		check(pipe(fds) == 0, "pipe");
+		pid = fork();
+		if (pid == 0) {
+			struct msginfo ki, si;
+			char r[5] = "nnnn";
+			r[0] = unshare(CLONE_NEWIPC) == 0 ? 'y' : 'n';
+			r[1] = msgctl(id, IPC_STAT, &ds) == -1 && errno == EINVAL ? 'y' : 'n';
+			r[2] = msgget(IPC_PRIVATE, 0600) == 0 ? 'y' : 'n';
+			r[3] = raw_msgctl(0, MSG_INFO, &ki) >= 0 && ki.msgpool == 0 &&
+			       msgctl(0, MSG_INFO, (struct msqid_ds *)&si) >= 0 && si.msgpool == 1 ? 'y' : 'n';
+			_exit(write(fds[1], r, 4) == 4 ? 0 : 1);
+		}
+		char r[5] = "----";
+		close(fds[1]);
+		check(read(fds[0], r, 4) == 4, "child's results");
+		waitpid(pid, &st, 0);
+		check(r[0] == 'y', "unshare(CLONE_NEWIPC) in a child");
+		check(r[1] == 'y', "the queue is not in the child's new IPC namespace (EINVAL, as the kernel)");
+		check(r[2] == 'y', "the child's first queue gets id 0 (fresh namespace, as the kernel)");
+		check(r[3] == 'y', "the kernel has no queue there, the module one (calls reached the module)");
+		check(msgctl(id, IPC_STAT, &ds) == 0, "the parent still has its queue");
 	}
 	check(msgctl(id, IPC_RMID, NULL) == 0, "IPC_RMID");
 	check(msgctl(id, IPC_STAT, &ds) == -1 && errno == EINVAL, "EINVAL after IPC_RMID");

@@ -460,7 +460,11 @@ impl Worker {
                 self.msgmax = v.clamp(0, 1 << 16) as usize;
             }
         }
-        let want = if which > 4 {
+        // 5..=7: the module's debug counters (docs/kmod.md, "Namespaces"): root only, read only.
+        let counter = (5..=7).contains(&which);
+        let want = if counter && !self.root {
+            Want::Errno(libc::EPERM)
+        } else if which > 4 && (write || !counter) {
             Want::Errno(libc::EINVAL)
         } else if write && !self.root {
             Want::Errno(libc::EPERM)
