@@ -42,7 +42,7 @@ use msgq_core::ids;
 use msgq_core::limits::Sysctl;
 use msgq_core::perm::Perm;
 use msgq_core::Errno;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -94,6 +94,7 @@ struct Cache(HashMap<(u64, i32), Seg>);
 
 impl Drop for Cache {
     fn drop(&mut self) {
+        clear_last();
         // A thread that ends detaches its segments. The main thread's end is the process's
         // (`exit` runs thread-local destructors before the program's `atexit` handlers,
         // which may still look at, or use, its mappings): the kernel detaches them then.
@@ -122,6 +123,14 @@ impl std::ops::DerefMut for Cache {
 thread_local! {
     /// This thread's mapped segments.
     static SEGS: RefCell<Cache> = RefCell::new(Cache::default());
+    /// The segment this thread used last, `(store serial, queue id, base, len)` (serial 0:
+    /// none), so that a run of calls on one queue skips the cache's hash. Reset whenever a
+    /// segment leaves the cache.
+    static LAST: Cell<(u64, i32, usize, u64)> = const { Cell::new((0, 0, 0, 0)) };
+}
+
+fn clear_last() {
+    let _ = LAST.try_with(|l| l.set((0, 0, 0, 0)));
 }
 
 /// Detaches every segment the calling thread attached (it left its IPC namespace, or is
@@ -129,6 +138,7 @@ thread_local! {
 /// not be called from inside a call on a store (the shim calls it when it resolves a
 /// thread's namespace again, before the call uses any queue).
 pub fn detach_thread_mappings() {
+    clear_last();
     let _ = SEGS.try_with(|c| c.borrow_mut().clear());
 }
 
@@ -282,7 +292,7 @@ impl Anchored {
             self.limits[(R::MSGMNI / 8) as usize].store(mi.msgmni as u64, Ordering::Relaxed);
         }
         self.limits_at
-            .store(crate::sys::process::mono_ns(), Ordering::Relaxed);
+            .store(crate::sys::process::coarse_ns(), Ordering::Relaxed);
     }
 
     fn limits_arena(&self) -> Arena {
@@ -293,7 +303,13 @@ impl Anchored {
     }
 
     fn shared(&self, seg: &Seg) -> Shared {
-        let arena = seg.arena();
+        self.shared_at(seg.base, seg.len)
+    }
+
+    /// [`Self::shared`] for the segment mapped at `base` (a cached, checked one).
+    fn shared_at(&self, base: *mut u8, len: u64) -> Shared {
+        // SAFETY: `base` is a live shmat mapping of `len` bytes from this thread's cache.
+        let arena = unsafe { Arena::new(base, len) };
         // SAFETY: a shard's header holds an initialised process-shared mutex at LOCK_OFF
         // (`holds` checked the shard's magic, which is written after the mutex).
         let lock = unsafe { StoreLock::at(arena.byte_ptr(lay::LOCK_OFF, 40).cast()) };
@@ -321,7 +337,7 @@ impl Anchored {
         let _ = SEGS.try_with(|c| {
             let mut c = c.borrow_mut();
             // Segments of queues removed since: nothing of this thread is in them (a call
-            // works on one queue, and this one is not in the cache yet).
+            // works on one queue, and this one is not in the cache yet; LAST names it).
             c.retain(|_, s| !s.finished());
             if let Some(seg) = slot.take() {
                 c.insert(key, seg);
@@ -338,6 +354,7 @@ impl Anchored {
 
     /// Forgets (detaches) this thread's mapping of queue `id`, removed or never there.
     fn forget(&self, id: i32) {
+        clear_last();
         let _ = SEGS.try_with(|c| c.borrow_mut().remove(&(self.serial, id)));
     }
 
@@ -607,6 +624,7 @@ impl Anchored {
 
     /// Queue `id`'s segment after its anchor was removed (this thread's, or found).
     fn find_removed(&self, id: i32, idx: u32, perm: &Perm) -> Option<Seg> {
+        clear_last();
         if let Ok(Some(s)) = SEGS.try_with(|c| c.borrow_mut().remove(&(self.serial, id))) {
             return Some(s);
         }
@@ -733,11 +751,19 @@ impl Shards for Anchored {
         if id < 0 {
             return Err(Errno::EINVAL);
         }
-        self.with_seg(id, |s| self.shared(s))
+        if let Ok((serial, last, base, len)) = LAST.try_with(Cell::get) {
+            if serial == self.serial && last == id {
+                return Ok(self.shared_at(base as *mut u8, len));
+            }
+        }
+        self.with_seg(id, |s| {
+            let _ = LAST.try_with(|l| l.set((self.serial, id, s.base as usize, s.len)));
+            self.shared(s)
+        })
     }
 
     fn msgmax(&self) -> u64 {
-        if crate::sys::process::mono_ns().saturating_sub(self.limits_at.load(Ordering::Relaxed))
+        if crate::sys::process::coarse_ns().saturating_sub(self.limits_at.load(Ordering::Relaxed))
             > 100_000_000
         {
             self.refresh_limits();
