@@ -186,6 +186,21 @@ pub fn after_fork_child() {
     }
 }
 
+/// Whether queue `id`'s kernel anchor is gone (removed), for a blocked caller's periodic
+/// look: a queue removed without msgq must still end its waits with `EIDRM`.
+pub(crate) fn anchor_missing(id: i32) -> bool {
+    matches!(anchor(id), Err(Errno::EINVAL))
+}
+
+/// Removes the segment whose shard `a` is (its anchor is gone), if the caller may: it is
+/// destroyed once the last process detaches it.
+pub(crate) fn remove_own_segment(a: Arena) {
+    let seg = a.get(H::SEGMENT);
+    if seg != 0 {
+        remove_segment((seg - 1) as i32);
+    }
+}
+
 /// The anchor at index `idx`: its full id and its `msqid_ds` (`MSG_STAT_ANY`: no permission
 /// check), or `EINVAL` when the index is free.
 fn anchor_at(idx: i32) -> Result<(i32, MsqidDs), Errno> {
@@ -321,7 +336,7 @@ impl Anchored {
     }
 
     /// Queue `id`'s segment, attached if needed: from this thread's cache, else found.
-    fn with_seg<T>(&self, id: i32, f: impl FnOnce(&Seg) -> T) -> Result<T, Errno> {
+    fn with_seg<T>(&self, id: i32, wait: bool, f: impl FnOnce(&Seg) -> T) -> Result<T, Errno> {
         let key = (self.serial, id);
         let mut f = Some(f);
         if let Ok(Some(r)) = SEGS.try_with(|c| c.borrow().get(&key).map(|s| f.take().map(|f| f(s))))
@@ -331,7 +346,7 @@ impl Anchored {
         let Some(f) = f else {
             return Err(Errno::EINVAL);
         };
-        let seg = self.find(id)?;
+        let seg = self.find(id, wait)?;
         let r = f(&seg);
         let mut slot = Some(seg);
         let _ = SEGS.try_with(|c| {
@@ -358,38 +373,45 @@ impl Anchored {
         let _ = SEGS.try_with(|c| c.borrow_mut().remove(&(self.serial, id)));
     }
 
-    /// Finds and attaches queue `id`'s segment.
-    fn find(&self, id: i32) -> Result<Seg, Errno> {
+    /// Finds and attaches queue `id`'s segment. With `wait`, a queue whose memory is not
+    /// there yet (its creator is between the anchor and the segment) is waited for, up to
+    /// 100 ms (a message call); without, it is reported at once (listings).
+    fn find(&self, id: i32, wait: bool) -> Result<Seg, Errno> {
         let a = anchor(id)?;
         let perm = perm_of(&a);
+        // A caller the queue admits neither to read nor to write is refused its memory
+        // too: say so without trying (and without waiting for a segment being made).
+        let admitted = crate::sys::creds::with(|c| {
+            msgq_core::perm::ipcperms(&perm, c, msgq_core::perm::READ).is_ok()
+                || msgq_core::perm::ipcperms(&perm, c, msgq_core::perm::WRITE).is_ok()
+        });
+        if !admitted {
+            return Err(Errno::EACCES);
+        }
         let idx = ids::idx_of(id);
-        // A creator between the anchor and its segment: wait for it, briefly.
-        for _ in 0..100 {
-            let mut denied = false;
+        for _ in 0..if wait { 100 } else { 1 } {
             for shmid in candidates(idx, &perm) {
-                match ipc::shm_attach(shmid) {
-                    Ok(base) => {
-                        let seg = Seg {
-                            shmid,
-                            base,
-                            len: seg_size(idx),
-                        };
-                        if seg.holds(id) {
-                            self.sync(&seg, id, &a)?;
-                            return Ok(seg);
-                        }
-                    }
-                    Err(Errno::EACCES) => denied = true,
-                    Err(_) => {}
+                let Ok(base) = ipc::shm_attach(shmid) else {
+                    // Refused: a segment still being made (0600 until its queue is live).
+                    continue;
+                };
+                let seg = Seg {
+                    shmid,
+                    base,
+                    len: seg_size(idx),
+                };
+                // Not yet holding its live queue: being made, try again.
+                if seg.holds(id) && self.sync(&seg, id, &a).is_ok() {
+                    return Ok(seg);
                 }
             }
-            if denied {
-                return Err(Errno::EACCES);
+            if wait {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                anchor(id)?;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            anchor(id)?;
         }
-        // An anchor without memory: its creator died before making it.
+        // An anchor without memory: its creator died before making it (or it was made
+        // without msgq).
         Err(Errno::EINVAL)
     }
 
@@ -451,6 +473,20 @@ impl Anchored {
     fn make_segment(&self, id: i32, a: &MsqidDs) -> Result<(), Errno> {
         let idx = ids::idx_of(id);
         let size = seg_size(idx);
+        // A segment left naming this id (a queue of an earlier id cycle, or removed without
+        // msgq) would compete with the new one: remove those the caller can reach.
+        for shmid in candidates(idx, &perm_of(a)) {
+            if let Ok(base) = ipc::shm_attach(shmid) {
+                let old = Seg {
+                    shmid,
+                    base,
+                    len: size,
+                };
+                if old.holds(id) {
+                    remove_segment(shmid);
+                }
+            }
+        }
         let shmid = ipc::shm_create(size, IPC_CREAT | 0o600 | ipc::SHM_NORESERVE)?;
         let seg = match ipc::shm_attach(shmid) {
             Ok(base) => Seg {
@@ -468,8 +504,15 @@ impl Anchored {
             let sh = self.shared_unchecked(&seg);
             // SAFETY: a segment we just made, that nobody else has found (its size and
             // creator match, but its magic is written last, by init_shard).
-            unsafe { crate::store::init_shard(sh.arena, idx as u64, USED | id as u32 as u64) }
-                .map_err(|_| Errno::ENOMEM)?;
+            unsafe {
+                crate::store::init_shard(
+                    sh.arena,
+                    idx as u64,
+                    USED | id as u32 as u64,
+                    shmid as u64 + 1,
+                )
+            }
+            .map_err(|_| Errno::ENOMEM)?;
             let mut g = sh.lock()?;
             ops::create_in_shard(
                 &mut g,
@@ -505,10 +548,16 @@ impl Anchored {
         }
     }
 
-    /// Runs `f` under queue `id`'s shard lock with its live queue (`None` when the caller
-    /// may not have its memory or it has none).
+    /// Queue `id`'s shard for a listing: as [`Shards::shard_of`], without waiting for a
+    /// queue whose memory is not there.
+    fn shard_now(&self, id: i32) -> Result<Shared, Errno> {
+        self.with_seg(id, false, |s| self.shared(s))
+    }
+
+    /// Copies queue `id`'s counters and times into `ds` (the kernel's answer for its
+    /// anchor), when the caller may have the queue's memory.
     fn overlay(&self, id: i32, ds: &mut MsqidDs) {
-        let got = self.shard_of(id).and_then(|sh| {
+        let got = self.shard_now(id).and_then(|sh| {
             let mut g = sh.lock()?;
             if g.get(H::PENDING_HEAD) != 0 {
                 recovery::sweep_pending(&mut g);
@@ -542,47 +591,61 @@ impl Anchored {
         Ok((r, ds))
     }
 
-    /// `IPC_SET`: the kernel's (its checks), then the queue's memory follows: the segment's
-    /// owner and mode, and the copy of `ipc_perm` and `qbytes` msgq checks against.
-    pub fn set(&self, id: i32, ds: &MsqidDs, _who: &Creds) -> Result<(), Errno> {
+    /// `IPC_SET`: the kernel's (its checks), then the queue's memory follows: first the
+    /// copy of `ipc_perm` and `qbytes` msgq checks callers against (while the caller can
+    /// still reach the memory: the segment still has the old owner and mode), then the
+    /// segment's owner and mode. Once the kernel made the change, the rest is best effort:
+    /// the call succeeds as the kernel's did, and a process that attaches later copies the
+    /// anchor's permissions anyway.
+    pub fn set(&self, id: i32, ds: &MsqidDs, who: &Creds) -> Result<(), Errno> {
+        let before = anchor(id).map(|a| perm_of(&a));
         let mut d = *ds;
         ipc::msgctl(id, IPC_SET, &mut d)?;
-        let a = anchor(id)?;
+        let Ok(a) = anchor(id) else {
+            self.forget(id);
+            return Ok(());
+        };
         let perm = perm_of(&a);
-        for shmid in candidates(ids::idx_of(id), &perm) {
-            let _ = follow(shmid, &perm);
+        let idx = ids::idx_of(id);
+        let mut cands = candidates(idx, &perm);
+        if let Ok(b) = &before {
+            for c in candidates(idx, b) {
+                if !cands.contains(&c) {
+                    cands.push(c);
+                }
+            }
         }
-        // Attaching again copies the new permissions into the queue's memory (`find`).
-        self.forget(id);
-        match self.shard_of(id) {
-            Ok(_) => {}
-            Err(Errno::EACCES) => {
-                // The caller gave the queue away (it may take it back: it is its owner or
-                // creator, or privileged): it gives itself the memory for the copy, then
-                // the segment follows the queue again.
+        let key = (self.serial, id);
+        let synced = SEGS
+            .try_with(|c| c.borrow().get(&key).map(|s| self.sync(s, id, &a).is_ok()))
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if !synced {
+            for &shmid in &cands {
+                // The caller may lack the memory (an owner with mode 0): as the segment's
+                // owner or creator (or privileged) it may give it to itself for the copy.
                 let me = Perm {
-                    uid: _who.euid,
+                    uid: who.euid,
                     mode: 0o600,
                     ..perm
                 };
-                let idx = ids::idx_of(id);
-                for shmid in candidates(idx, &perm) {
-                    if follow(shmid, &me).is_ok() {
-                        if let Ok(base) = ipc::shm_attach(shmid) {
-                            let seg = Seg {
-                                shmid,
-                                base,
-                                len: seg_size(idx),
-                            };
-                            if seg.holds(id) {
-                                let _ = self.sync(&seg, id, &a);
-                            }
-                        }
+                let attached = ipc::shm_attach(shmid)
+                    .or_else(|_| follow(shmid, &me).and_then(|()| ipc::shm_attach(shmid)));
+                if let Ok(base) = attached {
+                    let seg = Seg {
+                        shmid,
+                        base,
+                        len: seg_size(idx),
+                    };
+                    if seg.holds(id) {
+                        let _ = self.sync(&seg, id, &a);
                     }
-                    let _ = follow(shmid, &perm);
                 }
             }
-            Err(e) => return Err(e),
+        }
+        for &shmid in &cands {
+            let _ = follow(shmid, &perm);
         }
         self.forget(id);
         Ok(())
@@ -716,7 +779,7 @@ impl Anchored {
         let mut r = Report::default();
         for i in 0..=max {
             let Ok((id, ds)) = anchor_at(i) else { continue };
-            let Ok(sh) = self.shard_of(id) else { continue };
+            let Ok(sh) = self.shard_now(id) else { continue };
             let one = check::check_shard(
                 &sh,
                 i as u64,
@@ -734,7 +797,15 @@ impl Anchored {
 
     /// After a call on queue `id` failed with `e`: a removed queue's mapping is dropped.
     pub fn after_error(&self, id: i32, e: Errno) {
-        if e == Errno::EINVAL || e == Errno::EIDRM {
+        if e != Errno::EINVAL && e != Errno::EIDRM {
+            return;
+        }
+        let gone = SEGS
+            .try_with(|c| c.borrow().get(&(self.serial, id)).map(Seg::finished))
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if gone {
             self.forget(id);
         }
     }
@@ -756,7 +827,7 @@ impl Shards for Anchored {
                 return Ok(self.shared_at(base as *mut u8, len));
             }
         }
-        self.with_seg(id, |s| {
+        self.with_seg(id, true, |s| {
             let _ = LAST.try_with(|l| l.set((self.serial, id, s.base as usize, s.len)));
             self.shared(s)
         })

@@ -127,9 +127,24 @@ impl Store {
     /// user of the namespace, each queue anchored by a kernel queue with its memory in a
     /// System V segment of the namespace (see [`anchored`]). Nothing is created until a
     /// queue is. Every call on it must come from a thread in that namespace.
+    ///
+    /// Refused (with an error that says why) where `kernel.shm_rmid_forced` is 1: the kernel
+    /// would then destroy a queue's memory when the process that made it exits.
     #[cfg(not(loom))]
     pub fn open_default() -> Result<Store, StoreError> {
         sys::process::init();
+        if sys::ipc::read_file("/proc/sys/kernel/shm_rmid_forced")
+            .is_ok_and(|v| v.first() == Some(&b'1'))
+        {
+            return Err(StoreError {
+                path: Self::default_path(),
+                kind: StoreErrorKind::Invalid(
+                    "the default store needs kernel.shm_rmid_forced = 0 in this IPC \
+                     namespace (with 1 the kernel destroys a queue's memory when its creator \
+                     exits); use a store file instead (MSGQ_STORE=path)",
+                ),
+            });
+        }
         Ok(Store {
             back: Backing::Anchored(anchored::Anchored::new()),
             path: Self::default_path(),

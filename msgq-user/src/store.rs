@@ -320,13 +320,13 @@ unsafe fn init(base: *mut u8, size: u64, opts: &StoreOptions) -> io::Result<()> 
 
 /// Initialises shard `idx` (its header page, its lock), the first time its index is used.
 /// `anchor` is the id (with `USED`) of the kernel queue whose memory the shard is, in the
-/// anchored namespace mode, else 0.
+/// anchored namespace mode, else 0; `segment` then is its shmid + 1.
 ///
 /// # Safety
 /// Nobody may use the shard's memory: its registry flag is 0 (so no lookup reaches it) and
 /// the caller holds the registry lock (so nobody else initialises it). A previous attempt
 /// that died midway may have left anything in the header page: all of it is rewritten.
-pub(crate) unsafe fn init_shard(a: Arena, idx: u64, anchor: u64) -> io::Result<()> {
+pub(crate) unsafe fn init_shard(a: Arena, idx: u64, anchor: u64, segment: u64) -> io::Result<()> {
     for off in (0..lay::LOG_OFF).step_by(8) {
         a.init_unpublished(off, 0);
     }
@@ -336,6 +336,7 @@ pub(crate) unsafe fn init_shard(a: Arena, idx: u64, anchor: u64) -> io::Result<(
         (H::LAYOUT_SIG, lay::LAYOUT_SIG),
         (H::IDX, idx),
         (H::ANCHOR, anchor),
+        (H::SEGMENT, segment),
         (H::ORDER, 1),
         (H::HEAP_TOP, lay::HEAP_OFF),
     ];

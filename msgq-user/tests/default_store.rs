@@ -143,3 +143,29 @@ fn a_user_without_access_gets_eacces_and_no_memory() {
         assert_eq!(s.stat(private).unwrap().msg_qnum, 1);
     }));
 }
+
+#[test]
+fn a_queue_removed_without_msgq_ends_its_waits_with_eidrm() {
+    check(in_new_namespace(|| {
+        let s = std::sync::Arc::new(Store::open_default().unwrap());
+        let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+        let r = {
+            let s = s.clone();
+            std::thread::spawn(move || s.receive(q, &mut [0; 16], 0, 0))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // ipcrm without the shim: the kernel's own IPC_RMID of the anchor.
+        // SAFETY: glibc's msgctl is the kernel's here; no buffer for IPC_RMID.
+        assert_eq!(
+            unsafe { libc::msgctl(q, IPC_RMID, std::ptr::null_mut()) },
+            0
+        );
+        let t = std::time::Instant::now();
+        assert_eq!(r.join().unwrap(), Err(Errno::EIDRM));
+        assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
+        // Its segment was removed (destroyed as the last process detaches it).
+        drop(s);
+        msgq_user::leave_namespace();
+        assert!(segments().is_empty(), "{:?}", segments());
+    }));
+}

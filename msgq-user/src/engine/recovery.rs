@@ -184,6 +184,17 @@ pub fn sweep_pending(g: &mut Guard) {
     }
 }
 
+/// Whether this shard is the memory of an anchored queue (the default store) whose kernel
+/// anchor is gone: one `MSG_STAT_ANY`.
+#[cfg(not(loom))]
+fn anchor_gone(g: &Guard) -> bool {
+    let anchor = g.get(H::ANCHOR);
+    if anchor & crate::shm::layout::USED == 0 || g.get(H::LIVE) == 0 {
+        return false;
+    }
+    crate::anchored::anchor_missing(anchor as u32 as i32)
+}
+
 /// Drops the records of dead waiters blocked on queue `q`, and sweeps pending deliveries.
 /// Runs from a waiter's periodic tick, at most every `min_gap_ns` per store.
 pub fn sweep_dead(g: &mut Guard, q: Queue, min_gap_ns: u64) {
@@ -193,6 +204,17 @@ pub fn sweep_dead(g: &mut Guard, q: Queue, min_gap_ns: u64) {
     }
     g.put(H::SWEEP_AT, now);
     sweep_pending(g);
+    #[cfg(not(loom))]
+    if anchor_gone(g) {
+        // Removed without msgq (or its remover died between the kernel's removal and
+        // ours): finish the removal, so that the waiters (this one too) get EIDRM.
+        g.commit();
+        if let Some(q) = super::registry::live_queue(g) {
+            super::registry::remove_in_shard(g, q);
+        }
+        crate::anchored::remove_own_segment(g.arena());
+        return;
+    }
     for w in all_waiters(g, q) {
         alive_or_drop(g, w);
         // Each drop is complete in itself: commit before the log runs short.

@@ -293,7 +293,7 @@ fn create(ns: &Ns, r: &mut RegGuard, key: i32, msgflg: i32, who: &Creds) -> Resu
         let sh = ns.shard_at(idx64);
         // SAFETY: the shard's flag is 0, so nobody uses (or can lock) its memory; we hold
         // the registry lock, so nobody else initialises it.
-        unsafe { crate::store::init_shard(sh.arena, idx64, 0) }.map_err(|_| Errno::ENOMEM)?;
+        unsafe { crate::store::init_shard(sh.arena, idx64, 0, 0) }.map_err(|_| Errno::ENOMEM)?;
         r.put(REG_SHARDS_OFF + 8 * idx64, 1);
         r.commit();
     }

@@ -52,7 +52,7 @@ layout!(
         MAGIC_W, VERSION_W, TOTAL_LEN, LAYOUT_SIG,
         LOCK0, LOCK1, LOCK2, LOCK3, LOCK4, LOCK5, LOCK6, LOCK7,
         LOG_LEN,
-        LIVE, IDX, ANCHOR,
+        LIVE, IDX, ANCHOR, SEGMENT,
         ORDER,
         HEAP_TOP,
         DYING,
