@@ -17,7 +17,13 @@ pub fn check(path: &Path) -> R<()> {
             problems.push(what);
         }
     };
-    let s = match Store::open(path) {
+    let default = path == Store::default_path();
+    let opened = if default {
+        Store::open_default()
+    } else {
+        Store::open(path)
+    };
+    let s = match opened {
         Ok(s) => s,
         Err(e) => {
             say(false, format!("open: {e}"));
@@ -26,10 +32,17 @@ pub fn check(path: &Path) -> R<()> {
     };
     say(
         true,
-        format!(
-            "header: {} is a msgq store of this version, sizes match the file",
-            path.display()
-        ),
+        if default {
+            format!(
+                "the default store of IPC namespace {}: the queues whose memory this user may have",
+                path.display()
+            )
+        } else {
+            format!(
+                "header: {} is a msgq store of this version, sizes match the file",
+                path.display()
+            )
+        },
     );
     match s.check() {
         Ok(r) => say(
@@ -213,6 +226,13 @@ pub fn check(path: &Path) -> R<()> {
 
 /// `msgq remove-store`.
 pub fn remove_store(path: &Path, force: bool) -> R<()> {
+    if path == Store::default_path() {
+        return Err(Fail(format!(
+            "{} is the default store: the IPC namespace's queues, which go with the namespace; \
+             remove queues with `msgq rm` (remove-store is for store files, --store PATH)",
+            path.display()
+        )));
+    }
     if !force {
         match Store::open(path) {
             Ok(s) => drop(s),

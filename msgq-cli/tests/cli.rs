@@ -286,3 +286,39 @@ fn a_store_of_another_version_is_refused_and_removable() {
     assert!(o.status.success(), "remove-store: {}", stderr(&o));
     assert!(!store.exists());
 }
+
+/// Without --store or MSGQ_STORE the command works on the default store, the IPC
+/// namespace's (run in a new namespace, root only): make, send, list, check, receive,
+/// remove; `remove-store` says the default store is not a file.
+#[test]
+fn the_default_store_is_the_namespaces() {
+    let probe = Command::new("unshare").args(["-i", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot make an IPC namespace");
+        return;
+    }
+    let m = env!("CARGO_BIN_EXE_msgq");
+    let script = format!(
+        "set -e; {m} mk --key 0x77; {m} send 0 hello --type 2; {m} list; {m} check; \
+         {m} recv 0; {m} rm --key 0x77; {m} list; \
+         if {m} remove-store 2>err; then exit 9; fi; cat err"
+    );
+    let o = Command::new("unshare")
+        .args(["-i", "sh", "-c", &script])
+        .env_remove("MSGQ_BACKEND")
+        .env_remove("MSGQ_STORE")
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    for want in [
+        "0x00000077",
+        "the default store of IPC namespace",
+        "hello",
+        "is the default store",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+}
