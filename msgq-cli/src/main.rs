@@ -24,8 +24,9 @@ use std::process::ExitCode;
     version,
     about = "See and manage msgq's System V message queues (userspace store or kernel module)",
     long_about = "See and manage msgq's System V message queues.\n\n\
-        msgq keeps queues either in a store file (the user backend), by default one per IPC \
-        namespace and user under /dev/shm, or in the msgq kernel module (the kmod backend, \
+        msgq keeps queues either in userspace (the user backend: by default the IPC \
+        namespace's default store, shared by all its users; or a store file given by --store \
+        or $MSGQ_STORE), or in the msgq kernel module (the kmod backend, \
         /dev/msgq). The backend is chosen as libmsg_shim.so chooses it: --backend, else \
         $MSGQ_BACKEND (user or kmod), else kmod when /dev/msgq exists and user otherwise; \
         --store alone selects the user backend. This command lists, shows, creates and \
@@ -49,7 +50,7 @@ struct Cli {
     #[arg(long, global = true, value_enum)]
     backend: Option<Choice>,
 
-    /// The store file to use [default: $MSGQ_STORE, else /dev/shm/msgq-<ipc ns>-<euid>]
+    /// The store file to use [default: $MSGQ_STORE, else the IPC namespace's default store]
     #[arg(long, global = true, value_name = "PATH")]
     store: Option<PathBuf>,
 

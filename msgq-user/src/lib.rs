@@ -1,8 +1,9 @@
 //! msgq-user: Linux System V message queues in shared memory.
 //!
-//! Queues live in a store file (normally under `/dev/shm`, one per IPC namespace and user)
-//! that every process maps; there is no daemon and, when nobody has to wait, no system
-//! call: an operation is a robust-mutex lock, some word updates, and an unlock. Each queue
+//! Queues live in shared memory that every process using them maps: by default the IPC
+//! namespace's (each queue anchored by a kernel queue, its memory a SysV segment: see
+//! [`anchored`]), or a store file. There is no daemon and, when nobody has to wait, no
+//! system call: an operation is a robust-mutex lock, some word updates, and an unlock. Each queue
 //! index has its own shard of the store (lock, undo log, heap), so calls on different
 //! queues share nothing. Behaviour
 //! is Linux's, to the errno, because every decision comes from `msgq-core`, the rules

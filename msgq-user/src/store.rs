@@ -1,7 +1,7 @@
 //! Opening, creating and mapping store files.
 //!
-//! A store is one file, normally under `/dev/shm`, mapped shared by every process that uses
-//! it: a registry, then one shard per queue index (see `shm::layout`). The file is sparse:
+//! A store file (`MSGQ_STORE`, `Store::open`...; the default store is the namespace's,
+//! `crate::anchored`) is one file mapped shared by every process that uses it: a registry, then one shard per queue index (see `shm::layout`). The file is sparse:
 //! a shard's pages are touched only once its index is used. It is created under a temporary name, initialised completely, and then linked into
 //! place, so nobody ever maps a half-initialised store; two processes racing to create the
 //! same store both end up using the one that was linked first.

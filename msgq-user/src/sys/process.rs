@@ -67,7 +67,6 @@ pub fn now_secs() -> u64 {
     ts.tv_sec as u64
 }
 
-/// A monotonic clock in nanoseconds, through the vDSO.
 /// A coarse monotonic clock in nanoseconds (a few milliseconds of resolution, a few
 /// nanoseconds to read): for "at most every N ms" checks on the fast path.
 pub fn coarse_ns() -> u64 {
@@ -80,6 +79,7 @@ pub fn coarse_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A monotonic clock in nanoseconds, through the vDSO.
 pub fn mono_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
