@@ -1,9 +1,11 @@
-//! The store lock: a process-shared, robust pthread mutex living in the store header.
+//! The store lock (a shard's or the registry's): a process-shared, robust lock living in its
+//! header, in glibc's robust-mutex layout but msgq's own (`sys::robust`: glibc's unlock
+//! follows list links stored in the mutex, which anyone with access to a queue can write).
 //!
-//! "Robust" means that when its owner dies, the next `lock` returns `EOWNERDEAD` instead of
+//! "Robust" means that when its owner dies, the next `lock` reports `OwnerDied` instead of
 //! waiting for ever; the engine then rolls back the dead owner's half-done update (the undo
-//! log) and marks the mutex consistent. The uncontended path is a compare-and-swap in
-//! userspace; only contention sleeps in the kernel (futex).
+//! log). The uncontended path is a compare-and-swap in userspace; only contention sleeps in
+//! the kernel (futex).
 //!
 //! Under `cfg(loom)` the same handle is a model of that mutex (found by the mutex's
 //! address): a loom mutex and condition variable guarding its state, with the robust
@@ -68,52 +70,36 @@ impl StoreLock {
     }
 
     /// Takes the lock: first by spinning a little (the holder usually releases it within a
-    /// microsecond; glibc's robust mutex sleeps in the kernel at once, and waking it costs
-    /// the releaser a system call), then by sleeping.
+    /// microsecond, and waking a sleeper costs the releaser a system call), then by
+    /// sleeping. The lock is msgq's own robust futex lock in glibc's layout
+    /// (`sys::robust`): glibc's would follow list links stored in the mutex, which anyone
+    /// with access to the queue can write.
     pub fn lock(&self) -> io::Result<Locked> {
-        // glibc's lock word (`__data.__lock`, offset 0 on every glibc ABI): the owner's tid
-        // and flag bits, 0 when free. Read-only peeking, so spinners do not bounce the cache
-        // line with failed compare-and-swaps; trylock does the real acquisition.
-        // SAFETY: the mutex is valid and 4-aligned per `at`'s contract; the word is only
-        // read here, atomically (glibc itself updates it atomically).
-        let word = unsafe { &*self.m.cast::<std::sync::atomic::AtomicI32>() };
+        let m = self.m.cast::<u8>();
         let mut got = None;
         crate::sys::spin::until(|| {
-            if word.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            if !crate::sys::robust::owner_gone(m) {
                 return false;
             }
-            // SAFETY: as for pthread_mutex_lock below.
-            match unsafe { libc::pthread_mutex_trylock(self.m) } {
-                libc::EBUSY => false,
-                r => {
-                    got = Some(r);
-                    true
-                }
-            }
+            // SAFETY: the mutex is valid per `at`'s contract.
+            got = unsafe { crate::sys::robust::try_lock(m) };
+            got.is_some()
         });
         // SAFETY: the mutex is valid per `at`'s contract.
-        let r = got.unwrap_or_else(|| unsafe { libc::pthread_mutex_lock(self.m) });
-        match r {
-            0 => Ok(Locked::Clean),
-            libc::EOWNERDEAD => Ok(Locked::OwnerDied),
-            e => Err(io::Error::from_raw_os_error(e)),
-        }
+        let t = got.unwrap_or_else(|| unsafe { crate::sys::robust::lock(m) });
+        Ok(match t {
+            crate::sys::robust::Taken::Clean => Locked::Clean,
+            crate::sys::robust::Taken::OwnerDied => Locked::OwnerDied,
+        })
     }
 
-    /// After repairing a dead owner's state.
-    pub fn mark_consistent(&self) {
-        // SAFETY: called by the owner after EOWNERDEAD, as pthread requires.
-        unsafe {
-            libc::pthread_mutex_consistent(self.m);
-        }
-    }
+    /// After repairing a dead owner's state (taking the lock cleared the owner-died mark).
+    pub fn mark_consistent(&self) {}
 
     /// Releases the lock.
     pub fn unlock(&self) {
         // SAFETY: called only by the owner (the guard that locked it).
-        unsafe {
-            libc::pthread_mutex_unlock(self.m);
-        }
+        unsafe { crate::sys::robust::unlock(self.m.cast()) }
     }
 }
 

@@ -169,3 +169,61 @@ fn a_queue_removed_without_msgq_ends_its_waits_with_eidrm() {
         assert!(segments().is_empty(), "{:?}", segments());
     }));
 }
+
+/// A user with read access to a queue (0644: its memory is read-write for everyone) rewrites
+/// the list links inside the queue's lock while another process holds it. glibc's unlock
+/// would follow them and write into the holder's own memory (found by review: X and Y
+/// below were overwritten with addresses); msgq's lock never reads them back.
+#[test]
+fn links_written_into_a_held_lock_are_not_followed() {
+    use msgq_user::engine::Shards;
+    check(in_new_namespace(|| {
+        let a = msgq_user::anchored::Anchored::new();
+        let creds = msgq_user::sys::creds::Creds::read();
+        let id = a.msgget(IPC_PRIVATE, IPC_CREAT | 0o644, &creds).unwrap();
+        let sh = a.shard_of(id).unwrap();
+        sh.lock.lock().unwrap();
+        let x: &'static mut [u64; 8] = Box::leak(Box::new([0x1111u64; 8]));
+        let y: &'static mut [u64; 8] = Box::leak(Box::new([0x2222u64; 8]));
+        std::hint::black_box((&mut *x, &mut *y));
+        let (xp, yp) = (x.as_mut_ptr() as u64, y.as_mut_ptr() as u64);
+        // SAFETY: fork; the child drops to nobody, writes the links and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: plain calls in the child.
+            unsafe {
+                let ok = libc::setgid(65534) == 0 && libc::setuid(65534) == 0;
+                let (shmid, _, _) = segments()[0];
+                let p = libc::shmat(shmid, std::ptr::null(), 0) as *mut u8;
+                if !ok || p as isize == -1 {
+                    libc::_exit(1);
+                }
+                let m = p.add(msgq_user::shm::layout::LOCK_OFF as usize) as *mut u64;
+                *m.add(3) = yp; // __list.__prev
+                *m.add(4) = xp + 8; // __list.__next
+                libc::_exit(0);
+            }
+        }
+        let mut st = 0;
+        // SAFETY: our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+            "the attacker failed"
+        );
+        sh.lock.unlock();
+        // Read through the addresses (the compiler may assume a `&mut` unchanged).
+        // SAFETY: the two leaked arrays, live for ever.
+        let now =
+            unsafe { [xp, xp + 8, yp, yp + 8].map(|p| std::ptr::read_volatile(p as *const u64)) };
+        assert_eq!(
+            now,
+            [0x1111, 0x1111, 0x2222, 0x2222],
+            "the holder's memory was written"
+        );
+        // The queue still works.
+        let s = Store::open_default().unwrap();
+        s.send(id, 1, b"ok", IPC_NOWAIT).unwrap();
+        assert_eq!(s.receive(id, &mut [0; 8], 0, IPC_NOWAIT).unwrap(), (1, 2));
+    }));
+}

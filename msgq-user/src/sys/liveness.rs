@@ -1,11 +1,11 @@
 //! Knowing whether a blocked waiter's thread is still alive, without a system call.
 //!
-//! Every waiter record holds a robust, process-shared pthread mutex that the waiting
-//! thread locks when it registers and unlocks when it is done. If the thread dies (its
-//! process is killed), the kernel marks the mutex "owner died" (robust futex list). Anyone
-//! holding the store lock can then probe it with `pthread_mutex_trylock`: `EBUSY` means
-//! the owner is alive and still waiting; `EOWNERDEAD` means it died, and the prober now
-//! owns the mutex. Both are a compare-and-swap in userspace.
+//! Every waiter record holds a robust, process-shared lock (glibc's robust-mutex layout,
+//! msgq's own lock: `sys::robust`) that the waiting thread takes when it registers and
+//! releases when it is done. If the thread dies (its process is killed), the kernel marks
+//! it "owner died" (robust futex list). Anyone holding the store lock can then probe it by
+//! reading its word: the owner's tid means alive and still waiting; no tid, or the
+//! owner-died bit, means gone. (Under loom the probe is glibc's `pthread_mutex_trylock`.)
 
 use std::sync::OnceLock;
 
@@ -81,8 +81,13 @@ pub enum Probe {
 /// (a fresh waiter record, written under the store lock).
 pub unsafe fn hold(m: *mut libc::pthread_mutex_t) {
     // SAFETY: per the contract; an uncontended lock of a fresh mutex succeeds at once.
+    // Outside loom the lock is msgq's own (`sys::robust`: glibc would follow list links
+    // that anyone with access to the queue can write); glibc only lays out the bytes.
     unsafe {
         libc::pthread_mutex_init(m, &attr().0);
+        #[cfg(not(loom))]
+        crate::sys::robust::lock(m.cast());
+        #[cfg(loom)]
         libc::pthread_mutex_lock(m);
     }
 }
@@ -94,6 +99,9 @@ pub unsafe fn hold(m: *mut libc::pthread_mutex_t) {
 pub unsafe fn let_go(m: *mut libc::pthread_mutex_t) {
     // SAFETY: per the contract.
     unsafe {
+        #[cfg(not(loom))]
+        crate::sys::robust::unlock(m.cast());
+        #[cfg(loom)]
         libc::pthread_mutex_unlock(m);
     }
 }
@@ -103,7 +111,16 @@ pub unsafe fn let_go(m: *mut libc::pthread_mutex_t) {
 /// # Safety
 /// `m` must be an initialised liveness mutex in mapped memory.
 pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Probe {
+    // Outside loom: a read of the lock word (the kernel marks it when its owner dies); no
+    // write, and nothing of glibc's touches the bytes another process may have written.
+    #[cfg(not(loom))]
+    return if crate::sys::robust::owner_gone(m.cast()) {
+        Probe::Gone
+    } else {
+        Probe::Alive
+    };
     // SAFETY: per the contract.
+    #[cfg(loom)]
     match unsafe { libc::pthread_mutex_trylock(m) } {
         libc::EBUSY => Probe::Alive,
         libc::EOWNERDEAD => {
@@ -121,7 +138,11 @@ pub unsafe fn probe(m: *mut libc::pthread_mutex_t) -> Probe {
 /// # Safety
 /// The calling thread must hold it (after a `Gone` probe).
 pub unsafe fn discard(m: *mut libc::pthread_mutex_t) {
+    // Outside loom a probe takes nothing: a gone owner's word stays as the kernel left it.
+    #[cfg(not(loom))]
+    let _ = m;
     // SAFETY: per the contract.
+    #[cfg(loom)]
     unsafe {
         libc::pthread_mutex_unlock(m);
     }

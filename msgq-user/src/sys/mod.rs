@@ -8,5 +8,7 @@ pub mod ipc;
 pub mod liveness;
 pub mod process;
 #[cfg(not(loom))]
+pub mod robust;
+#[cfg(not(loom))]
 pub mod spin;
 pub mod usermem;
