@@ -53,6 +53,9 @@ thread_local! {
     static HEAD: Cell<usize> = const { Cell::new(0) };
     /// The msgq locks this thread holds, in the order they were linked (innermost last).
     static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+    /// The innermost lock this thread linked and its successor, when it is still the
+    /// list's first entry: the common case (one lock at a time) needs nothing else.
+    static TOP: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// How the lock was taken.
@@ -198,6 +201,7 @@ unsafe fn take(m: *mut u8, extra: u32) -> Option<Taken> {
             std::ptr::addr_of_mut!((*h).list_op_pending).write_volatile(0);
         }
         let _ = HELD.try_with(|l| l.borrow_mut().push(Held { entry, next: first }));
+        let _ = TOP.try_with(|t| t.set((entry, first)));
     }
     Some(if died { Taken::OwnerDied } else { Taken::Clean })
 }
@@ -264,6 +268,32 @@ pub unsafe fn unlock(m: *mut u8) {
 /// msgq lock: the list from the head is walked reading only the links of entries that are
 /// not msgq's; msgq's own entries' successors come from [`HELD`].
 fn unlink(h: *mut Head, entry: usize) {
+    // The common case: the lock is the list's first entry and was the last one linked.
+    // SAFETY: this thread's head.
+    let first = unsafe { std::ptr::addr_of!((*h).list).read_volatile() };
+    if let Ok((top, succ)) = TOP.try_with(Cell::get) {
+        if top == entry && first == entry {
+            let popped = HELD
+                .try_with(|l| {
+                    let mut l = l.borrow_mut();
+                    if l.last().is_some_and(|x| x.entry == entry && x.next == succ) {
+                        l.pop();
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .unwrap_or(false);
+            if popped {
+                // SAFETY: this thread's head.
+                unsafe { std::ptr::addr_of_mut!((*h).list).write_volatile(succ) };
+                links(succ).0.store(h as usize, Ordering::Relaxed);
+                let _ = TOP.try_with(|t| t.set((0, 0)));
+                return;
+            }
+        }
+    }
+    let _ = TOP.try_with(|t| t.set((0, 0)));
     let _ = HELD.try_with(|l| {
         let mut held = l.borrow_mut();
         let Some(pos) = held.iter().position(|x| x.entry == entry) else {
