@@ -207,23 +207,7 @@ impl Kmod {
     pub fn proc_sysvipc_msg(&self) -> Result<String, i32> {
         let mut s = String::from(procfmt::HEADER);
         for (id, d) in self.queues()? {
-            let p = &d.msg_perm;
-            let row = procfmt::Row {
-                key: p.key,
-                id,
-                mode: p.mode,
-                cbytes: d.msg_cbytes,
-                qnum: d.msg_qnum,
-                lspid: d.msg_lspid as u32,
-                lrpid: d.msg_lrpid as u32,
-                uid: p.uid,
-                gid: p.gid,
-                cuid: p.cuid,
-                cgid: p.cgid,
-                stime: d.msg_stime as u64,
-                rtime: d.msg_rtime as u64,
-                ctime: d.msg_ctime as u64,
-            };
+            let row = procfmt::Row::of(id, &d);
             // Writing to a String cannot fail.
             let _ = row.write_to(&mut s);
         }

@@ -25,6 +25,27 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row of queue `id` whose `msqid_ds` is `d`.
+    pub fn of(id: i32, d: &crate::abi::MsqidDs) -> Row {
+        let p = &d.msg_perm;
+        Row {
+            key: p.key,
+            id,
+            mode: p.mode,
+            cbytes: d.msg_cbytes,
+            qnum: d.msg_qnum,
+            lspid: d.msg_lspid as u32,
+            lrpid: d.msg_lrpid as u32,
+            uid: p.uid,
+            gid: p.gid,
+            cuid: p.cuid,
+            cgid: p.cgid,
+            stime: d.msg_stime as u64,
+            rtime: d.msg_rtime as u64,
+            ctime: d.msg_ctime as u64,
+        }
+    }
+
     /// Writes the row with the kernel's printf format
     /// `"%10d %10d  %4o  %10lu %10lu %5u %5u %5u %5u %5u %5u %10llu %10llu %10llu\n"`.
     pub fn write_to(&self, w: &mut impl Write) -> fmt::Result {

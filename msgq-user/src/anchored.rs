@@ -752,22 +752,7 @@ impl Anchored {
     pub fn proc_text(&self) -> Result<String, Errno> {
         let mut s = String::from(msgq_core::procfmt::HEADER);
         self.each(|id, d| {
-            let row = msgq_core::procfmt::Row {
-                key: d.msg_perm.key,
-                id,
-                mode: d.msg_perm.mode,
-                cbytes: d.msg_cbytes,
-                qnum: d.msg_qnum,
-                lspid: d.msg_lspid as u32,
-                lrpid: d.msg_lrpid as u32,
-                uid: d.msg_perm.uid,
-                gid: d.msg_perm.gid,
-                cuid: d.msg_perm.cuid,
-                cgid: d.msg_perm.cgid,
-                stime: d.msg_stime as u64,
-                rtime: d.msg_rtime as u64,
-                ctime: d.msg_ctime as u64,
-            };
+            let row = msgq_core::procfmt::Row::of(id, d);
             let _ = row.write_to(&mut s);
         })?;
         Ok(s)

@@ -231,11 +231,8 @@ pub fn create(path: &Path, opts: &StoreOptions) -> Result<Mapping, StoreError> {
     let tmp = {
         let mut s = path.as_os_str().to_owned();
         // SAFETY: getpid has no preconditions.
-        s.push(format!(
-            ".tmp{}-{}",
-            unsafe { libc::getpid() },
-            crate::sys::process::mono_ns()
-        ));
+        let pid = unsafe { libc::getpid() };
+        s.push(format!(".tmp{pid}-{}", crate::sys::process::mono_ns()));
         PathBuf::from(s)
     };
     let c = cpath(&tmp).map_err(|e| StoreError::io(path, e))?;

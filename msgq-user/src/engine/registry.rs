@@ -474,23 +474,7 @@ pub fn proc_text(ns: &Ns) -> Result<String, Errno> {
     let r = ns.lock()?;
     let mut s = String::from(procfmt::HEADER);
     each_live(ns, &r, |g, q| {
-        let d = super::ctl::fill(g, q);
-        let row = procfmt::Row {
-            key: d.msg_perm.key,
-            id: g.get(q.at(Q::ID)) as i32,
-            mode: d.msg_perm.mode,
-            cbytes: d.msg_cbytes,
-            qnum: d.msg_qnum,
-            lspid: d.msg_lspid as u32,
-            lrpid: d.msg_lrpid as u32,
-            uid: d.msg_perm.uid,
-            gid: d.msg_perm.gid,
-            cuid: d.msg_perm.cuid,
-            cgid: d.msg_perm.cgid,
-            stime: d.msg_stime as u64,
-            rtime: d.msg_rtime as u64,
-            ctime: d.msg_ctime as u64,
-        };
+        let row = procfmt::Row::of(g.get(q.at(Q::ID)) as i32, &super::ctl::fill(g, q));
         let _ = row.write_to(&mut s);
         Ok(())
     })?;

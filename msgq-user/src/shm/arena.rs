@@ -45,10 +45,8 @@ impl Arena {
         }
         // SAFETY: in bounds (checked above) and page-aligned; it lives inside the same
         // mapping, which outlives every arena (see the type's documentation).
-        Arena {
-            base: unsafe { self.base.add(off as usize) },
-            len,
-        }
+        let base = unsafe { self.base.add(off as usize) };
+        Arena { base, len }
     }
 
     /// Whether `[off, off+n)` lies inside the mapping.

@@ -12,32 +12,20 @@ use msgq_core::Errno;
 /// # Safety
 /// The arguments must be valid for system call `n` (pointers the kernel may read or write).
 unsafe fn raw3(n: i64, a: i64, b: i64, c: i64) -> i64 {
-    let r: i64;
-    // SAFETY: the x86_64 system call convention: number in rax, arguments in rdi, rsi,
-    // rdx; rcx and r11 are clobbered; memory the arguments point at is the caller's
-    // contract.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            inlateout("rax") n => r,
-            in("rdi") a,
-            in("rsi") b,
-            in("rdx") c,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    r
+    // SAFETY: per the caller's contract; a fourth argument of 0 is ignored by three-argument
+    // system calls.
+    unsafe { raw4(n, a, b, c, 0) }
 }
 
 /// `syscall(n, a, b, c, d)` without libc.
 ///
 /// # Safety
-/// As for [`raw3`].
+/// The arguments must be valid for system call `n` (pointers the kernel may read or write).
 unsafe fn raw4(n: i64, a: i64, b: i64, c: i64, d: i64) -> i64 {
     let r: i64;
-    // SAFETY: as in `raw3`; the fourth argument goes in r10.
+    // SAFETY: the x86_64 system call convention: number in rax, arguments in rdi, rsi,
+    // rdx, r10; rcx and r11 are clobbered; memory the arguments point at is the caller's
+    // contract.
     unsafe {
         std::arch::asm!(
             "syscall",
