@@ -97,6 +97,63 @@ pub struct Reset {
     pub pad: u32,
 }
 
+/// A deadline for the timed calls: `present == 0` means none (block without limit).
+/// `clockid` and the time are checked by [`crate::ext::deadline`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeout {
+    pub present: u32,
+    pub clockid: i32,
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+/// `msgq_timedsnd(msqid, msgp, msgsz, msgflg, clockid, abstime)`; `msgflg` may hold the
+/// send extension bits (`crate::ext`). Returns 0, or with `MSGQ_OVERWRITE` the number of
+/// messages dropped, or with `MSGQ_BROADCAST` the number of receivers given a copy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimedSnd {
+    pub version: u32,
+    pub msqid: i32,
+    pub msgflg: i32,
+    pub pad: u32,
+    pub msgp: u64,
+    pub msgsz: u64,
+    pub timeout: Timeout,
+}
+
+/// `msgq_timedrcv(msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime)`; `msgflg` may
+/// hold `MSGQ_PEEK`. Returns the number of bytes copied, as `msgrcv`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimedRcv {
+    pub version: u32,
+    pub msqid: i32,
+    pub msgflg: i32,
+    pub pad: u32,
+    pub msgp: u64,
+    pub msgsz: u64,
+    pub msgtyp: i64,
+    pub timeout: Timeout,
+}
+
+/// `msgq_purge(msqid)`: returns the number of messages discarded.
+/// `msgq_abort(msqid, which)`: returns the number of callers woken with `ECANCELED`
+/// (`which` is unused by purge).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueOp {
+    pub version: u32,
+    pub msqid: i32,
+    pub which: i32,
+    pub pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Timeout>() == 24);
+const _: () = assert!(core::mem::size_of::<TimedSnd>() == 56);
+const _: () = assert!(core::mem::size_of::<TimedRcv>() == 64);
+const _: () = assert!(core::mem::size_of::<QueueOp>() == 16);
 const _: () = assert!(core::mem::size_of::<MsgGet>() == 16);
 const _: () = assert!(core::mem::size_of::<MsgSnd>() == 32);
 const _: () = assert!(core::mem::size_of::<MsgRcv>() == 40);
@@ -117,6 +174,10 @@ pub const MSGQ_CTL: u32 = iowr(4, core::mem::size_of::<MsgCtl>());
 pub const MSGQ_SYSCTL: u32 = iowr(5, core::mem::size_of::<Sysctl>());
 pub const MSGQ_WATCH: u32 = iowr(6, core::mem::size_of::<Watch>());
 pub const MSGQ_RESET: u32 = iowr(7, core::mem::size_of::<Reset>());
+pub const MSGQ_TIMEDSND: u32 = iowr(8, core::mem::size_of::<TimedSnd>());
+pub const MSGQ_TIMEDRCV: u32 = iowr(9, core::mem::size_of::<TimedRcv>());
+pub const MSGQ_PURGE: u32 = iowr(10, core::mem::size_of::<QueueOp>());
+pub const MSGQ_ABORT: u32 = iowr(11, core::mem::size_of::<QueueOp>());
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +193,10 @@ mod tests {
             MSGQ_SYSCTL,
             MSGQ_WATCH,
             MSGQ_RESET,
+            MSGQ_TIMEDSND,
+            MSGQ_TIMEDRCV,
+            MSGQ_PURGE,
+            MSGQ_ABORT,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

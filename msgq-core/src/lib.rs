@@ -13,12 +13,15 @@
 //! * [`ids`]: id encoding and the kernel's cyclic index allocation.
 //! * [`checks`]: argument checks of the four calls, in the kernel's order.
 //! * [`procfmt`]: the `/proc/sysvipc/msg` text format.
+//! * [`ext`]: the rules of msgq's extensions (timeouts, purge, urgent, overwrite, abort,
+//!   broadcast, peek).
 //! * [`ioctl`]: the `/dev/msgq` ioctl ABI shared by the kernel module and the shim.
 #![no_std]
 
 pub mod abi;
 pub mod checks;
 pub mod errno;
+pub mod ext;
 pub mod ids;
 pub mod ioctl;
 pub mod limits;
