@@ -39,8 +39,19 @@ use engine::registry::{self, Ns};
 use engine::Sink;
 use msgq_core::abi::{MsgInfo, MsqidDs};
 use msgq_core::checks::Cmd;
+pub use msgq_core::ext;
 pub use msgq_core::limits::{Limits, Sysctl};
 pub use msgq_core::Errno;
+
+/// A deadline `d` from now on `CLOCK_MONOTONIC`, for [`Store::send_with`] and
+/// [`Store::receive_with`].
+pub fn deadline_in(d: std::time::Duration) -> ext::Deadline {
+    let c = ext::Clock::Monotonic;
+    ext::Deadline {
+        clock: c,
+        at_ns: sys::process::clock_ns(c) + d.as_nanos() as i128,
+    }
+}
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 pub use store::{StoreError, StoreErrorKind, StoreOptions};
@@ -242,6 +253,64 @@ impl Store {
             })
         })?;
         Ok((sink.mtype, n))
+    }
+
+    /// A send with msgq's extensions: `msgflg` may add [`ext::MSGQ_URGENT`],
+    /// [`ext::MSGQ_OVERWRITE`] or [`ext::MSGQ_BROADCAST`] to `msgsnd`'s flags, and a
+    /// blocked send gives up with `ETIMEDOUT` at `deadline` (see [`deadline_in`]). Returns
+    /// 0, or with overwrite the number of messages dropped, or with broadcast the number of
+    /// blocked receivers given the message. The rules are in `docs/extensions.md`.
+    pub fn send_with(
+        &self,
+        id: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<ext::Deadline>,
+    ) -> Result<u64, Errno> {
+        let (x, flags) = ext::send_flags(msgflg)?;
+        let x = engine::ops::Ext { ext: x, deadline };
+        creds::with(|c| self.on_queue(id, |s| engine::ops::send(s, id, mtype, text, flags, x, c)))
+    }
+
+    /// A receive with msgq's extensions: `msgflg` may add [`ext::MSGQ_PEEK`] (copy the
+    /// message without removing it, blocking if there is none) to `msgrcv`'s flags, and a
+    /// blocked receive gives up with `ETIMEDOUT` at `deadline`. Returns the message's type
+    /// and the number of bytes written.
+    pub fn receive_with(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        msgtyp: i64,
+        msgflg: i32,
+        deadline: Option<ext::Deadline>,
+    ) -> Result<(i64, usize), Errno> {
+        let (x, flags) = ext::recv_flags(msgflg)?;
+        let x = engine::ops::Ext { ext: x, deadline };
+        let msgsz = buf.len();
+        let mut sink = SliceSink { buf, mtype: 0 };
+        let n = creds::with(|c| {
+            self.on_queue(id, |s| {
+                engine::ops::receive(s, id, msgsz, msgtyp, flags, x, c, &mut sink)
+            })
+        })?;
+        Ok((sink.mtype, n))
+    }
+
+    /// Discards every message of queue `id`; returns how many (needs read permission).
+    pub fn purge(&self, id: i32) -> Result<u64, Errno> {
+        creds::with(|c| self.on_queue(id, |s| engine::manage::purge(s, id, c)))
+    }
+
+    /// Wakes the callers blocked on queue `id` with `ECANCELED`: `which` is
+    /// [`ext::MSGQ_ABORT_RECEIVERS`], [`ext::MSGQ_ABORT_SENDERS`] or both; returns how many.
+    pub fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
+        creds::with(|c| self.on_queue(id, |s| engine::manage::abort(s, id, which, c)))
+    }
+
+    /// How many callers are blocked on queue `id`: (receivers and peekers, senders).
+    pub fn waiting(&self, id: i32) -> Result<(u64, u64), Errno> {
+        creds::with(|c| self.on_queue(id, |s| engine::manage::waiting(s, id, c)))
     }
 
     /// `IPC_STAT`.

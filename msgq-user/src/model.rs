@@ -31,6 +31,15 @@ pub enum Bug {
     /// A waker skips `FUTEX_WAKE` even when the waiter announced it sleeps (the sleeping
     /// bit is ignored): the sleeping receiver is never woken.
     IgnoreSleepingBit = 4,
+    /// A timed waiter whose deadline passed leaves without looking at its state first: a
+    /// message handed to it at the same moment is lost.
+    TimeoutFirst = 8,
+    /// An abort ends the wait of a receiver a message was already handed to: the message
+    /// is lost.
+    AbortDelivered = 16,
+    /// A broadcast hands its copies only to the receivers of the general list, missing the
+    /// ones waiting for exactly the message's type.
+    BroadcastGeneralOnly = 32,
 }
 
 loom::lazy_static! {
@@ -108,4 +117,20 @@ fn quiet_deaths() {
             }
         }));
     });
+}
+
+loom::lazy_static! {
+    /// The model's clock, in nanoseconds: deadlines are read on it.
+    static ref CLOCK: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(0);
+}
+
+/// Moves the model's clock forward by `ns` (a modelled write: loom explores the orders of
+/// it and the engine's reads).
+pub fn advance_clock(ns: u64) {
+    CLOCK.fetch_add(ns, loom::sync::atomic::Ordering::SeqCst);
+}
+
+/// The model's clock.
+pub(crate) fn clock_ns() -> i128 {
+    CLOCK.load(loom::sync::atomic::Ordering::SeqCst) as i128
 }

@@ -5,7 +5,9 @@
 //! * [`queue`]: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
 //! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
 //! * [`wait`]: sleeping on a waiter's futex word until its state changes.
-//! * [`ops`]: `msgsnd`, `msgrcv`, and `msgget`'s part in the shard.
+//! * [`ops`]: `msgsnd`, `msgrcv` (with the extensions: deadlines, urgent, overwrite,
+//!   broadcast, peek), and `msgget`'s part in the shard.
+//! * [`manage`]: `msgq_purge` and `msgq_abort`.
 //! * [`ctl`]: `msgctl` on one queue (`IPC_STAT`, `MSG_STAT`, `IPC_SET`).
 //! * [`registry`]: the namespace-wide state behind its own lock: `msgget`, `IPC_RMID`, the
 //!   INFO commands, the sysctls, `/proc/sysvipc/msg`; finding a queue's shard.
@@ -17,6 +19,7 @@ pub mod check;
 pub mod ctl;
 pub mod guard;
 pub mod lists;
+pub mod manage;
 pub mod ops;
 pub mod queue;
 pub mod records;

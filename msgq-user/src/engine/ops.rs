@@ -6,6 +6,7 @@ use super::queue;
 use super::records::{Msg, Queue};
 use super::recovery;
 use super::registry::live_queue;
+use super::wait::{passed, Ended};
 use super::waiters;
 use super::Shards;
 use super::{Sink, Source};
@@ -15,6 +16,7 @@ use crate::shm::layout::{kind, state, H, M, Q, TYPE_SHIFT_MIN, W};
 use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
+use msgq_core::ext::{self, linux_bits, Deadline, RecvExt, SendExt};
 use msgq_core::ids;
 use msgq_core::limits::fits;
 use msgq_core::perm::{self, Perm};
@@ -94,6 +96,14 @@ pub fn create_in_shard(g: &mut Guard, nq: &NewQueue) -> Result<(), Errno> {
     Ok(())
 }
 
+/// How a send or a receive may go beyond `msgsnd`/`msgrcv`: the extension flags (checked
+/// by `msgq_core::ext`) and a deadline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ext<E> {
+    pub ext: E,
+    pub deadline: Option<Deadline>,
+}
+
 /// msgsnd, after `mtype` and the text were read from the caller.
 pub fn msgsnd(
     ns: &(impl Shards + ?Sized),
@@ -103,6 +113,21 @@ pub fn msgsnd(
     msgflg: i32,
     who: &Creds,
 ) -> Result<(), Errno> {
+    send(ns, id, mtype, text, linux_bits(msgflg), Ext::default(), who).map(|_| ())
+}
+
+/// A send with the extensions (`msgflg` holds only Linux's bits). Returns 0, or with
+/// overwrite the number of messages dropped, or with broadcast the number of blocked
+/// callers given the message.
+pub fn send(
+    ns: &(impl Shards + ?Sized),
+    id: i32,
+    mtype: i64,
+    text: &(impl Source + ?Sized),
+    msgflg: i32,
+    x: Ext<SendExt>,
+    who: &Creds,
+) -> Result<u64, Errno> {
     checks::msgsnd_args(id, text.len(), mtype, ns.msgmax() as u32)?;
     let sh = &ns.shard_of(id)?;
     let size = text.len() as u64;
@@ -110,9 +135,19 @@ pub fn msgsnd(
     #[cfg(feature = "fault-injection")]
     crate::fault::phase(crate::fault::Phase::Start);
     let mut g = sh.lock()?;
+    let mut dropped = 0;
     let q = loop {
         let q = lookup(&g, id)?;
-        perm::ipcperms(&perm_of(&g, q), who, perm::WRITE)?;
+        let need = if x.ext.overwrite {
+            ext::OVERWRITE_PERM
+        } else {
+            perm::WRITE
+        };
+        perm::ipcperms(&perm_of(&g, q), who, need)?;
+        if x.ext.overwrite {
+            dropped = drop_until_fits(&mut g, q, size)?;
+            break q;
+        }
         if fits(
             size,
             g.get(q.at(Q::CBYTES)),
@@ -121,23 +156,18 @@ pub fn msgsnd(
         ) {
             break q;
         }
-        if msgflg & IPC_NOWAIT != 0 {
-            return Err(Errno::EAGAIN);
-        }
-        // The call would block: a handler that ran since it started interrupts it.
-        if since.fired() {
-            return Err(Errno::EINTR);
-        }
+        ext::would_block(msgflg, Errno::EAGAIN, since.fired(), passed(x.deadline))?;
         let reg =
             waiters::register(&mut g, q, kind::SENDER, Mode::Any, size).ok_or(Errno::ENOMEM)?;
         g.commit();
-        let (g2, how) = super::wait::wait(sh, g, reg.waiter(), since)?;
+        let (g2, how) = super::wait::wait(sh, g, reg.waiter(), since, x.deadline)?;
         g = g2;
         waiters::release(&mut g, reg);
         g.commit();
         match how {
-            Ok(state::EIDRM) => return Err(Errno::EIDRM),
-            Err(true) => return Err(Errno::EINTR),
+            Ok(st) if st != state::WOKEN => return Err(ended_with(st)),
+            Err(Ended::Signal) => return Err(Errno::EINTR),
+            Err(Ended::TimedOut) => return Err(ext::ETIMEDOUT),
             _ => continue,
         }
     };
@@ -145,14 +175,63 @@ pub fn msgsnd(
     let m = Msg::new(fresh.off());
     g.put(q.at(Q::LSPID), process::pid() as u64);
     g.put(q.at(Q::STIME), process::now_secs());
-    if !waiters::pipelined_send(&mut g, q, m) {
+    let offered = waiters::offer(&mut g, q, m, x.ext.broadcast);
+    if !offered.taken {
         let tr = queue::type_rec_or_new(&mut g, q, mtype).ok_or(Errno::ENOMEM)?;
         fresh.init(M::TREC, tr.off());
-        queue::enqueue(&mut g, q, m, tr);
+        if x.ext.urgent {
+            queue::enqueue_front(&mut g, q, m, tr);
+        } else {
+            queue::enqueue(&mut g, q, m, tr);
+        }
     }
     g.commit();
-    Ok(())
+    Ok(if x.ext.broadcast {
+        offered.given
+    } else {
+        dropped
+    })
 }
+
+/// The errno of a wait that ended with state `st` (not a hand-off).
+fn ended_with(st: u64) -> Errno {
+    match st {
+        state::E2BIG => Errno::E2BIG,
+        state::ECANCELED => ext::ECANCELED,
+        _ => Errno::EIDRM,
+    }
+}
+
+/// Overwrite: drops queue `q`'s oldest messages until `size` more bytes fit; returns how
+/// many. `EMSGSIZE` (nothing dropped) when it could never fit. Drops are committed in
+/// batches when the undo log fills, so any number of them fits.
+fn drop_until_fits(g: &mut Guard, q: Queue, size: u64) -> Result<u64, Errno> {
+    if !ext::overwrite_can_fit(size, g.get(q.at(Q::QBYTES))) {
+        return Err(ext::EMSGSIZE);
+    }
+    let mut n = 0;
+    while !fits(
+        size,
+        g.get(q.at(Q::CBYTES)),
+        g.get(q.at(Q::QNUM)),
+        g.get(q.at(Q::QBYTES)),
+    ) {
+        let Some(m) = q.link::<Msg>(g, Q::MHEAD) else {
+            break;
+        };
+        queue::unlink(g, q, m);
+        alloc::free(&mut g.tx, m.off());
+        n += 1;
+        if g.tx.room() < BATCH_RESERVE {
+            g.commit();
+        }
+    }
+    Ok(n)
+}
+
+/// Undo-log entries kept free while a purge or an overwrite drops messages: below this,
+/// what was dropped so far is committed (each drop is a consistent state).
+pub(super) const BATCH_RESERVE: u64 = 256;
 
 /// msgrcv, after the argument checks and MSG_COPY's buffer probe.
 pub fn msgrcv(
@@ -161,6 +240,31 @@ pub fn msgrcv(
     msgsz: usize,
     msgtyp: i64,
     msgflg: i32,
+    who: &Creds,
+    sink: &mut dyn Sink,
+) -> Result<usize, Errno> {
+    receive(
+        ns,
+        id,
+        msgsz,
+        msgtyp,
+        linux_bits(msgflg),
+        Ext::default(),
+        who,
+        sink,
+    )
+}
+
+/// A receive with the extensions (`msgflg` holds only Linux's bits): a peek copies the
+/// message without removing it, and may block.
+#[allow(clippy::too_many_arguments)]
+pub fn receive(
+    ns: &(impl Shards + ?Sized),
+    id: i32,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    x: Ext<RecvExt>,
     who: &Creds,
     sink: &mut dyn Sink,
 ) -> Result<usize, Errno> {
@@ -180,6 +284,8 @@ pub fn msgrcv(
             let mtype = g.get(m.at(M::TYPE)) as i64;
             if msgflg & MSG_COPY != 0 {
                 checks::copy_fits(size, msgsz, sh.msgmax() as u32)?;
+            }
+            if msgflg & MSG_COPY != 0 || x.ext.peek {
                 sink.deliver(mtype, &queue::text(&g, m)[..n])?;
                 return Ok(n);
             }
@@ -202,19 +308,17 @@ pub fn msgrcv(
                 continue;
             }
         }
-        if msgflg & IPC_NOWAIT != 0 {
-            return Err(Errno::ENOMSG);
-        }
-        // The call would block: a handler that ran since it started interrupts it.
-        if since.fired() {
-            return Err(Errno::EINTR);
-        }
+        ext::would_block(msgflg, Errno::ENOMSG, since.fired(), passed(x.deadline))?;
         let maxsize = checks::receiver_maxsize(msgsz, msgflg);
-        let reg =
-            waiters::register(&mut g, q, kind::RECEIVER, mode, maxsize).ok_or(Errno::ENOMEM)?;
+        let k = if x.ext.peek {
+            kind::PEEKER
+        } else {
+            kind::RECEIVER
+        };
+        let reg = waiters::register(&mut g, q, k, mode, maxsize).ok_or(Errno::ENOMEM)?;
         g.commit();
         let w = reg.waiter();
-        let (g2, how) = super::wait::wait(sh, g, w, since)?;
+        let (g2, how) = super::wait::wait(sh, g, w, since, x.deadline)?;
         g = g2;
         match how {
             Ok(state::DELIVERED) => {
@@ -232,17 +336,15 @@ pub fn msgrcv(
             Ok(st) => {
                 waiters::release(&mut g, reg);
                 g.commit();
-                return Err(if st == state::E2BIG {
-                    Errno::E2BIG
-                } else {
-                    Errno::EIDRM
-                });
+                return Err(ended_with(st));
             }
-            Err(signal) => {
+            Err(how) => {
                 waiters::release(&mut g, reg);
                 g.commit();
-                if signal {
-                    return Err(Errno::EINTR);
+                match how {
+                    Ended::Signal => return Err(Errno::EINTR),
+                    Ended::TimedOut => return Err(ext::ETIMEDOUT),
+                    Ended::Woken => {}
                 }
             }
         }

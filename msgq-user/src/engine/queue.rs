@@ -185,9 +185,32 @@ fn free_type_rec(g: &mut Guard, q: Queue, tr: TypeRec) {
 /// Appends message `m` (already filled in, its `M::TREC` naming `tr`, the record of its
 /// type) to queue `q`, updating the counters.
 pub fn enqueue(g: &mut Guard, q: Queue, m: Msg, tr: TypeRec) {
+    enqueue_at(g, q, m, tr, false)
+}
+
+/// Puts message `m` in front of every message of queue `q` (an urgent send): first in the
+/// queue's FIFO and in its type's. Its `M::ORDER` becomes one less than the head's, so
+/// that `MSG_EXCEPT`'s oldest-head comparison also sees it first (orders compare signed:
+/// urgent messages go below zero).
+pub fn enqueue_front(g: &mut Guard, q: Queue, m: Msg, tr: TypeRec) {
+    if let Some(head) = q.link::<Msg>(g, Q::MHEAD) {
+        let o = g.get(head.at(M::ORDER)) as i64;
+        g.put(m.at(M::ORDER), o.wrapping_sub(1) as u64);
+    }
+    enqueue_at(g, q, m, tr, true)
+}
+
+fn enqueue_at(g: &mut Guard, q: Queue, m: Msg, tr: TypeRec, front: bool) {
     let size = g.get(m.at(M::LEN));
-    global(q).push_back(&mut g.tx, m.off());
-    by_type(tr).push_back(&mut g.tx, m.off());
+    if front {
+        let first = global(q).first(&g.tx);
+        global(q).insert_before(&mut g.tx, m.off(), first);
+        let tfirst = by_type(tr).first(&g.tx);
+        by_type(tr).insert_before(&mut g.tx, m.off(), tfirst);
+    } else {
+        global(q).push_back(&mut g.tx, m.off());
+        by_type(tr).push_back(&mut g.tx, m.off());
+    }
     let count = g.get(tr.at(T::COUNT));
     g.put(tr.at(T::COUNT), count + 1);
     if count == 0 {
@@ -244,7 +267,7 @@ pub fn find(g: &Guard, q: Queue, mode: Mode) -> Option<Msg> {
             if g.get(head.at(M::TYPE)) as i64 != x {
                 return Some(head);
             }
-            let mut best: Option<(u64, Msg)> = None;
+            let mut best: Option<(i64, Msg)> = None;
             let mut next = q.link::<TypeRec>(g, Q::THEAD);
             while let Some(tr) = next {
                 next = tr.link(g, T::SNEXT);
@@ -252,7 +275,7 @@ pub fn find(g: &Guard, q: Queue, mode: Mode) -> Option<Msg> {
                     continue;
                 }
                 if let Some(m) = head_of(tr) {
-                    let o = g.get(m.at(M::ORDER));
+                    let o = g.get(m.at(M::ORDER)) as i64;
                     if best.is_none_or(|(bo, _)| o < bo) {
                         best = Some((o, m));
                     }
@@ -289,6 +312,20 @@ pub fn new_message(
     fresh.init(M::ORDER, order);
     text.copy_to(fresh.bytes_mut(M::SIZE, text.len() as u64))?;
     Ok(fresh)
+}
+
+/// A new block holding a copy of message `m` (its type, length, order and text; on no
+/// list). `None` when the store is full.
+pub fn copy_message(g: &mut Guard, m: Msg) -> Option<Msg> {
+    let len = g.get(m.at(M::LEN));
+    let mut fresh = alloc::alloc(&mut g.tx, M::SIZE + len)?;
+    fresh.zero(M::NEXT, M::SIZE);
+    for f in [M::TYPE, M::LEN, M::ORDER] {
+        fresh.init(f, g.get(m.at(f)));
+    }
+    let text = g.bytes(m.at(M::SIZE), len);
+    fresh.bytes_mut(M::SIZE, len).copy_from_slice(text);
+    Some(Msg::new(fresh.off()))
 }
 
 /// The text of message `m`.

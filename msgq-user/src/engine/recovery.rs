@@ -161,7 +161,11 @@ pub fn sweep_pending(g: &mut Guard) {
         if let Some(m) = w.link::<Msg>(g, W::MSG) {
             g.put(w.at(W::MSG), 0);
             // A removed queue's pending waiters were detached from it (QUEUE 0).
-            match w.link::<Queue>(g, W::QUEUE) {
+            // A copy (a peek, a broadcast) is freed: the message went its way already.
+            match w
+                .link::<Queue>(g, W::QUEUE)
+                .filter(|_| g.get(w.at(W::COPY)) == 0)
+            {
                 None => alloc::free(&mut g.tx, m.off()),
                 Some(q) if !pipelined_send(g, q, m) => {
                     // The pin held by `w` keeps the record; `free_record` below lets go of

@@ -20,6 +20,7 @@ use crate::shm::alloc;
 use crate::shm::layout::{kind, list, state, H, M, Q, T, W};
 use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
+use msgq_core::ext::Offer;
 use msgq_core::limits::fits;
 use msgq_core::select::Mode;
 
@@ -113,7 +114,7 @@ impl Drop for Registered {
 /// sender of `maxsize` bytes. `None` when the store is full.
 pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Option<Registered> {
     let tr = match (k, mode) {
-        (kind::RECEIVER, Mode::Equal(t)) => Some(queue::type_rec_or_new(g, q, t)?),
+        (kind::RECEIVER | kind::PEEKER, Mode::Equal(t)) => Some(queue::type_rec_or_new(g, q, t)?),
         _ => None,
     };
     let fresh = alloc::alloc(&mut g.tx, W::SIZE)?;
@@ -137,6 +138,7 @@ pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Op
         (W::TGID, process::pid() as u64),
         (W::TREC, off_of(tr)),
         (W::DELIVERED_AT, 0),
+        (W::COPY, 0),
     ];
     for (f, v) in fields {
         fresh.init(f, v);
@@ -148,6 +150,9 @@ pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Op
     };
     fresh.init(W::LIST, which);
     l.push_back(&mut g.tx, w.off());
+    if k == kind::PEEKER {
+        g.tx.add(q.at(Q::PEEKERS), 1);
+    }
     // Last, after every step that can fail: from here on the thread owns the mutex and must
     // `release` the record.
     let live = fresh.ptr(W::LIVE0, liveness::SIZE).cast();
@@ -210,7 +215,12 @@ fn first_live(
 /// (`W::TREC`; the field is left as it was: the caller clears it, keeps it as a pin, or
 /// frees the record).
 pub fn unlink(g: &mut Guard, w: Waiter) {
-    match g.get(w.at(W::LIST)) {
+    let l = g.get(w.at(W::LIST));
+    if g.get(w.at(W::KIND)) == kind::PEEKER && (l == list::GENERAL || l == list::TYPED) {
+        let q = queue_of(g, w);
+        g.tx.add(q.at(Q::PEEKERS), -1);
+    }
+    match l {
         list::GENERAL => general(queue_of(g, w)).unlink(&mut g.tx, w.off()),
         list::SENDERS => senders(queue_of(g, w)).unlink(&mut g.tx, w.off()),
         list::PENDING => {
@@ -288,21 +298,53 @@ pub(super) fn free_record(g: &mut Guard, w: Waiter) {
     alloc::free(&mut g.tx, w.off());
 }
 
+/// What offering a sent message to the blocked callers did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offered {
+    /// A receiver took the message itself (or, for a broadcast, copies of it): it must not
+    /// be queued.
+    pub taken: bool,
+    /// How many blocked receivers and peekers were given the message or a copy.
+    pub given: u64,
+}
+
 /// Linux's `pipelined_send`: offers message `m` to the receivers blocked on `q`, oldest
 /// matching first. Receivers whose buffer is too small get E2BIG and the next one is
-/// tried. Returns whether a receiver took the message.
+/// tried. Returns whether a receiver took the message. Blocked peekers that match are
+/// given a copy first (see [`offer`]).
 pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
+    offer(g, q, m, false).taken
+}
+
+/// Offers message `m` to the callers blocked on `q`: every matching blocked peeker gets a
+/// copy; then the oldest matching receiver takes the message (Linux's `pipelined_send`),
+/// or, with `broadcast`, every matching receiver gets a copy (the message itself is then
+/// freed when at least one did). A copy that finds the store full is not made: a peeker
+/// is woken instead (it looks at the queue again), a broadcast stops there.
+pub fn offer(g: &mut Guard, q: Queue, m: Msg, broadcast: bool) -> Offered {
     let t = g.get(m.at(M::TYPE)) as i64;
+    let mut out = Offered::default();
+    serve_peekers(g, q, m, t, &mut out);
+    if broadcast {
+        broadcast_to_receivers(g, q, m, t, &mut out);
+        if out.taken {
+            alloc::free(&mut g.tx, m.off());
+        }
+        return out;
+    }
     let size = g.get(m.at(M::LEN));
     loop {
         // The oldest live receiver of each list; dead ones passed over are dropped, so
         // they do not pile up in front of the live ones.
+        let is_receiver = |g: &Guard, c: Waiter| g.get(c.at(W::KIND)) == kind::RECEIVER;
         let typed_head = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
-        let c1 = first_live(g, typed_head, |_, _| true);
+        let c1 = first_live(g, typed_head, is_receiver);
         let general_head = walk(g, q.at(Q::RHEAD));
-        let c2 = first_live(g, general_head, |g, c| mode_of(g, c).accepts(t));
+        let c2 = first_live(g, general_head, |g, c| {
+            is_receiver(g, c) && mode_of(g, c).accepts(t)
+        });
         let w = match (c1, c2) {
-            (None, None) => return false,
+            (None, None) => return out,
             (Some(c), None) | (None, Some(c)) => c,
             (Some(a), Some(b)) => {
                 if g.get(a.at(W::ORDER)) < g.get(b.at(W::ORDER)) {
@@ -312,25 +354,153 @@ pub fn pipelined_send(g: &mut Guard, q: Queue, m: Msg) -> bool {
                 }
             }
         };
-        if g.get(w.at(W::MAXSIZE)) < size {
+        if offer_rule(g, w, size) == Offer::TooBig {
             end_wait(g, w, state::E2BIG);
             continue;
         }
         // Before `unlink`, which releases a typed receiver's own record (of this type): the
         // pin keeps it, and `W::TREC` now names the pinned record either way.
         if pin(g, q, w, t).is_none() {
-            return false;
+            return out;
         }
         unlink(g, w);
-        g.put(w.at(W::MSG), m.off());
-        g.put(w.at(W::STATE), state::DELIVERED);
-        g.put(w.at(W::DELIVERED_AT), process::mono_ns());
-        to_pending(g, w);
+        hand_over(g, q, w, m);
+        out.taken = true;
+        out.given += 1;
+        return out;
+    }
+}
+
+fn offer_rule(g: &Guard, w: Waiter, size: u64) -> Offer {
+    msgq_core::ext::offer(g.get(w.at(W::MAXSIZE)), size)
+}
+
+/// Gives waiter `w`, already off its list, message `m`: delivered, on the pending list.
+fn hand_over(g: &mut Guard, q: Queue, w: Waiter, m: Msg) {
+    g.put(w.at(W::MSG), m.off());
+    g.put(w.at(W::STATE), state::DELIVERED);
+    g.put(w.at(W::DELIVERED_AT), process::mono_ns());
+    to_pending(g, w);
+    if g.get(w.at(W::KIND)) == kind::RECEIVER {
         let tid = g.get(w.at(W::TID));
         g.put(q.at(Q::LRPID), tid);
         g.put(q.at(Q::RTIME), process::now_secs());
-        return true;
     }
+}
+
+/// Gives waiter `w` a copy of `m` (no pin: a copy whose receiver died is freed, never put
+/// back). `false` when the store has no room for the copy.
+fn hand_copy(g: &mut Guard, q: Queue, w: Waiter, m: Msg) -> bool {
+    let Some(c) = queue::copy_message(g, m) else {
+        return false;
+    };
+    unlink(g, w);
+    g.put(w.at(W::TREC), 0);
+    g.put(w.at(W::COPY), 1);
+    hand_over(g, q, w, c);
+    true
+}
+
+/// The live blocked callers of kind `k` on `q` whose selector accepts type `t`, oldest
+/// first (dead ones met are dropped).
+fn matching(g: &mut Guard, q: Queue, t: i64, k: u64, general: bool) -> Vec<Waiter> {
+    let mut ws = Vec::new();
+    let mut collect = |g: &mut Guard, mut next: Option<Waiter>, check_mode: bool| {
+        while let Some(w) = next {
+            next = w.link(g, W::NEXT);
+            if g.get(w.at(W::KIND)) == k
+                && alive_or_drop(g, w)
+                && (!check_mode || mode_of(g, w).accepts(t))
+            {
+                ws.push(w);
+            }
+        }
+    };
+    let typed_head = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
+    collect(g, typed_head, false);
+    if general {
+        let general_head = walk(g, q.at(Q::RHEAD));
+        collect(g, general_head, true);
+    }
+    ws.sort_by_key(|&w| g.get(w.at(W::ORDER)));
+    ws
+}
+
+fn serve_peekers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
+    if g.get(q.at(Q::PEEKERS)) == 0 {
+        return;
+    }
+    let size = g.get(m.at(M::LEN));
+    for w in matching(g, q, t, kind::PEEKER, true) {
+        if offer_rule(g, w, size) == Offer::TooBig {
+            end_wait(g, w, state::E2BIG);
+        } else if hand_copy(g, q, w, m) {
+            out.given += 1;
+        } else {
+            // No room for a copy: the peeker looks at the queue again.
+            g.wake_later(w);
+        }
+    }
+}
+
+fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
+    let size = g.get(m.at(M::LEN));
+    // The deliberately broken variant a loom model must catch: the typed receivers are
+    // missed.
+    #[cfg(loom)]
+    let general = !crate::model::bug(crate::model::Bug::BroadcastGeneralOnly);
+    let ws = matching(g, q, t, kind::RECEIVER, true);
+    for w in ws {
+        #[cfg(loom)]
+        if !general && g.get(w.at(W::LIST)) == list::TYPED {
+            continue;
+        }
+        if offer_rule(g, w, size) == Offer::TooBig {
+            end_wait(g, w, state::E2BIG);
+        } else if hand_copy(g, q, w, m) {
+            out.taken = true;
+            out.given += 1;
+        } else {
+            break;
+        }
+    }
+}
+
+/// `msgq_abort`: ends the wait of every live blocked receiver and peeker (`receivers`)
+/// and sender (`senders`) of `q` with ECANCELED; returns how many. Callers already handed
+/// a message are on the pending list, not on these: they keep their message.
+pub fn abort(g: &mut Guard, q: Queue, receivers: bool, senders: bool) -> u64 {
+    let mut ws = Vec::new();
+    if receivers {
+        each_receiver(g, q, |w| ws.push(w));
+    }
+    if senders {
+        let mut next = walk(g, q.at(Q::SHEAD));
+        while let Some(w) = next {
+            next = w.link(g, W::NEXT);
+            ws.push(w);
+        }
+    }
+    // The deliberately broken variant a loom model must catch: receivers already handed a
+    // message are aborted too, and the message is lost with their record.
+    #[cfg(loom)]
+    if receivers && crate::model::bug(crate::model::Bug::AbortDelivered) {
+        let mut next = Waiter::at_off(pending().first(&g.tx));
+        while let Some(w) = next {
+            next = w.link(g, W::NEXT);
+            if w.link::<Queue>(g, W::QUEUE) == Some(q) {
+                g.put(w.at(W::STATE), state::ECANCELED);
+            }
+        }
+    }
+    let mut n = 0;
+    for w in ws {
+        if alive_or_drop(g, w) {
+            end_wait(g, w, state::ECANCELED);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Linux's `ss_wakeup` (without `kill`: removal is `recovery::reclaim_dying`'s): the senders
@@ -391,4 +561,20 @@ pub fn wake_receivers(g: &mut Guard, q: Queue) {
     for w in ws {
         g.wake_later(w);
     }
+}
+
+/// The live blocked receivers (peekers included) and senders of `q` (dead ones met are
+/// dropped).
+pub fn count(g: &mut Guard, q: Queue) -> (u64, u64) {
+    let mut rs = Vec::new();
+    each_receiver(g, q, |w| rs.push(w));
+    let mut ss = Vec::new();
+    let mut next = walk(g, q.at(Q::SHEAD));
+    while let Some(w) = next {
+        next = w.link(g, W::NEXT);
+        ss.push(w);
+    }
+    let r = rs.into_iter().filter(|&w| alive_or_drop(g, w)).count();
+    let s = ss.into_iter().filter(|&w| alive_or_drop(g, w)).count();
+    (r as u64, s as u64)
 }

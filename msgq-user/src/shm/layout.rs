@@ -30,7 +30,7 @@ macro_rules! layout {
 /// `"MSGQSTR\0"` in little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"MSGQSTR\0");
 /// Bumped whenever the layout below changes; a store of another version is refused.
-pub const VERSION: u64 = 6;
+pub const VERSION: u64 = 7;
 
 /// Number of allocator size classes (blocks of 2^k bytes, k < CLASSES).
 pub const CLASSES: usize = 40;
@@ -135,7 +135,7 @@ layout!(
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
         DNEXT,
-        SPARE, TSHIFT, TYPES, TTAIL,
+        SPARE, TSHIFT, TYPES, TTAIL, PEEKERS,
     }
 );
 
@@ -151,13 +151,15 @@ layout!(
 );
 
 layout!(
-    /// A blocked receiver or sender. `TREC` is the type record it holds: the one whose
+    /// A blocked receiver, peeker or sender. `COPY` is 1 when the message handed to it is
+    /// a copy (a peek, a broadcast): freed, never put back, if its thread died.
+    /// `TREC` is the type record it holds: the one whose
     /// receiver list it is on (`LIST` = `TYPED`), or, once a message was handed to it, the
     /// record of the message's type, pinned so that putting the message back into its
     /// queue never needs memory (`LIST` = `PENDING`, `STATE` = `DELIVERED`); else 0.
     W {
         CLASS, KIND, QUEUE, QID, MODEK, MODEV, MAXSIZE, STATE, MSG, NEXT, PREV,
-        ORDER, TID, TGID, LIST, TREC, DELIVERED_AT, FUTEX,
+        ORDER, TID, TGID, LIST, TREC, DELIVERED_AT, COPY, FUTEX,
         LIVE0, LIVE1, LIVE2, LIVE3, LIVE4,
     }
 );
@@ -166,6 +168,9 @@ layout!(
 pub mod kind {
     pub const RECEIVER: u64 = 1;
     pub const SENDER: u64 = 2;
+    /// A blocked peek (`MSGQ_PEEK`): on the receiver lists, given a copy of each matching
+    /// message sent while it waits.
+    pub const PEEKER: u64 = 3;
 }
 
 /// `W::STATE` values.
@@ -176,6 +181,8 @@ pub mod state {
     pub const EIDRM: u64 = 3;
     /// A sender whose message now fits (it stays linked and unlinks itself).
     pub const WOKEN: u64 = 4;
+    /// Aborted (`msgq_abort`): the call fails with ECANCELED.
+    pub const ECANCELED: u64 = 5;
 }
 
 /// `W::LIST` values: which list the waiter is linked on.

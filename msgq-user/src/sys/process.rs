@@ -89,3 +89,27 @@ pub fn mono_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// Clock `c` in nanoseconds since its epoch (for deadlines). Under loom, the model's clock
+/// (`crate::model::advance_clock`), which only moves when a model says so.
+pub fn clock_ns(c: msgq_core::ext::Clock) -> i128 {
+    #[cfg(loom)]
+    {
+        let _ = c;
+        crate::model::clock_ns()
+    }
+    #[cfg(not(loom))]
+    {
+        let id = match c {
+            msgq_core::ext::Clock::Realtime => libc::CLOCK_REALTIME,
+            msgq_core::ext::Clock::Monotonic => libc::CLOCK_MONOTONIC,
+        };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    }
+}

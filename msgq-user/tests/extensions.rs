@@ -1,0 +1,447 @@
+//! msgq's extensions through the Rust API (`Store::send_with`, `receive_with`, `purge`,
+//! `abort`): timeouts, purge, urgent, overwrite, abort, broadcast, peek, with their races.
+//! The rules are in `docs/extensions.md`.
+
+use msgq_core::abi::*;
+use msgq_user::ext::{self, *};
+use msgq_user::{deadline_in, Errno, Store, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn store(name: &str) -> Arc<Store> {
+    let p = PathBuf::from(format!(
+        "/dev/shm/msgq-test-ext-{}-{}",
+        name,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&p);
+    let s = Store::create(
+        &p,
+        &StoreOptions {
+            size: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&p);
+    Arc::new(s)
+}
+
+fn rcv(s: &Store, q: i32, typ: i64, flg: i32) -> Result<(i64, String), Errno> {
+    let mut buf = [0u8; 64];
+    s.receive_with(q, &mut buf, typ, flg, None)
+        .map(|(t, n)| (t, String::from_utf8_lossy(&buf[..n]).into_owned()))
+}
+
+fn qnum(s: &Store, q: i32) -> u64 {
+    s.stat(q).unwrap().msg_qnum
+}
+
+/// Waits until `n` callers are blocked on queue `q` (as the queue's record shows them).
+#[track_caller]
+fn until_blocked(s: &Store, q: i32, receivers: u64, senders: u64) {
+    let t0 = Instant::now();
+    loop {
+        let w = s.waiting(q).unwrap();
+        if w == (receivers, senders) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "blocked: {w:?}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn realtime_in(d: Duration) -> Deadline {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let at = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128 + d.as_nanos() as i128;
+    ext::deadline(
+        CLOCK_REALTIME,
+        (at / 1_000_000_000) as i64,
+        (at % 1_000_000_000) as i64,
+    )
+    .unwrap()
+}
+
+#[test]
+fn timeouts_on_both_clocks() {
+    let s = store("timeout");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut buf = [0u8; 8];
+    for rt in [false, true] {
+        let d = if rt {
+            realtime_in(Duration::from_millis(50))
+        } else {
+            deadline_in(Duration::from_millis(50))
+        };
+        let t0 = Instant::now();
+        assert_eq!(s.receive_with(q, &mut buf, 0, 0, Some(d)), Err(ETIMEDOUT));
+        assert!(
+            t0.elapsed() >= Duration::from_millis(45),
+            "{d:?} {:?}",
+            t0.elapsed()
+        );
+    }
+    // A deadline already passed: the call still succeeds when it need not block.
+    let past = ext::deadline(CLOCK_MONOTONIC, 0, 0).unwrap();
+    assert_eq!(
+        s.receive_with(q, &mut buf, 0, 0, Some(past)),
+        Err(ETIMEDOUT)
+    );
+    s.send_with(q, 1, b"x", 0, Some(past)).unwrap();
+    assert_eq!(s.receive_with(q, &mut buf, 0, 0, Some(past)), Ok((1, 1)));
+    // IPC_NOWAIT comes first.
+    assert_eq!(
+        s.receive_with(q, &mut buf, 0, IPC_NOWAIT, Some(past)),
+        Err(Errno::ENOMSG)
+    );
+    // A full queue: the timed send gives up.
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 1;
+    s.set(q, &ds).unwrap();
+    s.send(q, 1, b"a", 0).unwrap();
+    let d = deadline_in(Duration::from_millis(30));
+    assert_eq!(s.send_with(q, 1, b"b", 0, Some(d)), Err(ETIMEDOUT));
+    assert_eq!(qnum(&s, q), 1);
+    assert_eq!(
+        s.waiting(q).unwrap(),
+        (0, 0),
+        "a timed-out sender left a trace"
+    );
+    // The rules of the arguments.
+    assert_eq!(ext::deadline(7, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        ext::deadline(CLOCK_REALTIME, 0, 1_000_000_000),
+        Err(Errno::EINVAL)
+    );
+    s.check().unwrap();
+}
+
+/// A receiver whose deadline passes at the moment a message is sent: the message is either
+/// received by it or left in the queue, never lost, whatever the interleaving.
+#[test]
+fn a_timeout_at_the_moment_of_a_hand_off_loses_nothing() {
+    let s = store("race");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let (mut got, mut timed_out) = (0u64, 0u64);
+    for i in 0..400u64 {
+        let s2 = s.clone();
+        let r = thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            s2.receive_with(
+                q,
+                &mut buf,
+                0,
+                0,
+                Some(deadline_in(Duration::from_micros(300))),
+            )
+        });
+        // Sends near the deadline, at varying offsets.
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_micros(200 + (i % 20) * 10) {
+            std::hint::spin_loop();
+        }
+        s.send(q, 1, b"m", 0).unwrap();
+        match r.join().unwrap() {
+            Ok(_) => got += 1,
+            Err(e) => {
+                assert_eq!(e, ETIMEDOUT);
+                timed_out += 1;
+                // The message it did not take is in the queue.
+                assert_eq!(rcv(&s, q, 0, IPC_NOWAIT).unwrap().1, "m");
+            }
+        }
+        assert_eq!(qnum(&s, q), 0);
+    }
+    eprintln!("received {got}, timed out {timed_out}");
+    s.check().unwrap();
+}
+
+#[test]
+fn purge_discards_and_lets_senders_on() {
+    let s = store("purge");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 4;
+    s.set(q, &ds).unwrap();
+    for _ in 0..4 {
+        s.send(q, 1, b"a", 0).unwrap();
+    }
+    let s2 = s.clone();
+    let sender = thread::spawn(move || s2.send(q, 2, b"b", 0));
+    until_blocked(&s, q, 0, 1);
+    let before = s.stat(q).unwrap();
+    assert_eq!(s.purge(q), Ok(4));
+    sender.join().unwrap().unwrap();
+    // Not a receive.
+    let after = s.stat(q).unwrap();
+    assert_eq!(
+        (after.msg_lrpid, after.msg_rtime),
+        (before.msg_lrpid, before.msg_rtime)
+    );
+    assert_eq!(rcv(&s, q, 0, IPC_NOWAIT).unwrap(), (2, "b".into()));
+    assert_eq!(s.purge(q), Ok(0));
+    assert_eq!(s.purge(q + 1), Err(Errno::EINVAL));
+    assert_eq!(s.purge(-1), Err(Errno::EINVAL));
+    s.check().unwrap();
+}
+
+#[test]
+fn urgent_goes_first() {
+    let s = store("urgent");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    s.send(q, 1, b"a", 0).unwrap();
+    s.send(q, 2, b"b", 0).unwrap();
+    s.send_with(q, 2, b"U", MSGQ_URGENT, None).unwrap();
+    s.send_with(q, 3, b"V", MSGQ_URGENT, None).unwrap();
+    // MSG_EXCEPT picks the oldest head among the other types: urgent ones count first.
+    assert_eq!(rcv(&s, q, 3, MSG_EXCEPT).unwrap(), (2, "U".into()));
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (3, "V".into()));
+    assert_eq!(rcv(&s, q, 2, 0).unwrap(), (2, "b".into()));
+    s.send_with(q, 1, b"W", MSGQ_URGENT, None).unwrap();
+    assert_eq!(rcv(&s, q, 1, 0).unwrap(), (1, "W".into()));
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (1, "a".into()));
+    // On the plain call the extension bit is ignored, as Linux ignores unknown bits.
+    s.send(q, 1, b"p", 0).unwrap();
+    s.send(q, 1, b"q", MSGQ_URGENT).unwrap();
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (1, "p".into()));
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (1, "q".into()));
+    s.check().unwrap();
+}
+
+#[test]
+fn overwrite_drops_the_oldest() {
+    let s = store("overwrite");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 10;
+    s.set(q, &ds).unwrap();
+    s.send(q, 1, b"aaaa", 0).unwrap();
+    s.send(q, 2, b"bbbb", 0).unwrap();
+    // 8 + 4 > 10: one dropped (the oldest).
+    assert_eq!(s.send_with(q, 3, b"cccc", MSGQ_OVERWRITE, None), Ok(1));
+    assert_eq!(
+        s.send_with(q, 4, b"dddddddddd", MSGQ_OVERWRITE, None),
+        Ok(2)
+    );
+    assert_eq!(qnum(&s, q), 1);
+    assert_eq!(
+        s.send_with(q, 4, b"eleven bytes", MSGQ_OVERWRITE, None),
+        Err(EMSGSIZE)
+    );
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (4, "dddddddddd".into()));
+    assert_eq!(s.send_with(q, 5, b"e", MSGQ_OVERWRITE, None), Ok(0));
+    assert_eq!(
+        s.send_with(q, 5, b"e", MSGQ_OVERWRITE | MSGQ_BROADCAST, None),
+        Err(Errno::EINVAL)
+    );
+    // Many small messages dropped for one large one (more than one undo log's worth).
+    ds.msg_qbytes = 16384;
+    s.set(q, &ds).unwrap();
+    rcv(&s, q, 0, 0).unwrap();
+    let mut n = 0;
+    while s.send(q, 1, b"z", IPC_NOWAIT).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 16384);
+    assert_eq!(
+        s.send_with(q, 9, &[7u8; 8192], MSGQ_OVERWRITE, None),
+        Ok(8192)
+    );
+    assert_eq!(qnum(&s, q), 8193);
+    s.check().unwrap();
+}
+
+#[test]
+fn abort_wakes_receivers_and_senders() {
+    let s = store("abort");
+    let full = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(full).unwrap();
+    ds.msg_qbytes = 1;
+    s.set(full, &ds).unwrap();
+    s.send(full, 1, b"x", 0).unwrap();
+    let empty = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut hs = Vec::new();
+    for i in 0..3i64 {
+        let s2 = s.clone();
+        hs.push(thread::spawn(move || rcv(&s2, empty, i, 0).map(|_| ())));
+    }
+    for _ in 0..2 {
+        let s2 = s.clone();
+        hs.push(thread::spawn(move || s2.send(full, 1, b"y", 0)));
+    }
+    until_blocked(&s, empty, 3, 0);
+    until_blocked(&s, full, 0, 2);
+    assert_eq!(s.abort(empty, MSGQ_ABORT_SENDERS), Ok(0));
+    assert_eq!(s.abort(empty, MSGQ_ABORT_RECEIVERS), Ok(3));
+    assert_eq!(
+        s.abort(full, MSGQ_ABORT_RECEIVERS | MSGQ_ABORT_SENDERS),
+        Ok(2)
+    );
+    for h in hs {
+        assert_eq!(h.join().unwrap(), Err(ECANCELED));
+    }
+    assert_eq!(s.abort(full, 0), Err(Errno::EINVAL));
+    assert_eq!(s.abort(full, 4), Err(Errno::EINVAL));
+    assert_eq!(qnum(&s, full), 1);
+    s.check().unwrap();
+}
+
+#[test]
+fn broadcast_reaches_every_matching_receiver() {
+    let s = store("broadcast");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    // Nobody waits: queued as usual.
+    assert_eq!(s.send_with(q, 1, b"first", MSGQ_BROADCAST, None), Ok(0));
+    assert_eq!(rcv(&s, q, 0, 0).unwrap(), (1, "first".into()));
+    // (msgtyp, flags) of each blocked receiver, and whether type 2 matches it.
+    let sel = [
+        (2, 0, true),
+        (2, 0, true),
+        (1, 0, false),
+        (0, 0, true),
+        (-1, 0, false),
+        (-3, 0, true),
+        (2, MSG_EXCEPT, false),
+        (5, MSG_EXCEPT, true),
+    ];
+    let mut hs = Vec::new();
+    for (typ, flg, _) in sel {
+        let s2 = s.clone();
+        hs.push(thread::spawn(move || rcv(&s2, q, typ, flg)));
+    }
+    until_blocked(&s, q, sel.len() as u64, 0);
+    let matching = sel.iter().filter(|x| x.2).count() as u64;
+    assert_eq!(
+        s.send_with(q, 2, b"all", MSGQ_BROADCAST, None),
+        Ok(matching)
+    );
+    assert_eq!(qnum(&s, q), 0, "a broadcast some received was also queued");
+    until_blocked(&s, q, sel.len() as u64 - matching, 0);
+    // The others still wait: wake them.
+    assert_eq!(
+        s.abort(q, MSGQ_ABORT_RECEIVERS),
+        Ok(sel.len() as u64 - matching)
+    );
+    for (h, (_, _, m)) in hs.into_iter().zip(sel) {
+        let r = h.join().unwrap();
+        if m {
+            assert_eq!(r, Ok((2, "all".into())));
+        } else {
+            assert_eq!(r, Err(ECANCELED));
+        }
+    }
+    // A receiver whose buffer is too small gets E2BIG and is not counted.
+    let s2 = s.clone();
+    let small = thread::spawn(move || s2.receive_with(q, &mut [0u8; 2], 0, 0, None));
+    until_blocked(&s, q, 1, 0);
+    assert_eq!(s.send_with(q, 2, b"long", MSGQ_BROADCAST, None), Ok(0));
+    assert_eq!(small.join().unwrap(), Err(Errno::E2BIG));
+    assert_eq!(qnum(&s, q), 1);
+    s.check().unwrap();
+}
+
+#[test]
+fn peek_copies_and_can_wait() {
+    let s = store("peek");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    s.send(q, 3, b"three", 0).unwrap();
+    s.send(q, 1, b"one", 0).unwrap();
+    assert_eq!(rcv(&s, q, -2, MSGQ_PEEK).unwrap(), (1, "one".into()));
+    assert_eq!(
+        rcv(&s, q, 1, MSGQ_PEEK | MSG_EXCEPT).unwrap(),
+        (3, "three".into())
+    );
+    assert_eq!(qnum(&s, q), 2);
+    assert_eq!(
+        s.receive_with(q, &mut [0u8; 2], 0, MSGQ_PEEK, None),
+        Err(Errno::E2BIG)
+    );
+    assert_eq!(
+        s.receive_with(q, &mut [0u8; 2], 0, MSGQ_PEEK | MSG_NOERROR, None),
+        Ok((3, 2))
+    );
+    assert_eq!(
+        rcv(&s, q, 0, MSGQ_PEEK | MSG_COPY | IPC_NOWAIT),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(rcv(&s, q, 0, MSGQ_URGENT), Err(Errno::EINVAL));
+    assert_eq!(rcv(&s, q, 9, MSGQ_PEEK | IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(
+        s.receive_with(
+            q,
+            &mut [0u8; 8],
+            9,
+            MSGQ_PEEK,
+            Some(deadline_in(Duration::from_millis(20)))
+        ),
+        Err(ETIMEDOUT)
+    );
+    // A blocked peeker gets a copy of the message a blocked receiver takes.
+    let (s2, s3) = (s.clone(), s.clone());
+    let peeker = thread::spawn(move || rcv(&s2, q, 9, MSGQ_PEEK));
+    until_blocked(&s, q, 1, 0);
+    let receiver = thread::spawn(move || rcv(&s3, q, 9, 0));
+    until_blocked(&s, q, 2, 0);
+    s.send(q, 9, b"nine", 0).unwrap();
+    assert_eq!(peeker.join().unwrap(), Ok((9, "nine".into())));
+    assert_eq!(receiver.join().unwrap(), Ok((9, "nine".into())));
+    assert_eq!(qnum(&s, q), 2);
+    // A blocked peeker and no receiver: the message is queued, and the peeker has a copy.
+    rcv(&s, q, 1, 0).unwrap();
+    let s2 = s.clone();
+    let peeker = thread::spawn(move || rcv(&s2, q, 3, MSGQ_PEEK | MSG_EXCEPT));
+    until_blocked(&s, q, 1, 0);
+    s.send(q, 4, b"four", 0).unwrap();
+    assert_eq!(peeker.join().unwrap(), Ok((4, "four".into())));
+    assert_eq!(qnum(&s, q), 2);
+    assert_eq!(s.purge(q), Ok(2));
+    s.check().unwrap();
+}
+
+#[test]
+fn removal_and_signals_end_timed_waits() {
+    let s = store("rmid");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let s2 = s.clone();
+    let h = thread::spawn(move || rcv(&s2, q, 0, 0));
+    until_blocked(&s, q, 1, 0);
+    s.remove(q).unwrap();
+    assert_eq!(h.join().unwrap(), Err(Errno::EIDRM));
+    // A signal during a timed wait: EINTR (the handler tells the engine, as the shim's does).
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    extern "C" fn on_usr1(_: libc::c_int) {
+        msgq_user::interrupt::handler_ran();
+    }
+    // SAFETY: a zeroed sigaction with a valid handler.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = s.clone();
+    let h = thread::spawn(move || {
+        // SAFETY: pthread_self of this thread.
+        tx.send(unsafe { libc::pthread_self() } as usize).unwrap();
+        s2.receive_with(
+            q,
+            &mut [0u8; 8],
+            0,
+            0,
+            Some(deadline_in(Duration::from_secs(30))),
+        )
+    });
+    let tid = rx.recv().unwrap();
+    until_blocked(&s, q, 1, 0);
+    // SAFETY: the thread is alive (it is blocked in the receive).
+    unsafe { libc::pthread_kill(tid as libc::pthread_t, libc::SIGUSR1) };
+    assert_eq!(h.join().unwrap(), Err(Errno::EINTR));
+    s.check().unwrap();
+}
