@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v unshare >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || need+=(gcc)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "ensure-deps: need root to install: ${need[*]}" >&2; exit 1; }
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

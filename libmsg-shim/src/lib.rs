@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 pub mod backend;
+mod capi;
 mod diag;
 mod exports;
 mod io;

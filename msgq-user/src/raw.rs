@@ -7,7 +7,9 @@ use crate::engine::{self, Sink, Source};
 use crate::sys::{creds, usermem};
 use crate::Store;
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY};
+use crate::engine::ops::Ext;
 use msgq_core::checks::{self, Cmd};
+use msgq_core::ext;
 use msgq_core::Errno;
 use std::ffi::c_void;
 
@@ -30,6 +32,50 @@ pub fn msgsnd(
     msgsz: usize,
     msgflg: i32,
 ) -> Result<(), Errno> {
+    send(s, msqid, msgp, msgsz, ext::linux_bits(msgflg), Ext::default()).map(|_| ())
+}
+
+/// `msgq_timedsnd`: `msgsnd` with the send extensions in `msgflg` and an optional
+/// deadline (`abstime` null: none). The deadline is read and checked first (`EFAULT`,
+/// `EINVAL`), as `mq_timedsend` does, then the flags. Returns 0, or the number of
+/// messages dropped (overwrite) or of blocked callers given the message (broadcast).
+pub fn timedsnd(
+    s: &Store,
+    msqid: i32,
+    msgp: *const c_void,
+    msgsz: usize,
+    msgflg: i32,
+    clockid: i32,
+    abstime: *const libc::timespec,
+) -> Result<u64, Errno> {
+    let deadline = read_deadline(clockid, abstime)?;
+    let (x, flags) = ext::send_flags(msgflg)?;
+    send(s, msqid, msgp, msgsz, flags, Ext { ext: x, deadline })
+}
+
+/// Reads and checks a C deadline (`abstime` null: none).
+pub fn read_deadline(
+    clockid: i32,
+    abstime: *const libc::timespec,
+) -> Result<Option<ext::Deadline>, Errno> {
+    if abstime.is_null() {
+        return Ok(None);
+    }
+    let mut b = [0u8; 16];
+    usermem::read(abstime.cast(), &mut b)?;
+    let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
+    let nsec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
+    ext::deadline(clockid, sec, nsec).map(Some)
+}
+
+fn send(
+    s: &Store,
+    msqid: i32,
+    msgp: *const c_void,
+    msgsz: usize,
+    msgflg: i32,
+    x: Ext<ext::SendExt>,
+) -> Result<u64, Errno> {
     let mut word = [0u8; 8];
     usermem::read(msgp.cast(), &mut word)?;
     let mtype = i64::from_ne_bytes(word);
@@ -39,7 +85,12 @@ pub fn msgsnd(
         // Small messages are staged on the stack: one guarded copy, no system call.
         let mut small = [0u8; 512];
         usermem::read(text, &mut small[..msgsz])?;
-        return s.send(msqid, mtype, &small[..msgsz], msgflg);
+        let small = &small[..msgsz];
+        return creds::with(|c| {
+            s.on_queue(msqid, |sh| {
+                engine::ops::send(sh, msqid, mtype, small, msgflg, x, c)
+            })
+        });
     }
     // Larger ones are probed now (EFAULT comes before the lookup, as in Linux) and copied
     // straight into the store under the lock.
@@ -47,7 +98,7 @@ pub fn msgsnd(
     let src = UserText(text, msgsz);
     creds::with(|c| {
         s.on_queue(msqid, |sh| {
-            engine::ops::msgsnd(sh, msqid, mtype, &src, msgflg, c)
+            engine::ops::send(sh, msqid, mtype, &src, msgflg, x, c)
         })
     })
 }
@@ -81,6 +132,36 @@ pub fn msgrcv(
     msgtyp: i64,
     msgflg: i32,
 ) -> Result<usize, Errno> {
+    receive(s, msqid, msgp, msgsz, msgtyp, ext::linux_bits(msgflg), Ext::default())
+}
+
+/// `msgq_timedrcv`: `msgrcv` with `MSGQ_PEEK` allowed in `msgflg` and an optional
+/// deadline, read and checked first.
+#[allow(clippy::too_many_arguments)]
+pub fn timedrcv(
+    s: &Store,
+    msqid: i32,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    clockid: i32,
+    abstime: *const libc::timespec,
+) -> Result<usize, Errno> {
+    let deadline = read_deadline(clockid, abstime)?;
+    let (x, flags) = ext::recv_flags(msgflg)?;
+    receive(s, msqid, msgp, msgsz, msgtyp, flags, Ext { ext: x, deadline })
+}
+
+fn receive(
+    s: &Store,
+    msqid: i32,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    x: Ext<ext::RecvExt>,
+) -> Result<usize, Errno> {
     checks::msgrcv_args(msqid, msgsz, msgflg)?;
     if msgflg & MSG_COPY != 0 {
         usermem::probe_read(msgp.cast(), checks::msg_copy_probe_len(msgsz, msgmax(s)?))?;
@@ -88,7 +169,7 @@ pub fn msgrcv(
     let mut sink = UserSink(msgp.cast());
     creds::with(|c| {
         s.on_queue(msqid, |sh| {
-            engine::ops::msgrcv(sh, msqid, msgsz, msgtyp, msgflg, c, &mut sink)
+            engine::ops::receive(sh, msqid, msgsz, msgtyp, msgflg, x, c, &mut sink)
         })
     })
 }
