@@ -49,6 +49,9 @@ mod checks;
 #[path = "../msgq-core/src/errno.rs"]
 mod errno;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#[path = "../msgq-core/src/ext.rs"]
+mod ext;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ids.rs"]
 mod ids;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
