@@ -100,13 +100,13 @@ fn sleep(
 /// `nowait`, a pending signal `ERESTARTNOHAND` (`EINTR` when a handler runs, as the plain
 /// calls; a restart is harmless since deadlines are absolute), a passed deadline
 /// `ETIMEDOUT`; `Ok` means block.
-fn may_block(msgflg: i32, nowait: Error, deadline: Option<Deadline>) -> Result {
-    // Only a blocking call asks the clock and the signal state.
-    if msgflg & abi::IPC_NOWAIT != 0 {
-        return Err(nowait);
-    }
-    let passed = deadline.is_some_and(|d| d.left_ns(clock_ns(d.clock)) == 0);
-    match ext::would_block(msgflg, errno::Errno::EAGAIN, signal_pending(), passed) {
+fn may_block(msgflg: i32, nowait: errno::Errno, deadline: Option<Deadline>) -> Result {
+    // The signal state and the clock are only read when `IPC_NOWAIT`, which comes first,
+    // is not set.
+    let blocking = msgflg & abi::IPC_NOWAIT == 0;
+    let interrupted = blocking && signal_pending();
+    let passed = blocking && deadline.is_some_and(|d| d.left_ns(clock_ns(d.clock)) == 0);
+    match ext::would_block(msgflg, nowait, interrupted, passed) {
         Ok(()) => Ok(()),
         Err(errno::Errno::EINTR) => Err(ERESTARTNOHAND),
         Err(e) => Err(kerr(e)),
@@ -211,7 +211,7 @@ impl Namespace {
             if q.fits(msgsz) {
                 break;
             }
-            may_block(msgflg, EAGAIN, deadline)?;
+            may_block(msgflg, errno::Errno::EAGAIN, deadline)?;
             let w = Waiter::new(Mode::Any, msgsz, current_tid(), 0)?;
             q.senders.push(w.clone(), GFP_KERNEL)?;
             match sleep(&mut g, msqid, &w, deadline)? {
@@ -379,7 +379,7 @@ impl Namespace {
                 self.notify_pollers();
                 break 'found m;
             }
-            may_block(msgflg, ENOMSG, deadline)?;
+            may_block(msgflg, errno::Errno::ENOMSG, deadline)?;
             let maxsize = checks::receiver_maxsize(size, msgflg);
             let w = if peek {
                 let w = Waiter::new(mode, maxsize, current_tid(), 0)?;
