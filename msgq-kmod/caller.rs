@@ -101,3 +101,27 @@ pub(crate) fn now() -> i64 {
     // SAFETY: `ktime_get_real_seconds()` has no preconditions.
     unsafe { bindings::ktime_get_real_seconds() }
 }
+
+/// The time on `clock` in nanoseconds since its epoch (for the deadlines of the timed calls).
+pub(crate) fn clock_ns(clock: crate::ext::Clock) -> i128 {
+    let t = match clock {
+        // SAFETY: `ktime_get_real()` may be called from any context but NMI.
+        crate::ext::Clock::Realtime => unsafe { bindings::ktime_get_real() },
+        // SAFETY: `ktime_get()` may be called from any context but NMI.
+        crate::ext::Clock::Monotonic => unsafe { bindings::ktime_get() },
+    };
+    i128::from(t)
+}
+
+/// A sleep of at least `ns` nanoseconds in jiffies (at least one, so that a short wait is
+/// not a busy loop; a waiter looks at its clock again when it wakes).
+pub(crate) fn jiffies_for(ns: u64) -> kernel::time::Jiffies {
+    // SAFETY: `nsecs_to_jiffies()` is a pure conversion.
+    let j = unsafe { bindings::nsecs_to_jiffies(ns) };
+    j.saturating_add(1)
+}
+
+/// Whether a signal is pending for the current task.
+pub(crate) fn signal_pending() -> bool {
+    kernel::current!().signal_pending()
+}

@@ -56,6 +56,12 @@ unsafe impl AsBytes for ioctl::Sysctl {}
 unsafe impl FromBytes for ioctl::Reset {}
 // SAFETY: As above.
 unsafe impl FromBytes for ioctl::Watch {}
+// SAFETY: As above (`Timeout` is such a struct too).
+unsafe impl FromBytes for ioctl::TimedSnd {}
+// SAFETY: As above.
+unsafe impl FromBytes for ioctl::TimedRcv {}
+// SAFETY: As above.
+unsafe impl FromBytes for ioctl::QueueOp {}
 
 /// The state of one open file of `/dev/msgq`: the opener's namespace, and what `poll()`
 /// reports on (`MSGQ_WATCH`).
@@ -197,6 +203,26 @@ impl MiscDevice for MsgqFile {
                 }
                 ns.poll_cv.notify_all();
                 Ok(0)
+            }
+            ioctl::MSGQ_TIMEDSND => {
+                let a: ioctl::TimedSnd = read_arg(arg)?;
+                version(a.version)?;
+                ns.timedsnd(&a)
+            }
+            ioctl::MSGQ_TIMEDRCV => {
+                let a: ioctl::TimedRcv = read_arg(arg)?;
+                version(a.version)?;
+                ns.timedrcv(&a)
+            }
+            ioctl::MSGQ_PURGE => {
+                let a: ioctl::QueueOp = read_arg(arg)?;
+                version(a.version)?;
+                ns.purge(a.msqid)
+            }
+            ioctl::MSGQ_ABORT => {
+                let a: ioctl::QueueOp = read_arg(arg)?;
+                version(a.version)?;
+                ns.abort(a.msqid, a.which)
             }
             _ => Err(ENOTTY),
         }

@@ -11,12 +11,21 @@
 use crate::{
     abi,
     caller::{
+        clock_ns,
         current_tgid,
         current_tid,
+        jiffies_for,
         now,
+        signal_pending,
         TaskCaller, //
     },
-    checks, kerr,
+    checks, errno,
+    ext::{
+        self,
+        Deadline,
+        SendExt, //
+    },
+    ioctl, kerr,
     messages::{
         Msg,
         HDR, //
@@ -31,7 +40,10 @@ use crate::{
 };
 use kernel::{
     prelude::*,
-    sync::Arc,
+    sync::{
+        Arc,
+        CondVarTimeoutResult, //
+    },
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -51,11 +63,26 @@ enum Woken {
     Again,
 }
 
-/// Sleeps until `w` is woken; unlinks it unless a waker already did. A pending signal with no
-/// outcome is `ERESTARTNOHAND`.
-fn sleep(g: &mut NsGuard<'_>, msqid: i32, w: &Arc<Waiter>) -> Result<Woken> {
-    let signal = w.wake.wait_interruptible(g);
-    // An outcome that raced with a signal wins (a handed-off message is never lost).
+/// Sleeps until `w` is woken, or until `deadline` passes; unlinks it unless a waker already
+/// did. A pending signal with no outcome is `ERESTARTNOHAND`.
+fn sleep(
+    g: &mut NsGuard<'_>,
+    msqid: i32,
+    w: &Arc<Waiter>,
+    deadline: Option<Deadline>,
+) -> Result<Woken> {
+    let signal = match deadline {
+        None => w.wake.wait_interruptible(g),
+        Some(d) => {
+            let left = d.left_ns(clock_ns(d.clock));
+            matches!(
+                w.wake.wait_interruptible_timeout(g, jiffies_for(left)),
+                CondVarTimeoutResult::Signal { .. }
+            )
+        }
+    };
+    // An outcome that raced with a signal or the timeout wins (a handed-off message is never
+    // lost: the waker left it with the namespace lock held, which this task holds again).
     if let Some(o) = w.take() {
         return Ok(Woken::Outcome(o));
     }
@@ -67,6 +94,33 @@ fn sleep(g: &mut NsGuard<'_>, msqid: i32, w: &Arc<Waiter>) -> Result<Woken> {
         return Err(ERESTARTNOHAND);
     }
     Ok(Woken::Again)
+}
+
+/// What a call that would block does (`ext::would_block`'s order): `IPC_NOWAIT` gives
+/// `nowait`, a pending signal `ERESTARTNOHAND` (`EINTR` when a handler runs, as the plain
+/// calls; a restart is harmless since deadlines are absolute), a passed deadline
+/// `ETIMEDOUT`; `Ok` means block.
+fn may_block(msgflg: i32, nowait: errno::Errno, deadline: Option<Deadline>) -> Result {
+    // The signal state and the clock are only read when `IPC_NOWAIT`, which comes first,
+    // is not set.
+    let blocking = msgflg & abi::IPC_NOWAIT == 0;
+    let interrupted = blocking && signal_pending();
+    let passed = blocking && deadline.is_some_and(|d| d.left_ns(clock_ns(d.clock)) == 0);
+    match ext::would_block(msgflg, nowait, interrupted, passed) {
+        Ok(()) => Ok(()),
+        Err(errno::Errno::EINTR) => Err(ERESTARTNOHAND),
+        Err(e) => Err(kerr(e)),
+    }
+}
+
+/// The deadline of a timed call (`ext::deadline`: `EINVAL` for a bad clock or `tv_nsec`).
+pub(crate) fn deadline_of(t: &ioctl::Timeout) -> Result<Option<Deadline>> {
+    if t.present == 0 {
+        return Ok(None);
+    }
+    ext::deadline(t.clockid, t.sec, t.nsec)
+        .map(Some)
+        .map_err(kerr)
 }
 
 /// The message to send, the buffer read with one user copy (`mtype` and text), when the
@@ -109,6 +163,26 @@ fn read_in_order(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Result<Msg>
 impl Namespace {
     /// `msgsnd(msqid, msgp, msgsz, msgflg)`.
     pub(crate) fn msgsnd(&self, msqid: i32, msgp: u64, msgsz: u64, msgflg: i32) -> Result<isize> {
+        self.send(msqid, msgp, msgsz, msgflg, SendExt::default(), None)
+    }
+
+    /// `MSGQ_TIMEDSND`: `msgsnd` with the send extension bits and an optional deadline.
+    pub(crate) fn timedsnd(&self, a: &ioctl::TimedSnd) -> Result<isize> {
+        let (ext, msgflg) = ext::send_flags(a.msgflg).map_err(kerr)?;
+        let deadline = deadline_of(&a.timeout)?;
+        self.send(a.msqid, a.msgp, a.msgsz, msgflg, ext, deadline)
+    }
+
+    /// A send: `msgsnd` with the extensions `ext` (plain for `msgsnd`) and `deadline`.
+    fn send(
+        &self,
+        msqid: i32,
+        msgp: u64,
+        msgsz: u64,
+        msgflg: i32,
+        ext: SendExt,
+        deadline: Option<Deadline>,
+    ) -> Result<isize> {
         let p = uaddr(msgp)?;
         let msgmax = self.msgmax();
         let msg = match read_whole(p, msqid, msgsz, msgmax) {
@@ -117,43 +191,96 @@ impl Namespace {
         };
         let caller = TaskCaller::current();
         let msgsz = msg.size();
+        let need = if ext.overwrite {
+            ext::OVERWRITE_PERM
+        } else {
+            perm::WRITE
+        };
 
         let mut g = self.inner.lock();
-        // 6. Wait for room.
+        // 6. Wait for room (an overwrite makes room instead, below).
         loop {
             let q = g.lookup(msqid)?;
-            perm::ipcperms(&q.perm, &caller, perm::WRITE).map_err(kerr)?;
+            perm::ipcperms(&q.perm, &caller, need).map_err(kerr)?;
+            if ext.overwrite {
+                if !ext::overwrite_can_fit(msgsz, q.qbytes) {
+                    return Err(kerr(ext::EMSGSIZE));
+                }
+                break;
+            }
             if q.fits(msgsz) {
                 break;
             }
-            if msgflg & abi::IPC_NOWAIT != 0 {
-                return Err(EAGAIN);
-            }
+            may_block(msgflg, errno::Errno::EAGAIN, deadline)?;
             let w = Waiter::new(Mode::Any, msgsz, current_tid(), 0)?;
             q.senders.push(w.clone(), GFP_KERNEL)?;
-            match sleep(&mut g, msqid, &w)? {
+            match sleep(&mut g, msqid, &w, deadline)? {
                 Woken::Outcome(Err(e)) => return Err(e),
                 // Nobody hands a message to a sender.
                 Woken::Outcome(Ok(_)) => return Err(EINVAL),
                 Woken::Again => {}
             }
         }
-        // 7. Send: hand it to a waiting receiver, else enqueue it. What an enqueue may
-        // allocate is allocated first, so nothing changes on ENOMEM.
+        // 7. Send: copies to the blocked peekers (and, broadcast, to every matching receiver),
+        // hand it to a waiting receiver, else enqueue it. What may be allocated (the enqueue's
+        // room, the copies) is allocated first, so nothing changes on ENOMEM.
         let t = now();
         let q = g.lookup(msqid)?;
         q.msgs.prepare(msg.mtype)?;
+        let mut copies = if q.peekers.is_empty() && !ext.broadcast {
+            KVec::new()
+        } else {
+            q.copies_for(&msg, ext.broadcast)?
+        };
+        let (dropped, dropped_bytes) = if ext.overwrite {
+            q.drop_until_fits(msgsz)
+        } else {
+            (0, 0)
+        };
         q.lspid = current_tgid();
         q.stime = t;
-        if let Some(msg) = q.pipelined_send(msg, t) {
-            q.msgs.push(msg).map_err(|_| ENOMEM)?;
-            // `fits` checked that these stay within qbytes.
+        let mut given = if q.peekers.is_empty() {
+            0
+        } else {
+            q.give_peekers(&msg, &mut copies)
+        };
+        let left = if ext.broadcast {
+            let (n, left) = q.broadcast(msg, t, &mut copies);
+            given = given.saturating_add(n);
+            left
+        } else {
+            q.pipelined_send(msg, t)
+        };
+        if dropped > 0 {
+            g.account_dropped(dropped, dropped_bytes);
+        }
+        let q = g.lookup(msqid)?;
+        if let Some(msg) = left {
+            // `prepare` made the room, so a push cannot fail.
+            let pushed = if ext.urgent {
+                q.msgs.push_front(msg)
+            } else {
+                q.msgs.push(msg)
+            };
+            pushed.map_err(|_| ENOMEM)?;
+            // `fits` checked (or the overwrite made sure) that these stay within qbytes.
             q.cbytes = q.cbytes.saturating_add(msgsz);
             q.qnum = q.qnum.saturating_add(1);
             g.account_enqueue(msgsz);
         }
+        if dropped > 0 {
+            // Blocked senders stay blocked when the room went to this message; when it was
+            // handed over instead, the room may let some in (only those that fit are woken).
+            g.lookup(msqid)?.wake_senders(false);
+        }
         self.notify_pollers();
-        Ok(0)
+        Ok(if ext.overwrite {
+            dropped as isize
+        } else if ext.broadcast {
+            given as isize
+        } else {
+            0
+        })
     }
 
     /// `msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)`.
@@ -164,6 +291,31 @@ impl Namespace {
         msgsz: u64,
         msgtyp: i64,
         msgflg: i32,
+    ) -> Result<isize> {
+        self.recv(msqid, msgp, msgsz, msgtyp, msgflg, false, None)
+    }
+
+    /// `MSGQ_TIMEDRCV`: `msgrcv` with `MSGQ_PEEK` and an optional deadline.
+    pub(crate) fn timedrcv(&self, a: &ioctl::TimedRcv) -> Result<isize> {
+        let (ext, msgflg) = ext::recv_flags(a.msgflg).map_err(kerr)?;
+        let deadline = deadline_of(&a.timeout)?;
+        self.recv(
+            a.msqid, a.msgp, a.msgsz, a.msgtyp, msgflg, ext.peek, deadline,
+        )
+    }
+
+    /// A receive: `msgrcv`, or with `peek` a copy of the selected message left in place,
+    /// waiting at most until `deadline`.
+    #[allow(clippy::too_many_arguments)]
+    fn recv(
+        &self,
+        msqid: i32,
+        msgp: u64,
+        msgsz: u64,
+        msgtyp: i64,
+        msgflg: i32,
+        peek: bool,
+        deadline: Option<Deadline>,
     ) -> Result<isize> {
         // 1, 2a. msqid, size, MSG_COPY's flags.
         let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
@@ -196,6 +348,13 @@ impl Namespace {
                     return Err(EINVAL);
                 };
                 checks::receive_len(m.size(), size, msgflg).map_err(kerr)?;
+                if peek {
+                    // A copy of what the receiver gets, made under the lock; the message,
+                    // `rtime` and `lrpid` stay as they are.
+                    let c = m.copy(size)?;
+                    drop(g);
+                    break 'found c;
+                }
                 if copy {
                     checks::copy_fits(m.size(), size, msgmax).map_err(kerr)?;
                     copy_buf.clear();
@@ -220,12 +379,16 @@ impl Namespace {
                 self.notify_pollers();
                 break 'found m;
             }
-            if msgflg & abi::IPC_NOWAIT != 0 {
-                return Err(ENOMSG);
-            }
+            may_block(msgflg, errno::Errno::ENOMSG, deadline)?;
             let maxsize = checks::receiver_maxsize(size, msgflg);
-            let w = q.receivers.add(mode, maxsize, current_tid())?;
-            match sleep(&mut g, msqid, &w)? {
+            let w = if peek {
+                let w = Waiter::new(mode, maxsize, current_tid(), 0)?;
+                q.peekers.push(w.clone(), GFP_KERNEL)?;
+                w
+            } else {
+                q.receivers.add(mode, maxsize, current_tid())?
+            };
+            match sleep(&mut g, msqid, &w, deadline)? {
                 Woken::Outcome(Ok(m)) => {
                     drop(g);
                     break 'found m;
@@ -244,5 +407,38 @@ impl Namespace {
         drop(msg);
         // `n <= msgsz <= LONG_MAX` (checked in step 1).
         Ok(n as isize)
+    }
+}
+
+impl Namespace {
+    /// `MSGQ_PURGE`: discards every message of the queue (read permission, `ext::PURGE_PERM`);
+    /// returns how many. Not a receive: `rtime`, `lrpid` and `ctime` stay as they are. Blocked
+    /// senders whose message now fits are woken, as after a receive.
+    pub(crate) fn purge(&self, msqid: i32) -> Result<isize> {
+        let caller = TaskCaller::current();
+        let mut g = self.inner.lock();
+        let q = g.lookup(msqid)?;
+        perm::ipcperms(&q.perm, &caller, ext::PURGE_PERM).map_err(kerr)?;
+        let (n, bytes) = q.purge();
+        g.account_dropped(n, bytes);
+        drop(g);
+        self.notify_pollers();
+        Ok(isize::try_from(n).unwrap_or(isize::MAX))
+    }
+
+    /// `MSGQ_ABORT`: the blocked receivers (with peekers) and/or senders of the queue, as
+    /// `which` says (`ext::abort_perm`: `EINVAL`, and the permission it needs), return
+    /// `ECANCELED`; returns how many were woken.
+    pub(crate) fn abort(&self, msqid: i32, which: i32) -> Result<isize> {
+        let need = ext::abort_perm(which).map_err(kerr)?;
+        let caller = TaskCaller::current();
+        let mut g = self.inner.lock();
+        let q = g.lookup(msqid)?;
+        perm::ipcperms(&q.perm, &caller, need).map_err(kerr)?;
+        let n = q.abort(
+            which & ext::MSGQ_ABORT_RECEIVERS != 0,
+            which & ext::MSGQ_ABORT_SENDERS != 0,
+        );
+        Ok(isize::try_from(n).unwrap_or(isize::MAX))
     }
 }

@@ -66,6 +66,19 @@ impl Msg {
         &self.buf
     }
 
+    /// A copy of `mtype` and the first `n` bytes of the text (the whole message when `n` is
+    /// at least its size), in a new buffer (`ENOMEM`).
+    pub(crate) fn copy(&self, n: usize) -> Result<Msg> {
+        let bytes = self.head_and_text(n);
+        let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+        let mut buf = KVVec::with_capacity(bytes.len(), flags)?;
+        buf.extend_from_slice(bytes, flags)?;
+        Ok(Msg {
+            mtype: self.mtype,
+            buf,
+        })
+    }
+
     /// A message with no text (allocates nothing).
     fn empty() -> Self {
         Msg {
@@ -77,6 +90,12 @@ impl Msg {
 
 /// No slot (the end of a list).
 const NIL: u32 = u32::MAX;
+
+/// The arrival number of the first message put at the back of an empty queue. Messages put
+/// at the front (`MSGQ_URGENT`) take numbers below it, counting down, so the order of
+/// arrival numbers is always the queue order (which `heads`, and so `MSG_EXCEPT`, relies on):
+/// 2^63 of either kind cannot happen in practice.
+const FIRST_SEQ: u64 = 1 << 63;
 
 /// An arena larger than this many slots is freed when the queue empties; a smaller one is
 /// kept for the next messages.
@@ -111,8 +130,11 @@ pub(crate) struct Messages {
     last: u32,
     /// The number of messages.
     live: usize,
-    /// The next arrival number.
+    /// The next arrival number of a message put at the back (counts up from [`FIRST_SEQ`]).
     next_seq: u64,
+    /// The arrival number of the next message put at the front (`MSGQ_URGENT`; counts down
+    /// from `FIRST_SEQ - 1`), so arrival numbers stay in queue order.
+    front_seq: u64,
     types: RBTree<i64, TypeFifo>,
     /// Arrival number of each type's oldest message -> its slot.
     heads: RBTree<u64, u32>,
@@ -128,7 +150,8 @@ impl Messages {
             first: NIL,
             last: NIL,
             live: 0,
-            next_seq: 0,
+            next_seq: FIRST_SEQ,
+            front_seq: FIRST_SEQ - 1,
             types: RBTree::new(),
             heads: RBTree::new(),
             spare_type: None,
@@ -160,19 +183,37 @@ impl Messages {
     /// Appends a message. Fails (giving the message back) only if [`Messages::prepare`] was
     /// not called for it.
     pub(crate) fn push(&mut self, msg: Msg) -> core::result::Result<(), Msg> {
+        self.push_at(msg, false)
+    }
+
+    /// Puts a message at the front (`MSGQ_URGENT`): the first in queue order and the first of
+    /// its type. Fails (giving the message back) only if [`Messages::prepare`] was not called
+    /// for it.
+    pub(crate) fn push_front(&mut self, msg: Msg) -> core::result::Result<(), Msg> {
+        self.push_at(msg, true)
+    }
+
+    fn push_at(&mut self, msg: Msg, front: bool) -> core::result::Result<(), Msg> {
         let t = msg.mtype;
         let new_type = self.types.get(&t).is_none();
         if new_type && (self.spare_type.is_none() || self.spare_head.is_none()) {
             return Err(msg);
         }
-        let seq = self.next_seq;
-        // A u64 counter of messages cannot wrap in practice; never panic if it did.
-        self.next_seq = self.next_seq.wrapping_add(1);
+        // u64 counters of messages cannot wrap in practice; never panic if one did.
+        let seq = if front {
+            let s = self.front_seq;
+            self.front_seq = self.front_seq.wrapping_sub(1);
+            s
+        } else {
+            let s = self.next_seq;
+            self.next_seq = self.next_seq.wrapping_add(1);
+            s
+        };
         let slot = Slot {
             msg,
             seq,
-            prev: self.last,
-            next: NIL,
+            prev: if front { NIL } else { self.last },
+            next: if front { self.first } else { NIL },
             next_same: NIL,
         };
         let idx = if let Some(s) = self.slots.get_mut(self.free as usize) {
@@ -187,16 +228,37 @@ impl Messages {
             }
             idx
         };
-        match self.slot_mut(self.last) {
-            None => self.first = idx,
-            Some(l) => l.next = idx,
+        if front {
+            match self.slot_mut(self.first) {
+                None => self.last = idx,
+                Some(f) => f.prev = idx,
+            }
+            self.first = idx;
+        } else {
+            match self.slot_mut(self.last) {
+                None => self.first = idx,
+                Some(l) => l.next = idx,
+            }
+            self.last = idx;
         }
-        self.last = idx;
         self.live += 1;
         if let Some(f) = self.types.get_mut(&t) {
-            let last = core::mem::replace(&mut f.last, idx);
-            if let Some(l) = self.slot_mut(last) {
-                l.next_same = idx;
+            if front {
+                // The new message is its type's oldest: it heads the type's FIFO and takes
+                // the type's `heads` node (re-keyed, no allocation).
+                let old_first = core::mem::replace(&mut f.first, idx);
+                let old_seq = self.slots.get(old_first as usize).map(|s| s.seq);
+                if let Some(s) = self.slot_mut(idx) {
+                    s.next_same = old_first;
+                }
+                if let Some(n) = old_seq.and_then(|q| self.heads.remove_node(&q)) {
+                    self.heads.insert(n.into_reservation().into_node(seq, idx));
+                }
+            } else {
+                let last = core::mem::replace(&mut f.last, idx);
+                if let Some(l) = self.slot_mut(last) {
+                    l.next_same = idx;
+                }
             }
         } else if let (Some(tn), Some(hn)) = (self.spare_type.take(), self.spare_head.take()) {
             self.types.insert(tn.into_node(
@@ -252,9 +314,35 @@ impl Messages {
         self.slots.get(idx as usize).map(|s| &s.msg)
     }
 
+    /// Removes the oldest message in queue order (always the oldest of its type), if any.
+    ///
+    /// Unlike [`Messages::take`], this keeps the arena's memory when the queue empties, so the
+    /// allocations a [`Messages::prepare`] made before stay valid (an overwriting send drops
+    /// messages between its `prepare` and its push).
+    pub(crate) fn pop_front(&mut self) -> Option<Msg> {
+        if self.first == NIL {
+            return None;
+        }
+        self.remove(self.first, false)
+    }
+
+    /// Frees a large arena if the queue is empty (what [`Messages::take`] does when it
+    /// empties the queue; after [`Messages::pop_front`]s that did not).
+    pub(crate) fn shrink_if_empty(&mut self) {
+        if self.live == 0 && self.slots.capacity() > KEEP_SLOTS {
+            self.slots = KVVec::new();
+            self.free = NIL;
+        }
+    }
+
     /// Removes the message in slot `idx`, which must be the oldest of its type (every mode
     /// [`Messages::find`] serves for a removal selects one); `None` otherwise.
     pub(crate) fn take(&mut self, idx: u32) -> Option<Msg> {
+        self.remove(idx, true)
+    }
+
+    /// [`Messages::take`]; `shrink`: free a large arena when the queue empties.
+    fn remove(&mut self, idx: u32, shrink: bool) -> Option<Msg> {
         let s = self.slots.get(idx as usize)?;
         let (t, seq, prev, next, next_same) = (s.msg.mtype, s.seq, s.prev, s.next, s.next_same);
         if self.types.get(&t)?.first != idx {
@@ -294,7 +382,7 @@ impl Messages {
         if self.live == 0 {
             // Every slot is free: start again from an empty arena.
             self.slots.clear();
-            if self.slots.capacity() > KEEP_SLOTS {
+            if shrink && self.slots.capacity() > KEEP_SLOTS {
                 self.slots = KVVec::new();
             }
             self.free = NIL;

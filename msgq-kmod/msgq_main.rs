@@ -22,7 +22,8 @@
 //! * [`messages`]: a queue's messages (global FIFO plus per-type FIFOs in one slot arena).
 //! * [`receivers`]: a queue's blocked receivers (general ones, and per exact type).
 //! * [`waiter`]: a blocked sender or receiver and its mailbox (the direct hand-off).
-//! * [`ipc`]: `msgsnd` and `msgrcv`.
+//! * [`ipc`]: `msgsnd` and `msgrcv`, and the extensions of `msgq-core/src/ext.rs` (timed
+//!   calls, urgent, overwrite, broadcast, peek, purge, abort; docs/kmod.md, "Extensions").
 //! * [`caller`]: the calling task's credentials as a [`perm::Caller`].
 //! * [`device`]: the file operations and the ioctl dispatch.
 
@@ -48,6 +49,9 @@ mod checks;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/errno.rs"]
 mod errno;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#[path = "../msgq-core/src/ext.rs"]
+mod ext;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ids.rs"]
 mod ids;

@@ -333,6 +333,13 @@ impl NsInner {
         self.msg_bytes = self.msg_bytes.saturating_add(size);
     }
 
+    /// The namespace totals after `n` messages of `bytes` bytes in all left a queue
+    /// (`MSGQ_OVERWRITE`, `MSGQ_PURGE`).
+    pub(crate) fn account_dropped(&mut self, n: u64, bytes: u64) {
+        self.msg_hdrs = self.msg_hdrs.saturating_sub(n);
+        self.msg_bytes = self.msg_bytes.saturating_sub(bytes);
+    }
+
     /// The namespace totals after a message left a queue.
     pub(crate) fn account_dequeue(&mut self, size: u64) {
         self.msg_hdrs = self.msg_hdrs.saturating_sub(1);

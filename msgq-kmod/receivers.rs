@@ -109,6 +109,38 @@ impl Receivers {
         w
     }
 
+    /// The number of blocked receivers that accept a message of type `mtype` and whose buffer
+    /// can hold its `size` bytes (`MSGQ_BROADCAST`).
+    pub(crate) fn count_takers(&self, mtype: i64, size: u64) -> usize {
+        let takes = |w: &&Arc<Waiter>| {
+            w.mode.accepts(mtype) && crate::ext::offer(w.size, size) == crate::ext::Offer::Take
+        };
+        let general = self.general.iter().filter(takes).count();
+        let exact = self
+            .exact
+            .get(&mtype)
+            .map_or(0, |l| l.iter().filter(takes).count());
+        general.saturating_add(exact)
+    }
+
+    /// Removes every blocked receiver that accepts a message of type `mtype`, oldest first in
+    /// each list, calling `f` for each (`MSGQ_BROADCAST`).
+    pub(crate) fn drain_matching(&mut self, mtype: i64, mut f: impl FnMut(Arc<Waiter>)) {
+        self.general.retain(|w| {
+            if w.mode.accepts(mtype) {
+                f(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(mut l) = self.exact.remove(&mtype) {
+            for w in l.drain_all() {
+                f(w);
+            }
+        }
+    }
+
     /// Calls `f` for every blocked receiver.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Waiter>)) {
         self.general.iter().for_each(&mut f);

@@ -28,7 +28,7 @@ use kernel::{
 /// What a waker leaves for a waiter.
 pub(crate) type Outcome = Result<Msg>;
 
-/// A task blocked in `msgsnd` or `msgrcv`.
+/// A task blocked in `msgsnd` or `msgrcv` (or their timed forms, or a blocking peek).
 #[pin_data]
 pub(crate) struct Waiter {
     /// A receiver's selection (unused for senders).
@@ -43,7 +43,8 @@ pub(crate) struct Waiter {
     /// The wake-up of this task only.
     #[pin]
     pub(crate) wake: CondVar,
-    /// The outcome a waker leaves: a handed-off message, `E2BIG` or `EIDRM`.
+    /// The outcome a waker leaves: a handed-off message (or a peeker's copy), `E2BIG`,
+    /// `EIDRM` or `ECANCELED`.
     #[pin]
     mailbox: Mutex<Option<Outcome>>,
 }

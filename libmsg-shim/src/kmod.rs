@@ -232,6 +232,93 @@ impl Kmod {
     }
 }
 
+/// The extensions (`msgq_core::ext`): timed calls, purge, abort.
+impl Kmod {
+    /// `MSGQ_TIMEDSND`: `msgsnd` with the send extension bits (`MSGQ_URGENT`,
+    /// `MSGQ_OVERWRITE`, `MSGQ_BROADCAST`) in `msgflg` and an optional absolute deadline
+    /// `(clockid, sec, nsec)`. Returns 0, or the number of messages dropped (overwrite), or
+    /// the number of receivers given a copy (broadcast).
+    pub fn timedsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+        timeout: Option<(i32, i64, i64)>,
+    ) -> Result<i64, i32> {
+        let mut a = ioctl::TimedSnd {
+            version: ioctl::VERSION,
+            msqid,
+            msgflg,
+            pad: 0,
+            msgp: msgp as u64,
+            msgsz: msgsz as u64,
+            timeout: timeout_arg(timeout),
+        };
+        self.call(ioctl::MSGQ_TIMEDSND, &mut a)
+    }
+
+    /// `MSGQ_TIMEDRCV`: `msgrcv` with `MSGQ_PEEK` allowed in `msgflg` and an optional
+    /// absolute deadline `(clockid, sec, nsec)`. Returns the number of bytes copied.
+    pub fn timedrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+        timeout: Option<(i32, i64, i64)>,
+    ) -> Result<i64, i32> {
+        let mut a = ioctl::TimedRcv {
+            version: ioctl::VERSION,
+            msqid,
+            msgflg,
+            pad: 0,
+            msgp: msgp as u64,
+            msgsz: msgsz as u64,
+            msgtyp,
+            timeout: timeout_arg(timeout),
+        };
+        self.call(ioctl::MSGQ_TIMEDRCV, &mut a)
+    }
+
+    /// `MSGQ_PURGE`: discards every message of the queue; returns how many.
+    pub fn purge(&self, msqid: i32) -> Result<i64, i32> {
+        let mut a = ioctl::QueueOp {
+            version: ioctl::VERSION,
+            msqid,
+            which: 0,
+            pad: 0,
+        };
+        self.call(ioctl::MSGQ_PURGE, &mut a)
+    }
+
+    /// `MSGQ_ABORT`: wakes the queue's blocked receivers (`MSGQ_ABORT_RECEIVERS`) and/or
+    /// senders (`MSGQ_ABORT_SENDERS`) with `ECANCELED`; returns how many were woken.
+    pub fn abort(&self, msqid: i32, which: i32) -> Result<i64, i32> {
+        let mut a = ioctl::QueueOp {
+            version: ioctl::VERSION,
+            msqid,
+            which,
+            pad: 0,
+        };
+        self.call(ioctl::MSGQ_ABORT, &mut a)
+    }
+}
+
+/// The ioctl form of an optional deadline `(clockid, sec, nsec)`.
+fn timeout_arg(t: Option<(i32, i64, i64)>) -> ioctl::Timeout {
+    match t {
+        None => ioctl::Timeout::default(),
+        Some((clockid, sec, nsec)) => ioctl::Timeout {
+            present: 1,
+            clockid,
+            sec,
+            nsec,
+        },
+    }
+}
+
 /// The `which` number of a limit in [`ioctl::Sysctl`].
 pub const fn sysctl_index(which: Sysctl) -> u32 {
     match which {

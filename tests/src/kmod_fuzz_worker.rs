@@ -546,6 +546,10 @@ impl Worker {
             ioctl::MSGQ_SYSCTL,
             ioctl::MSGQ_WATCH,
             ioctl::MSGQ_RESET,
+            ioctl::MSGQ_TIMEDSND,
+            ioctl::MSGQ_TIMEDRCV,
+            ioctl::MSGQ_PURGE,
+            ioctl::MSGQ_ABORT,
         ];
         loop {
             let c = match self.rng.below(3) {
