@@ -22,3 +22,15 @@ test-capi: deps
 	@tests/capi/run.sh $(CURDIR)/target/capi/root
 
 TEST_TARGETS += test-capi
+
+# The same scenarios on the kernel module, in the guest (tests/capi/guest_run.sh).
+VM_CAPI_OUT = $(CURDIR)/target/capi/out
+VM_TEST_BINS += $(CURDIR)/tests/capi/guest_run.sh,$(VM_CAPI_OUT)/scenarios,$(CURDIR)/tests/capi/scenarios.expected
+VM_TEST_DEPS += capi-build
+# The program (its library comes along: ldd names it through the rpath) and the transcript.
+vm-test: export VM_PACK += $(VM_CAPI_OUT)/scenarios $(CURDIR)/tests/capi/scenarios.expected
+
+.PHONY: capi-build
+capi-build: deps
+	@$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/target/capi/root DESTDIR= >/dev/null
+	@tests/capi/run.sh $(CURDIR)/target/capi/root build

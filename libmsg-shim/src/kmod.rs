@@ -13,18 +13,6 @@ use msgq_core::limits::Sysctl;
 use msgq_core::procfmt;
 use std::ffi::c_void;
 
-fn timeout_arg(t: Option<(i32, i64, i64)>) -> ioctl::Timeout {
-    match t {
-        None => ioctl::Timeout::default(),
-        Some((clockid, sec, nsec)) => ioctl::Timeout {
-            present: 1,
-            clockid,
-            sec,
-            nsec,
-        },
-    }
-}
-
 /// An open `/dev/msgq`.
 pub struct Kmod {
     fd: i32,
@@ -116,74 +104,6 @@ impl Kmod {
             buf: buf as u64,
         };
         self.call(ioctl::MSGQ_CTL, &mut a).map(|r| r as i32)
-    }
-
-    /// `msgq_timedsnd`: the send extensions in `msgflg`, an optional deadline
-    /// (clockid, sec, nsec). Returns 0 or a count (see `ioctl::TimedSnd`).
-    pub fn timedsnd(
-        &self,
-        msqid: i32,
-        msgp: *const c_void,
-        msgsz: usize,
-        msgflg: i32,
-        timeout: Option<(i32, i64, i64)>,
-    ) -> Result<i64, i32> {
-        let mut a = ioctl::TimedSnd {
-            version: ioctl::VERSION,
-            msqid,
-            msgflg,
-            pad: 0,
-            msgp: msgp as u64,
-            msgsz: msgsz as u64,
-            timeout: timeout_arg(timeout),
-        };
-        self.call(ioctl::MSGQ_TIMEDSND, &mut a)
-    }
-
-    /// `msgq_timedrcv`: `MSGQ_PEEK` allowed in `msgflg`, an optional deadline. Returns the
-    /// byte count.
-    pub fn timedrcv(
-        &self,
-        msqid: i32,
-        msgp: *mut c_void,
-        msgsz: usize,
-        msgtyp: i64,
-        msgflg: i32,
-        timeout: Option<(i32, i64, i64)>,
-    ) -> Result<i64, i32> {
-        let mut a = ioctl::TimedRcv {
-            version: ioctl::VERSION,
-            msqid,
-            msgflg,
-            pad: 0,
-            msgp: msgp as u64,
-            msgsz: msgsz as u64,
-            msgtyp,
-            timeout: timeout_arg(timeout),
-        };
-        self.call(ioctl::MSGQ_TIMEDRCV, &mut a)
-    }
-
-    /// `msgq_purge`: the number of messages discarded.
-    pub fn purge(&self, msqid: i32) -> Result<i64, i32> {
-        let mut a = ioctl::QueueOp {
-            version: ioctl::VERSION,
-            msqid,
-            which: 0,
-            pad: 0,
-        };
-        self.call(ioctl::MSGQ_PURGE, &mut a)
-    }
-
-    /// `msgq_abort`: the number of blocked callers woken with `ECANCELED`.
-    pub fn abort(&self, msqid: i32, which: i32) -> Result<i64, i32> {
-        let mut a = ioctl::QueueOp {
-            version: ioctl::VERSION,
-            msqid,
-            which,
-            pad: 0,
-        };
-        self.call(ioctl::MSGQ_ABORT, &mut a)
     }
 
     /// Reads a limit (`which` as in [`ioctl::Sysctl`]), or writes it when `write` is given.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds tests/capi/scenarios.c against an installed msgq (prefix $1) with pkg-config, as a
+# Usage: run.sh PREFIX [build]
+# Builds tests/capi/scenarios.c against an installed msgq (prefix PREFIX) with pkg-config, as a
 # user would, and runs it: on the userspace backend (the default store, in a new IPC
 # namespace, and a store file), where its transcript must equal scenarios.expected (the
 # transcript the kernel module's run in the guest is compared with too), and on native,
-# where every extension must fail with EOPNOTSUPP.
+# where every extension must fail with EOPNOTSUPP. With `build`, only builds (for the guest:
+# tests/capi/guest_run.sh runs the same program on the kernel module).
 set -euo pipefail
 root=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +15,7 @@ export PKG_CONFIG_PATH=$root/lib/pkgconfig
 # shellcheck disable=SC2046
 cc -O1 -Wall -Werror -o "$out/scenarios" "$here/scenarios.c" \
   $(pkg-config --cflags msgq) $(pkg-config --libs msgq) -lpthread -Wl,-rpath,"$root/lib"
+[ "${2:-}" = build ] && exit 0
 man -l "$root/share/man/man3/msgq.3" >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || {
   echo "capi: the man page does not render"; exit 1; }
 fail=0
