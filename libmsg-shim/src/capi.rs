@@ -100,15 +100,16 @@ pub unsafe extern "C" fn msgq_timedrcv(
 ) -> ssize_t {
     guard(-1, || match backend::get() {
         Backend::User(u) => on_user(u, |s| {
-            raw::timedrcv(s, msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime)
-                .map(|n| n as u64)
+            raw::timedrcv(s, msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime).map(|n| n as u64)
         }),
         Backend::Kmod(k) => {
             let t = match kmod_timeout(clockid, abstime) {
                 Ok(t) => t,
                 Err(e) => return fail(e),
             };
-            ret(k.timedrcv(msqid, msgp, msgsz, msgtyp, msgflg, t).map(|n| n as u64))
+            ret(k
+                .timedrcv(msqid, msgp, msgsz, msgtyp, msgflg, t)
+                .map(|n| n as u64))
         }
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => {

@@ -3,11 +3,11 @@
 //! pointer is `EFAULT`, never a crash, and the checks run in the kernel's order (a bad
 //! `mtype` pointer beats a bad id; a bad `IPC_SET` buffer beats a bad id).
 
+use crate::engine::ops::Ext;
 use crate::engine::{self, Sink, Source};
 use crate::sys::{creds, usermem};
 use crate::Store;
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY};
-use crate::engine::ops::Ext;
 use msgq_core::checks::{self, Cmd};
 use msgq_core::ext;
 use msgq_core::Errno;
@@ -32,7 +32,15 @@ pub fn msgsnd(
     msgsz: usize,
     msgflg: i32,
 ) -> Result<(), Errno> {
-    send(s, msqid, msgp, msgsz, ext::linux_bits(msgflg), Ext::default()).map(|_| ())
+    send(
+        s,
+        msqid,
+        msgp,
+        msgsz,
+        ext::linux_bits(msgflg),
+        Ext::default(),
+    )
+    .map(|_| ())
 }
 
 /// `msgq_timedsnd`: `msgsnd` with the send extensions in `msgflg` and an optional
@@ -132,7 +140,15 @@ pub fn msgrcv(
     msgtyp: i64,
     msgflg: i32,
 ) -> Result<usize, Errno> {
-    receive(s, msqid, msgp, msgsz, msgtyp, ext::linux_bits(msgflg), Ext::default())
+    receive(
+        s,
+        msqid,
+        msgp,
+        msgsz,
+        msgtyp,
+        ext::linux_bits(msgflg),
+        Ext::default(),
+    )
 }
 
 /// `msgq_timedrcv`: `msgrcv` with `MSGQ_PEEK` allowed in `msgflg` and an optional
@@ -150,7 +166,15 @@ pub fn timedrcv(
 ) -> Result<usize, Errno> {
     let deadline = read_deadline(clockid, abstime)?;
     let (x, flags) = ext::recv_flags(msgflg)?;
-    receive(s, msqid, msgp, msgsz, msgtyp, flags, Ext { ext: x, deadline })
+    receive(
+        s,
+        msqid,
+        msgp,
+        msgsz,
+        msgtyp,
+        flags,
+        Ext { ext: x, deadline },
+    )
 }
 
 fn receive(

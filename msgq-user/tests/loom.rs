@@ -11,7 +11,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use msgq_core::abi::{IPC_CREAT, IPC_NOWAIT, IPC_PRIVATE, MSG_EXCEPT};
 use msgq_user::model::{self, Bug, Signal};
-use msgq_user::{Errno, Store, StoreOptions};
+use msgq_user::{ext, Errno, Store, StoreOptions};
 use std::sync::Arc;
 
 type Got = Result<(i64, Vec<u8>), Errno>;
@@ -588,4 +588,170 @@ fn broken_recovery_without_rollback() {
     while dying_sender(point, true, Some(Bug::SkipRollback)) {
         point += 1;
     }
+}
+
+/// Model 16: a receiver whose deadline passes (the model's clock moves on and its wait's
+/// timer fires) while a message is sent to it. It either gets the message or ETIMEDOUT; with
+/// ETIMEDOUT the message is still queued. Never lost, never duplicated, and no trace of the
+/// timed-out waiter is left.
+fn timeout_racing_with_handoff(bug: Option<Bug>) {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
+        if let Some(b) = bug {
+            model::inject(b);
+        }
+        let s = store();
+        let q = queue(&s, 16384);
+        let timer = Signal::tick();
+        let r = {
+            let (s, timer) = (s.clone(), timer.clone());
+            thread::spawn(move || {
+                timer.install();
+                let d = ext::deadline(ext::CLOCK_MONOTONIC, 0, 1).unwrap();
+                let mut buf = [0u8; 16];
+                s.receive_with(q, &mut buf, 0, 0, Some(d))
+                    .map(|(t, n)| (t, buf[..n].to_vec()))
+            })
+        };
+        let k = thread::spawn(move || {
+            model::advance_clock(1);
+            timer.raise();
+        });
+        s.send(q, 1, b"m", 0).unwrap();
+        k.join().unwrap();
+        let got = r.join().unwrap();
+        let left = drain(&s, q);
+        match got {
+            Ok(msg) => {
+                assert_eq!(msg, m(1, "m"));
+                assert_eq!(left, vec![]);
+                seen2.add("received");
+            }
+            Err(e) => {
+                assert_eq!(e, ext::ETIMEDOUT);
+                assert_eq!(
+                    left,
+                    vec![m(1, "m")],
+                    "the timed-out receiver lost the message"
+                );
+                seen2.add("timed out");
+            }
+        }
+        check_idle(&s, 0);
+    });
+    seen.assert_saw(&["received", "timed out"]);
+}
+
+#[test]
+fn timeout_vs_handoff() {
+    timeout_racing_with_handoff(None);
+}
+
+/// The broken variant: a timed-out waiter that leaves without looking at its state first.
+#[test]
+#[should_panic(expected = "lost the message")]
+fn broken_timeout_before_state_loses_the_message() {
+    timeout_racing_with_handoff(Some(Bug::TimeoutFirst));
+}
+
+/// Model 17: an abort of a queue's receivers racing with a send to its blocked receiver.
+/// The receiver either gets the message (then the abort counted nobody) or ECANCELED (then
+/// the abort counted it, and the message is queued).
+fn abort_racing_with_handoff(bug: Option<Bug>) {
+    let seen = Seen::default();
+    let seen2 = seen.clone();
+    loom::model(move || {
+        if let Some(b) = bug {
+            model::inject(b);
+        }
+        let s = store();
+        let q = queue(&s, 16384);
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || rcv(&s, q, 0, 0))
+        };
+        let a = {
+            let s = s.clone();
+            thread::spawn(move || s.abort(q, ext::MSGQ_ABORT_RECEIVERS).unwrap())
+        };
+        s.send(q, 1, b"m", 0).unwrap();
+        let aborted = a.join().unwrap();
+        let got = r.join().unwrap();
+        let left = drain(&s, q);
+        match got {
+            Ok(msg) => {
+                assert_eq!(msg, m(1, "m"));
+                assert_eq!(left, vec![]);
+                assert_eq!(aborted, 0);
+                seen2.add("received");
+            }
+            Err(e) => {
+                assert_eq!(e, ext::ECANCELED);
+                assert_eq!(
+                    left,
+                    vec![m(1, "m")],
+                    "the aborted receiver lost the message"
+                );
+                assert_eq!(aborted, 1);
+                seen2.add("aborted");
+            }
+        }
+        check_idle(&s, 0);
+    });
+    seen.assert_saw(&["received", "aborted"]);
+}
+
+#[test]
+fn abort_vs_handoff() {
+    abort_racing_with_handoff(None);
+}
+
+/// The broken variant: the abort also ends receivers a message was already handed to.
+#[test]
+#[should_panic(expected = "lost the message")]
+fn broken_abort_of_a_served_receiver_loses_the_message() {
+    abort_racing_with_handoff(Some(Bug::AbortDelivered));
+}
+
+/// Model 18: a broadcast to two blocked receivers, one waiting for exactly its type (the
+/// type's list) and one for any type (the general list): both get a copy, the broadcast
+/// counts 2, nothing is queued, and both wake (a lost wake-up is a loom deadlock).
+fn broadcast_to_both_lists(bug: Option<Bug>) {
+    model_that_blocks(move || {
+        if let Some(b) = bug {
+            model::inject(b);
+        }
+        let s = store();
+        let q = queue(&s, 16384);
+        let rs: Vec<_> = [2, 0]
+            .into_iter()
+            .map(|typ| {
+                let s = s.clone();
+                thread::spawn(move || rcv(&s, q, typ, 0))
+            })
+            .collect();
+        while s.waiting(q).unwrap() != (2, 0) {
+            thread::yield_now();
+        }
+        let n = s.send_with(q, 2, b"b", ext::MSGQ_BROADCAST, None).unwrap();
+        assert_eq!(n, 2, "the broadcast missed a receiver");
+        for r in rs {
+            assert_eq!(r.join().unwrap(), Ok(m(2, "b")));
+        }
+        assert_eq!(drain(&s, q), vec![]);
+        check_idle(&s, 0);
+    });
+}
+
+#[test]
+fn broadcast_reaches_both_lists() {
+    broadcast_to_both_lists(None);
+}
+
+/// The broken variant: a broadcast that only serves the general list.
+#[test]
+#[should_panic(expected = "missed a receiver")]
+fn broken_broadcast_misses_the_typed_receiver() {
+    broadcast_to_both_lists(Some(Bug::BroadcastGeneralOnly));
 }
