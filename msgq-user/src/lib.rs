@@ -308,6 +308,24 @@ impl Store {
         creds::with(|c| self.on_queue(id, |s| engine::manage::abort(s, id, which, c)))
     }
 
+    /// Waits until a receive of some entry of `wants` would find a message (FreeRTOS's
+    /// queue sets), or `deadline`: returns, per entry, 1 (ready), `-errno` (the queue
+    /// cannot be watched: `EINVAL`, `EIDRM`, `EACCES`) or 0. Fails with `ETIMEDOUT` at
+    /// the deadline, `EINTR` when a signal handler ran, `EINVAL` for no entry or more than
+    /// [`engine::select::MAX`]. Nothing is received: a receive with `IPC_NOWAIT` follows.
+    #[cfg(not(loom))]
+    pub fn select(
+        &self,
+        wants: &[engine::select::Want],
+        deadline: Option<ext::Deadline>,
+    ) -> Result<Vec<i32>, Errno> {
+        let mut ready = vec![0; wants.len()];
+        creds::with(|c| {
+            self.run(|b| engine::select::select(b.shards(), wants, deadline, c, &mut ready))
+        })?;
+        Ok(ready)
+    }
+
     /// How many callers are blocked on queue `id`: (receivers and peekers, senders).
     pub fn waiting(&self, id: i32) -> Result<(u64, u64), Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::manage::waiting(s, id, c)))

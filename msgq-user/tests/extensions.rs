@@ -445,3 +445,76 @@ fn removal_and_signals_end_timed_waits() {
     assert_eq!(h.join().unwrap(), Err(Errno::EINTR));
     s.check().unwrap();
 }
+
+#[test]
+fn select_waits_for_any_queue() {
+    use msgq_user::engine::select::Want;
+    let s = store("select");
+    let qs: Vec<i32> = (0..3)
+        .map(|_| s.msgget(IPC_PRIVATE, 0o600).unwrap())
+        .collect();
+    let want = |typ: i64, flg: i32| -> Vec<Want> {
+        qs.iter()
+            .map(|&id| Want {
+                id,
+                msgtyp: typ,
+                msgflg: flg,
+            })
+            .collect()
+    };
+    let d = || Some(deadline_in(Duration::from_millis(30)));
+    assert_eq!(s.select(&want(0, 0), d()), Err(ETIMEDOUT));
+    assert_eq!(s.select(&[], d()), Err(Errno::EINVAL));
+    s.send(qs[1], 5, b"x", 0).unwrap();
+    assert_eq!(s.select(&want(0, 0), d()), Ok(vec![0, 1, 0]));
+    assert_eq!(s.select(&want(5, MSG_EXCEPT), d()), Err(ETIMEDOUT));
+    assert_eq!(s.select(&want(-5, 0), None), Ok(vec![0, 1, 0]));
+    // Nothing was received.
+    assert_eq!(qnum(&s, qs[1]), 1);
+    // A blocked select, woken by a send to another queue; an abort does not end it.
+    let (s2, w2) = (s.clone(), want(7, 0));
+    let h = thread::spawn(move || s2.select(&w2, None));
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(s.abort(qs[2], MSGQ_ABORT_RECEIVERS), Ok(0));
+    assert_eq!(
+        s.waiting(qs[2]).unwrap(),
+        (0, 0),
+        "a select counts as a receiver"
+    );
+    s.send(qs[0], 6, b"not it", 0).unwrap();
+    s.send(qs[2], 7, b"it", 0).unwrap();
+    assert_eq!(h.join().unwrap(), Ok(vec![0, 0, 1]));
+    // A removed queue ends the select; a bad id is reported at once.
+    let (s2, w2) = (s.clone(), want(9, 0));
+    let h = thread::spawn(move || s2.select(&w2, None));
+    thread::sleep(Duration::from_millis(50));
+    s.remove(qs[0]).unwrap();
+    assert_eq!(h.join().unwrap(), Ok(vec![-Errno::EIDRM.0, 0, 0]));
+    assert_eq!(
+        s.select(&want(9, 0), None),
+        Ok(vec![-Errno::EINVAL.0, 0, 0])
+    );
+    // A signal: EINTR.
+    extern "C" fn on_usr2(_: libc::c_int) {
+        msgq_user::interrupt::handler_ran();
+    }
+    // SAFETY: a zeroed sigaction with a valid handler.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr2 as *const () as usize;
+        libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (s2, w2) = (s.clone(), want(9, 0)[1..].to_vec());
+    let h = thread::spawn(move || {
+        // SAFETY: pthread_self of this thread.
+        tx.send(unsafe { libc::pthread_self() } as usize).unwrap();
+        s2.select(&w2, None)
+    });
+    let tid = rx.recv().unwrap();
+    thread::sleep(Duration::from_millis(50));
+    // SAFETY: the thread is alive (blocked in the select).
+    unsafe { libc::pthread_kill(tid as libc::pthread_t, libc::SIGUSR2) };
+    assert_eq!(h.join().unwrap(), Err(Errno::EINTR));
+    s.check().unwrap();
+}

@@ -6,9 +6,9 @@
 use super::guard::Shared;
 use super::registry::Ns;
 use crate::shm::layout::{
-    free_head, list, state, CLASSES, H, HEAP_OFF, KEY_BUCKETS, M, MIN_CLASS, Q, R, REG_BUCKETS_OFF,
-    REG_IDS_OFF, REG_KEYS_OFF, REG_KNEXT_OFF, REG_SHARDS_OFF, SHARD_MAGIC, T, TYPE_SHIFT_MAX,
-    TYPE_SHIFT_MIN, USED, W,
+    free_head, kind, list, state, CLASSES, H, HEAP_OFF, KEY_BUCKETS, M, MIN_CLASS, Q, R,
+    REG_BUCKETS_OFF, REG_IDS_OFF, REG_KEYS_OFF, REG_KNEXT_OFF, REG_SHARDS_OFF, SHARD_MAGIC, T,
+    TYPE_SHIFT_MAX, TYPE_SHIFT_MIN, USED, W,
 };
 use crate::sys::liveness::{self, Probe};
 use msgq_core::ids::IPCMNI;
@@ -452,9 +452,13 @@ pub fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Repo
             hashed == sorted.len(),
             "queue {id}: the sorted type list holds records the hash does not"
         );
+        let mut lookers = 0u64;
         for (mut w, which, holder) in lists {
             let mut c = 0u64;
             while w != 0 {
+                let k = g.get(w + W::KIND);
+                lookers +=
+                    u64::from(which != list::SENDERS && (k == kind::PEEKER || k == kind::WATCHER));
                 ensure!(
                     rec_ok(w, W::SIZE),
                     "queue {id}: waiter {w:#x} outside the heap"
@@ -475,6 +479,11 @@ pub fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Repo
             }
             r.waiters += c;
         }
+        ensure!(
+            lookers == g.get(q + Q::LOOKERS),
+            "queue {id}: {lookers} peekers and watchers blocked, counted {}",
+            g.get(q + Q::LOOKERS)
+        );
     }
     // The pending list: waiters whose wait ended, not yet taken by their thread. A message
     // handed over is on no queue list: it is held here, by exactly one waiter, which pins

@@ -34,6 +34,7 @@ pub fn purge(ns: &(impl Shards + ?Sized), id: i32, who: &Creds) -> Result<u64, E
         }
     }
     waiters::wake_senders(&mut g, q);
+    waiters::wake_watchers(&mut g, q);
     g.commit();
     Ok(n)
 }

@@ -8,6 +8,7 @@
 //! * [`ops`]: `msgsnd`, `msgrcv` (with the extensions: deadlines, urgent, overwrite,
 //!   broadcast, peek), and `msgget`'s part in the shard.
 //! * [`manage`]: `msgq_purge` and `msgq_abort`.
+//! * `select`: `msgq_select`, waiting for any of several queues (not under loom).
 //! * [`ctl`]: `msgctl` on one queue (`IPC_STAT`, `MSG_STAT`, `IPC_SET`).
 //! * [`registry`]: the namespace-wide state behind its own lock: `msgget`, `IPC_RMID`, the
 //!   INFO commands, the sysctls, `/proc/sysvipc/msg`; finding a queue's shard.
@@ -25,6 +26,8 @@ pub mod queue;
 pub mod records;
 pub mod recovery;
 pub mod registry;
+#[cfg(not(loom))]
+pub mod select;
 pub mod wait;
 pub mod waiters;
 

@@ -226,6 +226,9 @@ fn drop_until_fits(g: &mut Guard, q: Queue, size: u64) -> Result<u64, Errno> {
             g.commit();
         }
     }
+    if n > 0 {
+        waiters::wake_watchers(g, q);
+    }
     Ok(n)
 }
 
@@ -293,6 +296,7 @@ pub fn receive(
             g.put(q.at(Q::RTIME), process::now_secs());
             g.put(q.at(Q::LRPID), process::pid() as u64);
             waiters::wake_senders(&mut g, q);
+            waiters::wake_watchers(&mut g, q);
             let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);
             alloc::free(&mut g.tx, m.off());
             g.commit();

@@ -150,8 +150,8 @@ pub fn register(g: &mut Guard, q: Queue, k: u64, mode: Mode, maxsize: u64) -> Op
     };
     fresh.init(W::LIST, which);
     l.push_back(&mut g.tx, w.off());
-    if k == kind::PEEKER {
-        g.tx.add(q.at(Q::PEEKERS), 1);
+    if k == kind::PEEKER || k == kind::WATCHER {
+        g.tx.add(q.at(Q::LOOKERS), 1);
     }
     // Last, after every step that can fail: from here on the thread owns the mutex and must
     // `release` the record.
@@ -216,9 +216,10 @@ fn first_live(
 /// frees the record).
 pub fn unlink(g: &mut Guard, w: Waiter) {
     let l = g.get(w.at(W::LIST));
-    if g.get(w.at(W::KIND)) == kind::PEEKER && (l == list::GENERAL || l == list::TYPED) {
+    let k = g.get(w.at(W::KIND));
+    if (k == kind::PEEKER || k == kind::WATCHER) && (l == list::GENERAL || l == list::TYPED) {
         let q = queue_of(g, w);
-        g.tx.add(q.at(Q::PEEKERS), -1);
+        g.tx.add(q.at(Q::LOOKERS), -1);
     }
     match l {
         list::GENERAL => general(queue_of(g, w)).unlink(&mut g.tx, w.off()),
@@ -427,8 +428,11 @@ fn matching(g: &mut Guard, q: Queue, t: i64, k: u64, general: bool) -> Vec<Waite
 }
 
 fn serve_peekers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
-    if g.get(q.at(Q::PEEKERS)) == 0 {
+    if g.get(q.at(Q::LOOKERS)) == 0 {
         return;
+    }
+    for w in matching(g, q, t, kind::WATCHER, true) {
+        wake_watcher(g, w);
     }
     let size = g.get(m.at(M::LEN));
     for w in matching(g, q, t, kind::PEEKER, true) {
@@ -466,6 +470,28 @@ fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Off
     }
 }
 
+fn wake_watcher(g: &mut Guard, w: Waiter) {
+    if g.get(w.at(W::STATE)) == state::WAITING {
+        g.put(w.at(W::STATE), state::WOKEN);
+    }
+    g.wake_later(w);
+}
+
+/// A message left queue `q` (received, purged, dropped): its watchers look again (a watch
+/// fd follows whether a matching message is there).
+pub fn wake_watchers(g: &mut Guard, q: Queue) {
+    if g.get(q.at(Q::LOOKERS)) == 0 {
+        return;
+    }
+    let mut ws = Vec::new();
+    each_receiver(g, q, |w| ws.push(w));
+    for w in ws {
+        if g.get(w.at(W::KIND)) == kind::WATCHER {
+            wake_watcher(g, w);
+        }
+    }
+}
+
 /// `msgq_abort`: ends the wait of every live blocked receiver and peeker (`receivers`)
 /// and sender (`senders`) of `q` with ECANCELED; returns how many. Callers already handed
 /// a message are on the pending list, not on these: they keep their message.
@@ -473,6 +499,8 @@ pub fn abort(g: &mut Guard, q: Queue, receivers: bool, senders: bool) -> u64 {
     let mut ws = Vec::new();
     if receivers {
         each_receiver(g, q, |w| ws.push(w));
+        // A select is not a receive: abort leaves it waiting.
+        ws.retain(|&w| g.get(w.at(W::KIND)) != kind::WATCHER);
     }
     if senders {
         let mut next = walk(g, q.at(Q::SHEAD));
@@ -568,6 +596,7 @@ pub fn wake_receivers(g: &mut Guard, q: Queue) {
 pub fn count(g: &mut Guard, q: Queue) -> (u64, u64) {
     let mut rs = Vec::new();
     each_receiver(g, q, |w| rs.push(w));
+    rs.retain(|&w| g.get(w.at(W::KIND)) != kind::WATCHER);
     let mut ss = Vec::new();
     let mut next = walk(g, q.at(Q::SHEAD));
     while let Some(w) = next {

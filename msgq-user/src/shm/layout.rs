@@ -128,14 +128,15 @@ pub const LAYOUT_SIG: u64 = H::SIZE
     ^ (LOG_CAP << 40);
 
 layout!(
-    /// A queue.
+    /// A queue. `LOOKERS` counts its blocked peekers and watchers (waiters that take no
+    /// message), so that a send or receive to a queue without any pays one read for them.
     Q {
         CLASS, KEY, UID, GID, CUID, CGID, MODE, SEQ, ID,
         STIME, RTIME, CTIME, CBYTES, QNUM, QBYTES, LSPID, LRPID,
         MHEAD, MTAIL, THEAD, TBUCKETS,
         RHEAD, RTAIL, SHEAD, STAIL,
         DNEXT,
-        SPARE, TSHIFT, TYPES, TTAIL, PEEKERS,
+        SPARE, TSHIFT, TYPES, TTAIL, LOOKERS,
     }
 );
 
@@ -171,6 +172,10 @@ pub mod kind {
     /// A blocked peek (`MSGQ_PEEK`): on the receiver lists, given a copy of each matching
     /// message sent while it waits.
     pub const PEEKER: u64 = 3;
+    /// A blocked `msgq_select` (or a watch fd's thread): on the receiver lists, woken when
+    /// a matching message is sent, when a message is taken, and when the queue is removed;
+    /// given nothing.
+    pub const WATCHER: u64 = 4;
 }
 
 /// `W::STATE` values.

@@ -41,7 +41,7 @@ pub enum Wake {
 }
 
 #[cfg(not(loom))]
-pub use real::Futex;
+pub use real::{wait_many, Futex, WAIT_MANY_MAX};
 
 #[cfg(loom)]
 pub use model::{take_sleeps, Futex, Signal};
@@ -133,6 +133,11 @@ mod real {
             }
         }
 
+        /// The word's address (for [`wait_many`]).
+        pub fn addr(&self) -> *const AtomicU32 {
+            self.word
+        }
+
         /// Wakes up to `n` sleepers on the word.
         pub fn wake(&self, n: i32) {
             // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it for
@@ -149,6 +154,78 @@ mod real {
                 );
             }
         }
+    }
+
+    /// The number of words [`wait_many`] takes at most (the kernel's `FUTEX_WAITV_MAX`).
+    pub const WAIT_MANY_MAX: usize = 128;
+
+    /// Sleeps while every word holds its expected count (`FUTEX_WAITV`, Linux 5.16), for
+    /// at most `timeout`: the sleeping bit is set on each word for the sleep, so every
+    /// waker makes the wake call. At most [`WAIT_MANY_MAX`] words.
+    pub fn wait_many(words: &[(Futex<'_>, u32)], timeout: Duration) -> Wake {
+        #[repr(C)]
+        struct FutexWaitv {
+            val: u64,
+            uaddr: u64,
+            flags: u32,
+            reserved: u32,
+        }
+        const FUTEX2_SIZE_U32: u32 = 0x02;
+        let mut v = Vec::with_capacity(words.len());
+        let mut changed = false;
+        for (f, expected) in words {
+            let cur = f.word.fetch_or(SLEEPING, Ordering::SeqCst);
+            changed |= !same(cur, *expected);
+            v.push(FutexWaitv {
+                val: (cur | SLEEPING) as u64,
+                uaddr: f.word.as_ptr() as u64,
+                flags: FUTEX2_SIZE_U32,
+                reserved: 0,
+            });
+        }
+        let r = if changed || words.is_empty() {
+            Wake::Woken
+        } else {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid out-pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+            let end = now.tv_sec as i128 * 1_000_000_000
+                + now.tv_nsec as i128
+                + timeout.as_nanos() as i128;
+            let ts = libc::timespec {
+                tv_sec: (end / 1_000_000_000) as libc::time_t,
+                tv_nsec: (end % 1_000_000_000) as libc::c_long,
+            };
+            // SAFETY: `v` holds valid, aligned u32 addresses (the words outlive the call:
+            // they are borrowed) and lives on for the call; the kernel only reads them and
+            // the timespec.
+            let r = unsafe {
+                libc::syscall(
+                    449, // SYS_futex_waitv
+                    v.as_ptr(),
+                    v.len() as u32,
+                    0u32,
+                    &ts as *const libc::timespec,
+                    libc::CLOCK_MONOTONIC,
+                )
+            };
+            if r >= 0 {
+                Wake::Woken
+            } else {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::ETIMEDOUT) => Wake::TimedOut,
+                    Some(libc::EINTR) => Wake::Interrupted,
+                    _ => Wake::Woken,
+                }
+            }
+        };
+        for (f, _) in words {
+            f.word.fetch_and(!SLEEPING, Ordering::Relaxed);
+        }
+        r
     }
 }
 
