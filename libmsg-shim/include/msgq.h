@@ -47,6 +47,32 @@ ssize_t msgq_purge(int msqid);
 /* Wakes the blocked receivers, senders or both with ECANCELED. Returns how many. */
 ssize_t msgq_abort(int msqid, int which);
 
+/* One queue and selector for msgq_select. */
+struct msgq_sel {
+    int msqid;    /* the queue */
+    int msgflg;   /* MSG_EXCEPT counts; other flags are ignored */
+    long msgtyp;  /* as msgrcv's */
+    int ready;    /* out: 1 a receive would find a message, 0 not, -errno the queue
+                     cannot be watched (EINVAL, EIDRM, EACCES) */
+    int reserved;
+};
+
+/* Waits until a receive from some entry would find a message (FreeRTOS's queue sets),
+ * at most n = 128 entries; nothing is received. Returns how many entries have ready != 0;
+ * -1 with ETIMEDOUT at the deadline, EINTR when a signal handler ran. */
+int msgq_select(struct msgq_sel *sel, size_t n, clockid_t clockid,
+                const struct timespec *abstime);
+
+/* A new file descriptor that poll/select/epoll report readable while a
+ * msgrcv(msqid, _, _, msgtyp, msgflg | IPC_NOWAIT) would find a message, and once the
+ * queue is gone. Close it with close(2); nothing needs to be read from it. */
+int msgq_watch_fd(int msqid, long msgtyp, int msgflg);
+
+/* As mq_notify(3): once a message arrives on the queue while it is empty, sev is
+ * delivered to this process (SIGEV_SIGNAL, SIGEV_THREAD or SIGEV_NONE), once. NULL
+ * cancels this process's registration. EBUSY if this process is already registered. */
+int msgq_notify(int msqid, const struct sigevent *sev);
+
 #ifdef __cplusplus
 }
 #endif

@@ -141,6 +141,13 @@ impl Kmod {
         self.fd
     }
 
+    /// Gives up ownership of the file descriptor (the caller closes it).
+    pub fn into_fd(self) -> i32 {
+        let fd = self.fd;
+        std::mem::forget(self);
+        fd
+    }
+
     /// `MSGQ_RESET`: an empty namespace with the load-time limits (tests; needs
     /// `CAP_SYS_ADMIN`).
     pub fn reset(&self) -> Result<(), i32> {

@@ -27,6 +27,7 @@ mod nsfollow;
 pub mod procfs;
 mod real;
 mod signals;
+mod watch;
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{compiler_fence, Ordering::SeqCst};

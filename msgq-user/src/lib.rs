@@ -326,6 +326,21 @@ impl Store {
         Ok(ready)
     }
 
+    /// Waits until the readiness of `want` (1: a receive would find a message, 0: not,
+    /// `-errno`: the queue cannot be watched) is no longer `was`, or `deadline`
+    /// (`ETIMEDOUT`); returns the new readiness. What a watch fd's thread follows.
+    #[cfg(not(loom))]
+    pub fn wait_change(
+        &self,
+        want: engine::select::Want,
+        was: i32,
+        deadline: Option<ext::Deadline>,
+    ) -> Result<i32, Errno> {
+        creds::with(|c| {
+            self.run(|b| engine::select::wait_change(b.shards(), want, was, deadline, c))
+        })
+    }
+
     /// How many callers are blocked on queue `id`: (receivers and peekers, senders).
     pub fn waiting(&self, id: i32) -> Result<(u64, u64), Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::manage::waiting(s, id, c)))

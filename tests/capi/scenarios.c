@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +46,7 @@ static const char *ename(int e)
     case ECANCELED: return "ECANCELED";
     case EMSGSIZE: return "EMSGSIZE";
     case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EBUSY: return "EBUSY";
     default: return "E?";
     }
 }
@@ -400,6 +403,193 @@ static void peek(void)
     msgctl(q, IPC_RMID, NULL);
 }
 
+/* A select blocked in its own thread. */
+struct selecting {
+    pthread_t th;
+    pid_t tid;
+    volatile int started;
+    struct msgq_sel sel[3];
+    long ret;
+    int err;
+};
+
+static void *select_main(void *p)
+{
+    struct selecting *b = p;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&b->started, 1, __ATOMIC_SEQ_CST);
+    errno = 0;
+    b->ret = msgq_select(b->sel, 3, CLOCK_MONOTONIC, NULL);
+    b->err = errno;
+    return NULL;
+}
+
+static void sels(struct msgq_sel *s, const int *q, long type, int flg)
+{
+    for (int i = 0; i < 3; i++)
+        s[i] = (struct msgq_sel){.msqid = q[i], .msgflg = flg, .msgtyp = type};
+}
+
+static void select_many(void)
+{
+    puts("== select");
+    int q[3] = {newq(), newq(), newq()};
+    struct msgq_sel s[3];
+    sels(s, q, 0, 0);
+    struct timespec t = in_ms(CLOCK_MONOTONIC, 30);
+    STEP("select 3 empty queues +30ms", msgq_select(s, 3, CLOCK_MONOTONIC, &t), -1, ETIMEDOUT);
+    STEP("select 0 entries", msgq_select(s, 0, CLOCK_MONOTONIC, NULL), -1, EINVAL);
+    STEP("select 129 entries", msgq_select(s, 129, CLOCK_MONOTONIC, NULL), -1, EINVAL);
+    STEP("select, bad clock", msgq_select(s, 3, 77, &t), -1, EINVAL);
+    snd(q[1], 5, "x", 0);
+    STEP("select, a message in the 2nd", msgq_select(s, 3, CLOCK_MONOTONIC, NULL), 1, 0);
+    STEP("  ready", s[0].ready * 100 + s[1].ready * 10 + s[2].ready, 10, 0);
+    sels(s, q, 5, MSG_EXCEPT);
+    t = in_ms(CLOCK_MONOTONIC, 30);
+    STEP("select 5|MSG_EXCEPT +30ms", msgq_select(s, 3, CLOCK_MONOTONIC, &t), -1, ETIMEDOUT);
+    STEP("  nothing received", qnum(q[1]), 1, 0);
+    struct selecting b;
+    memset(&b, 0, sizeof b);
+    sels(b.sel, q, 7, 0);
+    pthread_create(&b.th, NULL, select_main, &b);
+    while (!__atomic_load_n(&b.started, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
+        usleep(10000);
+        seen = sleeping(b.tid) ? seen + 1 : 0;
+    }
+    STEP("abort receivers of the 3rd", msgq_abort(q[2], MSGQ_ABORT_RECEIVERS), 0, 0);
+    snd(q[0], 6, "not it", 0);
+    STEP("send type 7 to the 3rd", snd(q[2], 7, "it", 0), 0, 0);
+    pthread_join(b.th, NULL);
+    step("  the blocked select", b.ret, b.err, 1, 0);
+    STEP("  ready", b.sel[0].ready * 100 + b.sel[1].ready * 10 + b.sel[2].ready, 1, 0);
+    memset(&b, 0, sizeof b);
+    sels(b.sel, q, 9, 0);
+    pthread_create(&b.th, NULL, select_main, &b);
+    while (!__atomic_load_n(&b.started, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
+        usleep(10000);
+        seen = sleeping(b.tid) ? seen + 1 : 0;
+    }
+    STEP("IPC_RMID the 1st during a select", msgctl(q[0], IPC_RMID, NULL), 0, 0);
+    pthread_join(b.th, NULL);
+    step("  the blocked select", b.ret, b.err, 1, 0);
+    STEP("  the 1st is EIDRM", b.sel[0].ready == -EIDRM && !b.sel[1].ready && !b.sel[2].ready,
+         1, 0);
+    STEP("select with a removed queue", msgq_select(s, 3, CLOCK_MONOTONIC, NULL), 2, 0);
+    STEP("  the 1st is EINVAL", s[0].ready, -EINVAL, 0);
+    msgctl(q[1], IPC_RMID, NULL);
+    msgctl(q[2], IPC_RMID, NULL);
+}
+
+/* Whether fd becomes `want` readable within 5 s (a watch fd of the userspace backend is
+ * kept by a thread, which follows the queue a moment later). */
+static int becomes(int fd, int want)
+{
+    for (int i = 0; i < 500; i++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, want ? 10 : 0);
+        if ((r > 0) == want)
+            return 1;
+        if (!want)
+            usleep(10000);
+    }
+    return 0;
+}
+
+static void watch_fd(void)
+{
+    puts("== watch fd");
+    int q = newq();
+    STEP("watch fd of a bad queue", msgq_watch_fd(q + 1, 0, 0), -1, EINVAL);
+    int fd = msgq_watch_fd(q, 3, 0);
+    STEP("watch fd", fd >= 0, 1, 0);
+    STEP("  not readable (empty)", becomes(fd, 0), 1, 0);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN}, got;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    snd(q, 2, "other type", 0);
+    STEP("  epoll after a send of type 2 (50ms)", epoll_wait(ep, &got, 1, 50), 0, 0);
+    snd(q, 3, "three", 0);
+    STEP("  epoll after a send of type 3", epoll_wait(ep, &got, 1, 5000), 1, 0);
+    STEP("  readable", becomes(fd, 1), 1, 0);
+    rcv(q, 3, 0, NULL);
+    STEP("  not readable once received", becomes(fd, 0), 1, 0);
+    snd(q, 3, "again", 0);
+    STEP("  readable again", becomes(fd, 1), 1, 0);
+    msgctl(q, IPC_RMID, NULL);
+    rcv(q, 0, IPC_NOWAIT, NULL);
+    STEP("  readable once the queue is gone", becomes(fd, 1), 1, 0);
+    close(ep);
+    STEP("close", close(fd), 0, 0);
+}
+
+static volatile int thread_notified;
+static void on_notify(union sigval v) { __atomic_store_n(&thread_notified, v.sival_int, __ATOMIC_SEQ_CST); }
+
+/* Waits up to `ms` for SIGUSR2 (blocked in every thread); its sival_int, or -1. */
+static int notified(int ms)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    siginfo_t si;
+    if (sigtimedwait(&set, &si, &t) != SIGUSR2) {
+        errno = 0;
+        return -1;
+    }
+    return si.si_code == SI_MESGQ ? si.si_value.sival_int : -2;
+}
+
+static void notify(void)
+{
+    puts("== notify");
+    int q = newq();
+    struct sigevent se;
+    memset(&se, 0, sizeof se);
+    se.sigev_notify = SIGEV_SIGNAL;
+    se.sigev_signo = SIGUSR2;
+    se.sigev_value.sival_int = 42;
+    STEP("notify a bad queue", msgq_notify(q + 1, &se), -1, EINVAL);
+    STEP("notify, SIGEV_SIGNAL", msgq_notify(q, &se), 0, 0);
+    STEP("notify again", msgq_notify(q, &se), -1, EBUSY);
+    STEP("  no signal yet (100ms)", notified(100), -1, 0);
+    snd(q, 1, "a", 0);
+    STEP("  the signal, with its value", notified(5000), 42, 0);
+    STEP("notify once more (one-shot)", msgq_notify(q, &se), 0, 0);
+    snd(q, 1, "b", 0);
+    STEP("  no signal: the queue was not empty", notified(200), -1, 0);
+    rcv(q, 0, 0, NULL);
+    rcv(q, 0, 0, NULL);
+    usleep(100000);
+    snd(q, 1, "c", 0);
+    STEP("  the signal once it emptied and refilled", notified(5000), 42, 0);
+    rcv(q, 0, 0, NULL);
+    STEP("notify then cancel", msgq_notify(q, &se), 0, 0);
+    STEP("  cancel", msgq_notify(q, NULL), 0, 0);
+    STEP("  cancel again", msgq_notify(q, NULL), -1, EINVAL);
+    snd(q, 1, "d", 0);
+    STEP("  no signal after cancel", notified(200), -1, 0);
+    rcv(q, 0, 0, NULL);
+    se.sigev_notify = SIGEV_THREAD;
+    se.sigev_notify_function = on_notify;
+    se.sigev_value.sival_int = 7;
+    STEP("notify, SIGEV_THREAD", msgq_notify(q, &se), 0, 0);
+    snd(q, 1, "e", 0);
+    int seen = 0;
+    for (int i = 0; i < 500 && !seen; i++) {
+        usleep(10000);
+        seen = __atomic_load_n(&thread_notified, __ATOMIC_SEQ_CST);
+    }
+    STEP("  the function ran with its value", seen, 7, 0);
+    se.sigev_notify = 99;
+    STEP("notify, bad sigev_notify", msgq_notify(q, &se), -1, EINVAL);
+    msgctl(q, IPC_RMID, NULL);
+}
+
 static void native(void)
 {
     puts("== native");
@@ -416,12 +606,21 @@ static void native(void)
     STEP("timedrcv plain", msgq_timedrcv(q, &m, 8, 0, 0, CLOCK_MONOTONIC, NULL), 1, 0);
     STEP("purge", msgq_purge(q), -1, EOPNOTSUPP);
     STEP("abort", msgq_abort(q, MSGQ_ABORT_RECEIVERS), -1, EOPNOTSUPP);
+    struct msgq_sel s = {.msqid = q};
+    STEP("select", msgq_select(&s, 1, CLOCK_MONOTONIC, NULL), -1, EOPNOTSUPP);
+    STEP("watch fd", msgq_watch_fd(q, 0, 0), -1, EOPNOTSUPP);
+    STEP("notify", msgq_notify(q, NULL), -1, EOPNOTSUPP);
     msgctl(q, IPC_RMID, NULL);
 }
 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* SIGUSR2 is taken with sigtimedwait (notify): blocked in every thread. */
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
     if (argc > 1 && strcmp(argv[1], "native") == 0) {
         native();
     } else {
@@ -432,6 +631,9 @@ int main(int argc, char **argv)
         abort_waiters();
         broadcast();
         peek();
+        select_many();
+        watch_fd();
+        notify();
     }
     printf("== %d wrong\n", failures);
     return failures ? 1 : 0;

@@ -53,6 +53,34 @@ pub fn select(
     who: &Creds,
     ready: &mut [i32],
 ) -> Result<usize, Errno> {
+    wait_until(ns, wants, deadline, who, ready, |r| r != 0)
+}
+
+/// Waits until the readiness of queue `want` (1, 0 or `-errno`, as [`select`] reports it)
+/// is no longer `was` (for a watch fd, which follows whether a matching message is there);
+/// returns the new readiness.
+pub fn wait_change(
+    ns: &(impl Shards + ?Sized),
+    want: Want,
+    was: i32,
+    deadline: Option<Deadline>,
+    who: &Creds,
+) -> Result<i32, Errno> {
+    let mut ready = [0];
+    wait_until(ns, &[want], deadline, who, &mut ready, |r| r != was)?;
+    Ok(ready[0])
+}
+
+/// Waits until `done` holds for the readiness of some entry (see [`select`]); returns how
+/// many it holds for.
+fn wait_until(
+    ns: &(impl Shards + ?Sized),
+    wants: &[Want],
+    deadline: Option<Deadline>,
+    who: &Creds,
+    ready: &mut [i32],
+    done: impl Fn(i32) -> bool,
+) -> Result<usize, Errno> {
     if wants.is_empty() || wants.len() > MAX || ready.len() != wants.len() {
         return Err(Errno::EINVAL);
     }
@@ -81,23 +109,20 @@ pub fn select(
                         Err(e) => -e.0,
                         Ok(q) => {
                             let mode = Mode::of(w.msgtyp, w.msgflg);
-                            if queue::find(&g, q, mode).is_some() {
-                                1
-                            } else {
-                                if n == 0 {
-                                    let reg = waiters::register(&mut g, q, kind::WATCHER, mode, 0)
-                                        .ok_or(Errno::ENOMEM)?;
-                                    g.commit();
-                                    let seen = g.futex_snapshot(reg.waiter());
-                                    watching.push((i, reg, seen));
-                                }
-                                0
+                            let r = i32::from(queue::find(&g, q, mode).is_some());
+                            if !done(r) && n == 0 {
+                                let reg = waiters::register(&mut g, q, kind::WATCHER, mode, 0)
+                                    .ok_or(Errno::ENOMEM)?;
+                                g.commit();
+                                let seen = g.futex_snapshot(reg.waiter());
+                                watching.push((i, reg, seen));
                             }
+                            r
                         }
                     }
                 }
             };
-            if ready[i] != 0 {
+            if done(ready[i]) {
                 n += 1;
             }
         }
@@ -117,9 +142,9 @@ pub fn select(
             // A removed queue's waiters are detached from it (`W::QUEUE` 0).
             let q = reg.waiter().link::<super::records::Queue>(&g, W::QUEUE);
             waiters::release(&mut g, reg);
-            if st == state::EIDRM && ready[i] == 0 {
+            if st == state::EIDRM && !done(ready[i]) {
                 ready[i] = -Errno::EIDRM.0;
-                n += 1;
+                n += usize::from(done(ready[i]));
             }
             if let Some(q) = q {
                 recovery::sweep_dead(&mut g, q, 200_000_000);

@@ -1,0 +1,537 @@
+//! Waiting on queues beside other things: `msgq_select` (any of several queues),
+//! `msgq_watch_fd` (an fd `poll`/`epoll` report readable while a queue holds a matching
+//! message) and `msgq_notify` (a signal or a thread when a message arrives on an empty
+//! queue, as `mq_notify`). See docs/extensions.md.
+//!
+//! * userspace backend: select is the engine's (`Store::select`); a watch fd is an
+//!   `eventfd` kept readable exactly while a matching message is there by a thread of this
+//!   process that follows the queue (`Store::wait_change`);
+//! * kmod backend: a watch fd is an open `/dev/msgq` made pollable with `MSGQ_WATCH`;
+//!   select polls one such fd per entry;
+//! * notify, on both, is a thread of this process that follows the queue.
+
+use crate::backend::{self, Backend};
+use crate::{engine_call, guard, set_errno};
+use libc::{c_int, c_long, clockid_t, sigevent, size_t, timespec};
+use msgq_core::ext::{self, Deadline, EOPNOTSUPP};
+use msgq_user::engine::select::{Want, MAX};
+use msgq_user::sys::usermem;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn fail(e: i32) -> c_int {
+    set_errno(e);
+    -1
+}
+
+/// `struct msgq_sel` of msgq.h.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Sel {
+    msqid: c_int,
+    msgflg: c_int,
+    msgtyp: c_long,
+    ready: c_int,
+    reserved: c_int,
+}
+
+const SEL_SIZE: usize = std::mem::size_of::<Sel>();
+const _: () = assert!(SEL_SIZE == 24);
+
+fn read_sels(p: *mut Sel, n: usize) -> Result<Vec<Sel>, i32> {
+    let mut bytes = vec![0u8; n * SEL_SIZE];
+    usermem::read(p.cast(), &mut bytes).map_err(|e| e.0)?;
+    Ok(bytes
+        .chunks_exact(SEL_SIZE)
+        .map(|c| {
+            let i32_at = |o: usize| i32::from_ne_bytes(c[o..o + 4].try_into().unwrap_or([0; 4]));
+            Sel {
+                msqid: i32_at(0),
+                msgflg: i32_at(4),
+                msgtyp: i64::from_ne_bytes(c[8..16].try_into().unwrap_or([0; 8])),
+                ready: 0,
+                reserved: 0,
+            }
+        })
+        .collect())
+}
+
+fn write_ready(p: *mut Sel, ready: &[i32]) -> Result<(), i32> {
+    for (i, r) in ready.iter().enumerate() {
+        let at = p.cast::<u8>().wrapping_add(i * SEL_SIZE + 16);
+        usermem::write(at, &r.to_ne_bytes()).map_err(|e| e.0)?;
+    }
+    Ok(())
+}
+
+/// `int msgq_select(struct msgq_sel *sel, size_t n, clockid_t clockid,
+/// const struct timespec *abstime)`: waits until a receive from some entry would find a
+/// message; sets each entry's `ready` (1, 0, or `-errno` for a queue that cannot be
+/// watched) and returns how many are not 0. -1 with `ETIMEDOUT` at the deadline, `EINTR`,
+/// `EINVAL` (n is 0 or above 128), `EFAULT`.
+///
+/// # Safety
+/// Callable from C with any arguments (bad pointers give `EFAULT`).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn msgq_select(
+    sel: *mut Sel,
+    n: size_t,
+    clockid: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    guard(-1, || {
+        let deadline = match msgq_user::raw::read_deadline(clockid, abstime) {
+            Ok(d) => d,
+            Err(e) => return fail(e.0),
+        };
+        if n == 0 || n > MAX {
+            return fail(libc::EINVAL);
+        }
+        let sels = match read_sels(sel, n) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let ready = match backend::get() {
+            Backend::User(u) => {
+                let wants: Vec<Want> = sels
+                    .iter()
+                    .map(|s| Want {
+                        id: s.msqid,
+                        msgtyp: s.msgtyp,
+                        msgflg: s.msgflg,
+                    })
+                    .collect();
+                let r = engine_call(Err(libc::EIO), || {
+                    u.with(|s| s.select(&wants, deadline).map_err(|e| e.0))
+                        .unwrap_or_else(Err)
+                });
+                match r {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                }
+            }
+            Backend::Kmod(_) => match kmod_select(&sels, deadline) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            },
+            Backend::Unavailable(e) => return fail(*e),
+            Backend::Native => return fail(EOPNOTSUPP.0),
+        };
+        if let Err(e) = write_ready(sel, &ready) {
+            return fail(e);
+        }
+        ready.iter().filter(|&&r| r != 0).count() as c_int
+    })
+}
+
+/// The kmod backend's select: one watch fd per entry, polled together.
+fn kmod_select(sels: &[Sel], deadline: Option<Deadline>) -> Result<Vec<i32>, i32> {
+    let mut ready = vec![0i32; sels.len()];
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut at = Vec::new();
+    let mut owned = Fds(Vec::new());
+    for (i, s) in sels.iter().enumerate() {
+        match kmod_watch(s.msqid, s.msgtyp, s.msgflg) {
+            Ok(fd) => {
+                owned.0.push(fd);
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                at.push(i);
+            }
+            Err(e) => ready[i] = -e,
+        }
+    }
+    if ready.iter().any(|&r| r != 0) {
+        return Ok(ready);
+    }
+    loop {
+        let left = deadline.map(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)));
+        let ts = left.map(|ns| libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const timespec);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds; `tsp` is null or points at
+        // a live timespec.
+        let r = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                tsp,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            return Err(crate::errno());
+        }
+        if r == 0 {
+            if left == Some(0)
+                || deadline
+                    .is_some_and(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)) == 0)
+            {
+                return Err(ext::ETIMEDOUT.0);
+            }
+            continue;
+        }
+        for (p, &i) in fds.iter().zip(&at) {
+            if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                ready[i] = -libc::EIDRM;
+            } else if p.revents & libc::POLLIN != 0 {
+                ready[i] = 1;
+            }
+        }
+        return Ok(ready);
+    }
+}
+
+/// Closes its fds when dropped.
+struct Fds(Vec<i32>);
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        for &fd in &self.0 {
+            // SAFETY: fds this module opened and still owns.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// A new `/dev/msgq` fd made pollable for (msqid, msgtyp, msgflg).
+fn kmod_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
+    let k = crate::kmod::Kmod::open()?;
+    k.watch(msqid, msgtyp, msgflg, 0)?;
+    Ok(k.into_fd())
+}
+
+/// `int msgq_watch_fd(int msqid, long msgtyp, int msgflg)`: a new file descriptor (close
+/// it with `close`) that `poll`, `select` and `epoll` report readable (`POLLIN`) while a
+/// `msgrcv(msqid, _, _, msgtyp, msgflg | IPC_NOWAIT)` would find a message, and once the
+/// queue is gone. Nothing needs to be read from it.
+///
+/// # Safety
+/// Callable from C with any arguments.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn msgq_watch_fd(msqid: c_int, msgtyp: c_long, msgflg: c_int) -> c_int {
+    guard(-1, || match backend::get() {
+        Backend::User(_) => user_watch(msqid, msgtyp, msgflg).unwrap_or_else(fail),
+        Backend::Kmod(_) => kmod_watch(msqid, msgtyp, msgflg).unwrap_or_else(fail),
+        Backend::Unavailable(e) => fail(*e),
+        Backend::Native => fail(EOPNOTSUPP.0),
+    })
+}
+
+/// The readiness of one queue now (1, 0, `-errno`), on the userspace backend.
+fn user_readiness(want: Want, was: i32, wait: Option<Duration>) -> Result<i32, i32> {
+    let Backend::User(u) = backend::get() else {
+        return Err(libc::ENOSYS);
+    };
+    let deadline = Some(msgq_user::deadline_in(wait.unwrap_or(Duration::ZERO)));
+    engine_call(Err(libc::EIO), || {
+        u.with(|s| s.wait_change(want, was, deadline).map_err(|e| e.0))
+            .unwrap_or_else(Err)
+    })
+}
+
+/// The userspace backend's watch fd: an eventfd and a thread keeping it readable exactly
+/// while the queue holds a matching message.
+fn user_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
+    let want = Want {
+        id: msqid,
+        msgtyp,
+        msgflg,
+    };
+    // Checked now, so that a bad queue fails the call rather than its fd.
+    let now = match user_readiness(want, -1, None) {
+        Ok(r) => r,
+        Err(e) if e == ext::ETIMEDOUT.0 => 0,
+        Err(e) => return Err(e),
+    };
+    if now < 0 {
+        return Err(-now);
+    }
+    // SAFETY: plain flags.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(crate::errno());
+    }
+    // The thread's own reference to the eventfd: it outlives the program's, so that the
+    // thread can tell when the program's fd is closed (or its number reused), whatever
+    // file the number names then.
+    // SAFETY: duplicating our own fd.
+    let mine = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if mine < 0 {
+        let e = crate::errno();
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    set_readable(fd, now != 0);
+    let spawned = std::thread::Builder::new()
+        .name("msgq-watch".into())
+        .spawn(move || {
+            block_signals();
+            let _close = Fds(vec![mine]);
+            let mut was = now;
+            while same_file(fd, mine) {
+                match user_readiness(want, was, Some(Duration::from_millis(250))) {
+                    Ok(r) => {
+                        was = r;
+                        set_readable(mine, r != 0);
+                        if r < 0 {
+                            return;
+                        }
+                    }
+                    Err(e) if e == ext::ETIMEDOUT.0 || e == libc::EINTR => {}
+                    Err(_) => {
+                        set_readable(mine, true);
+                        return;
+                    }
+                }
+            }
+        });
+    if spawned.is_err() {
+        // SAFETY: our own fds (the thread did not start: `mine` is still ours).
+        unsafe {
+            libc::close(fd);
+            libc::close(mine);
+        }
+        return Err(libc::EAGAIN);
+    }
+    Ok(fd)
+}
+
+/// Whether fds `a` and `b` of this process name the same open file (`kcmp`; where the
+/// kernel has no `kcmp`, whether `a` is still an open eventfd).
+fn same_file(a: i32, b: i32) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp compares two fds of this process; it reads nothing of ours.
+    let r = unsafe {
+        let me = libc::getpid() as libc::c_long;
+        libc::syscall(
+            libc::SYS_kcmp,
+            me,
+            me,
+            KCMP_FILE,
+            a as libc::c_long,
+            b as libc::c_long,
+        )
+    };
+    if r == 0 {
+        return true;
+    }
+    if r < 0 && crate::errno() == libc::ENOSYS {
+        // SAFETY: F_GETFD on a number that may not be open: EBADF then.
+        return unsafe { libc::fcntl(a, libc::F_GETFD) } >= 0;
+    }
+    false
+}
+
+/// Makes eventfd `fd` readable (counter 1) or not (counter 0).
+fn set_readable(fd: i32, on: bool) {
+    let mut v = 0u64;
+    // SAFETY: an 8-byte read into `v` from a non-blocking eventfd (EAGAIN when 0).
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+    if on {
+        let one = 1u64;
+        // SAFETY: an 8-byte write from `one`.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// A helper thread takes none of the program's signals.
+fn block_signals() {
+    // SAFETY: a full set, applied to this thread only.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+/// The queues this process asked to be notified about (one registration per queue).
+static NOTIFY: Mutex<Option<HashMap<i32, u64>>> = Mutex::new(None);
+/// Registration numbers (a thread whose registration was replaced or cancelled stops).
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn registered(msqid: i32, token: u64) -> bool {
+    NOTIFY
+        .lock()
+        .map(|m| m.as_ref().and_then(|m| m.get(&msqid)) == Some(&token))
+        .unwrap_or(false)
+}
+
+/// A notification to deliver: what `sigevent` said, copied.
+#[derive(Clone, Copy)]
+struct Notice {
+    how: c_int,
+    signo: c_int,
+    value: libc::sigval,
+    function: usize,
+}
+
+// SAFETY: the sigval is an opaque word handed back to the program as it gave it.
+unsafe impl Send for Notice {}
+
+/// `int msgq_notify(int msqid, const struct sigevent *sev)`: as `mq_notify`: once a
+/// message arrives on queue `msqid` while it is empty, deliver `sev` (`SIGEV_SIGNAL`: the
+/// signal, with `sigev_value`, to this process; `SIGEV_THREAD`: call
+/// `sigev_notify_function(sigev_value)` in a new thread; `SIGEV_NONE`: nothing), once;
+/// then the registration is gone. `sev` NULL cancels this process's registration.
+/// `EBUSY` when this process is already registered for the queue.
+///
+/// # Safety
+/// Callable from C with any arguments (a bad `sev` gives `EFAULT`).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn msgq_notify(msqid: c_int, sev: *const sigevent) -> c_int {
+    guard(-1, || {
+        if matches!(backend::get(), Backend::Native) {
+            return fail(EOPNOTSUPP.0);
+        }
+        if sev.is_null() {
+            let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
+            return match m.get_or_insert_with(HashMap::new).remove(&msqid) {
+                Some(_) => 0,
+                None => fail(libc::EINVAL),
+            };
+        }
+        let mut raw = [0u8; std::mem::size_of::<sigevent>()];
+        if let Err(e) = usermem::read(sev.cast(), &mut raw) {
+            return fail(e.0);
+        }
+        // SAFETY: `raw` holds the bytes of a sigevent; any bit pattern is a valid one.
+        let ev: sigevent = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
+        let notice = Notice {
+            how: ev.sigev_notify,
+            signo: ev.sigev_signo,
+            value: ev.sigev_value,
+            // glibc's sigevent keeps the SIGEV_THREAD function in the union after the
+            // thread id word: offset 16 on x86_64.
+            function: usize::from_ne_bytes(raw[16..24].try_into().unwrap_or([0; 8])),
+        };
+        match notice.how {
+            libc::SIGEV_NONE | libc::SIGEV_SIGNAL | libc::SIGEV_THREAD => {}
+            _ => return fail(libc::EINVAL),
+        }
+        if notice.how == libc::SIGEV_SIGNAL && !(1..=64).contains(&notice.signo) {
+            return fail(libc::EINVAL);
+        }
+        if notice.how == libc::SIGEV_THREAD && notice.function == 0 {
+            return fail(libc::EINVAL);
+        }
+        // The queue must exist and be readable now.
+        let fd = match msgq_watch_fd_checked(msqid) {
+            Ok(fd) => fd,
+            Err(e) => return fail(e),
+        };
+        // Whether the queue holds a message now, at registration: then only a message
+        // that comes after it has been emptied is an arrival. Read before returning, so
+        // that a send right after this call counts.
+        let was_ready = readable(fd, 0);
+        let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
+            let m = m.get_or_insert_with(HashMap::new);
+            if m.contains_key(&msqid) {
+                // SAFETY: our own fd.
+                unsafe { libc::close(fd) };
+                return fail(ext::EBUSY.0);
+            }
+            m.insert(msqid, token);
+        }
+        let spawned = std::thread::Builder::new()
+            .name("msgq-notify".into())
+            .spawn(move || notify_thread(msqid, fd, was_ready, token, notice));
+        if spawned.is_err() {
+            let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
+            m.get_or_insert_with(HashMap::new).remove(&msqid);
+            return fail(libc::EAGAIN);
+        }
+        0
+    })
+}
+
+fn msgq_watch_fd_checked(msqid: i32) -> Result<i32, i32> {
+    match backend::get() {
+        Backend::User(_) => user_watch(msqid, 0, 0),
+        Backend::Kmod(_) => kmod_watch(msqid, 0, 0),
+        Backend::Unavailable(e) => Err(*e),
+        Backend::Native => Err(EOPNOTSUPP.0),
+    }
+}
+
+/// Whether watch fd `fd` is readable after waiting at most `ms` milliseconds.
+fn readable(fd: i32, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    r > 0 && p.revents != 0
+}
+
+/// Waits for the queue to be empty (if it was not at registration), then for a message,
+/// then delivers the notice, unless the registration was cancelled or replaced meanwhile
+/// (checked every 100 ms).
+fn notify_thread(msqid: i32, fd: i32, was_ready: bool, token: u64, n: Notice) {
+    block_signals();
+    let _close = Fds(vec![fd]);
+    // A message already there is not an arrival: first the queue must be empty (looked at
+    // every 10 ms: a queue emptied and refilled between two looks is not seen empty).
+    while was_ready && readable(fd, 0) {
+        if !registered(msqid, token) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    while !readable(fd, 100) {
+        if !registered(msqid, token) {
+            return;
+        }
+    }
+    {
+        let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
+        let m = m.get_or_insert_with(HashMap::new);
+        if m.get(&msqid) != Some(&token) {
+            return;
+        }
+        m.remove(&msqid);
+    }
+    match n.how {
+        libc::SIGEV_SIGNAL => {
+            // SAFETY: a zeroed siginfo with the fields sigqueue would set; to this process.
+            unsafe {
+                let mut si: libc::siginfo_t = std::mem::zeroed();
+                si.si_signo = n.signo;
+                si.si_code = libc::SI_MESGQ;
+                // si_pid, si_uid, then the sigval, at offsets 16, 20 and 24 (x86_64).
+                let p = (&mut si as *mut libc::siginfo_t).cast::<u8>();
+                *p.add(16).cast::<i32>() = libc::getpid();
+                *p.add(20).cast::<u32>() = libc::getuid();
+                *p.add(24).cast::<libc::sigval>() = n.value;
+                libc::syscall(libc::SYS_rt_sigqueueinfo, libc::getpid(), n.signo, &si);
+            }
+        }
+        libc::SIGEV_THREAD => {
+            let _ = std::thread::Builder::new()
+                .name("msgq-notified".into())
+                .spawn(move || {
+                    let n = n;
+                    // SAFETY: the program gave this function pointer as its
+                    // `sigev_notify_function`, of C type `void (*)(union sigval)`.
+                    let f: extern "C" fn(libc::sigval) = unsafe {
+                        std::mem::transmute::<usize, extern "C" fn(libc::sigval)>(n.function)
+                    };
+                    f(n.value);
+                });
+        }
+        _ => {}
+    }
+}
