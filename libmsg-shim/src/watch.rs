@@ -145,11 +145,15 @@ fn kmod_select(sels: &[Sel], deadline: Option<Deadline>) -> Result<Vec<i32>, i32
             Err(e) => ready[i] = -e,
         }
     }
-    if ready.iter().any(|&r| r != 0) {
-        return Ok(ready);
-    }
+    // A queue that cannot be watched makes the select return at once, with what the
+    // others show now.
+    let now_only = ready.iter().any(|&r| r != 0);
     loop {
-        let left = deadline.map(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)));
+        let left = if now_only {
+            Some(0)
+        } else {
+            deadline.map(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)))
+        };
         let ts = left.map(|ns| libc::timespec {
             tv_sec: (ns / 1_000_000_000) as libc::time_t,
             tv_nsec: (ns % 1_000_000_000) as libc::c_long,
@@ -171,6 +175,9 @@ fn kmod_select(sels: &[Sel], deadline: Option<Deadline>) -> Result<Vec<i32>, i32
             return Err(crate::errno());
         }
         if r == 0 {
+            if now_only {
+                return Ok(ready);
+            }
             if left == Some(0)
                 || deadline
                     .is_some_and(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)) == 0)
