@@ -245,121 +245,22 @@ fn user_readiness(want: Want, was: i32, wait: Option<Duration>) -> Result<i32, i
     })
 }
 
-/// The userspace backend's watch fd: an eventfd and a thread keeping it readable exactly
-/// while the queue holds a matching message.
+/// The userspace backend's watch fd (`msgq_user::watch`), following the queue through
+/// this process's backend (so through namespace changes of the thread that made it).
 fn user_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
     let want = Want {
         id: msqid,
         msgtyp,
         msgflg,
     };
-    // Checked now, so that a bad queue fails the call rather than its fd.
-    let now = match user_readiness(want, -1, None) {
-        Ok(r) => r,
-        Err(e) if e == ext::ETIMEDOUT.0 => 0,
-        Err(e) => return Err(e),
-    };
-    if now < 0 {
-        return Err(-now);
-    }
-    // SAFETY: plain flags.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(crate::errno());
-    }
-    // The thread's own reference to the eventfd: it outlives the program's, so that the
-    // thread can tell when the program's fd is closed (or its number reused), whatever
-    // file the number names then.
-    // SAFETY: duplicating our own fd.
-    let mine = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if mine < 0 {
-        let e = crate::errno();
-        // SAFETY: our own fd.
-        unsafe { libc::close(fd) };
-        return Err(e);
-    }
-    set_readable(fd, now != 0);
-    let spawned = std::thread::Builder::new()
-        .name("msgq-watch".into())
-        .spawn(move || {
-            block_signals();
-            let _close = Fds(vec![mine]);
-            let mut was = now;
-            while same_file(fd, mine) {
-                match user_readiness(want, was, Some(Duration::from_millis(250))) {
-                    Ok(r) => {
-                        was = r;
-                        set_readable(mine, r != 0);
-                        if r < 0 {
-                            return;
-                        }
-                    }
-                    Err(e) if e == ext::ETIMEDOUT.0 || e == libc::EINTR => {}
-                    Err(_) => {
-                        set_readable(mine, true);
-                        return;
-                    }
-                }
-            }
-        });
-    if spawned.is_err() {
-        // SAFETY: our own fds (the thread did not start: `mine` is still ours).
-        unsafe {
-            libc::close(fd);
-            libc::close(mine);
-        }
-        return Err(libc::EAGAIN);
-    }
-    Ok(fd)
+    let fd = msgq_user::watch::spawn(move |was, wait| {
+        user_readiness(want, was, Some(wait)).map_err(msgq_user::Errno)
+    })
+    .map_err(|e| e.0)?;
+    Ok(std::os::fd::IntoRawFd::into_raw_fd(fd))
 }
 
-/// Whether fds `a` and `b` of this process name the same open file (`kcmp`; where the
-/// kernel has no `kcmp`, whether `a` is still an open eventfd).
-fn same_file(a: i32, b: i32) -> bool {
-    const KCMP_FILE: libc::c_long = 0;
-    // SAFETY: kcmp compares two fds of this process; it reads nothing of ours.
-    let r = unsafe {
-        let me = libc::getpid() as libc::c_long;
-        libc::syscall(
-            libc::SYS_kcmp,
-            me,
-            me,
-            KCMP_FILE,
-            a as libc::c_long,
-            b as libc::c_long,
-        )
-    };
-    if r == 0 {
-        return true;
-    }
-    if r < 0 && crate::errno() == libc::ENOSYS {
-        // SAFETY: F_GETFD on a number that may not be open: EBADF then.
-        return unsafe { libc::fcntl(a, libc::F_GETFD) } >= 0;
-    }
-    false
-}
-
-/// Makes eventfd `fd` readable (counter 1) or not (counter 0).
-fn set_readable(fd: i32, on: bool) {
-    let mut v = 0u64;
-    // SAFETY: an 8-byte read into `v` from a non-blocking eventfd (EAGAIN when 0).
-    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
-    if on {
-        let one = 1u64;
-        // SAFETY: an 8-byte write from `one`.
-        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-    }
-}
-
-/// A helper thread takes none of the program's signals.
-fn block_signals() {
-    // SAFETY: a full set, applied to this thread only.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    }
-}
+use msgq_user::watch::block_signals;
 
 /// The queues this process asked to be notified about (one registration per queue).
 static NOTIFY: Mutex<Option<HashMap<i32, u64>>> = Mutex::new(None);

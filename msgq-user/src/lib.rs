@@ -34,6 +34,8 @@ pub mod shm;
 pub mod store;
 pub mod sync;
 pub mod sys;
+#[cfg(not(loom))]
+pub mod watch;
 
 use engine::registry::{self, Ns};
 use engine::Sink;
@@ -339,6 +341,18 @@ impl Store {
         creds::with(|c| {
             self.run(|b| engine::select::wait_change(b.shards(), want, was, deadline, c))
         })
+    }
+
+    /// A file descriptor that `poll`/`epoll` report readable while a receive of `want`
+    /// would find a message, and once the queue is gone (module [`watch`]: an eventfd kept
+    /// by a thread of this process). Close it (drop it) when done.
+    #[cfg(not(loom))]
+    pub fn watch_fd(
+        self: &std::sync::Arc<Self>,
+        want: engine::select::Want,
+    ) -> Result<std::os::fd::OwnedFd, Errno> {
+        let s = self.clone();
+        watch::spawn(move |was, wait| s.wait_change(want, was, Some(deadline_in(wait))))
     }
 
     /// How many callers are blocked on queue `id`: (receivers and peekers, senders).

@@ -518,3 +518,53 @@ fn select_waits_for_any_queue() {
     assert_eq!(h.join().unwrap(), Err(Errno::EINTR));
     s.check().unwrap();
 }
+
+/// Whether `fd` becomes readable (`want`) or not within 5 s (the fd's thread follows the
+/// queue a moment later).
+fn becomes(fd: &std::os::fd::OwnedFd, want: bool) -> bool {
+    use std::os::fd::AsRawFd;
+    for _ in 0..500 {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, if want { 10 } else { 0 }) };
+        if (r > 0) == want {
+            return true;
+        }
+        if !want {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    false
+}
+
+#[test]
+fn watch_fd_follows_the_queue() {
+    use msgq_user::engine::select::Want;
+    let s = store("watchfd");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let want = |id| Want {
+        id,
+        msgtyp: 3,
+        msgflg: 0,
+    };
+    assert_eq!(s.watch_fd(want(q + 1)).err(), Some(Errno::EINVAL));
+    let fd = s.watch_fd(want(q)).unwrap();
+    assert!(becomes(&fd, false));
+    s.send(q, 2, b"other", 0).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert!(becomes(&fd, false), "readable for a type it does not watch");
+    s.send(q, 3, b"three", 0).unwrap();
+    assert!(becomes(&fd, true));
+    rcv(&s, q, 3, 0).unwrap();
+    assert!(becomes(&fd, false), "still readable once received");
+    s.send(q, 3, b"again", 0).unwrap();
+    assert!(becomes(&fd, true));
+    s.purge(q).unwrap();
+    assert!(becomes(&fd, false), "still readable once purged");
+    s.remove(q).unwrap();
+    assert!(becomes(&fd, true), "not readable once the queue is gone");
+}
