@@ -192,6 +192,38 @@ fn purge_discards_and_lets_senders_on() {
     s.check().unwrap();
 }
 
+/// Purge and abort while a sender and a receiver are both blocked on one queue: the
+/// receiver waits for a type the full queue does not hold.
+#[test]
+fn purge_and_abort_with_a_sender_and_a_receiver_blocked() {
+    let s = store("both");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 2;
+    s.set(q, &ds).unwrap();
+    s.send(q, 1, b"ab", 0).unwrap();
+    let (s2, s3) = (s.clone(), s.clone());
+    let receiver = thread::spawn(move || rcv(&s2, q, 9, 0));
+    let sender = thread::spawn(move || s3.send(q, 9, b"to", 0));
+    until_blocked(&s, q, 1, 1);
+    // Purge: the sender proceeds, and its message goes to the blocked receiver.
+    assert_eq!(s.purge(q), Ok(1));
+    sender.join().unwrap().unwrap();
+    assert_eq!(receiver.join().unwrap(), Ok((9, "to".into())));
+    assert_eq!(qnum(&s, q), 0);
+    // Abort both: each gets ECANCELED, the queue keeps its message.
+    s.send(q, 1, b"ab", 0).unwrap();
+    let (s2, s3) = (s.clone(), s.clone());
+    let receiver = thread::spawn(move || rcv(&s2, q, 9, 0));
+    let sender = thread::spawn(move || s3.send(q, 9, b"to", 0));
+    until_blocked(&s, q, 1, 1);
+    assert_eq!(s.abort(q, MSGQ_ABORT_RECEIVERS | MSGQ_ABORT_SENDERS), Ok(2));
+    assert_eq!(receiver.join().unwrap(), Err(ECANCELED));
+    assert_eq!(sender.join().unwrap(), Err(ECANCELED));
+    assert_eq!(rcv(&s, q, 0, IPC_NOWAIT).unwrap(), (1, "ab".into()));
+    s.check().unwrap();
+}
+
 #[test]
 fn urgent_goes_first() {
     let s = store("urgent");
@@ -410,7 +442,10 @@ fn removal_and_signals_end_timed_waits() {
     let s = store("rmid");
     let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
     let s2 = s.clone();
-    let h = thread::spawn(move || rcv(&s2, q, 0, 0));
+    let h = thread::spawn(move || {
+        let d = Some(deadline_in(Duration::from_secs(30)));
+        s2.receive_with(q, &mut [0u8; 8], 0, 0, d)
+    });
     until_blocked(&s, q, 1, 0);
     s.remove(q).unwrap();
     assert_eq!(h.join().unwrap(), Err(Errno::EIDRM));
@@ -567,4 +602,91 @@ fn watch_fd_follows_the_queue() {
     assert!(becomes(&fd, false), "still readable once purged");
     s.remove(q).unwrap();
     assert!(becomes(&fd, true), "not readable once the queue is gone");
+}
+
+/// The permission each extension needs, as another user (uid/gid 65534) on queues of
+/// modes 0600, 0622 (others may write) and 0644 (others may read): purge and peek and
+/// select need read, abort of receivers write, abort of senders read, overwrite both.
+#[test]
+fn permissions_of_the_extensions() {
+    use msgq_user::engine::select::Want;
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to become another user");
+        return;
+    }
+    let s = store("perm");
+    let modes = [0o600, 0o622, 0o644];
+    let qs: Vec<i32> = modes
+        .iter()
+        .map(|&m| {
+            let q = s.msgget(IPC_PRIVATE, m).unwrap();
+            s.send(q, 1, b"m", 0).unwrap();
+            q
+        })
+        .collect();
+    // SAFETY: fork in a test process; the child only uses the store, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let mut wrong = 0;
+        // SAFETY: dropping privileges in the child.
+        unsafe {
+            libc::setgroups(0, std::ptr::null());
+            libc::setresgid(65534, 65534, 65534);
+            libc::setresuid(65534, 65534, 65534);
+        }
+        msgq_user::refresh_credentials();
+        let ea = Err(Errno::EACCES);
+        for (i, &q) in qs.iter().enumerate() {
+            let (r, w) = (modes[i] & 0o004 != 0, modes[i] & 0o002 != 0);
+            let ok_if = |c: bool, v: u64| if c { Ok(v) } else { ea };
+            let mut check = |what: &str, got: Result<u64, Errno>, want: Result<u64, Errno>| {
+                if got != want {
+                    eprintln!("mode {:o} {what}: got {got:?}, want {want:?}", modes[i]);
+                    wrong += 1;
+                }
+            };
+            let peek = s
+                .receive_with(q, &mut [0u8; 8], 0, MSGQ_PEEK, None)
+                .map(|(t, _)| t as u64);
+            check("peek", peek, ok_if(r, 1));
+            let sel = s.select(
+                &[Want {
+                    id: q,
+                    msgtyp: 0,
+                    msgflg: 0,
+                }],
+                Some(deadline_in(Duration::ZERO)),
+            );
+            let sel = sel.map(|v| v[0] as u64);
+            let want_sel = if r {
+                Ok(1)
+            } else {
+                Ok(-Errno::EACCES.0 as u64)
+            };
+            check("select", sel, want_sel);
+            check(
+                "abort receivers",
+                s.abort(q, MSGQ_ABORT_RECEIVERS),
+                ok_if(w, 0),
+            );
+            check("abort senders", s.abort(q, MSGQ_ABORT_SENDERS), ok_if(r, 0));
+            check(
+                "overwrite",
+                s.send_with(q, 2, b"o", MSGQ_OVERWRITE, None),
+                ok_if(r && w, 0),
+            );
+            check("purge", s.purge(q), ok_if(r, 1));
+        }
+        // SAFETY: leaving the child with the count of wrong results.
+        unsafe { libc::_exit(wrong) };
+    }
+    let mut status = 0;
+    // SAFETY: our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "wrong results as another user (status {status:#x})"
+    );
+    // Root may do everything (0600 as owner).
+    assert_eq!(s.purge(qs[0]), Ok(1));
 }
