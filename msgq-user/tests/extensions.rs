@@ -610,6 +610,7 @@ fn watch_fd_follows_the_queue() {
 #[test]
 fn permissions_of_the_extensions() {
     use msgq_user::engine::select::Want;
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root to become another user");
         return;
