@@ -691,3 +691,35 @@ fn permissions_of_the_extensions() {
     // Root may do everything (0600 as owner).
     assert_eq!(s.purge(qs[0]), Ok(1));
 }
+
+/// A blocked peeker stopped (SIGSTOP) while the copy it was given waits for it: the
+/// integrity check accepts a pending copy; killed then, its copy is freed by the sweep,
+/// never put back into the queue (which would duplicate the message).
+#[test]
+fn a_dead_peekers_copy_is_freed_not_queued() {
+    let s = store("deadpeek");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    // SAFETY: fork in a test process; the child only uses the store, then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let r = s.receive_with(q, &mut [0u8; 8], 0, MSGQ_PEEK, None);
+        // SAFETY: leaving the child.
+        unsafe { libc::_exit(i32::from(r.is_err())) };
+    }
+    until_blocked(&s, q, 1, 0);
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    s.send(q, 1, b"m", 0).unwrap();
+    let r = s.check().unwrap();
+    assert_eq!((r.messages, r.pending), (1, 1), "{r:?}");
+    // SAFETY: our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    // A receive that finds nothing else sweeps the pending list first.
+    assert_eq!(rcv(&s, q, 2, IPC_NOWAIT), Err(Errno::ENOMSG));
+    assert_eq!(qnum(&s, q), 1, "the dead peeker's copy went into the queue");
+    let r = s.check().unwrap();
+    assert_eq!((r.messages, r.pending, r.waiters), (1, 0, 0), "{r:?}");
+}

@@ -518,7 +518,12 @@ pub fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Repo
                     "pending waiter {w:#x}: message {m:#x} outside the heap"
                 );
                 heap.claim(m, "handed-over message")?;
-                if q_lives {
+                let copy = g.get(w + W::COPY) == 1;
+                ensure!(
+                    !copy || tr == 0,
+                    "pending waiter {w:#x}: a copy (peek, broadcast) with a pin"
+                );
+                if q_lives && !copy {
                     match pins.get_mut(&tr) {
                         Some((pq, n)) if *pq == q && *n > 0 => *n -= 1,
                         _ => {
@@ -533,7 +538,7 @@ pub fn check_shard(sh: &Shared, idx: u64, id_word: u64, key: u64) -> Result<Repo
                     );
                 }
             }
-            state::E2BIG | state::EIDRM => ensure!(
+            state::E2BIG | state::EIDRM | state::ECANCELED => ensure!(
                 m == 0 && tr == 0,
                 "pending waiter {w:#x}: state {st} with a message or a pin"
             ),
