@@ -19,6 +19,7 @@
 
 pub mod backend;
 mod diag;
+mod dl;
 mod exports;
 mod io;
 pub mod kmod;
@@ -122,6 +123,7 @@ fn leave_engine() {
 extern "C" fn constructor() {
     let _ = catch_unwind(|| {
         real::resolve_all();
+        dl::init();
         signals::resolve_self();
         nsfollow::init();
     });

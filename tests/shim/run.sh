@@ -184,6 +184,11 @@ diffcase python-sysv_ipc-two-processes \
   "A creates and sends, B (started separately) finds the queue by key, receives by type and replies; A's blocking receive gets the reply" \
   norm_none '"$PY" "$HERE/py_a.py" > a.out 2>&1 & a=$!; "$PY" "$HERE/py_b.py" 2>&1; wait $a; cat a.out'
 
+# ---- PHP sysvmsg (its extensions are dlopen()ed with RTLD_DEEPBIND: the shim's dlopen) ----
+diffcase php-sysvmsg \
+  "msg_queue_exists/get/send/receive/stat/set/remove give the same results, errors and stat fields; a forked child and a second PHP process exchange messages" \
+  norm_none 'php "$HERE/php_msg.php"'
+
 # ---- util-linux ----
 diffcase ipcmk-Q-and-ipcs-q \
   "ipcmk -Q prints ids 0 and 1 (cyclic allocation from a fresh namespace); ipcs -q lists both with modes 600/644 (random keys normalised)" \
