@@ -8,7 +8,8 @@
 #   the php binary; SHIM_TESTS: tests/shim (php_msg.php); KMOD_TESTS: tests/kmod
 #   (tools_seq.sh, php_msg.expected; @UID@ stands for the caller's uid). All packed by VM_PACK
 #   (tests/kmod/tools_pack.sh). TOOLS_BACKEND (default kmod) is for trying the script on a
-#   host with the user backend and MSGQ_STORE.
+#   host with the user backend and MSGQ_STORE (one store for both programs keeps the limits
+#   the first one writes: PHP's qbytes then differ; a trial, not a test).
 #
 # Each program (the util-linux sequence tests/kmod/tools_seq.sh; tests/shim/php_msg.php) runs
 #   native  without the preload, on the guest kernel's queues: as root in a fresh IPC

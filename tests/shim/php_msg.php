@@ -14,7 +14,7 @@ set_error_handler(function ($no, $str) {
 
 function show($what, $v)
 {
-    echo $what, ": ", var_export($v, true), "\n";
+    echo $what . ": " . var_export($v, true) . "\n";
 }
 
 function stat_line($q)
@@ -46,7 +46,7 @@ function stat_line($q)
 function receive($label, $q, $type, $max, $unser, $flags)
 {
     $ok = msg_receive($q, $type, $got_type, $max, $msg, $unser, $flags, $err);
-    echo "receive $label: ", $ok ? "type $got_type " . var_export($msg, true) : "false, error $err", "\n";
+    echo "receive $label: " . ($ok ? "type $got_type " . var_export($msg, true) : "false, error $err") . "\n";
 }
 
 if (($argv[1] ?? "") === "peer") {
@@ -93,11 +93,13 @@ receive("the 40 bytes", $q, 6, 100, false, 0);
 $pid = pcntl_fork();
 if ($pid == 0) {
     $ok = msg_receive($q, 9, $t, 100, $m, false, 0, $err);
-    echo "child: ", $ok ? "type $t '$m'" : "error $err", "\n";
+    echo "child: " . ($ok ? "type $t '$m'" : "error $err") . "\n";
     exit($ok ? 0 : 1);
 }
-show("send to the child", msg_send($q, 9, "for the child", false));
+// The parent prints only after the child exited, so the lines never interleave.
+$sent = msg_send($q, 9, "for the child", false);
 pcntl_waitpid($pid, $status);
+show("send to the child", $sent);
 echo "child exit ", pcntl_wexitstatus($status), "\n";
 $st = msg_stat_queue($q);
 show("lrpid is the child", $st["msg_lrpid"] == $pid);
