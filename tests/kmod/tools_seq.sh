@@ -1,12 +1,14 @@
 #!/bin/sh
 # The util-linux sequence that tests/kmod/tools_run.sh runs twice, on the guest kernel's
 # queues and on the module (under the shim): ipcs -q/-u/-l/-i, ipcmk -Q (with and without
-# -p), ipcrm -q/-Q/--all=msg, lsipc -q/-q -i/-g, limits written with tee. Messages are sent
+# -p), ipcrm -q/-Q/--all=msg, lsipc -q/-q -i/-g, limits written with tee; as root also
+# another uid's view of root's queues (listings, permission errors). Messages are sent
 # and received with PHP's sysvmsg (the only packed program that sends). Prints every tool's
 # output and status; ids, random keys, pids and times are for the caller to normalise.
 # Env: TOOLS (util-linux's and coreutils' directory, /usr/bin), PHP. Busybox sh.
 set -u
 T=${TOOLS:?} PHP=${PHP:?}
+export T
 FIXED=0x00007e01   # the queue PHP makes (key 32257)
 
 step() { echo "== $*"; }
@@ -78,3 +80,33 @@ tool ipcs -q
 tool ipcs -q -u
 tool lsipc -q
 tool ipcrm --all=msg
+
+# As root only (a fresh namespace, both sides): another user's view of root's queues, with
+# the guest's static `runas` (its uid: the `msgq` user of /etc/passwd, or TOOLS_OTHER_UID).
+other=$(sed -n 's/^msgq:x:\([0-9]*\):.*/\1/p' /etc/passwd 2>/dev/null)
+other=${other:-${TOOLS_OTHER_UID:-}}
+if [ "$(id -u)" = 0 ] && [ -n "$other" ] && command -v runas > /dev/null; then
+  step "uid $other and root's queues (600, 644, PHP's 0x00007e02 640 with 2 messages)"
+  mk -p 600; r1=$id
+  mk -p 644; r2=$id
+  php '$q = msg_get_queue(32258, 0640);
+    msg_send($q, 1, "one", false) && msg_send($q, 2, "two", false) or print("send failed\n");'
+  R1=$r1 R2=$r2 runas "$other" "$other" /bin/sh -c '
+    tool() { "$T/$@" 2>&1; echo "rc=$?"; }
+    tool ipcs -q
+    tool ipcs -q -u
+    tool lsipc -q
+    tool ipcs -q -i "$R1"
+    tool lsipc -q -i "$R2"
+    tool ipcrm -q "$R1"
+    tool ipcrm -q "$R2"
+    tool ipcrm -Q 0x00007e02
+    tool ipcrm --all=msg
+    echo 100 | tool tee /proc/sys/kernel/msgmni
+    tool ipcs -q' 2>&1
+  echo "rc=$?"
+  step "root again"
+  tool ipcs -q
+  tool ipcrm --all=msg
+  tool ipcs -q -u
+fi
