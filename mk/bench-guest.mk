@@ -67,3 +67,42 @@ bench-guest-run: deps
 	  grep -q '^bench ' $(BENCH_GUEST_RESULTS).tmp || { echo "bench-guest: no @@BENCH lines in $(BENCH_GUEST_LOG)" >&2; exit 1; }; \
 	  mv $(BENCH_GUEST_RESULTS).tmp $(BENCH_GUEST_RESULTS); \
 	  echo "bench-guest: $$(grep -c '^bench ' $(BENCH_GUEST_RESULTS)) results in $(BENCH_GUEST_RESULTS)"
+
+# Issue 15's probe of the 8-byte pair (benches/src/bin/kmod-probe.rs; docs/kmod.md, "Where
+# the 8-byte pair's time goes"): small loops that peel the module's call apart, against
+# native, in the guest. Not part of `make test` or `make bench`. PROBE_VARIANT=debug runs it
+# on the debug kernel (lockdep and kmemleak switched off at boot) when the base kernel is not
+# built; the ratios then carry the debug build's costs.
+PROBE_VARIANT ?= base
+BENCH_PROBE_BIN = $(VM_BUILD)/kmod-probe
+.PHONY: bench-guest-probe vm-kmod-probe
+vm-kmod-probe:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release -p msgq-benches --bin kmod-probe \
+	  --target x86_64-unknown-linux-gnu --target-dir $(VM_BUILD)/cargo
+	@mkdir -p $(VM_BUILD) && strip -o $(BENCH_PROBE_BIN) $(VM_BUILD)/cargo/x86_64-unknown-linux-gnu/release/kmod-probe
+
+bench-guest-probe: vm-kmod-probe
+	@$(MAKE) --no-print-directory kmod vm-helpers KERNEL_VARIANT=$(PROBE_VARIANT)
+	@VM_APPEND="$${VM_APPEND:-} tsc_early_khz=$(BENCH_GUEST_TSC_KHZ) tsc=reliable$(if $(filter debug,$(PROBE_VARIANT)), lockdep.prove_locking=0 kmemleak=off)" \
+	  vm/run.sh test "$$(vm/kernel.sh build $(PROBE_VARIANT))" $(VM_BUILD) $(VM_BUILD)/msgq-$(PROBE_VARIANT).ko root:$(BENCH_PROBE_BIN)
+
+# An instruction profile of the 8-byte pair, module against native, taken outside the guest
+# with a QEMU TCG plugin (vm/tbcount.c counts how often each guest kernel block runs): three
+# boots of the base kernel, the probe's pair loop at 0 and PROFILE_ITERS iterations, and
+# vm/tbprofile.py's table of instructions per pair by what they do. Not part of `make test`.
+PROFILE_ITERS ?= 100000
+PROFILE_DIR = $(VM_BUILD)/profile
+.PHONY: bench-guest-profile
+bench-guest-profile: vm-kmod-probe
+	@$(MAKE) --no-print-directory kmod vm-helpers KERNEL_VARIANT=base
+	@mkdir -p $(PROFILE_DIR) && gcc -shared -fPIC -O2 -Wall -Wextra -o $(PROFILE_DIR)/tbcount.so vm/tbcount.c
+	@set -e; kdir=$$(vm/kernel.sh build base); \
+	  for run in base:module_pair_8_B,--iters,0 module:module_pair_8_B,--iters,$(PROFILE_ITERS) native:native_pair_8_B,--iters,$(PROFILE_ITERS); do \
+	    name=$${run%%:*}; rm -f $(PROFILE_DIR)/$$name.out; \
+	    VM_QEMU_ARGS="-plugin $(PROFILE_DIR)/tbcount.so,out=$(PROFILE_DIR)/$$name.out" \
+	      vm/run.sh test "$$kdir" $(VM_BUILD) $(VM_BUILD)/msgq-base.ko \
+	      root:$(BENCH_PROBE_BIN),--ksyms,--rounds,1,--only,$${run#*:} > $(PROFILE_DIR)/$$name.log 2>&1 || \
+	      { tail -20 $(PROFILE_DIR)/$$name.log; exit 1; }; \
+	    grep -h '@@PROBE' $(PROFILE_DIR)/$$name.log || true; \
+	  done; \
+	  vm/tbprofile.py "$$kdir" $(PROFILE_ITERS) $(foreach r,base module native,$(PROFILE_DIR)/$(r).out $(PROFILE_DIR)/$(r).log)

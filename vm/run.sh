@@ -8,7 +8,8 @@
 # comma-separated arguments; it must print a final line `N passed, N failed`. It runs as root and
 # as uid $VM_UID, unless the entry starts with `root:` (root only).
 # Environment: VM_TIMEOUT (s, default 600), VM_MEM (MiB, 512), VM_SMP (2), VM_UID (1000),
-# VM_APPEND (extra kernel args), VM_WORK (scratch dir), VM_KEEP=1 keeps it, VM_PACK (below).
+# VM_APPEND (extra kernel args), VM_WORK (scratch dir), VM_KEEP=1 keeps it, VM_PACK (below),
+# VM_QEMU_ARGS (extra QEMU arguments, split at blanks; e.g. a TCG plugin, mk/bench-guest.mk).
 # VM_PACK: more host paths to pack at the same paths, separated by blanks (for interpreters,
 # their modules, scripts, libraries: anything a test runs besides its own binary). Each entry:
 #   /a/file     copied with its mode; an ELF file also gets its loader and the libraries `ldd`
@@ -181,7 +182,7 @@ printf 'vm: initramfs %.1f MiB, %s files\n' "$(echo "$(stat -c %s "$work/initram
 start=$(date +%s.%N)
 # One socket per CPU: the test kernel has no ACPI, and the MP table SeaBIOS builds for QEMU's
 # default topology (all CPUs in one socket) lists only the boot CPU.
-timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-512}" -smp "${VM_SMP:-2},sockets=${VM_SMP:-2}" \
+timeout -k 10 "$timeout_s" qemu-system-x86_64 ${VM_QEMU_ARGS:-} -accel tcg -cpu max -m "${VM_MEM:-512}" -smp "${VM_SMP:-2},sockets=${VM_SMP:-2}" \
   -display none -monitor none -serial stdio -no-reboot -nodefaults \
   -kernel "$bz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 panic=-1 quiet loglevel=4 ${VM_APPEND:-}" < /dev/null 2>&1 \

@@ -20,6 +20,7 @@
 pub mod backend;
 mod capi;
 mod diag;
+mod dl;
 mod exports;
 mod io;
 pub mod kmod;
@@ -124,6 +125,7 @@ fn leave_engine() {
 extern "C" fn constructor() {
     let _ = catch_unwind(|| {
         real::resolve_all();
+        dl::init();
         signals::resolve_self();
         nsfollow::init();
     });

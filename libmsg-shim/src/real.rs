@@ -80,6 +80,7 @@ reals! {
     UNSHARE = c"unshare";
     SETNS = c"setns";
     CLONE = c"clone";
+    DLOPEN = c"dlopen";
 }
 
 /// Calls a real function through its address as the given function-pointer type, or

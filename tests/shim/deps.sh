@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the shim's tests run (idempotent, quiet when present), on Debian 12:
-# perl (IPC::Msg is in libperl), util-linux (ipcmk, ipcs, lsipc, ipcrm, unshare),
-# stress-ng, gcc, python3 with venv and headers; then a virtualenv with sysv_ipc from
-# PyPI under target/shim-test/venv, and the C test programs.
+# perl (IPC::Msg is in libperl), php8.2-cli (sysvmsg, pcntl, posix), util-linux (ipcmk,
+# ipcs, lsipc, ipcrm, unshare), stress-ng, gcc, python3 with venv and headers; then a
+# virtualenv with sysv_ipc from PyPI under target/shim-test/venv, and the C test programs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/target/shim-test
@@ -10,6 +10,7 @@ need=()
 command -v perl >/dev/null && perl -MIPC::Msg -e1 2>/dev/null || need+=(perl)
 for c in ipcmk ipcs lsipc ipcrm unshare; do command -v $c >/dev/null || { need+=(util-linux); break; }; done
 command -v stress-ng >/dev/null || need+=(stress-ng)
+command -v php >/dev/null && php -r 'exit(function_exists("msg_get_queue") && function_exists("pcntl_fork") ? 0 : 1);' 2>/dev/null || need+=(php8.2-cli)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v python3 >/dev/null || need+=(python3)
 mkdir -p "$OUT"

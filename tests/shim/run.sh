@@ -39,6 +39,14 @@ done
 HOSTILE=$WORK/hostile
 gcc -O2 -Wall -Wextra -Werror -o "$HOSTILE" "$HERE/hostile.c" || { echo "shim tests: cannot build hostile.c" >&2; exit 2; }
 export HOSTILE
+# deepbind.c opens its library by bare name through its RUNPATH ($ORIGIN/deepbind-lib).
+mkdir -p "$WORK/deepbind-lib"
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$WORK/deepbind-lib/libmsgq_deepbind.so" "$HERE/deepbind_lib.c" &&
+  gcc -O2 -Wall -Wextra -Werror -o "$WORK/deepbind" "$HERE/deepbind.c" -ldl \
+    -Wl,--enable-new-dtags,-rpath,'$ORIGIN/deepbind-lib' ||
+  { echo "shim tests: cannot build deepbind.c" >&2; exit 2; }
+DEEPBIND=$WORK/deepbind
+export DEEPBIND
 
 # A new IPC namespace needs CAP_SYS_ADMIN; without root, a user namespace provides it.
 UNSHARE="unshare -i"
@@ -183,6 +191,15 @@ diffcase perl-builtins-and-IPC::Msg \
 diffcase python-sysv_ipc-two-processes \
   "A creates and sends, B (started separately) finds the queue by key, receives by type and replies; A's blocking receive gets the reply" \
   norm_none '"$PY" "$HERE/py_a.py" > a.out 2>&1 & a=$!; "$PY" "$HERE/py_b.py" 2>&1; wait $a; cat a.out'
+
+# ---- PHP sysvmsg (its extensions are dlopen()ed with RTLD_DEEPBIND: the shim's dlopen) ----
+diffcase php-sysvmsg \
+  "msg_queue_exists/get/send/receive/stat/set/remove give the same results, errors and stat fields; a forked child and a second PHP process exchange messages" \
+  norm_none 'php "$HERE/php_msg.php"'
+
+diffcase c-dlopen-deepbind \
+  "a library opened with RTLD_DEEPBIND, by bare name through the program's RUNPATH, gets the same results (its calls reach msgq: the shim's dlopen clears the flag); dlopen(NULL) and a missing library as libc gives them" \
+  norm_none '"$DEEPBIND"'
 
 # ---- util-linux ----
 diffcase ipcmk-Q-and-ipcs-q \
