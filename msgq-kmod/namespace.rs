@@ -348,17 +348,18 @@ impl Namespace {
                 Ok(max as isize)
             }
             Cmd::Stat | Cmd::MsgStat | Cmd::MsgStatAny => {
+                let st = ctl::Stat::of(cmd);
                 let (ds, ret) = {
                     let mut inner = self.inner.lock();
-                    let q = if cmd == Cmd::Stat {
+                    let q = if st.by_id {
                         inner.lookup(msqid)?
                     } else {
                         inner.queues.get_mut(&ids::idx_of(msqid)).ok_or(EINVAL)?
                     };
-                    if cmd != Cmd::MsgStatAny {
+                    if st.need_read {
                         perm::ipcperms(&q.perm, &caller, perm::READ).map_err(kerr)?;
                     }
-                    (q.stat(), if cmd == Cmd::Stat { 0 } else { q.id })
+                    (q.stat(), st.ret(q.id))
                 };
                 copy_out(buf, ds.as_bytes())?;
                 Ok(ret as isize)

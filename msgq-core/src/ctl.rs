@@ -3,6 +3,7 @@
 //! `IPC_INFO`/`MSG_INFO`.
 
 use crate::abi::{IpcPerm, MsgInfo, MsqidDs, MSGMAP, MSGPOOL, MSGSEG, MSGSSZ, MSGTQL};
+use crate::checks::Cmd;
 use crate::errno::Errno;
 use crate::limits::{set_qbytes, Limits};
 use crate::perm::{may_control, Caller, Perm};
@@ -63,6 +64,37 @@ pub struct QueueFields {
     pub qbytes: u64,
     pub lspid: i32,
     pub lrpid: i32,
+}
+
+/// How `IPC_STAT`, `MSG_STAT` and `MSG_STAT_ANY` find and check a queue, and what they
+/// return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// `IPC_STAT` names the queue by its id (index and sequence number); the others name
+    /// an index, and any queue there is the one.
+    pub by_id: bool,
+    /// Read permission is needed (`EACCES`), except for `MSG_STAT_ANY`.
+    pub need_read: bool,
+}
+
+impl Stat {
+    /// The rule of a stat command (`Cmd::Stat`, `Cmd::MsgStat` or `Cmd::MsgStatAny`).
+    pub const fn of(cmd: Cmd) -> Stat {
+        Stat {
+            by_id: matches!(cmd, Cmd::Stat),
+            need_read: !matches!(cmd, Cmd::MsgStatAny),
+        }
+    }
+
+    /// What `msgctl` returns for the queue whose full id is `id`: 0 for `IPC_STAT`, the id
+    /// for the commands that name an index.
+    pub const fn ret(self, id: i32) -> i32 {
+        if self.by_id {
+            0
+        } else {
+            id
+        }
+    }
 }
 
 /// The `msqid_ds` of a queue (`IPC_STAT`, `MSG_STAT`, `MSG_STAT_ANY`): `seq` as the
@@ -277,6 +309,19 @@ mod tests {
         assert_eq!((d.msg_cbytes, d.msg_qnum, d.msg_qbytes), (4, 5, 6));
         assert_eq!((d.msg_lspid, d.msg_lrpid), (7, 8));
         assert_eq!((d.reserved4, d.reserved5, d.msg_perm.pad3), (0, 0, 0));
+    }
+
+    #[test]
+    fn stat_commands() {
+        let s = Stat::of(Cmd::Stat);
+        assert!(s.by_id && s.need_read);
+        assert_eq!(s.ret(32770), 0);
+        let s = Stat::of(Cmd::MsgStat);
+        assert!(!s.by_id && s.need_read);
+        assert_eq!(s.ret(32770), 32770);
+        let s = Stat::of(Cmd::MsgStatAny);
+        assert!(!s.by_id && !s.need_read);
+        assert_eq!(s.ret(5), 5);
     }
 
     #[test]

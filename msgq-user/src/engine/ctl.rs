@@ -13,7 +13,7 @@ use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
 use msgq_core::checks::Cmd;
-use msgq_core::ctl::QueueFields;
+use msgq_core::ctl::{QueueFields, Stat};
 use msgq_core::perm;
 use msgq_core::Errno;
 
@@ -47,20 +47,16 @@ pub fn stat(
         recovery::sweep_pending(&mut g);
         g.commit();
     }
-    let q = if cmd == Cmd::Stat {
+    let st = Stat::of(cmd);
+    let q = if st.by_id {
         lookup(&g, id)?
     } else {
         lookup_index(&g)?
     };
-    if cmd != Cmd::MsgStatAny {
+    if st.need_read {
         perm::ipcperms(&perm_of(&g, q), who, perm::READ)?;
     }
-    let ret = if cmd == Cmd::Stat {
-        0
-    } else {
-        g.get(q.at(Q::ID)) as i32
-    };
-    Ok((ret, fill(&g, q)))
+    Ok((st.ret(g.get(q.at(Q::ID)) as i32), fill(&g, q)))
 }
 
 /// IPC_SET with the struct already copied in.
