@@ -191,11 +191,7 @@ impl Namespace {
         };
         let caller = TaskCaller::current();
         let msgsz = msg.size();
-        let need = if ext.overwrite {
-            ext::OVERWRITE_PERM
-        } else {
-            perm::WRITE
-        };
+        let need = ext.perm();
 
         let mut g = self.inner.lock();
         // 6. Wait for room (an overwrite makes room instead, below).
@@ -274,13 +270,7 @@ impl Namespace {
             g.lookup(msqid)?.wake_senders(false);
         }
         self.notify_pollers();
-        Ok(if ext.overwrite {
-            dropped as isize
-        } else if ext.broadcast {
-            given as isize
-        } else {
-            0
-        })
+        Ok(isize::try_from(ext.result(dropped, given as u64)).unwrap_or(isize::MAX))
     }
 
     /// `msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)`.
@@ -435,10 +425,8 @@ impl Namespace {
         let mut g = self.inner.lock();
         let q = g.lookup(msqid)?;
         perm::ipcperms(&q.perm, &caller, need).map_err(kerr)?;
-        let n = q.abort(
-            which & ext::MSGQ_ABORT_RECEIVERS != 0,
-            which & ext::MSGQ_ABORT_SENDERS != 0,
-        );
+        let (receivers, senders) = ext::abort_targets(which);
+        let n = q.abort(receivers, senders);
         Ok(isize::try_from(n).unwrap_or(isize::MAX))
     }
 }

@@ -47,11 +47,17 @@ mod abi;
 #[path = "../msgq-core/src/checks.rs"]
 mod checks;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#[path = "../msgq-core/src/ctl.rs"]
+mod ctl;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/errno.rs"]
 mod errno;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ext.rs"]
 mod ext;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#[path = "../msgq-core/src/get.rs"]
+mod get;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/ids.rs"]
 mod ids;
@@ -67,6 +73,9 @@ mod perm;
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 #[path = "../msgq-core/src/select.rs"]
 mod select;
+#[allow(dead_code, unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
+#[path = "../msgq-core/src/wakeup.rs"]
+mod wakeup;
 
 mod caller;
 mod device;
@@ -79,10 +88,7 @@ mod receivers;
 mod registration;
 mod waiter;
 
-/// `IPCMNI`: the largest number of queues an id can index (`include/linux/ipc.h`).
-pub(crate) const IPCMNI: i32 = 32768;
-
-// The defaults are `MSGMAX`, `MSGMNB` and `MSGMNI` from `include/uapi/linux/msg.h`.
+// The defaults are `MSGMAX`, `MSGMNB` and `MSGMNI` from `include/uapi/linux/msg.h` (`abi`).
 module! {
     type: MsgqModule,
     name: "msgq",
@@ -91,66 +97,59 @@ module! {
     license: "GPL",
     params: {
         msgmax: i32 {
-            default: 8192,
+            default: crate::abi::MSGMAX as i32,
             description: "Largest message size in bytes (like kernel.msgmax, default 8192)",
         },
         msgmnb: i32 {
-            default: 16384,
+            default: crate::abi::MSGMNB as i32,
             description: "Default byte capacity of a new queue (like kernel.msgmnb, default 16384)",
         },
         msgmni: i32 {
-            default: 32000,
+            default: crate::abi::MSGMNI as i32,
             description: "Largest number of queues (like kernel.msgmni, default 32000)",
         },
     },
 }
 
-/// The limits in force, read once from the module parameters at load time.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) msgmax: i32,
-    pub(crate) msgmnb: i32,
-    pub(crate) msgmni: i32,
-}
-
-impl Limits {
-    /// Reads and validates the module parameters (the ranges `ipc/ipc_sysctl.c` accepts).
-    fn from_params() -> Result<Self> {
-        let l = Limits {
-            msgmax: *module_parameters::msgmax.value_ref(),
-            msgmnb: *module_parameters::msgmnb.value_ref(),
-            msgmni: *module_parameters::msgmni.value_ref(),
-        };
-        if l.msgmax < 0 || l.msgmnb < 0 || l.msgmni < 0 || l.msgmni > IPCMNI {
+/// Reads and validates the module parameters: the ranges the sysctls accept
+/// (`limits::Sysctl::validate`, as `ipc/ipc_sysctl.c`).
+fn limits_from_params() -> Result<limits::Limits> {
+    let (msgmax, msgmnb, msgmni) = (
+        *module_parameters::msgmax.value_ref(),
+        *module_parameters::msgmnb.value_ref(),
+        *module_parameters::msgmni.value_ref(),
+    );
+    let check = |s: limits::Sysctl, v: i32| s.validate(i64::from(v)).ok().map(|v| v as u32);
+    match (
+        check(limits::Sysctl::Msgmax, msgmax),
+        check(limits::Sysctl::Msgmnb, msgmnb),
+        check(limits::Sysctl::Msgmni, msgmni),
+    ) {
+        (Some(msgmax), Some(msgmnb), Some(msgmni)) => Ok(limits::Limits {
+            msgmax,
+            msgmnb,
+            msgmni,
+        }),
+        _ => {
             pr_err!(
                 "invalid limits: msgmax={} msgmnb={} msgmni={} (need >= 0, msgmni <= {})\n",
-                l.msgmax,
-                l.msgmnb,
-                l.msgmni,
-                IPCMNI
+                msgmax,
+                msgmnb,
+                msgmni,
+                ids::IPCMNI
             );
-            return Err(EINVAL);
-        }
-        Ok(l)
-    }
-
-    /// The limits in the form the shared rules use (all values were checked non-negative).
-    fn to_core(self) -> limits::Limits {
-        limits::Limits {
-            msgmax: self.msgmax as u32,
-            msgmnb: self.msgmnb as u32,
-            msgmni: self.msgmni as u32,
+            Err(EINVAL)
         }
     }
 }
 
 /// The limits given at load time; set once in module init, before `/dev/msgq` is registered.
-static LIMITS: SetOnce<Limits> = SetOnce::new();
+static LIMITS: SetOnce<limits::Limits> = SetOnce::new();
 
 /// The limits given at load time, as the shared rules use them (a new namespace starts with
 /// them, and `MSGQ_RESET` restores them).
 pub(crate) fn load_limits() -> limits::Limits {
-    LIMITS.as_ref().map(|l| l.to_core()).unwrap_or_default()
+    LIMITS.as_ref().copied().unwrap_or_default()
 }
 
 /// One IPC namespace the module has queues, ids, keys and limits for.
@@ -309,7 +308,7 @@ struct MsgqModule {
     #[pin]
     miscdev: registration::Registration<device::MsgqFile>,
     ns: NsRegistration,
-    limits: Limits,
+    limits: limits::Limits,
 }
 
 impl kernel::InPlaceModule for MsgqModule {
@@ -320,7 +319,7 @@ impl kernel::InPlaceModule for MsgqModule {
             // Fields are initialised in the order written: the limits are checked and published
             // and the namespace exists before the device node appears.
             limits: {
-                let l = Limits::from_params()?;
+                let l = limits_from_params()?;
                 LIMITS.populate(l);
                 pr_info!(
                     "loading: msgmax={} msgmnb={} msgmni={}\n",

@@ -19,20 +19,23 @@ use crate::{
         self,
         Cmd, //
     },
+    ctl,
+    get::{
+        self,
+        Get, //
+    },
     ids::{
         self,
         IdState, //
     },
     kerr,
     limits::{
-        self,
         Limits,
         Sysctl, //
     },
     perm::{
         self,
-        Caller,
-        Perm, //
+        Caller, //
     },
     queue::Queue,
     select::Mode,
@@ -189,26 +192,24 @@ impl Namespace {
         )
     }
 
-    /// `msgget(key, msgflg)`.
+    /// `msgget(key, msgflg)`, in `get::msgget`'s order (a creation allocates before it checks
+    /// `msgmni`, as msg.c's `newque` does).
     pub(crate) fn msgget(&self, key: i32, msgflg: i32) -> Result<isize> {
         let caller = TaskCaller::current();
-        // Allocations a creation needs, made before the lock (msg.c allocates first too).
-        let create = key == abi::IPC_PRIVATE || msgflg & abi::IPC_CREAT != 0;
         let mut inner = self.inner.lock();
-        if key != abi::IPC_PRIVATE {
-            if let Some(&idx) = inner.keys.get(&key) {
-                if msgflg & abi::IPC_CREAT != 0 && msgflg & abi::IPC_EXCL != 0 {
-                    return Err(EEXIST);
-                }
-                let q = inner.queues.get(&idx).ok_or(EINVAL)?;
-                perm::ipcperms(&q.perm, &caller, msgflg).map_err(kerr)?;
-                return Ok(q.id as isize);
+        let found = if key != abi::IPC_PRIVATE {
+            inner.keys.get(&key).copied()
+        } else {
+            None
+        };
+        match get::msgget(key, msgflg, found.is_some()).map_err(kerr)? {
+            Get::Open => {
+                let q = inner.queues.get(&found.ok_or(EINVAL)?).ok_or(EINVAL)?;
+                get::open(&q.perm, &caller, msgflg).map_err(kerr)?;
+                Ok(q.id as isize)
             }
-            if !create {
-                return Err(ENOENT);
-            }
+            Get::Create => inner.create(key, msgflg, &caller).map(|id| id as isize),
         }
-        inner.create(key, msgflg, &caller).map(|id| id as isize)
     }
 }
 
@@ -221,23 +222,13 @@ impl NsInner {
         } else {
             None
         };
-        let egid = caller.egid();
-        let perm = Perm {
-            key,
-            uid: caller.euid(),
-            gid: egid,
-            cuid: caller.euid(),
-            cgid: egid,
-            mode: (msgflg & 0o777) as u32,
-        };
+        let perm = get::new_perm(key, msgflg, caller.euid(), caller.egid());
         let mut q = KBox::new(
             Queue::new(perm, u64::from(self.limits.msgmnb), now()),
             GFP_KERNEL_ACCOUNT,
         )?;
         let in_use = self.in_use();
-        if in_use >= self.limits.msgmni.min(ids::IPCMNI) {
-            return Err(ENOSPC);
-        }
+        get::may_create(u64::from(in_use), u64::from(self.limits.msgmni)).map_err(kerr)?;
         let queues = &self.queues;
         let (idx, seq) = self
             .ids
@@ -304,27 +295,14 @@ impl NsInner {
         self.msg_bytes = 0;
     }
 
-    /// The `msginfo` of `IPC_INFO` (`info == false`) or `MSG_INFO`.
+    /// The `msginfo` of `IPC_INFO` (`msg_info == false`) or `MSG_INFO`.
     fn msginfo(&self, msg_info: bool) -> abi::MsgInfo {
-        let l = &self.limits;
-        let mut mi = abi::MsgInfo {
-            msgpool: abi::MSGPOOL,
-            msgmap: abi::MSGMAP,
-            msgmax: l.msgmax as i32,
-            msgmnb: l.msgmnb as i32,
-            msgmni: l.msgmni as i32,
-            msgssz: abi::MSGSSZ,
-            msgtql: abi::MSGTQL,
-            msgseg: abi::MSGSEG,
-            pad: 0,
-        };
-        if msg_info {
-            // Linux's `min_t(int, s64, INT_MAX)` casts before the minimum: a truncation.
-            mi.msgpool = self.in_use() as i32;
-            mi.msgmap = self.msg_hdrs as i32;
-            mi.msgtql = self.msg_bytes as i32;
-        }
-        mi
+        let usage = msg_info.then_some(ctl::Usage {
+            queues: u64::from(self.in_use()),
+            msgs: self.msg_hdrs,
+            bytes: self.msg_bytes,
+        });
+        ctl::msginfo(&self.limits, usage)
     }
 
     /// The namespace totals after a message entered a queue.
@@ -370,17 +348,18 @@ impl Namespace {
                 Ok(max as isize)
             }
             Cmd::Stat | Cmd::MsgStat | Cmd::MsgStatAny => {
+                let st = ctl::Stat::of(cmd);
                 let (ds, ret) = {
                     let mut inner = self.inner.lock();
-                    let q = if cmd == Cmd::Stat {
+                    let q = if st.by_id {
                         inner.lookup(msqid)?
                     } else {
                         inner.queues.get_mut(&ids::idx_of(msqid)).ok_or(EINVAL)?
                     };
-                    if cmd != Cmd::MsgStatAny {
+                    if st.need_read {
                         perm::ipcperms(&q.perm, &caller, perm::READ).map_err(kerr)?;
                     }
-                    (q.stat(), if cmd == Cmd::Stat { 0 } else { q.id })
+                    (q.stat(), st.ret(q.id))
                 };
                 copy_out(buf, ds.as_bytes())?;
                 Ok(ret as isize)
@@ -396,17 +375,9 @@ impl Namespace {
                 let mut inner = self.inner.lock();
                 let msgmnb = inner.limits.msgmnb;
                 let q = inner.lookup(msqid)?;
-                perm::may_control(&q.perm, &caller).map_err(kerr)?;
-                let qbytes = limits::set_qbytes(ds.msg_qbytes, msgmnb, caller.cap_sys_resource())
-                    .map_err(kerr)?;
-                // `make_kuid`/`make_kgid` of (uid_t)-1 is invalid: EINVAL, nothing changed.
-                if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
-                    return Err(EINVAL);
-                }
-                q.qbytes = qbytes;
-                q.perm.uid = ds.msg_perm.uid;
-                q.perm.gid = ds.msg_perm.gid;
-                q.perm.mode = (q.perm.mode & !0o777) | (ds.msg_perm.mode & 0o777);
+                let set = ctl::ipc_set(&q.perm, &caller, &ds, msgmnb).map_err(kerr)?;
+                q.qbytes = set.qbytes;
+                q.perm = set.perm(q.perm);
                 q.ctime = now();
                 q.wake_receivers();
                 q.wake_senders(false);
@@ -488,14 +459,7 @@ impl Namespace {
     ///
     /// Writing needs `CAP_SYS_ADMIN` (the `/proc/sys/kernel` files are root's), else `EPERM`.
     pub(crate) fn sysctl(&self, which: u32, write: bool, value: i64) -> Result<i64> {
-        let s = match which {
-            0 => Sysctl::Msgmax,
-            1 => Sysctl::Msgmnb,
-            2 => Sysctl::Msgmni,
-            3 => Sysctl::MsgNextId,
-            4 => Sysctl::AutoMsgmni,
-            _ => return Err(EINVAL),
-        };
+        let s = Sysctl::from_index(which).ok_or(EINVAL)?;
         if write && !TaskCaller::current().cap_sys_admin() {
             return Err(EPERM);
         }

@@ -5,6 +5,7 @@
 
 use crate::{
     abi,
+    ctl,
     ext::{
         self,
         Offer, //
@@ -15,7 +16,11 @@ use crate::{
     },
     perm::Perm,
     receivers::Receivers,
-    waiter::Waiter, //
+    waiter::Waiter,
+    wakeup::{
+        SenderStep,
+        SenderWakeup, //
+    },
 };
 use kernel::{
     prelude::*,
@@ -74,27 +79,18 @@ impl Queue {
 
     /// `IPC_STAT`'s view of the queue.
     pub(crate) fn stat(&self) -> abi::MsqidDs {
-        abi::MsqidDs {
-            msg_perm: abi::IpcPerm {
-                key: self.perm.key,
-                uid: self.perm.uid,
-                gid: self.perm.gid,
-                cuid: self.perm.cuid,
-                cgid: self.perm.cgid,
-                mode: self.perm.mode,
-                seq: self.seq as u16,
-                ..Default::default()
-            },
-            msg_stime: self.stime,
-            msg_rtime: self.rtime,
-            msg_ctime: self.ctime,
-            msg_cbytes: self.cbytes,
-            msg_qnum: self.qnum,
-            msg_qbytes: self.qbytes,
-            msg_lspid: self.lspid,
-            msg_lrpid: self.lrpid,
-            ..Default::default()
-        }
+        ctl::msqid_ds(&ctl::QueueFields {
+            perm: self.perm,
+            seq: self.seq,
+            stime: self.stime,
+            rtime: self.rtime,
+            ctime: self.ctime,
+            cbytes: self.cbytes,
+            qnum: self.qnum,
+            qbytes: self.qbytes,
+            lspid: self.lspid,
+            lrpid: self.lrpid,
+        })
     }
 
     /// Removes `w` from the blocked receivers, peekers or senders (it may already be gone).
@@ -109,8 +105,8 @@ impl Queue {
     /// gets it. Returns the message when nobody took it.
     pub(crate) fn pipelined_send(&mut self, msg: Msg, now: i64) -> Option<Msg> {
         let mut from = 0;
-        while let Some(r) = self.receivers.take_for(msg.mtype, &mut from) {
-            if r.size < msg.size() {
+        while let Some((r, offer)) = self.receivers.take_for(msg.mtype, msg.size(), &mut from) {
+            if offer == Offer::TooBig {
                 r.deliver(Err(E2BIG));
                 continue;
             }
@@ -132,26 +128,28 @@ impl Queue {
             }
             return;
         }
-        let n = self.senders.len();
+        let mut walk = SenderWakeup::new(self.cbytes, self.qnum, self.qbytes);
         let mut i = 0;
-        let mut moved = 0;
-        while i + moved < n {
-            if self.fits(self.senders[i].size) {
-                self.senders[i].wake.notify_one();
-                i += 1;
-                continue;
+        while let Some(s) = self.senders.get(i) {
+            match walk.step(Arc::as_ptr(s), s.size) {
+                SenderStep::Stop => break,
+                SenderStep::Wake => {
+                    s.wake.notify_one();
+                    i += 1;
+                }
+                SenderStep::Rotate => {
+                    let s = match self.senders.remove(i) {
+                        Ok(s) => s,
+                        Err(_) => break,
+                    };
+                    // The removal freed a slot, so this cannot fail; if it did, the sender
+                    // would be woken to look again rather than be lost.
+                    if let Err(e) = self.senders.push_within_capacity(s) {
+                        let s: Arc<Waiter> = e.0;
+                        s.wake.notify_one();
+                    }
+                }
             }
-            let s = match self.senders.remove(i) {
-                Ok(s) => s,
-                Err(_) => break,
-            };
-            // The removal freed a slot, so this cannot fail; if it did, the sender would be
-            // woken to look again rather than be lost.
-            if let Err(e) = self.senders.push_within_capacity(s) {
-                let s: Arc<Waiter> = e.0;
-                s.wake.notify_one();
-            }
-            moved += 1;
         }
     }
 

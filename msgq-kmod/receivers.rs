@@ -11,8 +11,14 @@
 //! oldest-first order.
 
 use crate::{
+    ext::Offer,
     select::Mode,
-    waiter::Waiter, //
+    waiter::Waiter,
+    wakeup::{
+        handoff,
+        Candidate,
+        Side, //
+    },
 };
 use kernel::{
     prelude::*,
@@ -74,14 +80,24 @@ impl Receivers {
         }
     }
 
-    /// Removes and returns the oldest receiver that accepts a message of type `mtype`.
+    /// Removes and returns the receiver a message of type `mtype` and `size` bytes is offered
+    /// to (`wakeup::handoff`: the oldest that accepts its type), with what the offer does.
     /// `from` is where the general list's scan starts; it is advanced past the receivers that
     /// do not accept it, so successive calls for one message scan that list once.
-    pub(crate) fn take_for(&mut self, mtype: i64, from: &mut usize) -> Option<Arc<Waiter>> {
+    pub(crate) fn take_for(
+        &mut self,
+        mtype: i64,
+        size: u64,
+        from: &mut usize,
+    ) -> Option<(Arc<Waiter>, Offer)> {
+        let candidate = |w: &Arc<Waiter>| Candidate {
+            order: w.ticket,
+            maxsize: w.size,
+        };
         let mut general = None;
         while let Some(w) = self.general.get(*from) {
             if w.mode.accepts(mtype) {
-                general = Some(w.ticket);
+                general = Some(candidate(w));
                 break;
             }
             *from += 1;
@@ -90,13 +106,13 @@ impl Receivers {
             .exact
             .get(&mtype)
             .and_then(|l| l.first())
-            .map(|w| w.ticket);
-        match (general, exact) {
-            (None, None) => None,
-            (Some(g), Some(e)) if e < g => self.take_exact(mtype),
-            (None, Some(_)) => self.take_exact(mtype),
-            (Some(_), _) => self.general.remove(*from).ok(),
-        }
+            .map(candidate);
+        let h = handoff(exact, general, size)?;
+        let w = match h.from {
+            Side::Typed => self.take_exact(mtype),
+            Side::General => self.general.remove(*from).ok(),
+        }?;
+        Some((w, h.offer))
     }
 
     /// Removes the oldest receiver of exactly `mtype`.

@@ -9,7 +9,6 @@
 
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_INFO, MSG_STAT, MSG_STAT_ANY};
 use msgq_core::ioctl;
-use msgq_core::limits::Sysctl;
 use msgq_core::procfmt;
 use std::ffi::c_void;
 
@@ -106,7 +105,8 @@ impl Kmod {
         self.call(ioctl::MSGQ_CTL, &mut a).map(|r| r as i32)
     }
 
-    /// Reads a limit (`which` as in [`ioctl::Sysctl`]), or writes it when `write` is given.
+    /// Reads a limit (`which` as in [`ioctl::Sysctl`]: `Sysctl::index`), or writes it when
+    /// `write` is given.
     pub fn sysctl(&self, which: u32, write: Option<i64>) -> Result<i64, i32> {
         let mut a = ioctl::Sysctl {
             version: ioctl::VERSION,
@@ -243,17 +243,6 @@ fn timeout_arg(t: Option<(i32, i64, i64)>) -> ioctl::Timeout {
             sec,
             nsec,
         },
-    }
-}
-
-/// The `which` number of a limit in [`ioctl::Sysctl`].
-pub const fn sysctl_index(which: Sysctl) -> u32 {
-    match which {
-        Sysctl::Msgmax => 0,
-        Sysctl::Msgmnb => 1,
-        Sysctl::Msgmni => 2,
-        Sysctl::MsgNextId => 3,
-        Sysctl::AutoMsgmni => 4,
     }
 }
 

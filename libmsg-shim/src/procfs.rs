@@ -23,7 +23,7 @@
 //!
 //! No lock is taken anywhere here: the table is a fixed array of atomics.
 
-use crate::kmod::{self, Kmod};
+use crate::kmod::Kmod;
 use crate::real::{self, call_real};
 use libc::{c_char, c_int, c_void};
 use msgq_user::{Store, Sysctl};
@@ -205,9 +205,9 @@ impl Source<'_> {
             (Source::User(s), Target::Sysctl(w)) => {
                 s.sysctl(w).map(|v| format!("{v}\n")).map_err(|e| e.0)
             }
-            (Source::Kmod(k), Target::Sysctl(w)) => k
-                .sysctl(kmod::sysctl_index(w), None)
-                .map(|v| format!("{v}\n")),
+            (Source::Kmod(k), Target::Sysctl(w)) => {
+                k.sysctl(w.index(), None).map(|v| format!("{v}\n"))
+            }
         }
     }
 
@@ -523,9 +523,7 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<usize, i32> {
             u.with(|s| s.set_sysctl(which, v).map_err(|e| e.0))
                 .and_then(|r| r)
         }),
-        crate::backend::Backend::Kmod(k) => {
-            k.sysctl(kmod::sysctl_index(which), Some(v)).map(|_| ())
-        }
+        crate::backend::Backend::Kmod(k) => k.sysctl(which.index(), Some(v)).map(|_| ()),
         crate::backend::Backend::Unavailable(e) => Err(*e),
         crate::backend::Backend::Native => Err(libc::EINVAL),
     }?;

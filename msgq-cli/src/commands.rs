@@ -2,8 +2,8 @@
 
 use crate::backend::{Queues, Target};
 use crate::report::{ctx, errno_text, out, Fail, R};
-use crate::storeq::IPCMNI;
 use msgq_core::abi::{MsqidDs, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, MSG_EXCEPT, MSG_NOERROR};
+use msgq_core::ids;
 use msgq_user::{Errno, Sysctl};
 use std::io::{Read, Write};
 
@@ -34,7 +34,7 @@ pub fn find(q: &dyn Queues, id: i32) -> R<MsqidDs> {
     if id < 0 {
         return Err(Fail(format!("no queue with id {id}")));
     }
-    match q.stat_index(id % IPCMNI) {
+    match q.stat_index(ids::idx_of(id) as i32) {
         Ok((got, d)) if got == id => Ok(d),
         Ok(_) | Err(Errno::EINVAL) | Err(Errno::EIDRM) => {
             Err(Fail(format!("no queue with id {id}")))

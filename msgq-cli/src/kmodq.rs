@@ -74,13 +74,11 @@ impl Queues for KmodQueues {
         Ok((i64::from_ne_bytes(t), n))
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        self.0
-            .sysctl(kmod::sysctl_index(which), None)
-            .map_err(Errno)
+        self.0.sysctl(which.index(), None).map_err(Errno)
     }
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
         self.0
-            .sysctl(kmod::sysctl_index(which), Some(value))
+            .sysctl(which.index(), Some(value))
             .map(|_| ())
             .map_err(Errno)
     }

@@ -3,8 +3,9 @@
 
 use crate::commands::{find, SYSCTLS};
 use crate::report::{errno_text, Fail, R};
-use crate::storeq::{not_found, IPCMNI};
+use crate::storeq::not_found;
 use msgq_core::abi::{IPC_NOWAIT, MSG_COPY};
+use msgq_core::ids;
 use msgq_user::{Errno, Store, Sysctl};
 use std::path::Path;
 
@@ -99,7 +100,7 @@ pub fn check(path: &Path) -> R<()> {
     let mut keys = std::collections::HashSet::new();
     let mut ids = Vec::new();
     let mut walk_ok = true;
-    for idx in 0..=max.min(IPCMNI - 1) {
+    for idx in 0..=max.min(ids::MASK) {
         match s.stat_index(idx, true) {
             Ok((id, d)) => {
                 count += 1;
@@ -110,7 +111,7 @@ pub fn check(path: &Path) -> R<()> {
                     walk_ok = false;
                     say(false, format!("queue {id} (index {idx}): {what}"));
                 };
-                if id % IPCMNI != idx || id < 0 {
+                if id < 0 || ids::idx_of(id) as i32 != idx {
                     bad(format!("id {id} does not belong to index {idx}"));
                 }
                 if d.msg_perm.mode & !0o777 != 0 {

@@ -3,11 +3,9 @@
 use crate::backend::Queues;
 use crate::report::{Fail, R};
 use msgq_core::abi::MsqidDs;
+use msgq_core::ids;
 use msgq_user::{Errno, Store, StoreError, StoreErrorKind, StoreOptions, Sysctl};
 use std::path::{Path, PathBuf};
-
-/// Queue ids are `seq * IPCMNI + index`.
-pub const IPCMNI: i32 = 32768;
 
 /// `--store PATH`, else `$MSGQ_STORE`, else the default store (the one the shim uses: the IPC
 /// namespace's, named by `Store::default_path()`).
@@ -63,7 +61,7 @@ impl Queues for Store {
     fn queues(&self) -> Result<Vec<(i32, MsqidDs)>, Errno> {
         let (max, _) = Store::info(self, true)?;
         let mut out = Vec::new();
-        for idx in 0..=max.min(IPCMNI - 1) {
+        for idx in 0..=max.min(ids::MASK) {
             match Store::stat_index(self, idx, true) {
                 Ok(q) => out.push(q),
                 Err(Errno::EINVAL) | Err(Errno::EIDRM) => {}

@@ -59,6 +59,28 @@ impl SendExt {
     pub const fn is_plain(self) -> bool {
         !self.urgent && !self.overwrite && !self.broadcast
     }
+
+    /// The permission the send needs: write, and for an overwrite read too
+    /// ([`OVERWRITE_PERM`]).
+    pub const fn perm(self) -> i32 {
+        if self.overwrite {
+            OVERWRITE_PERM
+        } else {
+            perm::WRITE
+        }
+    }
+
+    /// What the send returns: with `MSGQ_OVERWRITE` the number of messages `dropped`, with
+    /// `MSGQ_BROADCAST` the number of blocked callers `given` the message, else 0.
+    pub const fn result(self, dropped: u64, given: u64) -> u64 {
+        if self.overwrite {
+            dropped
+        } else if self.broadcast {
+            given
+        } else {
+            0
+        }
+    }
 }
 
 /// Splits a timed send's flags: the extension bits and the Linux bits. `EINVAL` for
@@ -219,6 +241,15 @@ pub const fn abort_perm(which: i32) -> Result<i32, Errno> {
     Ok(need)
 }
 
+/// Which blocked callers `msgq_abort(which)` ends, once [`abort_perm`] accepted `which`:
+/// `(receivers and peekers, senders)`.
+pub const fn abort_targets(which: i32) -> (bool, bool) {
+    (
+        which & MSGQ_ABORT_RECEIVERS != 0,
+        which & MSGQ_ABORT_SENDERS != 0,
+    )
+}
+
 /// Whether an overwriting send of `size` bytes can ever fit a queue of `qbytes` (emptied):
 /// if not, it fails with `EMSGSIZE` and drops nothing.
 pub const fn overwrite_can_fit(size: u64, qbytes: u64) -> bool {
@@ -254,6 +285,25 @@ mod tests {
     }
 
     #[test]
+    fn send_perm_and_result() {
+        let plain = SendExt::default();
+        let over = SendExt {
+            overwrite: true,
+            ..plain
+        };
+        let bcast = SendExt {
+            broadcast: true,
+            ..plain
+        };
+        assert_eq!(plain.perm(), perm::WRITE);
+        assert_eq!(bcast.perm(), perm::WRITE);
+        assert_eq!(over.perm(), perm::READ | perm::WRITE);
+        assert_eq!(plain.result(3, 4), 0);
+        assert_eq!(over.result(3, 4), 3);
+        assert_eq!(bcast.result(3, 4), 4);
+    }
+
+    #[test]
     fn deadlines() {
         assert_eq!(deadline(2, 0, 0), Err(Errno::EINVAL));
         assert_eq!(deadline(CLOCK_REALTIME, 0, -1), Err(Errno::EINVAL));
@@ -285,6 +335,9 @@ mod tests {
         assert_eq!(abort_perm(4), Err(Errno::EINVAL));
         assert_eq!(abort_perm(MSGQ_ABORT_RECEIVERS), Ok(perm::WRITE));
         assert_eq!(abort_perm(3), Ok(perm::READ | perm::WRITE));
+        assert_eq!(abort_targets(MSGQ_ABORT_RECEIVERS), (true, false));
+        assert_eq!(abort_targets(MSGQ_ABORT_SENDERS), (false, true));
+        assert_eq!(abort_targets(3), (true, true));
         assert!(overwrite_can_fit(10, 10));
         assert!(!overwrite_can_fit(11, 10));
         assert!(!overwrite_can_fit(0, 0));

@@ -59,7 +59,7 @@ pub struct MsgCtl {
     pub buf: u64,
 }
 
-/// Read (`write == 0`) or write a limit; `which` is a [`crate::limits::Sysctl`] index:
+/// Read (`write == 0`) or write a limit; `which` is [`crate::limits::Sysctl::index`]:
 /// 0 msgmax, 1 msgmnb, 2 msgmni, 3 msg_next_id, 4 auto_msgmni. The ioctl returns 0 and
 /// stores the value in force afterwards in `value` (a return value could not carry
 /// `msg_next_id`'s -1). Writing needs `CAP_SYS_ADMIN`.

@@ -12,6 +12,10 @@
 //! * [`limits`]: `msgmax`/`msgmnb`/`msgmni`, the space test and `IPC_SET`'s qbytes rule.
 //! * [`ids`]: id encoding and the kernel's cyclic index allocation.
 //! * [`checks`]: argument checks of the four calls, in the kernel's order.
+//! * [`get`]: `msgget`'s decision order and a new queue's `ipc_perm`.
+//! * [`ctl`]: `IPC_SET` (who may, what changes), `msqid_ds` from a queue's fields, `msginfo`.
+//! * [`wakeup`]: which blocked callers a change wakes (`ss_wakeup`'s rotation) and which
+//!   receiver a sent message is handed to (`pipelined_send`).
 //! * [`procfmt`]: the `/proc/sysvipc/msg` text format.
 //! * [`ext`]: the rules of msgq's extensions (timeouts, purge, urgent, overwrite, abort,
 //!   broadcast, peek).
@@ -20,13 +24,16 @@
 
 pub mod abi;
 pub mod checks;
+pub mod ctl;
 pub mod errno;
 pub mod ext;
+pub mod get;
 pub mod ids;
 pub mod ioctl;
 pub mod limits;
 pub mod perm;
 pub mod procfmt;
 pub mod select;
+pub mod wakeup;
 
 pub use errno::Errno;

@@ -55,6 +55,29 @@ impl Sysctl {
         })
     }
 
+    /// The `which` number of the sysctl in the `/dev/msgq` ioctl ([`crate::ioctl::Sysctl`]).
+    pub const fn index(self) -> u32 {
+        match self {
+            Sysctl::Msgmax => 0,
+            Sysctl::Msgmnb => 1,
+            Sysctl::Msgmni => 2,
+            Sysctl::MsgNextId => 3,
+            Sysctl::AutoMsgmni => 4,
+        }
+    }
+
+    /// The sysctl of a `which` number, `None` for any other.
+    pub const fn from_index(which: u32) -> Option<Sysctl> {
+        Some(match which {
+            0 => Sysctl::Msgmax,
+            1 => Sysctl::Msgmnb,
+            2 => Sysctl::Msgmni,
+            3 => Sysctl::MsgNextId,
+            4 => Sysctl::AutoMsgmni,
+            _ => return None,
+        })
+    }
+
     /// Checks a value written to the sysctl: `EINVAL` outside the kernel's range.
     pub fn validate(self, value: i64) -> Result<i64, Errno> {
         let (lo, hi) = match self {
@@ -125,5 +148,22 @@ mod tests {
         assert_eq!(Sysctl::Msgmnb.validate(2147483648), Err(Errno::EINVAL));
         assert_eq!(Sysctl::AutoMsgmni.validate(2), Err(Errno::EINVAL));
         assert_eq!(Sysctl::MsgNextId.validate(-1), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn sysctl_indexes_round_trip() {
+        let all = [
+            Sysctl::Msgmax,
+            Sysctl::Msgmnb,
+            Sysctl::Msgmni,
+            Sysctl::MsgNextId,
+            Sysctl::AutoMsgmni,
+        ];
+        for (i, s) in all.into_iter().enumerate() {
+            assert_eq!(s.index(), i as u32);
+            assert_eq!(Sysctl::from_index(i as u32), Some(s));
+        }
+        assert_eq!(Sysctl::from_index(5), None);
+        assert_eq!(Sysctl::from_index(u32::MAX), None);
     }
 }

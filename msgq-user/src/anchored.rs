@@ -725,8 +725,13 @@ impl Anchored {
                 hdrs += ds.msg_qnum;
                 bytes += ds.msg_cbytes;
             })?;
-            mi.msgmap = hdrs as i32;
-            mi.msgtql = bytes as i32;
+            // The kernel's queue count, msgq's totals.
+            msgq_core::ctl::Usage {
+                queues: mi.msgpool.max(0) as u64,
+                msgs: hdrs,
+                bytes,
+            }
+            .apply(&mut mi);
         }
         Ok((max, mi))
     }

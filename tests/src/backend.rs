@@ -294,13 +294,11 @@ impl Backend for Kmod {
         self.0.msgctl(msqid, cmd, buf).map_err(Errno)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
-        self.0
-            .sysctl(crate::kmodio::sysctl_index(which), None)
-            .map_err(Errno)
+        self.0.sysctl(which.index(), None).map_err(Errno)
     }
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
         self.0
-            .sysctl(crate::kmodio::sysctl_index(which), Some(value))
+            .sysctl(which.index(), Some(value))
             .map(|_| ())
             .map_err(Errno)
     }

@@ -13,34 +13,24 @@ use crate::sys::creds::Creds;
 use crate::sys::process;
 use msgq_core::abi::*;
 use msgq_core::checks::Cmd;
-use msgq_core::limits::set_qbytes;
-use msgq_core::perm::{self, Caller};
+use msgq_core::ctl::{QueueFields, Stat};
+use msgq_core::perm;
 use msgq_core::Errno;
 
-/// Fills a `msqid_ds` from queue `q` (reserved fields zero).
+/// Fills a `msqid_ds` from queue `q` (`msgq_core::ctl::msqid_ds`).
 pub fn fill(g: &Guard, q: Queue) -> MsqidDs {
-    let p = perm_of(g, q);
-    MsqidDs {
-        msg_perm: IpcPerm {
-            key: p.key,
-            uid: p.uid,
-            gid: p.gid,
-            cuid: p.cuid,
-            cgid: p.cgid,
-            mode: p.mode,
-            seq: g.get(q.at(Q::SEQ)) as u16,
-            ..Default::default()
-        },
-        msg_stime: g.get(q.at(Q::STIME)) as i64,
-        msg_rtime: g.get(q.at(Q::RTIME)) as i64,
-        msg_ctime: g.get(q.at(Q::CTIME)) as i64,
-        msg_cbytes: g.get(q.at(Q::CBYTES)),
-        msg_qnum: g.get(q.at(Q::QNUM)),
-        msg_qbytes: g.get(q.at(Q::QBYTES)),
-        msg_lspid: g.get(q.at(Q::LSPID)) as i32,
-        msg_lrpid: g.get(q.at(Q::LRPID)) as i32,
-        ..Default::default()
-    }
+    msgq_core::ctl::msqid_ds(&QueueFields {
+        perm: perm_of(g, q),
+        seq: g.get(q.at(Q::SEQ)) as u32,
+        stime: g.get(q.at(Q::STIME)) as i64,
+        rtime: g.get(q.at(Q::RTIME)) as i64,
+        ctime: g.get(q.at(Q::CTIME)) as i64,
+        cbytes: g.get(q.at(Q::CBYTES)),
+        qnum: g.get(q.at(Q::QNUM)),
+        qbytes: g.get(q.at(Q::QBYTES)),
+        lspid: g.get(q.at(Q::LSPID)) as i32,
+        lrpid: g.get(q.at(Q::LRPID)) as i32,
+    })
 }
 
 /// IPC_STAT (by id), MSG_STAT and MSG_STAT_ANY (by index). Returns the value msgctl
@@ -57,20 +47,16 @@ pub fn stat(
         recovery::sweep_pending(&mut g);
         g.commit();
     }
-    let q = if cmd == Cmd::Stat {
+    let st = Stat::of(cmd);
+    let q = if st.by_id {
         lookup(&g, id)?
     } else {
         lookup_index(&g)?
     };
-    if cmd != Cmd::MsgStatAny {
+    if st.need_read {
         perm::ipcperms(&perm_of(&g, q), who, perm::READ)?;
     }
-    let ret = if cmd == Cmd::Stat {
-        0
-    } else {
-        g.get(q.at(Q::ID)) as i32
-    };
-    Ok((ret, fill(&g, q)))
+    Ok((st.ret(g.get(q.at(Q::ID)) as i32), fill(&g, q)))
 }
 
 /// IPC_SET with the struct already copied in.
@@ -78,16 +64,11 @@ pub fn set(ns: &(impl Shards + ?Sized), id: i32, ds: &MsqidDs, who: &Creds) -> R
     let sh = ns.shard_of(id)?;
     let mut g = sh.lock()?;
     let q = lookup(&g, id)?;
-    perm::may_control(&perm_of(&g, q), who)?;
-    let qbytes = set_qbytes(ds.msg_qbytes, sh.msgmnb() as u32, who.cap_sys_resource())?;
-    if ds.msg_perm.uid == u32::MAX || ds.msg_perm.gid == u32::MAX {
-        return Err(Errno::EINVAL);
-    }
-    g.put(q.at(Q::QBYTES), qbytes);
-    g.put(q.at(Q::UID), ds.msg_perm.uid as u64);
-    g.put(q.at(Q::GID), ds.msg_perm.gid as u64);
-    let mode = (g.get(q.at(Q::MODE)) & !0o777) | (ds.msg_perm.mode & 0o777) as u64;
-    g.put(q.at(Q::MODE), mode);
+    let set = msgq_core::ctl::ipc_set(&perm_of(&g, q), who, ds, sh.msgmnb() as u32)?;
+    g.put(q.at(Q::QBYTES), set.qbytes);
+    g.put(q.at(Q::UID), set.uid as u64);
+    g.put(q.at(Q::GID), set.gid as u64);
+    g.put(q.at(Q::MODE), set.mode as u64);
     g.put(q.at(Q::CTIME), process::now_secs());
     waiters::wake_receivers(&mut g, q);
     waiters::wake_senders(&mut g, q);

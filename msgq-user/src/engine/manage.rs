@@ -52,12 +52,8 @@ pub fn abort(ns: &(impl Shards + ?Sized), id: i32, which: i32, who: &Creds) -> R
     let mut g = sh.lock()?;
     let q = lookup(&g, id)?;
     perm::ipcperms(&perm_of(&g, q), who, need)?;
-    let n = waiters::abort(
-        &mut g,
-        q,
-        which & ext::MSGQ_ABORT_RECEIVERS != 0,
-        which & ext::MSGQ_ABORT_SENDERS != 0,
-    );
+    let (receivers, senders) = ext::abort_targets(which);
+    let n = waiters::abort(&mut g, q, receivers, senders);
     g.commit();
     Ok(n)
 }

@@ -138,12 +138,7 @@ pub fn send(
     let mut dropped = 0;
     let q = loop {
         let q = lookup(&g, id)?;
-        let need = if x.ext.overwrite {
-            ext::OVERWRITE_PERM
-        } else {
-            perm::WRITE
-        };
-        perm::ipcperms(&perm_of(&g, q), who, need)?;
+        perm::ipcperms(&perm_of(&g, q), who, x.ext.perm())?;
         if x.ext.overwrite {
             dropped = drop_until_fits(&mut g, q, size)?;
             break q;
@@ -186,11 +181,7 @@ pub fn send(
         }
     }
     g.commit();
-    Ok(if x.ext.broadcast {
-        offered.given
-    } else {
-        dropped
-    })
+    Ok(x.ext.result(dropped, offered.given))
 }
 
 /// The errno of a wait that ended with state `st` (not a hand-off).

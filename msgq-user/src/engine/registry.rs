@@ -29,8 +29,10 @@ use crate::sync::{Locked, StoreLock};
 use crate::sys::creds::Creds;
 use msgq_core::abi::*;
 use msgq_core::checks::Cmd;
+use msgq_core::ctl::Usage;
+use msgq_core::get::{self, Get};
 use msgq_core::ids::{self, IdState, IPCMNI};
-use msgq_core::limits::Sysctl;
+use msgq_core::limits::{Limits, Sysctl};
 use msgq_core::perm;
 use msgq_core::procfmt;
 use msgq_core::Errno;
@@ -246,33 +248,33 @@ fn drop_entry(r: &mut RegGuard, idx: u64) {
     }
 }
 
-/// msgget.
+/// msgget (`msgq_core::get`'s decision order).
 pub fn msgget(ns: &Ns, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
     let mut r = ns.lock()?;
-    if key != IPC_PRIVATE {
-        if let Some(idx) = find_key(&r, key) {
-            if msgflg & IPC_CREAT != 0 && msgflg & IPC_EXCL != 0 {
-                return Err(Errno::EEXIST);
-            }
+    let found = if key != IPC_PRIVATE {
+        find_key(&r, key)
+    } else {
+        None
+    };
+    match get::msgget(key, msgflg, found.is_some())? {
+        Get::Open => {
+            let Some(idx) = found else {
+                return Err(Errno::EINVAL);
+            };
             let id = r.id_word(idx) as u32 as i32;
             let sh = ns.shard_of(id)?;
             let g = sh.lock()?;
             let q = lookup(&g, id)?;
-            perm::ipcperms(&perm_of(&g, q), who, msgflg)?;
-            return Ok(id);
+            get::open(&perm_of(&g, q), who, msgflg)?;
+            Ok(id)
         }
-        if msgflg & IPC_CREAT == 0 {
-            return Err(Errno::ENOENT);
-        }
+        Get::Create => create(ns, &mut r, key, msgflg, who),
     }
-    create(ns, &mut r, key, msgflg, who)
 }
 
 fn create(ns: &Ns, r: &mut RegGuard, key: i32, msgflg: i32, who: &Creds) -> Result<i32, Errno> {
     let in_use = r.get(R::IN_USE);
-    if in_use >= r.get(R::MSGMNI).min(IPCMNI as u64) {
-        return Err(Errno::ENOSPC);
-    }
+    get::may_create(in_use, r.get(R::MSGMNI))?;
     let mut st = IdState {
         seq: r.get(R::SEQ) as u32,
         last_idx: r.get(R::LAST_IDX) as i64,
@@ -319,14 +321,7 @@ fn create(ns: &Ns, r: &mut RegGuard, key: i32, msgflg: i32, who: &Creds) -> Resu
     r.commit();
     // Phase 2: the shard makes it live.
     let nq = super::ops::NewQueue {
-        perm: perm::Perm {
-            key,
-            uid: who.euid,
-            gid: who.egid,
-            cuid: who.euid,
-            cgid: who.egid,
-            mode: (msgflg & 0o777) as u32,
-        },
+        perm: get::new_perm(key, msgflg, who.euid, who.egid),
         seq,
         id,
         qbytes: r.get(R::MSGMNB),
@@ -407,31 +402,29 @@ fn each_live(
 /// IPC_INFO and MSG_INFO: the struct and the highest index in use.
 pub fn info(ns: &Ns, cmd: Cmd) -> Result<(i32, MsgInfo), Errno> {
     let r = ns.lock()?;
-    let clamp = |v: u64| v.min(i32::MAX as u64) as i32;
-    let mut mi = MsgInfo {
-        msgmax: clamp(r.get(R::MSGMAX)),
-        msgmnb: clamp(r.get(R::MSGMNB)),
-        msgmni: clamp(r.get(R::MSGMNI)),
-        msgssz: MSGSSZ,
-        msgseg: MSGSEG,
-        ..Default::default()
+    // The words are u64; the limits in force never exceed INT_MAX (msginfo clamps).
+    let word = |w: u64| r.get(w).min(u32::MAX as u64) as u32;
+    let limits = Limits {
+        msgmax: word(R::MSGMAX),
+        msgmnb: word(R::MSGMNB),
+        msgmni: word(R::MSGMNI),
     };
-    if cmd == Cmd::MsgInfo {
+    let usage = if cmd == Cmd::MsgInfo {
         let (mut hdrs, mut bytes) = (0u64, 0u64);
         each_live(ns, &r, |g, q| {
             hdrs += g.get(q.at(Q::QNUM));
             bytes += g.get(q.at(Q::CBYTES));
             Ok(())
         })?;
-        mi.msgpool = clamp(r.get(R::IN_USE));
-        // The kernel casts to int before clamping (min_t(int, ...)): keep the low 32 bits.
-        mi.msgmap = hdrs as i32;
-        mi.msgtql = bytes as i32;
+        Some(Usage {
+            queues: r.get(R::IN_USE),
+            msgs: hdrs,
+            bytes,
+        })
     } else {
-        mi.msgpool = MSGPOOL;
-        mi.msgmap = MSGMAP;
-        mi.msgtql = MSGTQL;
-    }
+        None
+    };
+    let mi = msgq_core::ctl::msginfo(&limits, usage);
     Ok((r.max_idx().max(0) as i32, mi))
 }
 

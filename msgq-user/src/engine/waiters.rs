@@ -21,8 +21,8 @@ use crate::shm::layout::{kind, list, state, H, M, Q, T, W};
 use crate::sys::liveness::{self, Probe};
 use crate::sys::process;
 use msgq_core::ext::Offer;
-use msgq_core::limits::fits;
 use msgq_core::select::Mode;
+use msgq_core::wakeup::{handoff, Candidate, SenderStep, SenderWakeup, Side};
 
 pub fn general(q: Queue) -> List {
     List {
@@ -344,18 +344,18 @@ pub fn offer(g: &mut Guard, q: Queue, m: Msg, broadcast: bool) -> Offered {
         let c2 = first_live(g, general_head, |g, c| {
             is_receiver(g, c) && mode_of(g, c).accepts(t)
         });
-        let w = match (c1, c2) {
-            (None, None) => return out,
-            (Some(c), None) | (None, Some(c)) => c,
-            (Some(a), Some(b)) => {
-                if g.get(a.at(W::ORDER)) < g.get(b.at(W::ORDER)) {
-                    a
-                } else {
-                    b
-                }
-            }
+        let candidate = |c: Waiter| Candidate {
+            order: g.get(c.at(W::ORDER)),
+            maxsize: g.get(c.at(W::MAXSIZE)),
         };
-        if offer_rule(g, w, size) == Offer::TooBig {
+        let Some(h) = handoff(c1.map(candidate), c2.map(candidate), size) else {
+            return out;
+        };
+        let w = match (h.from, c1, c2) {
+            (Side::Typed, Some(w), _) | (Side::General, _, Some(w)) => w,
+            _ => return out,
+        };
+        if h.offer == Offer::TooBig {
             end_wait(g, w, state::E2BIG);
             continue;
         }
@@ -538,29 +538,32 @@ pub fn abort(g: &mut Guard, q: Queue, receivers: bool, senders: bool) -> u64 {
 /// one never would.
 pub fn wake_senders(g: &mut Guard, q: Queue) {
     let l = senders(q);
-    let mut stop = None;
+    let mut walk_senders = SenderWakeup::new(
+        g.get(q.at(Q::CBYTES)),
+        g.get(q.at(Q::QNUM)),
+        g.get(q.at(Q::QBYTES)),
+    );
     let mut next = walk(g, l.head);
-    while let Some(w) = next.filter(|&w| Some(w) != stop) {
+    // The end is checked before the liveness probe: a sender that died after it was
+    // rotated still ends the walk.
+    while let Some(w) = next.filter(|&w| !walk_senders.ends_at(w)) {
         next = w.link(g, W::NEXT);
         if !alive_or_drop(g, w) {
             continue;
         }
-        if fits(
-            g.get(w.at(W::MAXSIZE)),
-            g.get(q.at(Q::CBYTES)),
-            g.get(q.at(Q::QNUM)),
-            g.get(q.at(Q::QBYTES)),
-        ) {
-            if g.get(w.at(W::STATE)) == state::WAITING {
-                g.put(w.at(W::STATE), state::WOKEN);
-                g.wake_later(w);
+        match walk_senders.step(w, g.get(w.at(W::MAXSIZE))) {
+            SenderStep::Wake => {
+                if g.get(w.at(W::STATE)) == state::WAITING {
+                    g.put(w.at(W::STATE), state::WOKEN);
+                    g.wake_later(w);
+                }
             }
-        } else {
-            stop = stop.or(Some(w));
-            if next.is_some() {
+            // Moving the last sender to the tail changes nothing.
+            SenderStep::Rotate if next.is_some() => {
                 l.unlink(&mut g.tx, w.off());
                 l.push_back(&mut g.tx, w.off());
             }
+            SenderStep::Rotate | SenderStep::Stop => {}
         }
     }
 }
