@@ -119,7 +119,7 @@ enum Cmd {
         nowait: bool,
         /// Put the message in front of every queued message: the next one a matching
         /// receiver gets (MSGQ_URGENT)
-        #[arg(long, conflicts_with_all = ["overwrite", "broadcast"])]
+        #[arg(long)]
         urgent: bool,
         /// Never wait: drop the oldest messages until this one fits; print how many were
         /// dropped (MSGQ_OVERWRITE; needs read and write permission)

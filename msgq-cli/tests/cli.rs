@@ -454,6 +454,15 @@ fn overwrite_counts_what_it_drops() {
     assert_eq!(ok(&s, &["send", &id, "dddd", "--overwrite"]), "1\n");
     assert_eq!(ok(&s, &["send", &id, "eeeeeeeeee", "--overwrite"]), "2\n");
     assert_eq!(ok(&s, &["recv", &id]), "eeeeeeeeee\n");
+    // Urgent and overwrite together: the oldest is dropped, the new one goes in front.
+    ok(&s, &["send", &id, "aaaa"]);
+    ok(&s, &["send", &id, "bbbb"]);
+    assert_eq!(
+        ok(&s, &["send", &id, "ccc", "--urgent", "--overwrite"]),
+        "1\n"
+    );
+    assert_eq!(ok(&s, &["recv", &id]), "ccc\n");
+    assert_eq!(ok(&s, &["recv", &id]), "bbbb\n");
     // Room enough: nothing dropped.
     assert_eq!(ok(&s, &["send", &id, "x", "--overwrite"]), "0\n");
     // A message that cannot fit even in the empty queue: EMSGSIZE, nothing dropped.
@@ -629,11 +638,6 @@ fn extension_argument_errors() {
         &run(&["send", &id, "x", "--overwrite", "--broadcast"]),
         2,
         &["'--overwrite' cannot be used with '--broadcast'"],
-    );
-    fails(
-        &run(&["send", &id, "x", "--urgent", "--overwrite"]),
-        2,
-        &["cannot be used with"],
     );
     fails(
         &run(&["recv", &id, "--nowait", "--timeout", "1s"]),
