@@ -1,6 +1,6 @@
 # Benchmarks (issue 7): msgq against native System V IPC, side by side. See docs/benchmarks.md.
 #
-#   make bench         run every benchmark for real: rows 0-6 on the host (~5-8 minutes on
+#   make bench         run every benchmark for real: rows 0-6, 8, 9 on the host (~5-8 minutes on
 #                      2 vCPUs), then row 7 in the test VM (mk/bench-guest.mk; about 4 minutes,
 #                      plus the kernel build when not cached), and write bench-report/report.md;
 #                      criterion's HTML is target/criterion/report/

@@ -6,6 +6,7 @@
 use crate::report::{Fail, R};
 use crate::{kmodq, storeq};
 use msgq_core::abi::MsqidDs;
+use msgq_user::ext::Deadline;
 use msgq_user::{Errno, Sysctl};
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -79,6 +80,33 @@ pub trait Queues {
         mtype: i64,
         msgflg: i32,
     ) -> Result<(i64, usize), Errno>;
+    /// A send with the extensions (`msgq_core::ext`): `msgflg` may hold `MSGQ_URGENT`,
+    /// `MSGQ_OVERWRITE` or `MSGQ_BROADCAST`; a blocked send gives up with `ETIMEDOUT` at
+    /// `deadline`. Returns 0, the messages dropped (overwrite) or the receivers given a copy
+    /// (broadcast).
+    fn send_ext(
+        &self,
+        id: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<u64, Errno>;
+    /// A receive with the extensions: `msgflg` may hold `MSGQ_PEEK`; a blocked receive gives
+    /// up with `ETIMEDOUT` at `deadline`. The type and the text's length.
+    fn receive_ext(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<(i64, usize), Errno>;
+    /// Discards every message; how many.
+    fn purge(&self, id: i32) -> Result<u64, Errno>;
+    /// Ends the waits of the blocked receivers and/or senders (`MSGQ_ABORT_*`) with
+    /// `ECANCELED`; how many.
+    fn abort(&self, id: i32, which: i32) -> Result<u64, Errno>;
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno>;
     fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno>;
 }

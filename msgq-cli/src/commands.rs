@@ -1,11 +1,13 @@
-//! The commands both backends have: list, show, mk, rm, send, recv, limits.
+//! The commands both backends have: list, show, mk, rm, send, recv, purge, abort, limits.
 
 use crate::backend::{Queues, Target};
-use crate::report::{ctx, errno_text, out, Fail, R};
+use crate::report::{ctx, errno_name, errno_text, out, Fail, R};
 use msgq_core::abi::{MsqidDs, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, MSG_EXCEPT, MSG_NOERROR};
 use msgq_core::ids;
+use msgq_user::ext::{self, Deadline};
 use msgq_user::{Errno, Sysctl};
 use std::io::{Read, Write};
+use std::time::Duration;
 
 /// A queue named on the command line: an id, or a key.
 pub struct QueueArg {
@@ -200,7 +202,57 @@ pub fn rm(t: &Target, ids: &[i32], keys: &[i32]) -> R<()> {
     }
 }
 
-pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, nowait: bool) -> R<()> {
+/// What `send` adds to `msgsnd`: an extension flag and a timeout.
+#[derive(Default)]
+pub struct SendOpts {
+    pub nowait: bool,
+    /// `MSGQ_URGENT`, `MSGQ_OVERWRITE` or `MSGQ_BROADCAST` (at most one: the command line
+    /// refuses overwrite with broadcast, as `ext::send_flags` does).
+    pub ext: i32,
+    pub timeout: Option<Duration>,
+}
+
+/// A deadline `d` from now on `CLOCK_MONOTONIC` (both backends read the same clock).
+fn deadline(d: Option<Duration>) -> Option<Deadline> {
+    d.map(msgq_user::deadline_in)
+}
+
+/// `d` as the user wrote it, roughly: "250ms", "2s".
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{d:?}")
+    }
+}
+
+/// An extended call's failure: the rule that made it, for the errnos only the extensions
+/// give ("ETIMEDOUT: no message arrived before the deadline"), else the usual "text (ENAME)".
+fn ext_fail(what: String, e: Errno, receive: bool, timeout: Option<Duration>) -> Fail {
+    let after = timeout.map_or(String::new(), |d| {
+        format!(" (--timeout {})", fmt_duration(d))
+    });
+    let rule = match e {
+        ext::ETIMEDOUT if receive => format!("no message arrived before the deadline{after}"),
+        ext::ETIMEDOUT => {
+            format!("the queue had no room for the message before the deadline{after}")
+        }
+        ext::ECANCELED => "the wait was aborted (`msgq abort`)".into(),
+        ext::EMSGSIZE => "the message is larger than the queue's msg_qbytes: dropping \
+                          messages (--overwrite) can never make it fit"
+            .into(),
+        ext::EOPNOTSUPP => "this backend does not support msgq's extensions".into(),
+        Errno(libc::ENOTTY) => "the kernel module does not know msgq's extensions (an \
+                                older msgq.ko?)"
+            .into(),
+        _ => return Fail(format!("{what}: {}", errno_text(e))),
+    };
+    Fail(format!("{what}: {}: {rule}", errno_name(e)))
+}
+
+pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, o: &SendOpts) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
     let body = if text == "-" {
@@ -212,8 +264,19 @@ pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, nowait: bool) -> R
     } else {
         text.as_bytes().to_vec()
     };
-    let flg = if nowait { IPC_NOWAIT } else { 0 };
-    ctx(format!("send to {id}"), q.send(id, mtype, &body, flg))
+    let flg = if o.nowait { IPC_NOWAIT } else { 0 };
+    // The plain call when no extension is asked for (a plain send can still be aborted).
+    let r = if o.ext == 0 && o.timeout.is_none() {
+        q.send(id, mtype, &body, flg).map(|()| 0)
+    } else {
+        q.send_ext(id, mtype, &body, flg | o.ext, deadline(o.timeout))
+    };
+    let n = r.map_err(|e| ext_fail(format!("send to {id}"), e, false, o.timeout))?;
+    // The count means something for overwrite (dropped) and broadcast (receivers given it).
+    if o.ext & (ext::MSGQ_OVERWRITE | ext::MSGQ_BROADCAST) != 0 {
+        out(&format!("{n}\n"))?;
+    }
+    Ok(())
 }
 
 /// How `recv` selects and prints a message.
@@ -224,6 +287,9 @@ pub struct RecvOpts {
     pub except: bool,
     pub size: Option<usize>,
     pub print_type: bool,
+    /// Copy the message without removing it (`MSGQ_PEEK`).
+    pub peek: bool,
+    pub timeout: Option<Duration>,
 }
 
 pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
@@ -244,10 +310,17 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
         flg |= MSG_EXCEPT;
     }
     let mut buf = vec![0u8; size];
-    let (mt, n) = ctx(
-        format!("receive from {id}"),
-        q.receive(id, &mut buf, o.mtype, flg),
-    )?;
+    let what = format!("{} from {id}", if o.peek { "peek" } else { "receive" });
+    // The plain call when no extension is asked for (a plain receive can still be aborted).
+    let r = if o.peek || o.timeout.is_some() {
+        if o.peek {
+            flg |= ext::MSGQ_PEEK;
+        }
+        q.receive_ext(id, &mut buf, o.mtype, flg, deadline(o.timeout))
+    } else {
+        q.receive(id, &mut buf, o.mtype, flg)
+    };
+    let (mt, n) = r.map_err(|e| ext_fail(what, e, true, o.timeout))?;
     let mut w = std::io::stdout().lock();
     let r = (|| {
         if o.print_type {
@@ -258,6 +331,27 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
         w.flush()
     })();
     r.map_err(|e| Fail(format!("stdout: {e}")))
+}
+
+/// `msgq purge`: discards every message of the queue and prints how many.
+pub fn purge(t: &Target, a: &QueueArg) -> R<()> {
+    let q = t.required()?;
+    let id = resolve(q.as_ref(), a)?;
+    let n = q
+        .purge(id)
+        .map_err(|e| ext_fail(format!("purge {id}"), e, false, None))?;
+    out(&format!("{n}\n"))
+}
+
+/// `msgq abort`: ends the waits of the queue's blocked receivers and/or senders
+/// (`which`: `MSGQ_ABORT_*`) with ECANCELED and prints how many there were.
+pub fn abort(t: &Target, a: &QueueArg, which: i32) -> R<()> {
+    let q = t.required()?;
+    let id = resolve(q.as_ref(), a)?;
+    let n = q
+        .abort(id, which)
+        .map_err(|e| ext_fail(format!("abort {id}"), e, false, None))?;
+    out(&format!("{n}\n"))
 }
 
 pub const SYSCTLS: [Sysctl; 4] = [

@@ -4,6 +4,7 @@
 use crate::backend::{Queues, DEVICE};
 use crate::report::{errno_text, Fail, R};
 use msgq_core::abi::{MsqidDs, IPC_RMID};
+use msgq_user::ext::Deadline;
 use msgq_user::{Errno, Sysctl};
 
 #[path = "../../libmsg-shim/src/kmod.rs"]
@@ -25,6 +26,18 @@ pub fn open() -> R<KmodQueues> {
             _ => "",
         };
         Fail(format!("{DEVICE}: {}{hint}", errno_text(Errno(e))))
+    })
+}
+
+/// The ioctls' form of a deadline: `(clockid, sec, nsec)`.
+fn timeout(d: Option<Deadline>) -> Option<(i32, i64, i64)> {
+    d.map(|d| {
+        let ns = 1_000_000_000i128;
+        let sec = d
+            .at_ns
+            .div_euclid(ns)
+            .clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        (d.clock.id(), sec, d.at_ns.rem_euclid(ns) as i64)
     })
 }
 
@@ -72,6 +85,60 @@ impl Queues for KmodQueues {
         let mut t = [0u8; MTYPE];
         t.copy_from_slice(&msg[..MTYPE]);
         Ok((i64::from_ne_bytes(t), n))
+    }
+    fn send_ext(
+        &self,
+        id: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<u64, Errno> {
+        let mut msg = Vec::with_capacity(MTYPE + text.len());
+        msg.extend_from_slice(&mtype.to_ne_bytes());
+        msg.extend_from_slice(text);
+        self.0
+            .timedsnd(
+                id,
+                msg.as_ptr().cast(),
+                text.len(),
+                msgflg,
+                timeout(deadline),
+            )
+            .map(|n| n as u64)
+            .map_err(Errno)
+    }
+    fn receive_ext(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<(i64, usize), Errno> {
+        let mut msg = vec![0u8; MTYPE + buf.len()];
+        let n = self
+            .0
+            .timedrcv(
+                id,
+                msg.as_mut_ptr().cast(),
+                buf.len(),
+                mtype,
+                msgflg,
+                timeout(deadline),
+            )
+            .map_err(Errno)?;
+        let n = (n.max(0) as usize).min(buf.len());
+        buf[..n].copy_from_slice(&msg[MTYPE..MTYPE + n]);
+        let mut t = [0u8; MTYPE];
+        t.copy_from_slice(&msg[..MTYPE]);
+        Ok((i64::from_ne_bytes(t), n))
+    }
+    fn purge(&self, id: i32) -> Result<u64, Errno> {
+        self.0.purge(id).map(|n| n as u64).map_err(Errno)
+    }
+    fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
+        self.0.abort(id, which).map(|n| n as u64).map_err(Errno)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.0.sysctl(which.index(), None).map_err(Errno)

@@ -11,12 +11,13 @@ mod store;
 mod storeq;
 
 use backend::{Choice, Target};
-use clap::{Args, Parser, Subcommand};
-use commands::{QueueArg, RecvOpts};
-use msgq_user::Sysctl;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use commands::{QueueArg, RecvOpts, SendOpts};
+use msgq_user::{ext, Sysctl};
 use report::{out, Fail, R};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -33,12 +34,20 @@ use std::process::ExitCode;
         removes queues, sends and receives text messages, shows and sets the limits (msgmax, \
         msgmnb, msgmni, msg_next_id; the module's need CAP_SYS_ADMIN to set), and, for a \
         store, checks its integrity and removes it.\n\n\
+        It also offers msgq's extensions (docs/extensions.md), on both backends: send and \
+        receive with a timeout (--timeout), urgent, overwriting and broadcast sends, peeking \
+        receives, purging a queue and aborting its blocked callers.\n\n\
         Queue ids and keys are those programs see. Keys are decimal, or hexadecimal with 0x. \
         Errors name the errno Linux gives (EPERM, EACCES, ENOENT...).",
     after_help = "Examples:\n  \
         msgq mk --key 0x1234            create a queue, print its id\n  \
         msgq send 0 'hello' --type 2    send a text message\n  \
         msgq recv 0                     receive the first message and print its text\n  \
+        msgq recv 0 --timeout 2s        wait at most 2 seconds (ETIMEDOUT)\n  \
+        msgq send 0 now --urgent        send to the front of the queue\n  \
+        msgq recv 0 --peek              copy the first message, leave it queued\n  \
+        msgq purge 0                    discard every message, print how many\n  \
+        msgq abort 0 --receivers        end blocked receives (ECANCELED), print how many\n  \
         msgq list --json                all queues as JSON\n  \
         msgq limits set --msgmax 4096   lower the largest message size\n  \
         msgq --store /tmp/s check       check an explicit store\n  \
@@ -106,10 +115,30 @@ enum Cmd {
         #[arg(short, long, default_value_t = 1, allow_negative_numbers = true)]
         r#type: i64,
         /// Fail with EAGAIN instead of waiting when the queue is full (IPC_NOWAIT)
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "timeout")]
         nowait: bool,
+        /// Put the message in front of every queued message: the next one a matching
+        /// receiver gets (MSGQ_URGENT)
+        #[arg(long)]
+        urgent: bool,
+        /// Never wait: drop the oldest messages until this one fits; print how many were
+        /// dropped (MSGQ_OVERWRITE; needs read and write permission)
+        #[arg(long, conflicts_with = "broadcast")]
+        overwrite: bool,
+        /// Give a copy to every blocked receiver that accepts it; print how many (0: it was
+        /// queued as usual) (MSGQ_BROADCAST)
+        #[arg(long)]
+        broadcast: bool,
+        /// When the queue is full, wait at most this long, then fail with ETIMEDOUT
+        /// (e.g. 250ms, 2s, 1.5s, 1m; a number alone is seconds)
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// A receive flag, refused here with a message saying so
+        #[arg(long, hide = true)]
+        peek: bool,
     },
     /// Receive a message from a queue and print its text (and, with --print-type, its type)
+    #[command(visible_alias = "receive")]
     Recv {
         #[command(flatten)]
         q: QueueRef,
@@ -118,8 +147,23 @@ enum Cmd {
         #[arg(short, long, default_value_t = 0, allow_negative_numbers = true)]
         r#type: i64,
         /// Fail with ENOMSG instead of waiting when there is no message (IPC_NOWAIT)
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "timeout")]
         nowait: bool,
+        /// Copy the message without removing it; with no message, wait as a receive does
+        /// (MSGQ_PEEK)
+        #[arg(long)]
+        peek: bool,
+        /// When there is no message, wait at most this long, then fail with ETIMEDOUT
+        /// (e.g. 250ms, 2s, 1.5s, 1m; a number alone is seconds)
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// Send flags, refused here with a message saying so
+        #[arg(long, hide = true)]
+        urgent: bool,
+        #[arg(long, hide = true)]
+        overwrite: bool,
+        #[arg(long, hide = true)]
+        broadcast: bool,
         /// Truncate a longer message instead of failing with E2BIG (MSG_NOERROR)
         #[arg(long)]
         noerror: bool,
@@ -132,6 +176,39 @@ enum Cmd {
         /// Print "TYPE<tab>TEXT"
         #[arg(long)]
         print_type: bool,
+    },
+    /// Discard every message of a queue and print how many (needs read permission)
+    #[command(
+        long_about = "Discard every message of a queue and print how many.\n\n\
+        Needs read permission (a reader could take them all). Blocked senders whose message \
+        now fits proceed. It is not a receive: the queue's lrpid and receive time stay."
+    )]
+    Purge {
+        #[command(flatten)]
+        q: QueueRef,
+    },
+    /// End the waits of a queue's blocked receivers and/or senders (they fail with
+    /// ECANCELED) and print how many
+    #[command(
+        group(ArgGroup::new("which").required(true).multiple(true)),
+        long_about = "End the waits of a queue's blocked callers and print how many.\n\n\
+        The blocked `msgrcv` (and peeks) with --receivers, `msgsnd` with --senders, both with \
+        --both, fail with ECANCELED. Aborting receivers needs write permission (a writer \
+        could satisfy them), senders read permission. A caller that was already handed its \
+        message is no longer blocked and keeps it. 0 when nobody was waiting."
+    )]
+    Abort {
+        #[command(flatten)]
+        q: QueueRef,
+        /// The blocked receivers (MSGQ_ABORT_RECEIVERS)
+        #[arg(long, group = "which")]
+        receivers: bool,
+        /// The blocked senders (MSGQ_ABORT_SENDERS)
+        #[arg(long, group = "which")]
+        senders: bool,
+        /// Both
+        #[arg(long, group = "which")]
+        both: bool,
     },
     /// Show or set the limits (the msgmax, msgmnb, msgmni, msg_next_id sysctls)
     Limits {
@@ -221,6 +298,45 @@ fn parse_key(s: &str) -> Result<i32, String> {
     Ok(v as u32 as i32)
 }
 
+/// A timeout: a non-negative number with a unit, `ns`, `us`, `ms`, `s`, `m` or `h`; a
+/// number alone is seconds (as `timeout(1)`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() {
+        return Err(format!("not a duration: {s:?} (e.g. 250ms, 2s)"));
+    }
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} (use ns, us, ms, s, m or h: e.g. 250ms, 2s)"
+            ))
+        }
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 250ms, 2s)"))?;
+    if v.is_sign_negative() || !v.is_finite() {
+        return Err("a timeout cannot be negative".into());
+    }
+    // Far enough for any use, and the deadline (now + it, in ns) stays an i64.
+    const MAX_SECS: f64 = 100.0 * 365.0 * 86400.0;
+    let secs = v * scale;
+    if secs > MAX_SECS {
+        return Err("timeout too long (at most 100 years)".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("not a duration: {e}"))
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     let v = u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .map_err(|e| format!("not an octal mode: {e}"))?;
@@ -250,6 +366,37 @@ fn target(cli: &Cli) -> R<Target> {
     }
 }
 
+/// A flag of the other direction (`send --peek`, `recv --urgent`): clap would only say
+/// "unexpected argument"; this says which command takes it.
+fn misplaced(cli: &Cli) -> Option<String> {
+    match &cli.cmd {
+        Cmd::Send { peek: true, .. } => Some(
+            "--peek is a receive flag (MSGQ_PEEK): use `msgq recv QUEUE --peek`; a send \
+             takes --urgent, --overwrite or --broadcast"
+                .into(),
+        ),
+        Cmd::Recv {
+            urgent,
+            overwrite,
+            broadcast,
+            ..
+        } => [
+            (*urgent, "--urgent", "MSGQ_URGENT"),
+            (*overwrite, "--overwrite", "MSGQ_OVERWRITE"),
+            (*broadcast, "--broadcast", "MSGQ_BROADCAST"),
+        ]
+        .into_iter()
+        .find(|f| f.0)
+        .map(|(_, flag, name)| {
+            format!(
+                "{flag} is a send flag ({name}): use `msgq send QUEUE TEXT {flag}`; a \
+                 receive takes --peek"
+            )
+        }),
+        _ => None,
+    }
+}
+
 fn run(cli: &Cli) -> R<()> {
     let t = target(cli)?;
     match &cli.cmd {
@@ -262,15 +409,33 @@ fn run(cli: &Cli) -> R<()> {
             text,
             r#type,
             nowait,
-        } => commands::send(&t, &q.arg(), text, *r#type, *nowait),
+            urgent,
+            overwrite,
+            broadcast,
+            timeout,
+            peek: _,
+        } => {
+            let flag = |on: bool, bit: i32| if on { bit } else { 0 };
+            let o = SendOpts {
+                nowait: *nowait,
+                ext: flag(*urgent, ext::MSGQ_URGENT)
+                    | flag(*overwrite, ext::MSGQ_OVERWRITE)
+                    | flag(*broadcast, ext::MSGQ_BROADCAST),
+                timeout: *timeout,
+            };
+            commands::send(&t, &q.arg(), text, *r#type, &o)
+        }
         Cmd::Recv {
             q,
             r#type,
             nowait,
+            peek,
+            timeout,
             noerror,
             except,
             size,
             print_type,
+            ..
         } => commands::recv(
             &t,
             &q.arg(),
@@ -281,8 +446,26 @@ fn run(cli: &Cli) -> R<()> {
                 except: *except,
                 size: *size,
                 print_type: *print_type,
+                peek: *peek,
+                timeout: *timeout,
             },
         ),
+        Cmd::Purge { q } => commands::purge(&t, &q.arg()),
+        Cmd::Abort {
+            q,
+            receivers,
+            senders,
+            both,
+        } => {
+            let mut which = 0;
+            if *receivers || *both {
+                which |= ext::MSGQ_ABORT_RECEIVERS;
+            }
+            if *senders || *both {
+                which |= ext::MSGQ_ABORT_SENDERS;
+            }
+            commands::abort(&t, &q.arg(), which)
+        }
         Cmd::Limits { cmd } => match cmd {
             None => commands::limits_show(&t, false),
             Some(LimitsCmd::Show { json }) => commands::limits_show(&t, *json),
@@ -314,6 +497,12 @@ fn main() -> ExitCode {
     // SAFETY: restoring the default disposition, before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    if let Some(msg) = misplaced(&cli) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(msg)) => {
@@ -341,5 +530,26 @@ mod tests {
         assert!(parse_key("zz").is_err());
         assert_eq!(parse_mode("600"), Ok(0o600));
         assert!(parse_mode("1000").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1").unwrap_err().contains("negative"));
+        assert!(parse_duration("-0.5s").unwrap_err().contains("negative"));
+        assert!(parse_duration("2 fortnights")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("ms").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("2000000h").unwrap_err().contains("too long"));
+        assert!(parse_duration("nan")
+            .unwrap_err()
+            .contains("not a duration"));
     }
 }

@@ -22,6 +22,12 @@ pub fn errno_name(e: Errno) -> String {
         libc::ENOTTY => "ENOTTY",
         libc::EROFS => "EROFS",
         libc::EPROTO => "EPROTO",
+        // What the extensions (msgq_core::ext) add.
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECANCELED => "ECANCELED",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EBUSY => "EBUSY",
         _ => e.name(),
     };
     if extra == "E?" {
@@ -60,6 +66,9 @@ mod tests {
         assert_eq!(errno_text(Errno::EPERM), "Operation not permitted (EPERM)");
         assert_eq!(errno_name(Errno(libc::ENXIO)), "ENXIO");
         assert_eq!(errno_name(Errno(libc::EPROTO)), "EPROTO");
+        assert_eq!(errno_name(msgq_user::ext::ETIMEDOUT), "ETIMEDOUT");
+        assert_eq!(errno_name(msgq_user::ext::ECANCELED), "ECANCELED");
+        assert_eq!(errno_name(msgq_user::ext::EMSGSIZE), "EMSGSIZE");
         assert_eq!(errno_name(Errno(200)), "errno 200");
     }
 }

@@ -4,6 +4,7 @@ use crate::backend::Queues;
 use crate::report::{Fail, R};
 use msgq_core::abi::MsqidDs;
 use msgq_core::ids;
+use msgq_user::ext::Deadline;
 use msgq_user::{Errno, Store, StoreError, StoreErrorKind, StoreOptions, Sysctl};
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,32 @@ impl Queues for Store {
         msgflg: i32,
     ) -> Result<(i64, usize), Errno> {
         Store::receive(self, id, buf, mtype, msgflg)
+    }
+    fn send_ext(
+        &self,
+        id: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<u64, Errno> {
+        Store::send_with(self, id, mtype, text, msgflg, deadline)
+    }
+    fn receive_ext(
+        &self,
+        id: i32,
+        buf: &mut [u8],
+        mtype: i64,
+        msgflg: i32,
+        deadline: Option<Deadline>,
+    ) -> Result<(i64, usize), Errno> {
+        Store::receive_with(self, id, buf, mtype, msgflg, deadline)
+    }
+    fn purge(&self, id: i32) -> Result<u64, Errno> {
+        Store::purge(self, id)
+    }
+    fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
+        Store::abort(self, id, which)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         Store::sysctl(self, which)

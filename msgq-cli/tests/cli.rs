@@ -21,17 +21,23 @@ fn scratch() -> PathBuf {
     d
 }
 
-/// Runs `msgq ARGS` with `env` set and the selection variables otherwise unset.
+/// Runs `msgq ARGS` with `env` set and the selection variables otherwise unset. A command
+/// still running after 60 s is killed and fails the test (a broken timeout must not hang it).
 fn msgq(args: &[&str], env: &[(&str, &str)]) -> Output {
+    use std::process::Stdio;
     let mut c = Command::new(env!("CARGO_BIN_EXE_msgq"));
     c.args(args)
         .env_remove("MSGQ_BACKEND")
         .env_remove("MSGQ_STORE")
-        .env_remove("LD_PRELOAD");
+        .env_remove("LD_PRELOAD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().unwrap()
+    finish(c.spawn().unwrap(), std::time::Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("msgq {args:?} still running after 60 s"))
 }
 
 fn stderr(o: &Output) -> String {
@@ -303,7 +309,10 @@ fn the_default_store_is_the_namespaces() {
          {m} recv 0; {m} rm --key 0x77; {m} list; \
          if {m} remove-store 2>err; then exit 9; fi; cat err"
     );
+    // In a scratch directory: the script writes a file there.
+    let d = scratch();
     let o = Command::new("unshare")
+        .current_dir(&d)
         .args(["-i", "sh", "-c", &script])
         .env_remove("MSGQ_BACKEND")
         .env_remove("MSGQ_STORE")
@@ -321,4 +330,322 @@ fn the_default_store_is_the_namespaces() {
         assert!(out.contains(want), "no {want:?} in:\n{out}");
     }
     assert!(!out.contains("FAIL"), "{out}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+// ---- msgq's extensions (issue 14, docs/extensions.md) on a store file ----
+
+/// `msgq --store S ARGS` started in the background, its output piped.
+fn spawn(s: &str, args: &[&str]) -> std::process::Child {
+    use std::process::Stdio;
+    Command::new(env!("CARGO_BIN_EXE_msgq"))
+        .args(["--store", s])
+        .args(args)
+        .env_remove("MSGQ_BACKEND")
+        .env_remove("MSGQ_STORE")
+        .env_remove("LD_PRELOAD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The output of `c`, killing it if it is still running after `limit` (a broken timeout or
+/// abort must fail the test, not hang it): `None` then.
+fn finish(mut c: std::process::Child, limit: std::time::Duration) -> Option<Output> {
+    let start = std::time::Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = c.kill();
+            let _ = c.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Some(c.wait_with_output().unwrap())
+}
+
+/// Waits until queue `id` of store `s` has `receivers` blocked receivers (and peekers),
+/// as the engine counts them (`Store::waiting`).
+fn await_receivers(s: &str, id: i32, receivers: u64) {
+    let store = msgq_user::Store::open(Path::new(s)).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let (r, _) = store.waiting(id).unwrap();
+        if r == receivers {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{r} receivers blocked on {id}, waiting for {receivers}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `msgq --store S ARGS`, which must succeed; its stdout.
+fn ok(s: &str, args: &[&str]) -> String {
+    let mut all = vec!["--store", s];
+    all.extend_from_slice(args);
+    let o = msgq(&all, &[]);
+    assert!(o.status.success(), "msgq {args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// A store with one new queue: (scratch dir, store path, queue id).
+fn one_queue() -> (PathBuf, String, String) {
+    let d = scratch();
+    let s = d.join("s").to_str().unwrap().to_owned();
+    let id = ok(&s, &["mk"]).trim().to_owned();
+    (d, s, id)
+}
+
+/// The queue's message count, from `msgq show --json`.
+fn qnum(s: &str, id: &str) -> String {
+    let j = ok(s, &["show", id, "--json"]);
+    let at = j.find("\"qnum\":").expect("qnum") + 7;
+    j[at..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+#[test]
+fn urgent_peek_and_purge() {
+    let (d, s, id) = one_queue();
+    assert_eq!(ok(&s, &["send", &id, "first", "--type", "2"]), "");
+    assert_eq!(ok(&s, &["send", &id, "second"]), "");
+    // An urgent send prints nothing and goes in front of both.
+    assert_eq!(
+        ok(&s, &["send", &id, "urgent", "--urgent", "--type", "3"]),
+        ""
+    );
+    // A peek shows the message a receive would take, and leaves it queued.
+    assert_eq!(
+        ok(&s, &["recv", &id, "--peek", "--print-type"]),
+        "3\turgent\n"
+    );
+    assert_eq!(
+        ok(&s, &["receive", &id, "--peek", "--type", "1"]),
+        "second\n"
+    );
+    assert_eq!(qnum(&s, &id), "3");
+    assert_eq!(ok(&s, &["recv", &id, "--print-type"]), "3\turgent\n");
+    assert_eq!(qnum(&s, &id), "2");
+    // Purge prints how many it discarded; then the queue is empty, and a second purge 0.
+    assert_eq!(ok(&s, &["purge", &id]), "2\n");
+    assert_eq!(qnum(&s, &id), "0");
+    assert_eq!(ok(&s, &["purge", &id]), "0\n");
+    let o = msgq(&["--store", &s, "recv", &id, "--nowait", "--peek"], &[]);
+    fails(&o, 1, &["peek from", "(ENOMSG)"]);
+    let o = msgq(&["--store", &s, "purge", "4242"], &[]);
+    fails(&o, 1, &["purge 4242", "(EINVAL)"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn overwrite_counts_what_it_drops() {
+    let d = scratch();
+    let s = d.join("s").to_str().unwrap().to_owned();
+    // New queues get msg_qbytes = msgmnb: room for 10 bytes.
+    ok(&s, &["limits", "set", "--msgmnb", "10"]);
+    let id = ok(&s, &["mk"]).trim().to_owned();
+    ok(&s, &["send", &id, "aaaa", "--type", "1"]);
+    ok(&s, &["send", &id, "bbbb", "--type", "2"]);
+    // 8 + 6 bytes do not fit in 10: the oldest message goes.
+    assert_eq!(ok(&s, &["send", &id, "cccccc", "--overwrite"]), "1\n");
+    assert_eq!(ok(&s, &["send", &id, "dddd", "--overwrite"]), "1\n");
+    assert_eq!(ok(&s, &["send", &id, "eeeeeeeeee", "--overwrite"]), "2\n");
+    assert_eq!(ok(&s, &["recv", &id]), "eeeeeeeeee\n");
+    // Urgent and overwrite together: the oldest is dropped, the new one goes in front.
+    ok(&s, &["send", &id, "aaaa"]);
+    ok(&s, &["send", &id, "bbbb"]);
+    assert_eq!(
+        ok(&s, &["send", &id, "ccc", "--urgent", "--overwrite"]),
+        "1\n"
+    );
+    assert_eq!(ok(&s, &["recv", &id]), "ccc\n");
+    assert_eq!(ok(&s, &["recv", &id]), "bbbb\n");
+    // Room enough: nothing dropped.
+    assert_eq!(ok(&s, &["send", &id, "x", "--overwrite"]), "0\n");
+    // A message that cannot fit even in the empty queue: EMSGSIZE, nothing dropped.
+    let o = msgq(
+        &["--store", &s, "send", &id, "eleven char", "--overwrite"],
+        &[],
+    );
+    fails(
+        &o,
+        1,
+        &[&format!("send to {id}: EMSGSIZE"), "can never make it fit"],
+    );
+    assert_eq!(qnum(&s, &id), "1");
+    // A full queue and a timed send: ETIMEDOUT, the rule named.
+    let o = msgq(
+        &[
+            "--store",
+            &s,
+            "send",
+            &id,
+            "123456789a",
+            "--timeout",
+            "50ms",
+        ],
+        &[],
+    );
+    fails(
+        &o,
+        1,
+        &[
+            "ETIMEDOUT: the queue had no room for the message before the deadline",
+            "--timeout 50ms",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_timed_receive_on_an_empty_queue_times_out() {
+    let (d, s, id) = one_queue();
+    let start = std::time::Instant::now();
+    let c = spawn(&s, &["receive", &id, "--timeout", "100ms"]);
+    let o = finish(c, std::time::Duration::from_secs(20)).expect("the timed receive never ended");
+    // Correctness, not speed: it must not give up before its deadline.
+    assert!(start.elapsed() >= std::time::Duration::from_millis(100));
+    fails(
+        &o,
+        1,
+        &[&format!(
+            "receive from {id}: ETIMEDOUT: no message arrived before the deadline \
+             (--timeout 100ms)"
+        )],
+    );
+    // A timed peek the same; a timeout of 0 is a try that times out at once.
+    let o = msgq(
+        &["--store", &s, "recv", &id, "--peek", "--timeout", "0"],
+        &[],
+    );
+    fails(&o, 1, &["peek from", "ETIMEDOUT"]);
+    // A message that waits is received whatever the timeout.
+    ok(&s, &["send", &id, "here"]);
+    assert_eq!(ok(&s, &["recv", &id, "--timeout", "0"]), "here\n");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn abort_ends_a_blocked_receive() {
+    let (d, s, id) = one_queue();
+    let qid: i32 = id.parse().unwrap();
+    assert_eq!(ok(&s, &["abort", &id, "--receivers"]), "0\n");
+    let c = spawn(&s, &["recv", &id]);
+    await_receivers(&s, qid, 1);
+    // Aborting the senders leaves the receiver alone.
+    assert_eq!(ok(&s, &["abort", &id, "--senders"]), "0\n");
+    assert_eq!(ok(&s, &["abort", &id, "--receivers"]), "1\n");
+    let o = finish(c, std::time::Duration::from_secs(20)).expect("the aborted receive never ended");
+    fails(
+        &o,
+        1,
+        &[&format!(
+            "receive from {id}: ECANCELED: the wait was aborted"
+        )],
+    );
+    // --both reaches a blocked peek too.
+    let c = spawn(&s, &["recv", &id, "--peek"]);
+    await_receivers(&s, qid, 1);
+    assert_eq!(ok(&s, &["abort", &id, "--both"]), "1\n");
+    let o = finish(c, std::time::Duration::from_secs(20)).expect("the aborted peek never ended");
+    fails(&o, 1, &["peek from", "ECANCELED"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn broadcast_and_a_blocked_peek() {
+    let (d, s, id) = one_queue();
+    let qid: i32 = id.parse().unwrap();
+    // No receiver: queued as usual, 0 given.
+    assert_eq!(ok(&s, &["send", &id, "queued", "--broadcast"]), "0\n");
+    assert_eq!(ok(&s, &["recv", &id]), "queued\n");
+    // Two receivers of type 5 and one of type 6: a broadcast of type 5 reaches two.
+    let fives = [
+        spawn(&s, &["recv", &id, "--type", "5"]),
+        spawn(&s, &["recv", &id, "--type", "5", "--timeout", "60s"]),
+    ];
+    let six = spawn(&s, &["recv", &id, "--type", "6"]);
+    await_receivers(&s, qid, 3);
+    assert_eq!(
+        ok(&s, &["send", &id, "to all", "--type", "5", "--broadcast"]),
+        "2\n"
+    );
+    for c in fives {
+        let o = finish(c, std::time::Duration::from_secs(20)).expect("a receiver never ended");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "to all\n");
+    }
+    assert_eq!(qnum(&s, &id), "0");
+    assert_eq!(ok(&s, &["abort", &id, "--receivers"]), "1\n");
+    let o = finish(six, std::time::Duration::from_secs(20)).expect("type 6 never ended");
+    fails(&o, 1, &["ECANCELED"]);
+    // A blocked peek gets a copy of the next message, which stays queued.
+    let c = spawn(
+        &s,
+        &["recv", &id, "--peek", "--timeout", "60s", "--print-type"],
+    );
+    await_receivers(&s, qid, 1);
+    ok(&s, &["send", &id, "seen twice", "--type", "9"]);
+    let o = finish(c, std::time::Duration::from_secs(20)).expect("the peek never ended");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "9\tseen twice\n");
+    assert_eq!(ok(&s, &["recv", &id, "--nowait"]), "seen twice\n");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn extension_argument_errors() {
+    let (d, s, id) = one_queue();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--store", s.as_str()];
+        all.extend_from_slice(args);
+        msgq(&all, &[])
+    };
+    fails(
+        &run(&["recv", &id, "--timeout", "-1"]),
+        2,
+        &["--timeout", "cannot be negative"],
+    );
+    fails(
+        &run(&["send", &id, "x", "--timeout", "3 fortnights"]),
+        2,
+        &["unknown unit", "250ms"],
+    );
+    fails(
+        &run(&["recv", &id, "--timeout", "soon"]),
+        2,
+        &["not a duration"],
+    );
+    fails(
+        &run(&["recv", &id, "--urgent", "--peek"]),
+        2,
+        &["--urgent is a send flag (MSGQ_URGENT)", "msgq send"],
+    );
+    fails(
+        &run(&["recv", &id, "--broadcast"]),
+        2,
+        &["--broadcast is a send flag"],
+    );
+    fails(
+        &run(&["send", &id, "x", "--peek"]),
+        2,
+        &["--peek is a receive flag (MSGQ_PEEK)"],
+    );
+    fails(
+        &run(&["send", &id, "x", "--overwrite", "--broadcast"]),
+        2,
+        &["'--overwrite' cannot be used with '--broadcast'"],
+    );
+    fails(
+        &run(&["recv", &id, "--nowait", "--timeout", "1s"]),
+        2,
+        &["cannot be used with"],
+    );
+    fails(&run(&["abort", &id]), 2, &["--receivers|--senders|--both"]);
+    // Nothing of the above reached the queue.
+    assert_eq!(qnum(&s, &id), "0");
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -39,6 +39,11 @@ impl Errno {
             38 => "ENOSYS",
             42 => "ENOMSG",
             43 => "EIDRM",
+            16 => "EBUSY",
+            90 => "EMSGSIZE",
+            95 => "EOPNOTSUPP",
+            110 => "ETIMEDOUT",
+            125 => "ECANCELED",
             _ => "E?",
         }
     }

@@ -19,6 +19,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -529,6 +530,74 @@ int main(int argc, char **argv)
 	      "IPC_STAT: empty again");
 	msgq(&r, "send", idarg, "x", "--type", "0");
 	check(r.rc == 1 && strstr(r.err, "Invalid argument (EINVAL)"), "send --type 0: EINVAL");
+
+	/* The extensions (issue 14) through the module's ioctls. */
+	msgq(&r, "send", idarg, "first", "--type", "2");
+	msgq(&r, "send", idarg, "second");
+	msgq(&r, "send", idarg, "urgent", "--urgent", "--type", "3");
+	check(r.rc == 0 && !r.out[0], "send --urgent prints nothing");
+	msgq(&r, "recv", idarg, "--peek", "--print-type");
+	check(r.rc == 0 && !strcmp(r.out, "3\turgent\n"), "recv --peek: the urgent message first");
+	check(msgctl(id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 3, "the peek left it: 3 messages");
+	msgq(&r, "receive", idarg, "--type", "1", "--timeout", "2s");
+	check(r.rc == 0 && !strcmp(r.out, "second\n"), "receive --type 1 --timeout 2s: a waiting message");
+	msgq(&r, "purge", idarg);
+	check(r.rc == 0 && !strcmp(r.out, "2\n"), "purge prints 2");
+	check(msgctl(id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0, "purged: empty");
+	msgq(&r, "recv", idarg, "--timeout", "100ms");
+	check(r.rc == 1 && strstr(r.err, "ETIMEDOUT: no message arrived before the deadline (--timeout 100ms)"),
+	      "recv --timeout 100ms on an empty queue: ETIMEDOUT, the rule named");
+	msgq(&r, "recv", idarg, "--peek", "--timeout", "0");
+	check(r.rc == 1 && strstr(r.err, "peek from") && strstr(r.err, "ETIMEDOUT"),
+	      "recv --peek --timeout 0: ETIMEDOUT");
+	msgq(&r, "abort", idarg, "--both");
+	check(r.rc == 0 && !strcmp(r.out, "0\n"), "abort --both with nobody waiting: 0");
+	msgq(&r, "send", idarg, "to nobody", "--broadcast");
+	check(r.rc == 0 && !strcmp(r.out, "0\n"), "send --broadcast with no receiver: 0, queued");
+	msgq(&r, "recv", idarg, "--nowait");
+	check(r.rc == 0 && !strcmp(r.out, "to nobody\n"), "the broadcast message was queued");
+	/* A receive blocked in another process, ended by msgq abort. */
+	pid_t rcv = fork();
+	if (rcv == 0) {
+		struct run rr;
+		run_prog(msgq_fd, NULL, (char *[]){ "msgq", "recv", idarg, NULL }, NULL, &rr);
+		_exit(rr.rc == 1 && strstr(rr.err, "ECANCELED: the wait was aborted") ? 0 : 1);
+	}
+	int aborted = 0;
+	for (int i = 0; i < 500 && !aborted; i++) {
+		msgq(&r, "abort", idarg, "--receivers");
+		aborted = r.rc == 0 && !strcmp(r.out, "1\n");
+		if (!aborted)
+			usleep(20000);
+	}
+	int st = 0;
+	check(aborted, "abort --receivers prints 1 once the receive is blocked");
+	if (!aborted)
+		kill(rcv, SIGKILL);
+	check(waitpid(rcv, &st, 0) == rcv && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "the blocked recv ends with ECANCELED, the rule named");
+	/* Overwrite on a queue of 10 bytes (lowering msg_qbytes needs no privilege). */
+	check(msgctl(id, IPC_STAT, &ds) == 0, "IPC_STAT before lowering msg_qbytes");
+	msglen_t qbytes = ds.msg_qbytes;
+	ds.msg_qbytes = 10;
+	check(msgctl(id, IPC_SET, &ds) == 0, "IPC_SET msg_qbytes 10");
+	msgq(&r, "send", idarg, "aaaa");
+	msgq(&r, "send", idarg, "bbbb");
+	msgq(&r, "send", idarg, "cccccc", "--overwrite");
+	check(r.rc == 0 && !strcmp(r.out, "1\n"), "send --overwrite drops the oldest: prints 1");
+	msgq(&r, "send", idarg, "eleven char", "--overwrite");
+	check(r.rc == 1 && strstr(r.err, "EMSGSIZE"), "send --overwrite of 11 bytes into 10: EMSGSIZE");
+	msgq(&r, "send", idarg, "12345", "--timeout", "50ms");
+	check(r.rc == 1 && strstr(r.err, "ETIMEDOUT: the queue had no room"),
+	      "send --timeout 50ms to a full queue: ETIMEDOUT");
+	msgq(&r, "purge", idarg);
+	check(r.rc == 0 && !strcmp(r.out, "2\n"), "purge prints 2");
+	ds.msg_qbytes = qbytes;
+	check(msgctl(id, IPC_SET, &ds) == 0, "msg_qbytes restored");
+	msgq(&r, "send", idarg, "x", "--overwrite", "--broadcast");
+	check(r.rc == 2 && strstr(r.err, "cannot be used with"), "--overwrite with --broadcast: usage error");
+	msgq(&r, "recv", idarg, "--urgent");
+	check(r.rc == 2 && strstr(r.err, "--urgent is a send flag"), "recv --urgent: usage error");
 
 	/* Store-only commands. */
 	msgq(&r, "check");

@@ -32,7 +32,7 @@ pub fn verdict() -> (usize, usize) {
 
 /// Checks a benchmark's last receive: `got` is its length (None: the benchmark did not run),
 /// `rbuf` the buffer it received into, `want` the message it should have got.
-fn check(id: &str, got: Option<usize>, rbuf: &MsgBuf, want: &MsgBuf, len: usize) {
+pub fn check(id: &str, got: Option<usize>, rbuf: &MsgBuf, want: &MsgBuf, len: usize) {
     let Some(n) = got else { return };
     let text_ok = n == len && rbuf.text()[..len] == want.text()[..len];
     if text_ok && rbuf.mtype() == want.mtype() {
@@ -53,7 +53,7 @@ fn check(id: &str, got: Option<usize>, rbuf: &MsgBuf, want: &MsgBuf, len: usize)
 }
 
 /// A receive buffer that matches no message: type 0 and zeroed text.
-fn blank(cap: usize) -> MsgBuf {
+pub fn blank(cap: usize) -> MsgBuf {
     let mut b = MsgBuf::new(cap);
     b.set_mtype(0);
     b.text_mut().fill(0);

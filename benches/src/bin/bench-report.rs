@@ -310,6 +310,10 @@ fn main() {
     }
     let _ = writeln!(
         w,
+        "| 9 pair, 8 B, timed receive (issue 14) | see [Row 9](#row-9-a-timed-receive-issue-14) | | | | |"
+    );
+    let _ = writeln!(
+        w,
         "| 7 guest: native vs kernel module through the shim, rows 1, 4, 5 | {} | | | | |\n",
         if guest.is_some() {
             "in the guest, see [Row 7](#row-7-the-kernel-module-in-the-guest)"
@@ -317,6 +321,77 @@ fn main() {
             "not measured: run `make bench-guest`"
         }
     );
+
+    // Row 9.
+    let t9 = |imp: &str, p: &str| get(&res, "9-timed-receive", imp, p);
+    let (n9, u9, t9f, t9e) = (
+        t9("native", "8B"),
+        t9("msgq", "8B"),
+        t9("msgq-timed", "8B"),
+        t9("msgq-timed", "8B-deadline-in"),
+    );
+    let time = |ns: Option<f64>| ns.map_or("–".into(), fmt_time);
+    let over = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => fmt_ratio(a / b),
+        _ => "–".into(),
+    };
+    let _ = writeln!(w, "## Row 9: a timed receive (issue 14)\n");
+    let _ = writeln!(
+        w,
+        "An 8-byte send then a receive of it, in one process, on a store file: the receive \
+         untimed (`Store::receive`) or timed (`Store::receive_with(.., Some(deadline))`, the \
+         deadline an hour away: made once, or made in every iteration with `deadline_in`, \
+         which adds a `CLOCK_MONOTONIC` read). A message waits, so no call blocks.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| | native | msgq untimed | msgq timed | timed, deadline each time |\n|---|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        w,
+        "| median | {} | {} | {} | {} |",
+        time(n9),
+        time(u9),
+        time(t9f),
+        time(t9e)
+    );
+    let _ = writeln!(
+        w,
+        "| ÷ native | 1 | {} | {} | {} |",
+        over(u9, n9),
+        over(t9f, n9),
+        over(t9e, n9)
+    );
+    let _ = writeln!(
+        w,
+        "| ÷ msgq untimed | | 1 | {} | {} |\n",
+        over(t9f, u9),
+        over(t9e, u9)
+    );
+    let paired = extra
+        .get("row9.paired_ratio")
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(p) = paired {
+        let e9 = |k: &str| extra.get(k).map_or("–", String::as_str);
+        let _ = writeln!(
+            w,
+            "Paired (outside criterion, same run): {} rounds, each {} pairs with each of \
+             `receive`, `receive_with(.., None)` and `receive_with(.., Some(deadline))` back \
+             to back on one queue (order rotating), so all three see the same load. Medians \
+             of the rounds: timed ÷ untimed **{p:.3}** (10th–90th percentile {}–{}); \
+             `receive_with` without a deadline ÷ untimed {}; timed ÷ `receive_with` without \
+             a deadline {}; {} / {} / {} ns. This is the figure the verdict uses.\n",
+            e9("row9.paired_rounds"),
+            e9("row9.paired_block"),
+            e9("row9.paired_ratio_p10"),
+            e9("row9.paired_ratio_p90"),
+            e9("row9.paired_ext_none_ratio"),
+            e9("row9.paired_deadline_ratio"),
+            e9("row9.paired_untimed_ns"),
+            e9("row9.paired_ext_none_ns"),
+            e9("row9.paired_timed_ns"),
+        );
+    }
 
     // Memory.
     let e = |k: &str| extra.get(k).cloned().unwrap_or_else(|| "–".into());
@@ -470,6 +545,24 @@ fn main() {
                     ),
                 )
             }),
+    );
+    target(
+        "row 9 (issue 14): a timed receive costs no more than an untimed one when a message \
+         waits, within 5 % (paired timed ÷ untimed ≤ 1.05; without the paired figure, \
+         criterion's medians ≤ 1.10)",
+        t9f.zip(u9).map(|(t, u)| {
+            let crit = format!(
+                "criterion {:.2}× ({} vs {}), with `deadline_in` in every iteration {}",
+                t / u,
+                fmt_time(t),
+                fmt_time(u),
+                over(t9e, u9)
+            );
+            match paired {
+                Some(p) => (p <= 1.05, format!("paired {p:.3}×; {crit}")),
+                None => (t / u <= 1.10, crit),
+            }
+        }),
     );
     for (name, cond) in row7::Guest::targets(guest.as_ref()) {
         target(&name, cond);
