@@ -104,6 +104,13 @@ pub trait Queues {
     ) -> Result<(i64, usize), Errno>;
     /// Discards every message; how many.
     fn purge(&self, id: i32) -> Result<u64, Errno>;
+    /// Waits until a receive from some `(id, msgtyp, msgflg)` would find a message, or
+    /// `deadline` (`ETIMEDOUT`): per entry 1, 0, or `-errno` (`msgq_select`'s rule).
+    fn select(
+        &self,
+        wants: &[(i32, i64, i32)],
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<i32>, Errno>;
     /// Ends the waits of the blocked receivers and/or senders (`MSGQ_ABORT_*`) with
     /// `ECANCELED`; how many.
     fn abort(&self, id: i32, which: i32) -> Result<u64, Errno>;

@@ -343,6 +343,32 @@ pub fn purge(t: &Target, a: &QueueArg) -> R<()> {
     out(&format!("{n}\n"))
 }
 
+/// `msgq select`: waits until a receive from one of `ids` would find a message; prints
+/// each ready (or unwatchable) queue.
+pub fn select(
+    t: &Target,
+    ids: &[i32],
+    mtype: i64,
+    except: bool,
+    timeout: Option<Duration>,
+) -> R<()> {
+    let q = t.required()?;
+    let flg = if except { MSG_EXCEPT } else { 0 };
+    let wants: Vec<_> = ids.iter().map(|&id| (id, mtype, flg)).collect();
+    let ready = q
+        .select(&wants, timeout.map(msgq_user::deadline_in))
+        .map_err(|e| ext_fail("select".into(), e, true, timeout))?;
+    let mut text = String::new();
+    for (id, r) in ids.iter().zip(ready) {
+        match r {
+            0 => {}
+            1 => text.push_str(&format!("{id} ready\n")),
+            e => text.push_str(&format!("{id} {}\n", errno_name(Errno(-e)))),
+        }
+    }
+    out(&text)
+}
+
 /// `msgq abort`: ends the waits of the queue's blocked receivers and/or senders
 /// (`which`: `MSGQ_ABORT_*`) with ECANCELED and prints how many there were.
 pub fn abort(t: &Target, a: &QueueArg, which: i32) -> R<()> {

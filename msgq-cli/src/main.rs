@@ -177,6 +177,30 @@ enum Cmd {
         #[arg(long)]
         print_type: bool,
     },
+    /// Wait until a receive from one of several queues would find a message; print the
+    /// ready ones (receives nothing)
+    #[command(
+        long_about = "Wait until a receive from one of several queues would find a message         (msgq_select) and print, one per line, each queue that is ready (`ID ready`) or can         not be watched (`ID ENAME`). Nothing is received. With --timeout, fail with         ETIMEDOUT when nothing is ready in time."
+    )]
+    Select {
+        /// The queue ids
+        #[arg(value_name = "ID", required = true, num_args = 1..=128)]
+        ids: Vec<i32>,
+        /// Message type to wait for, as msgrcv's msgtyp (0: any)
+        #[arg(
+            short = 't',
+            long = "type",
+            default_value_t = 0,
+            allow_hyphen_values = true
+        )]
+        r#type: i64,
+        /// With --type N > 0: any type but N (MSG_EXCEPT)
+        #[arg(long)]
+        except: bool,
+        /// Wait at most this long (e.g. 250ms, 2s)
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
     /// Discard every message of a queue and print how many (needs read permission)
     #[command(
         long_about = "Discard every message of a queue and print how many.\n\n\
@@ -451,6 +475,12 @@ fn run(cli: &Cli) -> R<()> {
             },
         ),
         Cmd::Purge { q } => commands::purge(&t, &q.arg()),
+        Cmd::Select {
+            ids,
+            r#type,
+            except,
+            timeout,
+        } => commands::select(&t, ids, *r#type, *except, *timeout),
         Cmd::Abort {
             q,
             receivers,

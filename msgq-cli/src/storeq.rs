@@ -112,6 +112,17 @@ impl Queues for Store {
     fn purge(&self, id: i32) -> Result<u64, Errno> {
         Store::purge(self, id)
     }
+    fn select(
+        &self,
+        wants: &[(i32, i64, i32)],
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<i32>, Errno> {
+        let w: Vec<_> = wants
+            .iter()
+            .map(|&(id, msgtyp, msgflg)| msgq_user::engine::select::Want { id, msgtyp, msgflg })
+            .collect();
+        Store::select(self, &w, deadline)
+    }
     fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
         Store::abort(self, id, which)
     }

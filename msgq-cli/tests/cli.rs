@@ -649,3 +649,47 @@ fn extension_argument_errors() {
     assert_eq!(qnum(&s, &id), "0");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn select_waits_for_any_of_several_queues() {
+    let (d, s, a) = one_queue();
+    let b = ok(&s, &["mk"]).trim().to_owned();
+    let o = msgq(&["--store", &s, "select", &a, &b, "--timeout", "50ms"], &[]);
+    fails(
+        &o,
+        1,
+        &["select: ETIMEDOUT: no message arrived before the deadline"],
+    );
+    ok(&s, &["send", &b, "x", "--type", "4"]);
+    assert_eq!(ok(&s, &["select", &a, &b]), format!("{b} ready\n"));
+    assert_eq!(qnum(&s, &b), "1", "select received the message");
+    let o = msgq(
+        &[
+            "--store",
+            &s,
+            "select",
+            &a,
+            &b,
+            "--type",
+            "4",
+            "--except",
+            "--timeout",
+            "50ms",
+        ],
+        &[],
+    );
+    fails(&o, 1, &["ETIMEDOUT"]);
+    // A blocked select, ended by a send to the other queue.
+    let c = spawn(&s, &["select", &a, &b, "--type", "7"]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    ok(&s, &["send", &a, "y", "--type", "7"]);
+    let o = finish(c, std::time::Duration::from_secs(20)).expect("the select never ended");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{a} ready\n"));
+    // A queue that is gone is reported, not waited for.
+    assert_eq!(
+        ok(&s, &["select", "4242", &a]),
+        format!("4242 EINVAL\n{a} ready\n")
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

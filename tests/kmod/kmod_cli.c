@@ -552,6 +552,19 @@ int main(int argc, char **argv)
 	      "recv --peek --timeout 0: ETIMEDOUT");
 	msgq(&r, "abort", idarg, "--both");
 	check(r.rc == 0 && !strcmp(r.out, "0\n"), "abort --both with nobody waiting: 0");
+	msgq(&r, "select", idarg, "--timeout", "50ms");
+	check(r.rc == 1 && strstr(r.err, "select: ETIMEDOUT"), "select of an empty queue --timeout 50ms: ETIMEDOUT");
+	msgq(&r, "send", idarg, "sel", "--type", "6");
+	{
+		char want[64];
+		snprintf(want, sizeof want, "4242 EINVAL\n%s ready\n", idarg);
+		msgq(&r, "select", "4242", idarg);
+		check(r.rc == 0 && !strcmp(r.out, want), "select of a bad id and a queue with a message: %s", r.out);
+		msgq(&r, "select", idarg, "--type", "6", "--except", "--timeout", "50ms");
+		check(r.rc == 1 && strstr(r.err, "ETIMEDOUT"), "select --type 6 --except: ETIMEDOUT");
+	}
+	msgq(&r, "recv", idarg, "--nowait");
+	check(r.rc == 0 && !strcmp(r.out, "sel\n"), "select received nothing");
 	msgq(&r, "send", idarg, "to nobody", "--broadcast");
 	check(r.rc == 0 && !strcmp(r.out, "0\n"), "send --broadcast with no receiver: 0, queued");
 	msgq(&r, "recv", idarg, "--nowait");
