@@ -6,21 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+/// A store file of its own, already unlinked (the mapping keeps it).
 fn store(name: &str) -> Store {
-    let p = PathBuf::from(format!(
-        "/dev/shm/msgq-test-{}-{}",
-        name,
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    let s = Store::create(
-        &p,
-        &StoreOptions {
-            size: 64 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (p, s) = common::scratch_store(name, 64 << 20);
     let _ = std::fs::remove_file(&p);
     s
 }

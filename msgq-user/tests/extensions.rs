@@ -4,27 +4,16 @@
 
 use msgq_core::abi::*;
 use msgq_user::ext::{self, *};
-use msgq_user::{deadline_in, Errno, Store, StoreOptions};
-use std::path::PathBuf;
+use msgq_user::{deadline_in, Errno, Store};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+/// A store file of its own, already unlinked (the mapping keeps it).
 fn store(name: &str) -> Arc<Store> {
-    let p = PathBuf::from(format!(
-        "/dev/shm/msgq-test-ext-{}-{}",
-        name,
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    let s = Store::create(
-        &p,
-        &StoreOptions {
-            size: 64 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (p, s) = common::scratch_store(&format!("ext-{name}"), 64 << 20);
     let _ = std::fs::remove_file(&p);
     Arc::new(s)
 }

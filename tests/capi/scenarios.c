@@ -167,8 +167,19 @@ static int sleeping(pid_t tid)
     return p && p[1] == ' ' && p[2] == 'S';
 }
 
-/* Starts a blocked call and waits until its thread sleeps in it (three readings in a
- * row, 10 ms apart). */
+/* Waits until a thread that said it started sleeps (three readings in a row, 10 ms
+ * apart). */
+static void until_asleep(volatile int *started, const pid_t *tid)
+{
+    while (!__atomic_load_n(started, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
+        usleep(10000);
+        seen = sleeping(*tid) ? seen + 1 : 0;
+    }
+}
+
+/* Starts a blocked call and waits until its thread sleeps in it. */
 static void start(struct blocked *b, int q, int send, long type, int flg)
 {
     memset(b, 0, sizeof *b);
@@ -177,12 +188,7 @@ static void start(struct blocked *b, int q, int send, long type, int flg)
     b->type = type;
     b->flg = flg;
     pthread_create(&b->th, NULL, blocked_main, b);
-    while (!__atomic_load_n(&b->started, __ATOMIC_SEQ_CST))
-        usleep(1000);
-    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
-        usleep(10000);
-        seen = sleeping(b->tid) ? seen + 1 : 0;
-    }
+    until_asleep(&b->started, &b->tid);
 }
 
 static void finish(struct blocked *b, const char *what, long want, int werr)
@@ -452,12 +458,7 @@ static void select_many(void)
     memset(&b, 0, sizeof b);
     sels(b.sel, q, 7, 0);
     pthread_create(&b.th, NULL, select_main, &b);
-    while (!__atomic_load_n(&b.started, __ATOMIC_SEQ_CST))
-        usleep(1000);
-    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
-        usleep(10000);
-        seen = sleeping(b.tid) ? seen + 1 : 0;
-    }
+    until_asleep(&b.started, &b.tid);
     STEP("abort receivers of the 3rd", msgq_abort(q[2], MSGQ_ABORT_RECEIVERS), 0, 0);
     snd(q[0], 6, "not it", 0);
     STEP("send type 7 to the 3rd", snd(q[2], 7, "it", 0), 0, 0);
@@ -467,12 +468,7 @@ static void select_many(void)
     memset(&b, 0, sizeof b);
     sels(b.sel, q, 9, 0);
     pthread_create(&b.th, NULL, select_main, &b);
-    while (!__atomic_load_n(&b.started, __ATOMIC_SEQ_CST))
-        usleep(1000);
-    for (int seen = 0, i = 0; seen < 3 && i < 3000; i++) {
-        usleep(10000);
-        seen = sleeping(b.tid) ? seen + 1 : 0;
-    }
+    until_asleep(&b.started, &b.tid);
     STEP("IPC_RMID the 1st during a select", msgctl(q[0], IPC_RMID, NULL), 0, 0);
     pthread_join(b.th, NULL);
     step("  the blocked select", b.ret, b.err, 1, 0);
