@@ -262,15 +262,21 @@ fn user_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
 
 use msgq_user::watch::block_signals;
 
-/// The queues this process asked to be notified about (one registration per queue).
-static NOTIFY: Mutex<Option<HashMap<i32, u64>>> = Mutex::new(None);
+/// The queues this process asked to be notified about (one registration per queue), keyed
+/// by (pid, queue): a forked child, which has none of its parent's threads, does not
+/// inherit its registrations.
+static NOTIFY: Mutex<Option<HashMap<(u32, i32), u64>>> = Mutex::new(None);
+
+fn key(msqid: i32) -> (u32, i32) {
+    (msgq_user::sys::process::pid(), msqid)
+}
 /// Registration numbers (a thread whose registration was replaced or cancelled stops).
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn registered(msqid: i32, token: u64) -> bool {
     NOTIFY
         .lock()
-        .map(|m| m.as_ref().and_then(|m| m.get(&msqid)) == Some(&token))
+        .map(|m| m.as_ref().and_then(|m| m.get(&key(msqid))) == Some(&token))
         .unwrap_or(false)
 }
 
@@ -302,11 +308,10 @@ pub unsafe extern "C" fn msgq_notify(msqid: c_int, sev: *const sigevent) -> c_in
             return fail(EOPNOTSUPP.0);
         }
         if sev.is_null() {
+            // As mq_notify: 0 whether or not this process was registered.
             let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
-            return match m.get_or_insert_with(HashMap::new).remove(&msqid) {
-                Some(_) => 0,
-                None => fail(libc::EINVAL),
-            };
+            m.get_or_insert_with(HashMap::new).remove(&key(msqid));
+            return 0;
         }
         let mut raw = [0u8; std::mem::size_of::<sigevent>()];
         if let Err(e) = usermem::read(sev.cast(), &mut raw) {
@@ -345,19 +350,21 @@ pub unsafe extern "C" fn msgq_notify(msqid: c_int, sev: *const sigevent) -> c_in
         {
             let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
             let m = m.get_or_insert_with(HashMap::new);
-            if m.contains_key(&msqid) {
+            if m.contains_key(&key(msqid)) {
                 // SAFETY: our own fd.
                 unsafe { libc::close(fd) };
                 return fail(ext::EBUSY.0);
             }
-            m.insert(msqid, token);
+            m.insert(key(msqid), token);
         }
         let spawned = std::thread::Builder::new()
             .name("msgq-notify".into())
             .spawn(move || notify_thread(msqid, fd, was_ready, token, notice));
         if spawned.is_err() {
             let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
-            m.get_or_insert_with(HashMap::new).remove(&msqid);
+            m.get_or_insert_with(HashMap::new).remove(&key(msqid));
+            // SAFETY: our own fd (the thread that would have owned it did not start).
+            unsafe { libc::close(fd) };
             return fail(libc::EAGAIN);
         }
         0
@@ -371,6 +378,14 @@ fn msgq_watch_fd_checked(msqid: i32) -> Result<i32, i32> {
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(EOPNOTSUPP.0),
     }
+}
+
+/// Whether queue `msqid` still exists (`IPC_STAT` through this process's backend).
+fn queue_exists(msqid: i32) -> bool {
+    let mut ds = [0u8; std::mem::size_of::<msgq_core::abi::MsqidDs>()];
+    // SAFETY: the shim's own msgctl with a buffer of the size of `struct msqid_ds`.
+    let r = unsafe { crate::exports::msgctl(msqid, libc::IPC_STAT, ds.as_mut_ptr().cast()) };
+    r == 0 || !matches!(crate::errno(), libc::EINVAL | libc::EIDRM)
 }
 
 /// Whether watch fd `fd` is readable after waiting at most `ms` milliseconds.
@@ -407,10 +422,15 @@ fn notify_thread(msqid: i32, fd: i32, was_ready: bool, token: u64, n: Notice) {
     {
         let mut m = NOTIFY.lock().unwrap_or_else(|p| p.into_inner());
         let m = m.get_or_insert_with(HashMap::new);
-        if m.get(&msqid) != Some(&token) {
+        if m.get(&key(msqid)) != Some(&token) {
             return;
         }
-        m.remove(&msqid);
+        m.remove(&key(msqid));
+    }
+    // The fd is also readable once the queue is gone: that is no arrival, and the
+    // registration ends with the queue.
+    if !queue_exists(msqid) {
+        return;
     }
     match n.how {
         libc::SIGEV_SIGNAL => {

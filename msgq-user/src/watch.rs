@@ -65,10 +65,14 @@ pub fn spawn(
                         }
                     }
                     Err(e) if e == ETIMEDOUT || e == Errno::EINTR => {}
-                    Err(_) => {
+                    // The queue is gone, or no longer ours: readable for good.
+                    Err(e) if e == Errno::EINVAL || e == Errno::EIDRM || e == Errno::EACCES => {
                         set_readable(m, true);
                         return;
                     }
+                    // Anything else (a full store, a lock found damaged and repaired) may
+                    // pass: look again a little later, the fd as it was.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
                 }
             }
         })
@@ -96,8 +100,8 @@ fn set_readable(fd: i32, on: bool) {
     }
 }
 
-/// Whether fds `a` and `b` of this process name the same open file (`kcmp`; where the
-/// kernel has no `kcmp`, whether `a` is still open).
+/// Whether fds `a` and `b` of this process name the same open file (`kcmp`; where `kcmp`
+/// cannot be used, whether `a` is still open).
 fn same_file(a: i32, b: i32) -> bool {
     const KCMP_FILE: libc::c_long = 0;
     // SAFETY: kcmp compares two fds of this process; it reads nothing of ours.
@@ -115,11 +119,14 @@ fn same_file(a: i32, b: i32) -> bool {
     if r == 0 {
         return true;
     }
-    if r < 0 && last_errno().0 == libc::ENOSYS {
-        // SAFETY: F_GETFD on a number that may not be open: EBADF then.
-        return unsafe { libc::fcntl(a, libc::F_GETFD) } >= 0;
+    if r > 0 {
+        return false;
     }
-    false
+    // No kcmp (an old kernel, or a seccomp filter that denies it, as container runtimes'
+    // default filters do without CAP_SYS_PTRACE): whether `a` is still open, which misses
+    // a number closed and reused by another file.
+    // SAFETY: F_GETFD on a number that may not be open: EBADF then.
+    unsafe { libc::fcntl(a, libc::F_GETFD) >= 0 }
 }
 
 /// A helper thread takes none of the program's signals.

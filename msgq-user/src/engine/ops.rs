@@ -180,6 +180,11 @@ pub fn send(
             queue::enqueue(&mut g, q, m, tr);
         }
     }
+    if dropped > 0 {
+        // The drops may have left more room than the new message took (or it went to a
+        // receiver): blocked senders whose message fits now proceed.
+        waiters::wake_senders(&mut g, q);
+    }
     g.commit();
     Ok(x.ext.result(dropped, offered.given))
 }
@@ -200,6 +205,15 @@ fn drop_until_fits(g: &mut Guard, q: Queue, size: u64) -> Result<u64, Errno> {
     if !ext::overwrite_can_fit(size, g.get(q.at(Q::QBYTES))) {
         return Err(ext::EMSGSIZE);
     }
+    // The new message must have room in the store before anything is dropped: a failed
+    // overwrite drops nothing. Blocks the drops free are reusable only once committed, so
+    // the block is asked for now (and given back); the drops only free, so it is still
+    // there afterwards.
+    g.commit();
+    if alloc::alloc(&mut g.tx, M::SIZE + size).is_none() {
+        return Err(Errno::ENOMEM);
+    }
+    g.tx.rollback();
     let mut n = 0;
     while !fits(
         size,

@@ -327,8 +327,8 @@ pub fn offer(g: &mut Guard, q: Queue, m: Msg, broadcast: bool) -> Offered {
     let mut out = Offered::default();
     serve_peekers(g, q, m, t, &mut out);
     if broadcast {
-        broadcast_to_receivers(g, q, m, t, &mut out);
-        if out.taken {
+        let original_given = broadcast_to_receivers(g, q, m, t, &mut out);
+        if out.taken && !original_given {
             alloc::free(&mut g.tx, m.off());
         }
         return out;
@@ -362,6 +362,8 @@ pub fn offer(g: &mut Guard, q: Queue, m: Msg, broadcast: bool) -> Offered {
         // Before `unlink`, which releases a typed receiver's own record (of this type): the
         // pin keeps it, and `W::TREC` now names the pinned record either way.
         if pin(g, q, w, t).is_none() {
+            // The store is full: the message is queued instead; the receiver looks again.
+            g.wake_later(w);
             return out;
         }
         unlink(g, w);
@@ -447,14 +449,18 @@ fn serve_peekers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
     }
 }
 
-fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
+/// Gives every matching blocked receiver a copy of `m`. When the store has no room for a
+/// copy, the receiver gets `m` itself if nobody has (then the function returns true: `m`
+/// must not be freed), else the rest are woken to look at the queue (where `m` goes if
+/// nobody took it).
+fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) -> bool {
     let size = g.get(m.at(M::LEN));
     // The deliberately broken variant a loom model must catch: the typed receivers are
     // missed.
     #[cfg(loom)]
     let general = !crate::model::bug(crate::model::Bug::BroadcastGeneralOnly);
     let ws = matching(g, q, t, kind::RECEIVER, true);
-    for w in ws {
+    for (i, &w) in ws.iter().enumerate() {
         #[cfg(loom)]
         if !general && g.get(w.at(W::LIST)) == list::TYPED {
             continue;
@@ -464,10 +470,20 @@ fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Off
         } else if hand_copy(g, q, w, m) {
             out.taken = true;
             out.given += 1;
+        } else if !out.taken && pin(g, q, w, t).is_some() {
+            unlink(g, w);
+            hand_over(g, q, w, m);
+            out.taken = true;
+            out.given += 1;
+            return true;
         } else {
+            for &rest in &ws[i..] {
+                g.wake_later(rest);
+            }
             break;
         }
     }
+    false
 }
 
 fn wake_watcher(g: &mut Guard, w: Waiter) {

@@ -156,6 +156,9 @@ mod real {
         }
     }
 
+    /// How long [`wait_many`] sleeps on its first word where `FUTEX_WAITV` is missing.
+    const WAIT_MANY_NAP: Duration = Duration::from_millis(10);
+
     /// The number of words [`wait_many`] takes at most (the kernel's `FUTEX_WAITV_MAX`).
     pub const WAIT_MANY_MAX: usize = 128;
 
@@ -218,7 +221,14 @@ mod real {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::ETIMEDOUT) => Wake::TimedOut,
                     Some(libc::EINTR) => Wake::Interrupted,
-                    _ => Wake::Woken,
+                    Some(libc::EAGAIN) => Wake::Woken,
+                    // No FUTEX_WAITV (a kernel before 5.16, or a seccomp filter that
+                    // denies it): sleep on the first word, a short nap at a time, so the
+                    // others are looked at often without spinning.
+                    _ => {
+                        let (f, expected) = &words[0];
+                        f.sleep(*expected | SLEEPING, timeout.min(WAIT_MANY_NAP))
+                    }
                 }
             }
         };
