@@ -22,7 +22,7 @@ extern "C" {
 /* Send flags (bits Linux does not define; the plain msgsnd ignores them, as Linux does). */
 #define MSGQ_URGENT    0x01000000 /* to the front: the next message a matching receiver gets */
 #define MSGQ_OVERWRITE 0x02000000 /* never block: drop the oldest messages until it fits */
-#define MSGQ_BROADCAST 0x04000000 /* a copy to every matching blocked receiver */
+#define MSGQ_BROADCAST 0x04000000 /* a copy to every matching blocked receiver (and peek) */
 /* Receive flag. */
 #define MSGQ_PEEK      0x08000000 /* copy the message without removing it; may block */
 
@@ -33,7 +33,7 @@ extern "C" {
 /* msgsnd with the send flags above and a deadline (abstime NULL: none) on clockid
  * (CLOCK_REALTIME or CLOCK_MONOTONIC). ETIMEDOUT when it passes while the call is blocked.
  * Returns 0; with MSGQ_OVERWRITE the number of messages dropped; with MSGQ_BROADCAST the
- * number of blocked receivers given the message (0: it was queued). */
+ * number of blocked callers given the message, blocked peeks included (0: it was queued). */
 ssize_t msgq_timedsnd(int msqid, const void *msgp, size_t msgsz, int msgflg,
                       clockid_t clockid, const struct timespec *abstime);
 
@@ -64,13 +64,15 @@ int msgq_select(struct msgq_sel *sel, size_t n, clockid_t clockid,
                 const struct timespec *abstime);
 
 /* A new file descriptor that poll/select/epoll report readable while a
- * msgrcv(msqid, _, _, msgtyp, msgflg | IPC_NOWAIT) would find a message, and once the
- * queue is gone. Close it with close(2); nothing needs to be read from it. */
+ * msgrcv(msqid, _, _, msgtyp, msgflg | IPC_NOWAIT) would find a message, and report an
+ * event once the queue is gone (POLLIN on the userspace backend, POLLERR|POLLHUP on the
+ * kernel module). Close it with close(2); nothing needs to be read from it. */
 int msgq_watch_fd(int msqid, long msgtyp, int msgflg);
 
 /* As mq_notify(3): once a message arrives on the queue while it is empty, sev is
- * delivered to this process (SIGEV_SIGNAL, SIGEV_THREAD or SIGEV_NONE), once. NULL
- * cancels this process's registration. EBUSY if this process is already registered. */
+ * delivered to this process (SIGEV_SIGNAL, SIGEV_THREAD or SIGEV_NONE), once; the queue's
+ * removal ends the registration silently. NULL cancels this process's registration (0
+ * either way). EBUSY if this process is already registered. */
 int msgq_notify(int msqid, const struct sigevent *sev);
 
 #ifdef __cplusplus

@@ -209,9 +209,17 @@ impl Drop for Fds {
     }
 }
 
-/// A new `/dev/msgq` fd made pollable for (msqid, msgtyp, msgflg).
+/// A new `/dev/msgq` fd made pollable for (msqid, msgtyp, msgflg). The rules are the
+/// engine's select's: `MSG_COPY` is `EINVAL`, and read permission is needed (the module's
+/// `MSGQ_WATCH` also admits writers, who may poll for room: `IPC_STAT`, which needs read,
+/// is asked first).
 fn kmod_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
+    if msgflg & msgq_core::abi::MSG_COPY != 0 {
+        return Err(libc::EINVAL);
+    }
     let k = crate::kmod::Kmod::open()?;
+    let mut ds = [0u8; std::mem::size_of::<msgq_core::abi::MsqidDs>()];
+    k.msgctl(msqid, libc::IPC_STAT, ds.as_mut_ptr().cast())?;
     k.watch(msqid, msgtyp, msgflg, 0)?;
     Ok(k.into_fd())
 }

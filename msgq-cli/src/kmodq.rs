@@ -147,7 +147,14 @@ impl Queues for KmodQueues {
         let mut ready = vec![0; wants.len()];
         let mut watched = Vec::new();
         for (i, &(id, msgtyp, msgflg)) in wants.iter().enumerate() {
-            match kmod::Kmod::open().and_then(|k| k.watch(id, msgtyp, msgflg, 0).map(|()| k)) {
+            // Read permission, as the engine's select (IPC_STAT needs it; MSGQ_WATCH alone
+            // also admits writers).
+            let mut ds = [0u8; std::mem::size_of::<MsqidDs>()];
+            let watch = kmod::Kmod::open().and_then(|k| {
+                k.msgctl(id, libc::IPC_STAT, ds.as_mut_ptr().cast())?;
+                k.watch(id, msgtyp, msgflg, 0).map(|()| k)
+            });
+            match watch {
                 Ok(k) => watched.push((i, k)),
                 Err(e) => ready[i] = -e,
             }
