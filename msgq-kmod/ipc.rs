@@ -28,6 +28,7 @@ use crate::{
     ioctl, kerr,
     messages::{
         Msg,
+        MsgBuf,
         HDR, //
     },
     namespace::{
@@ -132,9 +133,8 @@ fn read_whole(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Option<Result<
     let size = usize::try_from(msgsz).ok()?;
     checks::msgsnd_args(msqid, size, 1, msgmax).ok()?;
     let total = HDR.checked_add(size)?;
-    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
-    let mut buf = KVVec::with_capacity(total, flags).ok()?;
-    UserSlice::new(p, total).read_all(&mut buf, flags).ok()?;
+    let mut buf = MsgBuf::with_capacity(total).ok()?;
+    buf.read_user(p, total).ok()?;
     let msg = Msg::from_buf(buf)?;
     Some(
         checks::msgsnd_args(msqid, size, msg.mtype, msgmax)
@@ -150,12 +150,11 @@ fn read_in_order(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Result<Msg>
     let mtype: i64 = UserSlice::new(p, HDR).reader().read()?;
     let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
     checks::msgsnd_args(msqid, size, mtype, msgmax).map_err(kerr)?;
-    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
-    let mut buf = KVVec::with_capacity(HDR.checked_add(size).ok_or(ENOMEM)?, flags)?;
-    buf.extend_from_slice(&mtype.to_ne_bytes(), flags)?;
+    let mut buf = MsgBuf::with_capacity(HDR.checked_add(size).ok_or(ENOMEM)?)?;
+    buf.extend_from_slice(&mtype.to_ne_bytes())?;
     // Zero bytes read nothing.
     if size > 0 {
-        UserSlice::new(p.wrapping_byte_add(HDR), size).read_all(&mut buf, flags)?;
+        buf.read_user(p.wrapping_byte_add(HDR), size)?;
     }
     Msg::from_buf(buf).ok_or(EINVAL)
 }
@@ -325,14 +324,13 @@ impl Namespace {
         // 2c. MSG_COPY reads min(msgsz, msgmax) bytes of the buffer before the lookup; the
         // copy is made into that buffer.
         let copy = msgflg & abi::MSG_COPY != 0;
-        let mut copy_buf = KVVec::new();
+        let mut copy_buf = MsgBuf::new();
         if copy {
             let probe = checks::msg_copy_probe_len(size, msgmax);
-            let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
             // Room for the copy's `mtype` too.
-            copy_buf = KVVec::with_capacity(HDR.checked_add(probe).ok_or(ENOMEM)?, flags)?;
+            copy_buf = MsgBuf::with_capacity(HDR.checked_add(probe).ok_or(ENOMEM)?)?;
             if probe > 0 {
-                UserSlice::new(p, probe).read_all(&mut copy_buf, flags)?;
+                copy_buf.read_user(p, probe)?;
             }
         }
         // 3. The mode.
@@ -360,9 +358,9 @@ impl Namespace {
                     copy_buf.clear();
                     // Within the capacity allocated above (the message fits it), so no
                     // allocation.
-                    copy_buf.extend_from_slice(m.bytes(), GFP_KERNEL_ACCOUNT)?;
+                    copy_buf.extend_from_slice(m.bytes())?;
                     drop(g);
-                    let buf = core::mem::take(&mut copy_buf);
+                    let buf = core::mem::replace(&mut copy_buf, MsgBuf::new());
                     break 'found Msg::from_buf(buf).ok_or(EINVAL)?;
                 }
                 let Some(m) = q.msgs.take(slot) else {
