@@ -252,11 +252,26 @@ struct Slot {
     next_same: u32,
 }
 
-/// The FIFO of one non-empty type.
+/// The FIFO of one type (`first` and `last` are `NIL` in the one empty type kept, `idle`).
 struct TypeFifo {
     first: u32,
     last: u32,
 }
+
+/// Where a push finds its type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TypeState {
+    /// No node in `types`.
+    Absent,
+    /// The empty node kept in `types` (`Messages::idle`).
+    Idle,
+    /// A non-empty type.
+    Live,
+}
+
+/// The number of spare `heads` nodes kept (what a push and the pops of an overwrite before it
+/// may need: two when a second type appears, see [`Messages::heads_needed`]).
+const SPARE_HEADS: usize = 2;
 
 /// The messages of a queue.
 pub(crate) struct Messages {
@@ -273,11 +288,19 @@ pub(crate) struct Messages {
     /// The arrival number of the next message put at the front (`MSGQ_URGENT`; counts down
     /// from `FIRST_SEQ - 1`), so arrival numbers stay in queue order.
     front_seq: u64,
+    /// The non-empty types, and at most one empty one (`idle`).
     types: RBTree<i64, TypeFifo>,
-    /// Arrival number of each type's oldest message -> its slot.
+    /// The type of the empty node kept in `types`, if any: the last type that emptied, so
+    /// that a send and a receive of one type change no tree.
+    idle: Option<i64>,
+    /// The number of non-empty types.
+    nonempty: usize,
+    /// While at least two types are non-empty: the arrival number of each one's oldest
+    /// message -> its slot. Empty otherwise (with one type, `MSG_EXCEPT` needs only the
+    /// queue's first message).
     heads: RBTree<u64, u32>,
     spare_type: Option<RBTreeNodeReservation<i64, TypeFifo>>,
-    spare_head: Option<RBTreeNodeReservation<u64, u32>>,
+    spare_heads: [Option<RBTreeNodeReservation<u64, u32>>; SPARE_HEADS],
 }
 
 impl Messages {
@@ -291,14 +314,50 @@ impl Messages {
             next_seq: FIRST_SEQ,
             front_seq: FIRST_SEQ - 1,
             types: RBTree::new(),
+            idle: None,
+            nonempty: 0,
             heads: RBTree::new(),
             spare_type: None,
-            spare_head: None,
+            spare_heads: [None, None],
+        }
+    }
+
+    /// How type `t` stands.
+    fn type_state(&self, t: i64) -> TypeState {
+        match self.types.get(&t) {
+            None => TypeState::Absent,
+            Some(f) if f.first == NIL => TypeState::Idle,
+            Some(_) => TypeState::Live,
+        }
+    }
+
+    /// The `heads` nodes a push of a new non-empty type inserts: none while it is the only
+    /// one, two when it is the second (the first type's head too), else one.
+    fn heads_needed(&self) -> usize {
+        match self.nonempty {
+            0 => 0,
+            1 => 2,
+            _ => 1,
+        }
+    }
+
+    fn spare_head_count(&self) -> usize {
+        self.spare_heads.iter().filter(|r| r.is_some()).count()
+    }
+
+    fn take_spare_head(&mut self) -> Option<RBTreeNodeReservation<u64, u32>> {
+        self.spare_heads.iter_mut().find_map(|r| r.take())
+    }
+
+    /// Keeps a `heads` node as a spare (frees it when [`SPARE_HEADS`] are kept).
+    fn stash_head(&mut self, r: RBTreeNodeReservation<u64, u32>) {
+        if let Some(slot) = self.spare_heads.iter_mut().find(|r| r.is_none()) {
+            *slot = Some(r);
         }
     }
 
     /// Makes the allocations a push of a message of type `mtype` may need (`ENOMEM`), so that
-    /// [`Messages::push`] cannot fail.
+    /// [`Messages::push`] cannot fail, even after [`Messages::pop_front`]s in between.
     pub(crate) fn prepare(&mut self, mtype: i64) -> Result {
         if self.free == NIL && self.slots.len() == self.slots.capacity() {
             // Slot numbers are `u32`, `NIL` excluded.
@@ -307,13 +366,23 @@ impl Messages {
             }
             self.slots.reserve(1, GFP_KERNEL_ACCOUNT)?;
         }
-        if self.types.get(&mtype).is_none() {
-            if self.spare_type.is_none() {
-                self.spare_type = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
-            }
-            if self.spare_head.is_none() {
-                self.spare_head = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
-            }
+        let state = self.type_state(mtype);
+        if state == TypeState::Live {
+            return Ok(());
+        }
+        if state == TypeState::Absent && self.spare_type.is_none() {
+            // Another type's empty node is taken for it (no allocation) if there is one.
+            let idle = self.idle.take().and_then(|u| self.types.remove_node(&u));
+            self.spare_type = Some(match idle {
+                Some(n) => n.into_reservation(),
+                None => RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
+            });
+        }
+        // Pops before the push can only lower `heads_needed`'s count or, when they take it
+        // from two non-empty types to one, give back the two nodes that would be needed.
+        while self.spare_head_count() < self.heads_needed() {
+            let r = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+            self.stash_head(r);
         }
         Ok(())
     }
@@ -333,8 +402,17 @@ impl Messages {
 
     fn push_at(&mut self, msg: Msg, front: bool) -> core::result::Result<(), Msg> {
         let t = msg.mtype;
-        let new_type = self.types.get(&t).is_none();
-        if new_type && (self.spare_type.is_none() || self.spare_head.is_none()) {
+        // Everything the push needs is checked before anything changes.
+        let state = self.type_state(t);
+        if state != TypeState::Live {
+            if state == TypeState::Absent && self.spare_type.is_none() {
+                return Err(msg);
+            }
+            if self.spare_head_count() < self.heads_needed() {
+                return Err(msg);
+            }
+        }
+        if self.free == NIL && self.slots.len() == self.slots.capacity() {
             return Err(msg);
         }
         // u64 counters of messages cannot wrap in practice; never panic if one did.
@@ -366,6 +444,7 @@ impl Messages {
             }
             idx
         };
+        let old_first = self.first;
         if front {
             match self.slot_mut(self.first) {
                 None => self.last = idx,
@@ -380,54 +459,104 @@ impl Messages {
             self.last = idx;
         }
         self.live += 1;
-        if let Some(f) = self.types.get_mut(&t) {
-            if front {
-                // The new message is its type's oldest: it heads the type's FIFO and takes
-                // the type's `heads` node (re-keyed, no allocation).
-                let old_first = core::mem::replace(&mut f.first, idx);
-                let old_seq = self.slots.get(old_first as usize).map(|s| s.seq);
-                if let Some(s) = self.slot_mut(idx) {
-                    s.next_same = old_first;
-                }
-                if let Some(n) = old_seq.and_then(|q| self.heads.remove_node(&q)) {
-                    self.heads.insert(n.into_reservation().into_node(seq, idx));
-                }
-            } else {
-                let last = core::mem::replace(&mut f.last, idx);
-                if let Some(l) = self.slot_mut(last) {
-                    l.next_same = idx;
+        match state {
+            TypeState::Live => {
+                let Some(f) = self.types.get_mut(&t) else {
+                    return Ok(());
+                };
+                if front {
+                    // The new message is its type's oldest: it heads the type's FIFO and
+                    // takes the type's `heads` node, if kept (re-keyed, no allocation).
+                    let old_first = core::mem::replace(&mut f.first, idx);
+                    let old_seq = self.slots.get(old_first as usize).map(|s| s.seq);
+                    if let Some(s) = self.slot_mut(idx) {
+                        s.next_same = old_first;
+                    }
+                    if self.nonempty >= 2 {
+                        if let Some(n) = old_seq.and_then(|q| self.heads.remove_node(&q)) {
+                            self.heads.insert(n.into_reservation().into_node(seq, idx));
+                        }
+                    }
+                } else {
+                    let last = core::mem::replace(&mut f.last, idx);
+                    if let Some(l) = self.slot_mut(last) {
+                        l.next_same = idx;
+                    }
                 }
             }
-        } else if let (Some(tn), Some(hn)) = (self.spare_type.take(), self.spare_head.take()) {
-            self.types.insert(tn.into_node(
-                t,
-                TypeFifo {
-                    first: idx,
-                    last: idx,
-                },
-            ));
-            self.heads.insert(hn.into_node(seq, idx));
+            TypeState::Idle => {
+                if let Some(f) = self.types.get_mut(&t) {
+                    f.first = idx;
+                    f.last = idx;
+                }
+                self.idle = None;
+                self.type_appeared(old_first, seq, idx);
+            }
+            TypeState::Absent => {
+                if let Some(tn) = self.spare_type.take() {
+                    self.types.insert(tn.into_node(
+                        t,
+                        TypeFifo {
+                            first: idx,
+                            last: idx,
+                        },
+                    ));
+                }
+                self.type_appeared(old_first, seq, idx);
+            }
         }
         Ok(())
+    }
+
+    /// A type became non-empty with the message `seq` in slot `idx`; `old_first` is the
+    /// queue's first message before it came. Takes `heads` nodes from the spares.
+    fn type_appeared(&mut self, old_first: u32, seq: u64, idx: u32) {
+        self.nonempty += 1;
+        if self.nonempty == 2 {
+            // `heads` starts: the other type's oldest message was the queue's first (all
+            // messages were of that type).
+            let first_seq = self.slots.get(old_first as usize).map(|s| s.seq);
+            if let (Some(q), Some(r)) = (first_seq, self.take_spare_head()) {
+                self.heads.insert(r.into_node(q, old_first));
+            }
+        }
+        if self.nonempty >= 2 {
+            if let Some(r) = self.take_spare_head() {
+                self.heads.insert(r.into_node(seq, idx));
+            }
+        }
     }
 
     /// The slot of the message `mode` selects (Linux's `find_msg`).
     pub(crate) fn find(&self, mode: Mode) -> Option<u32> {
         match mode {
             Mode::Any => (self.first != NIL).then_some(self.first),
-            Mode::Equal(t) => self.types.get(&t).map(|f| f.first),
+            Mode::Equal(t) => self
+                .types
+                .get(&t)
+                .map(|f| f.first)
+                .filter(|&i| i != NIL),
             Mode::LessEqual(bound) => {
                 let c = self.types.cursor_front()?;
-                let (ty, f) = c.current();
-                (*ty <= bound).then_some(f.first)
+                let (mut ty, mut f) = c.current();
+                if f.first == NIL {
+                    // The one empty node kept: the next type is not empty.
+                    (ty, f) = c.peek_next()?;
+                }
+                (*ty <= bound && f.first != NIL).then_some(f.first)
             }
             Mode::NotEqual(t) => {
-                let c = self.heads.cursor_front()?;
-                let idx = *c.current().1;
-                if self.get(idx)?.mtype != t {
-                    return Some(idx);
+                // The queue's first message is the oldest of its type.
+                if self.get(self.first)?.mtype != t {
+                    return Some(self.first);
                 }
-                // Each type has one head, so the next head is of another type.
+                if self.nonempty < 2 {
+                    // Every message is of type `t`.
+                    return None;
+                }
+                // `heads` is kept, its first entry is the queue's first message, and each
+                // type has one head, so the next head is of another type.
+                let c = self.heads.cursor_front()?;
                 c.peek_next().map(|(_, idx)| *idx)
             }
             Mode::Number(n) => {
@@ -483,24 +612,48 @@ impl Messages {
     fn remove(&mut self, idx: u32, shrink: bool) -> Option<Msg> {
         let s = self.slots.get(idx as usize)?;
         let (t, seq, prev, next, next_same) = (s.msg.mtype, s.seq, s.prev, s.next, s.next_same);
-        if self.types.get(&t)?.first != idx {
+        let next_seq = self.slots.get(next_same as usize).map(|s| s.seq);
+        let f = self.types.get_mut(&t)?;
+        if f.first != idx {
             return None;
         }
-        // The type's FIFO and its head.
-        let head = self.heads.remove_node(&seq);
+        // `heads` is kept while two or more types are non-empty.
+        let kept_heads = self.nonempty >= 2;
         if next_same == NIL {
-            if let Some(n) = self.types.remove_node(&t) {
-                self.spare_type = Some(n.into_reservation());
+            // The type empties. Its node is kept (the next message of this type changes no
+            // tree), in place of the empty node kept before, if any: so at most one empty
+            // node is ever in `types`, and `MSG_LESSEQUAL`'s look-up skips at most one.
+            f.first = NIL;
+            f.last = NIL;
+            self.nonempty = self.nonempty.saturating_sub(1);
+            if let Some(u) = self.idle.replace(t) {
+                if let Some(n) = self.types.remove_node(&u) {
+                    // Kept as the spare so that a `prepare`d push of type `u` after this
+                    // removal (an overwrite's pops) still finds a node.
+                    if self.spare_type.is_none() {
+                        self.spare_type = Some(n.into_reservation());
+                    }
+                }
             }
-            self.spare_head = head.map(|n| n.into_reservation());
+            if kept_heads {
+                if let Some(n) = self.heads.remove_node(&seq) {
+                    self.stash_head(n.into_reservation());
+                }
+                if self.nonempty < 2 {
+                    // One type is left: `heads` stops; its last node becomes a spare.
+                    let k = self.heads.cursor_front().map(|c| *c.current().0);
+                    if let Some(n) = k.and_then(|k| self.heads.remove_node(&k)) {
+                        self.stash_head(n.into_reservation());
+                    }
+                }
+            }
         } else {
-            if let Some(f) = self.types.get_mut(&t) {
-                f.first = next_same;
-            }
-            if let (Some(n), Some(s)) = (head, self.slots.get(next_same as usize)) {
-                let next_seq = s.seq;
-                self.heads
-                    .insert(n.into_reservation().into_node(next_seq, next_same));
+            f.first = next_same;
+            if kept_heads {
+                if let (Some(n), Some(q)) = (self.heads.remove_node(&seq), next_seq) {
+                    self.heads
+                        .insert(n.into_reservation().into_node(q, next_same));
+                }
             }
         }
         // The global FIFO.
