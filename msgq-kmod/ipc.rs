@@ -226,10 +226,12 @@ impl Namespace {
         let t = now();
         let q = g.lookup(msqid)?;
         q.msgs.prepare(msg.mtype)?;
+        // Only made when there are copies to give (an empty `KVec` costs a `krealloc` call
+        // when dropped).
         let mut copies = if q.peekers.is_empty() && !ext.broadcast {
-            KVec::new()
+            None
         } else {
-            q.copies_for(&msg, ext.broadcast)?
+            Some(q.copies_for(&msg, ext.broadcast)?)
         };
         let (dropped, dropped_bytes) = if ext.overwrite {
             q.drop_until_fits(msgsz)
@@ -238,22 +240,18 @@ impl Namespace {
         };
         q.lspid = current_tgid();
         q.stime = t;
-        let mut given = if q.peekers.is_empty() {
-            0
-        } else {
-            q.give_peekers(&msg, &mut copies)
+        let mut given = match copies.as_mut() {
+            Some(c) if !q.peekers.is_empty() => q.give_peekers(&msg, c),
+            _ => 0,
         };
-        let left = if ext.broadcast {
-            let (n, left) = q.broadcast(msg, t, &mut copies);
-            given = given.saturating_add(n);
-            left
-        } else {
-            q.pipelined_send(msg, t)
+        let left = match copies.as_mut() {
+            Some(c) if ext.broadcast => {
+                let (n, left) = q.broadcast(msg, t, c);
+                given = given.saturating_add(n);
+                left
+            }
+            _ => q.pipelined_send(msg, t),
         };
-        if dropped > 0 {
-            g.account_dropped(dropped, dropped_bytes);
-        }
-        let q = g.lookup(msqid)?;
         if let Some(msg) = left {
             // `prepare` made the room, so a push cannot fail.
             let pushed = if ext.urgent {
@@ -266,6 +264,9 @@ impl Namespace {
             q.cbytes = q.cbytes.saturating_add(msgsz);
             q.qnum = q.qnum.saturating_add(1);
             g.account_enqueue(msgsz);
+        }
+        if dropped > 0 {
+            g.account_dropped(dropped, dropped_bytes);
         }
         if dropped > 0 {
             // Blocked senders stay blocked when the room went to this message; when it was
@@ -371,7 +372,9 @@ impl Namespace {
                 q.rtime = now();
                 q.lrpid = current_tgid();
                 q.cbytes = q.cbytes.saturating_sub(sz);
-                q.wake_senders(false);
+                if !q.senders.is_empty() {
+                    q.wake_senders(false);
+                }
                 g.account_dequeue(sz);
                 drop(g);
                 self.notify_pollers();

@@ -670,15 +670,11 @@ impl Messages {
         let s = self.slot_mut(idx)?;
         let msg = core::mem::replace(&mut s.msg, Msg::empty());
         s.next = free;
-        if self.live == 0 {
-            // Every slot is free: start again from an empty arena.
-            self.slots.clear();
-            if shrink && self.slots.capacity() > KEEP_SLOTS {
-                self.slots = KVVec::new();
-            }
-            self.free = NIL;
-        } else {
-            self.free = idx;
+        self.free = idx;
+        if self.live == 0 && shrink {
+            // Every slot is free: a large arena is freed. A small one is kept with its free
+            // list (every slot), not cleared: the next message reuses its first slot.
+            self.shrink_if_empty();
         }
         Some(msg)
     }
