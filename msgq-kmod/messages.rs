@@ -408,7 +408,8 @@ impl Messages {
             if state == TypeState::Absent && self.spare_type.is_none() {
                 return Err(msg);
             }
-            if self.spare_head_count() < self.heads_needed() {
+            let need = self.heads_needed();
+            if need > 0 && self.spare_head_count() < need {
                 return Err(msg);
             }
         }
