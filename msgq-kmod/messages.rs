@@ -30,13 +30,13 @@ use kernel::{
     bindings,
     page::PAGE_SIZE,
     prelude::*,
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
     rbtree::{
         RBTree,
         RBTreeNodeReservation, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
     },
 };
 
@@ -532,11 +532,7 @@ impl Messages {
     pub(crate) fn find(&self, mode: Mode) -> Option<u32> {
         match mode {
             Mode::Any => (self.first != NIL).then_some(self.first),
-            Mode::Equal(t) => self
-                .types
-                .get(&t)
-                .map(|f| f.first)
-                .filter(|&i| i != NIL),
+            Mode::Equal(t) => self.types.get(&t).map(|f| f.first).filter(|&i| i != NIL),
             Mode::LessEqual(bound) => {
                 let c = self.types.cursor_front()?;
                 let (mut ty, mut f) = c.current();
