@@ -404,7 +404,7 @@ impl Namespace {
         // fault here loses the message, as in Linux.
         let bytes = msg.head_and_text(size);
         let n = bytes.len().saturating_sub(HDR);
-        UserSlice::new(p, bytes.len()).writer().write_slice(bytes)?;
+        crate::messages::write_user(p, bytes)?;
         drop(msg);
         // `n <= msgsz <= LONG_MAX` (checked in step 1).
         Ok(n as isize)

@@ -23,7 +23,6 @@
 use crate::select::Mode;
 use core::{
     ffi::c_void,
-    mem::MaybeUninit,
     ptr::NonNull, //
 };
 use kernel::{
@@ -34,10 +33,7 @@ use kernel::{
         RBTree,
         RBTreeNodeReservation, //
     },
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
+    uaccess::UserPtr,
 };
 
 /// The bytes before a message's text in its buffer: its `mtype` in native byte order.
@@ -143,19 +139,39 @@ impl MsgBuf {
         if n > self.cap.saturating_sub(self.len) {
             return Err(ENOMEM);
         }
+        // `_copy_from_user` directly: `UserSliceReader::read_raw` adds two calls (its own and
+        // the `copy_from_user` helper's, whose object-size check has nothing to check here).
         // SAFETY: The `n` bytes after the first `len` are within the allocation and owned by
-        // `self`; `MaybeUninit<u8>` has the layout of `u8` and needs no initialisation.
-        let spare = unsafe {
-            core::slice::from_raw_parts_mut(
-                self.ptr.as_ptr().add(self.len).cast::<MaybeUninit<u8>>(),
+        // `self`, so they may be written; `_copy_from_user` checks the user range itself
+        // (`access_ok`) and fails with a non-zero count for a bad address.
+        let left = unsafe {
+            bindings::_copy_from_user(
+                self.ptr.as_ptr().add(self.len).cast::<c_void>(),
+                p.as_const_ptr(),
                 n,
             )
         };
-        UserSlice::new(p, n).reader().read_raw(spare)?;
-        // `read_raw` succeeded, so the `n` bytes are initialised.
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        // The copy succeeded, so the `n` bytes are initialised.
         self.len += n;
         Ok(())
     }
+}
+
+/// Writes `bytes` to user memory at `p` (`EFAULT`), with one `_copy_to_user` call (as
+/// [`MsgBuf::read_user`] reads).
+pub(crate) fn write_user(p: UserPtr, bytes: &[u8]) -> Result {
+    // SAFETY: `bytes` is valid for reads of its length; `_copy_to_user` checks the user range
+    // itself (`access_ok`) and fails with a non-zero count for a bad address.
+    let left = unsafe {
+        bindings::_copy_to_user(p.as_mut_ptr(), bytes.as_ptr().cast::<c_void>(), bytes.len())
+    };
+    if left != 0 {
+        return Err(EFAULT);
+    }
+    Ok(())
 }
 
 impl Drop for MsgBuf {
