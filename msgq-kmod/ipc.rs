@@ -250,6 +250,8 @@ impl Namespace {
                 given = given.saturating_add(n);
                 left
             }
+            // No receiver is blocked (the usual case): nothing to offer it to.
+            _ if q.receivers.is_empty() => Some(msg),
             _ => q.pipelined_send(msg, t),
         };
         if let Some(msg) = left {

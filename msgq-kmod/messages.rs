@@ -452,7 +452,9 @@ impl Messages {
         let idx = if let Some(s) = self.slots.get_mut(self.free as usize) {
             let idx = self.free;
             self.free = s.next;
-            *s = slot;
+            // A free slot holds an empty message (`remove` leaves `Msg::empty()`), which owns
+            // no memory: it is forgotten rather than dropped (no drop call).
+            core::mem::forget(core::mem::replace(s, slot));
             idx
         } else {
             let idx = self.slots.len() as u32;
@@ -527,6 +529,7 @@ impl Messages {
 
     /// A type became non-empty with the message `seq` in slot `idx`; `old_first` is the
     /// queue's first message before it came. Takes `heads` nodes from the spares.
+    #[inline]
     fn type_appeared(&mut self, old_first: u32, seq: u64, idx: u32) {
         self.nonempty += 1;
         if self.nonempty == 2 {
