@@ -323,10 +323,10 @@ impl Namespace {
         let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
         checks::msgrcv_args(msqid, size, msgflg).map_err(kerr)?;
         let p = uaddr(msgp)?;
-        let msgmax = self.msgmax();
         // 2c. MSG_COPY reads min(msgsz, msgmax) bytes of the buffer before the lookup; the
-        // copy is made into that buffer.
+        // copy is made into that buffer. Only MSG_COPY uses `msgmax` (an atomic read).
         let copy = msgflg & abi::MSG_COPY != 0;
+        let msgmax = if copy { self.msgmax() } else { 0 };
         let mut copy_buf = MsgBuf::new();
         if copy {
             let probe = checks::msg_copy_probe_len(size, msgmax);

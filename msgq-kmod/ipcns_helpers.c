@@ -5,6 +5,7 @@
  * A task's own nsproxy can be read without locks: only the task itself replaces it
  * (unshare, setns, exit), and it is never NULL while the task makes a system call.
  */
+#include <linux/cred.h>
 #include <linux/ipc_namespace.h>
 #include <linux/ns_common.h>
 #include <linux/nsproxy.h>
@@ -44,6 +45,15 @@ pid_t msgq_current_tgid_vnr(void)
 	if (pid && pid->level == 0)
 		return current->tgid;
 	return task_tgid_vnr(current);
+}
+
+/*
+ * The caller's effective uid as its user namespace sees it: from_kuid(current_user_ns(),
+ * current_euid()), which caller.rs's Kuid calls made through three helper calls.
+ */
+uid_t msgq_current_euid(void)
+{
+	return from_kuid(current_user_ns(), current_euid());
 }
 
 /* A main (memory) reference on the caller's IPC namespace, and its ns_id in *id. */
