@@ -5,20 +5,22 @@
 //!
 //! * A slot arena (`slots`, one `KVVec`) holds every message with its links: the global FIFO
 //!   (queue order: `msgtyp == 0`, `MSG_COPY`) is a doubly linked list through the slots, and
-//!   each type's FIFO a singly linked one. Freed slots form a free list; the arena is emptied
-//!   (and, when large, freed) whenever the queue becomes empty. A message therefore costs one
-//!   allocation, its buffer (`mtype` and text), as Linux's `msg_msg`.
+//!   each type's FIFO a singly linked one. Freed slots form a free list, kept when the queue
+//!   empties (a large arena is then freed). A message costs one allocation, its buffer
+//!   ([`MsgBuf`]: `mtype` and text), as Linux's `msg_msg`.
 //! * `types`: a red-black tree of the non-empty types, each with its FIFO's first and last
-//!   slot (`msgtyp > 0` is a lookup, `msgtyp < 0` the leftmost entry).
-//! * `heads`: the arrival number of the oldest message of each non-empty type, so
-//!   `MSG_EXCEPT` is the first or second entry.
+//!   slot (`msgtyp > 0` is a lookup, `msgtyp < 0` the leftmost non-empty entry), and at most
+//!   one empty type, `idle`: the last type that emptied keeps its node.
+//! * `heads`: while two or more types are non-empty, the arrival number of the oldest message
+//!   of each, so `MSG_EXCEPT` is the queue's first message or the second entry (with one type
+//!   non-empty, the first message or none).
 //!
 //! Every receive mode removes the oldest message of its type, so a type's FIFO is only ever
-//! popped at its front. The tree nodes of a type that empties are kept as spares for the next
-//! type that appears, so a send and a receive of one type allocate no node; [`Messages::
-//! prepare`] makes any allocation a push needs before the queue changes, so a push cannot
-//! fail. Lookups are `O(log t)` for `t` non-empty types (`MSG_COPY`'s position is
-//! `O(position)`, as in Linux).
+//! popped at its front. A send and a receive of one type on an otherwise empty queue change no
+//! tree (the type's node stays as the idle one, `heads` is not kept); nodes that leave a tree
+//! are kept as spares, so a new type usually allocates nothing. [`Messages::prepare`] makes
+//! any allocation a push needs before the queue changes, so a push cannot fail. Lookups are
+//! `O(log t)` for `t` non-empty types (`MSG_COPY`'s position is `O(position)`, as in Linux).
 
 use crate::select::Mode;
 use core::{
