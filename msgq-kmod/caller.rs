@@ -12,10 +12,7 @@ use crate::perm::Caller;
 use kernel::{
     bindings,
     prelude::*,
-    task::{
-        Kuid,
-        Task, //
-    },
+    task::Task, //
 };
 
 /// The task making the current call.
@@ -27,7 +24,8 @@ impl TaskCaller {
     /// The current task.
     pub(crate) fn current() -> Self {
         TaskCaller {
-            euid: Kuid::current_euid().into_uid_in_current_ns(),
+            // SAFETY: The helper only reads the current task's credentials.
+            euid: unsafe { msgq_current_euid() },
         }
     }
 
@@ -91,9 +89,18 @@ pub(crate) fn current_tid() -> i32 {
     current_nr(bindings::pid_type_PIDTYPE_PID)
 }
 
+extern "C" {
+    /// `ipcns_helpers.c`: `task_tgid_vnr(current)`, cheaper in the initial pid namespace.
+    fn msgq_current_tgid_vnr() -> i32;
+    /// `ipcns_helpers.c`: `from_kuid(current_user_ns(), current_euid())` (what
+    /// `Kuid::current_euid().into_uid_in_current_ns()` gives, in one call instead of three).
+    fn msgq_current_euid() -> u32;
+}
+
 /// The current task's process id (`lspid`, and `lrpid` of a receive from the queue).
 pub(crate) fn current_tgid() -> i32 {
-    current_nr(bindings::pid_type_PIDTYPE_TGID)
+    // SAFETY: The helper only reads the current task's pid and tgid, valid during a call.
+    unsafe { msgq_current_tgid_vnr() }
 }
 
 /// Wall-clock seconds, for `stime`, `rtime` and `ctime`.

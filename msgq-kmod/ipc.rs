@@ -28,6 +28,7 @@ use crate::{
     ioctl, kerr,
     messages::{
         Msg,
+        MsgBuf,
         HDR, //
     },
     namespace::{
@@ -132,9 +133,8 @@ fn read_whole(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Option<Result<
     let size = usize::try_from(msgsz).ok()?;
     checks::msgsnd_args(msqid, size, 1, msgmax).ok()?;
     let total = HDR.checked_add(size)?;
-    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
-    let mut buf = KVVec::with_capacity(total, flags).ok()?;
-    UserSlice::new(p, total).read_all(&mut buf, flags).ok()?;
+    let mut buf = MsgBuf::with_capacity(total).ok()?;
+    buf.read_user(p, total).ok()?;
     let msg = Msg::from_buf(buf)?;
     Some(
         checks::msgsnd_args(msqid, size, msg.mtype, msgmax)
@@ -150,12 +150,11 @@ fn read_in_order(p: UserPtr, msqid: i32, msgsz: u64, msgmax: u32) -> Result<Msg>
     let mtype: i64 = UserSlice::new(p, HDR).reader().read()?;
     let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
     checks::msgsnd_args(msqid, size, mtype, msgmax).map_err(kerr)?;
-    let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
-    let mut buf = KVVec::with_capacity(HDR.checked_add(size).ok_or(ENOMEM)?, flags)?;
-    buf.extend_from_slice(&mtype.to_ne_bytes(), flags)?;
+    let mut buf = MsgBuf::with_capacity(HDR.checked_add(size).ok_or(ENOMEM)?)?;
+    buf.extend_from_slice(&mtype.to_ne_bytes())?;
     // Zero bytes read nothing.
     if size > 0 {
-        UserSlice::new(p.wrapping_byte_add(HDR), size).read_all(&mut buf, flags)?;
+        buf.read_user(p.wrapping_byte_add(HDR), size)?;
     }
     Msg::from_buf(buf).ok_or(EINVAL)
 }
@@ -223,10 +222,12 @@ impl Namespace {
         let t = now();
         let q = g.lookup(msqid)?;
         q.msgs.prepare(msg.mtype)?;
+        // Only made when there are copies to give (an empty `KVec` costs a `krealloc` call
+        // when dropped).
         let mut copies = if q.peekers.is_empty() && !ext.broadcast {
-            KVec::new()
+            None
         } else {
-            q.copies_for(&msg, ext.broadcast)?
+            Some(q.copies_for(&msg, ext.broadcast)?)
         };
         let (dropped, dropped_bytes) = if ext.overwrite {
             q.drop_until_fits(msgsz)
@@ -235,22 +236,20 @@ impl Namespace {
         };
         q.lspid = current_tgid();
         q.stime = t;
-        let mut given = if q.peekers.is_empty() {
-            0
-        } else {
-            q.give_peekers(&msg, &mut copies)
+        let mut given = match copies.as_mut() {
+            Some(c) if !q.peekers.is_empty() => q.give_peekers(&msg, c),
+            _ => 0,
         };
-        let left = if ext.broadcast {
-            let (n, left) = q.broadcast(msg, t, &mut copies);
-            given = given.saturating_add(n);
-            left
-        } else {
-            q.pipelined_send(msg, t)
+        let left = match copies.as_mut() {
+            Some(c) if ext.broadcast => {
+                let (n, left) = q.broadcast(msg, t, c);
+                given = given.saturating_add(n);
+                left
+            }
+            // No receiver is blocked (the usual case): nothing to offer it to.
+            _ if q.receivers.is_empty() => Some(msg),
+            _ => q.pipelined_send(msg, t),
         };
-        if dropped > 0 {
-            g.account_dropped(dropped, dropped_bytes);
-        }
-        let q = g.lookup(msqid)?;
         if let Some(msg) = left {
             // `prepare` made the room, so a push cannot fail.
             let pushed = if ext.urgent {
@@ -263,6 +262,9 @@ impl Namespace {
             q.cbytes = q.cbytes.saturating_add(msgsz);
             q.qnum = q.qnum.saturating_add(1);
             g.account_enqueue(msgsz);
+        }
+        if dropped > 0 {
+            g.account_dropped(dropped, dropped_bytes);
         }
         if dropped > 0 {
             // Blocked senders stay blocked when the room went to this message; when it was
@@ -311,18 +313,17 @@ impl Namespace {
         let size = usize::try_from(msgsz).map_err(|_| EINVAL)?;
         checks::msgrcv_args(msqid, size, msgflg).map_err(kerr)?;
         let p = uaddr(msgp)?;
-        let msgmax = self.msgmax();
         // 2c. MSG_COPY reads min(msgsz, msgmax) bytes of the buffer before the lookup; the
-        // copy is made into that buffer.
+        // copy is made into that buffer. Only MSG_COPY uses `msgmax` (an atomic read).
         let copy = msgflg & abi::MSG_COPY != 0;
-        let mut copy_buf = KVVec::new();
+        let msgmax = if copy { self.msgmax() } else { 0 };
+        let mut copy_buf = MsgBuf::new();
         if copy {
             let probe = checks::msg_copy_probe_len(size, msgmax);
-            let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
             // Room for the copy's `mtype` too.
-            copy_buf = KVVec::with_capacity(HDR.checked_add(probe).ok_or(ENOMEM)?, flags)?;
+            copy_buf = MsgBuf::with_capacity(HDR.checked_add(probe).ok_or(ENOMEM)?)?;
             if probe > 0 {
-                UserSlice::new(p, probe).read_all(&mut copy_buf, flags)?;
+                copy_buf.read_user(p, probe)?;
             }
         }
         // 3. The mode.
@@ -350,9 +351,9 @@ impl Namespace {
                     copy_buf.clear();
                     // Within the capacity allocated above (the message fits it), so no
                     // allocation.
-                    copy_buf.extend_from_slice(m.bytes(), GFP_KERNEL_ACCOUNT)?;
+                    copy_buf.extend_from_slice(m.bytes())?;
                     drop(g);
-                    let buf = core::mem::take(&mut copy_buf);
+                    let buf = core::mem::replace(&mut copy_buf, MsgBuf::new());
                     break 'found Msg::from_buf(buf).ok_or(EINVAL)?;
                 }
                 let Some(m) = q.msgs.take(slot) else {
@@ -363,7 +364,9 @@ impl Namespace {
                 q.rtime = now();
                 q.lrpid = current_tgid();
                 q.cbytes = q.cbytes.saturating_sub(sz);
-                q.wake_senders(false);
+                if !q.senders.is_empty() {
+                    q.wake_senders(false);
+                }
                 g.account_dequeue(sz);
                 drop(g);
                 self.notify_pollers();
@@ -393,7 +396,7 @@ impl Namespace {
         // fault here loses the message, as in Linux.
         let bytes = msg.head_and_text(size);
         let n = bytes.len().saturating_sub(HDR);
-        UserSlice::new(p, bytes.len()).writer().write_slice(bytes)?;
+        crate::messages::write_user(p, bytes)?;
         drop(msg);
         // `n <= msgsz <= LONG_MAX` (checked in step 1).
         Ok(n as isize)

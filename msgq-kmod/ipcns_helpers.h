@@ -13,5 +13,7 @@ u64 msgq_current_ipc_ns_id(void);
 struct ipc_namespace *msgq_current_ipc_ns_get(u64 *id);
 void msgq_ipc_ns_put(struct ipc_namespace *ns);
 bool msgq_ipc_ns_active(struct ipc_namespace *ns);
+pid_t msgq_current_tgid_vnr(void);
+uid_t msgq_current_euid(void);
 
 #endif

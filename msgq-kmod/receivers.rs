@@ -37,6 +37,12 @@ pub(crate) struct Receivers {
 }
 
 impl Receivers {
+    /// Whether no receiver is blocked.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.general.is_empty() && self.exact.is_empty()
+    }
+
     pub(crate) fn new() -> Self {
         Receivers {
             general: KVec::new(),

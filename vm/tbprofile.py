@@ -30,10 +30,10 @@ GROUPS = [
     ("ioctl: the module's dispatch (struct copy, version, namespace check)",
      r"(MsgqFile as kernel::miscdevice::MiscDevice>::ioctl|msgq_current_ipc_ns_id|is_current)"),
     ("user copies",
-     r"(_copy_from_user|_copy_to_user|read_all|read_raw|write_slice|UserSlice|load_msg|store_msg|"
+     r"(_copy_from_user|_copy_to_user|read_all|read_raw|write_slice|UserSlice|load_msg|store_msg|MsgBuf>::read_user|"
      r"do_msg_fill|__get_user|__put_user|__access_ok)"),
     ("allocation and free",
-     r"(alloc|slab|kfree|krealloc|kvrealloc|KVmalloc|Kmalloc|aligned_layout|is_vmalloc_addr|"
+     r"(alloc|slab|kfree|krealloc|kvrealloc|KVmalloc|Kmalloc|aligned_layout|is_vmalloc_addr|MsgBuf|"
      r"kmalloc|free_to|page_slab|Vec<u8.*(reserve|with_capacity|Drop)|dangling_from_layout|"
      r"ArrayLayout|Layout as core::convert::From|drop_in_place::<kernel::alloc::kvec::Vec<u8)"),
     ("queue and id look-up, permission",
@@ -41,11 +41,11 @@ GROUPS = [
     ("message store (FIFO, per-type index)",
      r"(Messages>::|RBTree|rb_erase|rb_insert|rb_link|rb_next|rb_first|__rb_|testmsg|Slot)"),
     ("pids and times",
-     r"(pid_nr|task_pid|ipc_update_pid|ktime|current_tgid|current_tid|task_active_pid_ns)"),
+     r"(pid_nr|task_pid|ipc_update_pid|ktime|current_tgid|current_tid|task_active_pid_ns|tgid_vnr)"),
     ("locks", r"(spin|mutex|_lock|_unlock|rcu|preempt)"),
     ("accounting", r"(percpu_counter|account)"),
     ("msgsnd/msgrcv themselves, hand-off, wake-ups",
-     r"(Namespace>::msg(snd|rcv)|ksys_msg(snd|rcv)|do_msg(snd|rcv)|pipelined|wake_senders|"
+     r"(Namespace>::(msgsnd|msgrcv|send|recv)$|ksys_msg(snd|rcv)|do_msg(snd|rcv)|pipelined|wake_senders|"
      r"ss_wakeup|wake_up_q|free_msg|notify_pollers|Queue>::|Msg>::)"),
 ]
 
