@@ -5,6 +5,12 @@
 //! and on the kernel module accept the same arguments and fail the same way. What each
 //! extension does, and where it differs from its RTOS original, is in `docs/extensions.md`.
 //!
+//! A broadcast serves the matching blocked receivers in this order, in both backends' list
+//! walks (the engine's `waiters::matching`, the module's `drain_matching`): those waiting
+//! with a general selector (`msgtyp` 0, negative, or with `MSG_EXCEPT`), oldest first, then
+//! those waiting for exactly the message's type, oldest first. The last one served is the
+//! queue's `msg_lrpid` afterwards.
+//!
 //! The extension flags use bits Linux does not define for `msgsnd`/`msgrcv` (Linux ignores
 //! unknown bits there, so the plain calls must drop them: see [`linux_bits`]).
 

@@ -360,6 +360,12 @@ static void broadcast(void)
     for (int i = 0; i < N; i++)
         start(&b[i], q, 0, sel[i].type, sel[i].flg);
     STEP("broadcast type 2 to 7 receivers", snd(q, 2, "all", MSGQ_BROADCAST), 4, 0);
+    {
+        /* Served last (ext::BROADCAST_ORDER): the one waiting for exactly type 2. */
+        struct msqid_ds ds;
+        msgctl(q, IPC_STAT, &ds);
+        STEP("  lrpid: the type-2 receiver, served last", ds.msg_lrpid == b[0].tid, 1, 0);
+    }
     STEP("  not queued", qnum(q), 0, 0);
     STEP("abort the others", msgq_abort(q, MSGQ_ABORT_RECEIVERS), 3, 0);
     for (int i = 0; i < N; i++) {

@@ -404,9 +404,11 @@ fn hand_copy(g: &mut Guard, q: Queue, w: Waiter, m: Msg) -> bool {
     true
 }
 
-/// The live blocked callers of kind `k` on `q` whose selector accepts type `t`, oldest
-/// first (dead ones met are dropped).
-fn matching(g: &mut Guard, q: Queue, t: i64, k: u64, general: bool) -> Vec<Waiter> {
+/// The live blocked callers of kind `k` on `q` whose selector accepts type `t`: those of
+/// the general list, then those waiting for exactly `t`, each list oldest first (the order
+/// a broadcast serves them in, as the module does: see `msgq_core::ext`); dead ones met
+/// are dropped.
+fn matching(g: &mut Guard, q: Queue, t: i64, k: u64) -> Vec<Waiter> {
     let mut ws = Vec::new();
     let mut collect = |g: &mut Guard, mut next: Option<Waiter>, check_mode: bool| {
         while let Some(w) = next {
@@ -419,13 +421,10 @@ fn matching(g: &mut Guard, q: Queue, t: i64, k: u64, general: bool) -> Vec<Waite
             }
         }
     };
+    let general_head = walk(g, q.at(Q::RHEAD));
+    collect(g, general_head, true);
     let typed_head = queue::type_rec(g, q, t).and_then(|tr| walk(g, tr.at(T::RHEAD)));
     collect(g, typed_head, false);
-    if general {
-        let general_head = walk(g, q.at(Q::RHEAD));
-        collect(g, general_head, true);
-    }
-    ws.sort_by_key(|&w| g.get(w.at(W::ORDER)));
     ws
 }
 
@@ -433,11 +432,11 @@ fn serve_peekers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Offered) {
     if g.get(q.at(Q::LOOKERS)) == 0 {
         return;
     }
-    for w in matching(g, q, t, kind::WATCHER, true) {
+    for w in matching(g, q, t, kind::WATCHER) {
         wake_watcher(g, w);
     }
     let size = g.get(m.at(M::LEN));
-    for w in matching(g, q, t, kind::PEEKER, true) {
+    for w in matching(g, q, t, kind::PEEKER) {
         if offer_rule(g, w, size) == Offer::TooBig {
             end_wait(g, w, state::E2BIG);
         } else if hand_copy(g, q, w, m) {
@@ -459,7 +458,7 @@ fn broadcast_to_receivers(g: &mut Guard, q: Queue, m: Msg, t: i64, out: &mut Off
     // missed.
     #[cfg(loom)]
     let general = !crate::model::bug(crate::model::Bug::BroadcastGeneralOnly);
-    let ws = matching(g, q, t, kind::RECEIVER, true);
+    let ws = matching(g, q, t, kind::RECEIVER);
     for (i, &w) in ws.iter().enumerate() {
         #[cfg(loom)]
         if !general && g.get(w.at(W::LIST)) == list::TYPED {
