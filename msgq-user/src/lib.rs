@@ -355,6 +355,28 @@ impl Store {
         watch::spawn(move |was, wait| s.wait_change(want, was, Some(deadline_in(wait))))
     }
 
+    /// `mq_notify` for a System V queue: once a message arrives on queue `id` while it is
+    /// empty, `f` runs, once, on a thread of this process (module [`watch`]). A queue that
+    /// holds a message now must be emptied first; its removal ends the registration without
+    /// calling `f`. Dropping the returned registration cancels it.
+    #[cfg(not(loom))]
+    pub fn notify(
+        self: &std::sync::Arc<Self>,
+        id: i32,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<watch::Notification, Errno> {
+        let s = self.clone();
+        let want = engine::select::Want {
+            id,
+            msgtyp: 0,
+            msgflg: 0,
+        };
+        watch::notify(
+            move |was, wait| s.wait_change(want, was, Some(deadline_in(wait))),
+            f,
+        )
+    }
+
     /// How many callers are blocked on queue `id`: (receivers and peekers, senders).
     pub fn waiting(&self, id: i32) -> Result<(u64, u64), Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::manage::waiting(s, id, c)))

@@ -11,6 +11,8 @@
 use msgq_core::ext::ETIMEDOUT;
 use msgq_core::Errno;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the thread looks whether the owner still has the fd.
@@ -137,4 +139,70 @@ pub fn block_signals() {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
     }
+}
+
+/// A registration made by [`notify`]: dropping it (or [`Notification::cancel`]) cancels it.
+#[must_use = "dropping the registration cancels it"]
+pub struct Notification {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Notification {
+    /// Cancels the registration (as dropping it does).
+    pub fn cancel(self) {}
+}
+
+impl Drop for Notification {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `mq_notify` for the Rust API: once a message arrives on the queue while it is empty,
+/// `f` runs, once, on a thread of this process. `readiness` is as for [`spawn`] (the
+/// queue watched with `msgtyp` 0). A queue that holds a message now must first be emptied;
+/// its removal ends the registration without calling `f`.
+pub fn notify(
+    readiness: impl Fn(i32, Duration) -> Result<i32, Errno> + Send + 'static,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<Notification, Errno> {
+    let now = match readiness(-1, Duration::ZERO) {
+        Ok(r) => r,
+        Err(e) if e == ETIMEDOUT => 0,
+        Err(e) => return Err(e),
+    };
+    if now < 0 {
+        return Err(Errno(-now));
+    }
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let c = cancelled.clone();
+    std::thread::Builder::new()
+        .name("msgq-notify".into())
+        .spawn(move || {
+            block_signals();
+            let mut was = now;
+            loop {
+                if c.load(Ordering::Relaxed) {
+                    return;
+                }
+                match readiness(was, CHECK) {
+                    // An arrival on the empty queue.
+                    Ok(1) if was == 0 => {
+                        if !c.load(Ordering::Relaxed) {
+                            f();
+                        }
+                        return;
+                    }
+                    Ok(r) if r < 0 => return,
+                    Ok(r) => was = r,
+                    Err(e) if e == Errno::EINVAL || e == Errno::EIDRM || e == Errno::EACCES => {
+                        return
+                    }
+                    Err(e) if e == ETIMEDOUT || e == Errno::EINTR => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+        .map_err(|_| Errno::EAGAIN)?;
+    Ok(Notification { cancelled })
 }

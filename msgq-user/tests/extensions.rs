@@ -724,3 +724,57 @@ fn a_dead_peekers_copy_is_freed_not_queued() {
     let r = s.check().unwrap();
     assert_eq!((r.messages, r.pending, r.waiters), (1, 0, 0), "{r:?}");
 }
+
+#[test]
+fn notify_on_an_arrival_to_the_empty_queue() {
+    use std::sync::mpsc::channel;
+    let s = store("notify");
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let called = |tx: std::sync::mpsc::Sender<&'static str>, what: &'static str| {
+        move || tx.send(what).unwrap()
+    };
+    let (tx, rx) = channel();
+    assert_eq!(
+        s.notify(q + 1, called(tx.clone(), "bad")).err(),
+        Some(Errno::EINVAL)
+    );
+    // An arrival on the empty queue: called once.
+    let n1 = s.notify(q, called(tx.clone(), "first")).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "called before any message"
+    );
+    s.send(q, 1, b"a", 0).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("first"));
+    drop(n1);
+    // Registered while a message is there: not before the queue was emptied and refilled.
+    let n2 = s.notify(q, called(tx.clone(), "second")).unwrap();
+    s.send(q, 1, b"b", 0).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the queue was not empty"
+    );
+    assert_eq!(s.purge(q), Ok(2));
+    thread::sleep(Duration::from_millis(100));
+    s.send(q, 1, b"c", 0).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("second"));
+    drop(n2);
+    rcv(&s, q, 0, 0).unwrap();
+    // Cancelled: never called.
+    s.notify(q, called(tx.clone(), "cancelled"))
+        .unwrap()
+        .cancel();
+    s.send(q, 1, b"d", 0).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(600)).is_err(),
+        "called after cancel"
+    );
+    rcv(&s, q, 0, 0).unwrap();
+    // The queue removed: no arrival.
+    let _n3 = s.notify(q, called(tx.clone(), "removed")).unwrap();
+    s.remove(q).unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(600)).is_err(),
+        "a removal is no arrival"
+    );
+}
