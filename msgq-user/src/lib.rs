@@ -10,7 +10,7 @@
 //! shared with the kernel module.
 //!
 //! How the parts fit:
-//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (raw
+//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (`unsafe`, raw
 //!   pointers, `EFAULT` for bad ones) that the `LD_PRELOAD` shim exports.
 //! * [`store`] creates, validates and maps store files.
 //! * [`shm`] is the store's memory: layout, word access, undo log, allocator.

@@ -132,9 +132,11 @@ fn raw_msg_copy_with_zero_size_reads_nothing() {
             0,
         )
     };
-    let r = msgq_user::raw::msgrcv(&s, 12345, p, 0, 0, MSG_COPY | IPC_NOWAIT);
+    // SAFETY: `p` is a PROT_NONE page of our own: every access is EFAULT.
+    let r = unsafe { msgq_user::raw::msgrcv(&s, 12345, p, 0, 0, MSG_COPY | IPC_NOWAIT) };
     assert_eq!(r, Err(Errno::EINVAL));
-    let r = msgq_user::raw::msgrcv(&s, 12345, p, 100, 0, MSG_COPY | IPC_NOWAIT);
+    // SAFETY: as above.
+    let r = unsafe { msgq_user::raw::msgrcv(&s, 12345, p, 100, 0, MSG_COPY | IPC_NOWAIT) };
     assert_eq!(r, Err(Errno::EFAULT));
 }
 
