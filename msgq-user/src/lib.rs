@@ -77,6 +77,8 @@
 //! # }
 //! ```
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 #[cfg(not(loom))]
 pub mod anchored;
 pub mod engine;
