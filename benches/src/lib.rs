@@ -249,13 +249,15 @@ impl Ipc for MsgqRaw {
         msgq_user::raw::msgget(self.0, IPC_PRIVATE, IPC_CREAT | 0o600).map_err(|e| e.0)
     }
     fn remove(&self, id: i32) -> Result<(), Errno> {
-        msgq_user::raw::msgctl(self.0, id, IPC_RMID, std::ptr::null_mut())
+        // SAFETY: IPC_RMID does not use the buffer, which is null anyway.
+        unsafe { msgq_user::raw::msgctl(self.0, id, IPC_RMID, std::ptr::null_mut()) }
             .map(drop)
             .map_err(|e| e.0)
     }
     fn send(&self, id: i32, buf: &MsgBuf, len: usize, flags: i32) -> Result<(), Errno> {
         assert!(len <= buf.cap());
-        msgq_user::raw::msgsnd(self.0, id, buf.as_ptr(), len, flags).map_err(|e| e.0)
+        // SAFETY: `buf` holds the type word and `cap() >= len` text bytes, borrowed for the call.
+        unsafe { msgq_user::raw::msgsnd(self.0, id, buf.as_ptr(), len, flags) }.map_err(|e| e.0)
     }
     fn recv(
         &self,
@@ -266,7 +268,9 @@ impl Ipc for MsgqRaw {
         flags: i32,
     ) -> Result<usize, Errno> {
         assert!(len <= buf.cap());
-        msgq_user::raw::msgrcv(self.0, id, buf.as_mut_ptr(), len, msgtyp, flags).map_err(|e| e.0)
+        // SAFETY: `buf` holds the type word and `cap() >= len` text bytes, mutably borrowed.
+        unsafe { msgq_user::raw::msgrcv(self.0, id, buf.as_mut_ptr(), len, msgtyp, flags) }
+            .map_err(|e| e.0)
     }
     fn set_qbytes(&self, id: i32, qbytes: u64) -> Result<(), Errno> {
         Msgq(self.0).set_qbytes(id, qbytes)

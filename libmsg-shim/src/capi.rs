@@ -59,7 +59,10 @@ pub unsafe extern "C" fn msgq_timedsnd(
 ) -> ssize_t {
     guard(-1, || match backend::get() {
         Backend::User(u) => on_user(u, |s| {
-            raw::timedsnd(s, msqid, msgp, msgsz, msgflg, clockid, abstime)
+            // SAFETY: the C caller's `msgp`/`msgsz` and `abstime`, as msgsnd(2) and
+            // mq_timedsend(3) take them: bad addresses are EFAULT, good ones are the
+            // caller's to lend for the call (this function's C contract).
+            unsafe { raw::timedsnd(s, msqid, msgp, msgsz, msgflg, clockid, abstime) }
         }),
         Backend::Kmod(k) => {
             let t = match kmod_timeout(clockid, abstime) {
@@ -100,7 +103,11 @@ pub unsafe extern "C" fn msgq_timedrcv(
 ) -> ssize_t {
     guard(-1, || match backend::get() {
         Backend::User(u) => on_user(u, |s| {
-            raw::timedrcv(s, msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime).map(|n| n as u64)
+            // SAFETY: the C caller's `msgp`/`msgsz` and `abstime`, as msgrcv(2) and
+            // mq_timedreceive(3) take them: bad addresses are EFAULT, good ones are the
+            // caller's to lend for the call (this function's C contract).
+            unsafe { raw::timedrcv(s, msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime) }
+                .map(|n| n as u64)
         }),
         Backend::Kmod(k) => {
             let t = match kmod_timeout(clockid, abstime) {
@@ -165,7 +172,9 @@ fn kmod_timeout(
         return Ok(None);
     }
     let mut b = [0u8; 16];
-    msgq_user::sys::usermem::read(abstime.cast(), &mut b).map_err(|e| e.0)?;
+    // SAFETY: `abstime` is the C caller's `const struct timespec *`, non-null here: an
+    // unmapped one is EFAULT, a mapped one is the caller's to hand us (C's contract).
+    unsafe { msgq_user::sys::usermem::read(abstime.cast(), &mut b) }.map_err(|e| e.0)?;
     let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
     let nsec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
     Ok(Some((clockid, sec, nsec)))

@@ -39,8 +39,14 @@ fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
 fn do_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) -> c_int {
     match backend::get() {
         Backend::User(u) => engine_call(-1, || {
-            u.with(|s| done(raw::msgsnd(s, msqid, msgp, msgsz, msgflg), |()| 0))
-                .unwrap_or_else(fail)
+            u.with(|s| {
+                // SAFETY: the C caller's `msgp`/`msgsz` as msgsnd(2) takes them (reached
+                // only from the exported `msgsnd` and `syscall`): an unmapped buffer is
+                // EFAULT, a mapped one is the caller's to lend for the call.
+                let r = unsafe { raw::msgsnd(s, msqid, msgp, msgsz, msgflg) };
+                done(r, |()| 0)
+            })
+            .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k
             .msgsnd(msqid, msgp, msgsz, msgflg)
@@ -65,9 +71,11 @@ fn do_msgrcv(
     match backend::get() {
         Backend::User(u) => engine_call(-1, || {
             u.with(|s| {
-                done(raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg), |n| {
-                    n as ssize_t
-                })
+                // SAFETY: the C caller's `msgp`/`msgsz` as msgrcv(2) takes them (reached
+                // only from the exported `msgrcv` and `syscall`): an unmapped buffer is
+                // EFAULT, a mapped one is the caller's to be written.
+                let r = unsafe { raw::msgrcv(s, msqid, msgp, msgsz, msgtyp, msgflg) };
+                done(r, |n| n as ssize_t)
             })
             .unwrap_or_else(fail)
         }),
@@ -88,8 +96,14 @@ fn do_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
     let _ = crate::procfs::flush_pending(None);
     match backend::get() {
         Backend::User(u) => engine_call(-1, || {
-            u.with(|s| done(raw::msgctl(s, msqid, cmd, buf), |r| r))
-                .unwrap_or_else(fail)
+            u.with(|s| {
+                // SAFETY: the C caller's `buf` as msgctl(2) takes it (reached only from
+                // the exported `msgctl` and `syscall`): unmapped is EFAULT, mapped is the
+                // caller's structure for the command.
+                let r = unsafe { raw::msgctl(s, msqid, cmd, buf) };
+                done(r, |r| r)
+            })
+            .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k.msgctl(msqid, cmd, buf).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),

@@ -19,7 +19,9 @@ fn c_string_readable<'a>(p: *const c_char, max: usize) -> Option<&'a [u8]> {
         // (Saturating: the last page of the address space has no successor.)
         let page_end = (a | 4095).saturating_add(1).min(end);
         let mut b = [0u8; 1];
-        msgq_user::sys::usermem::read(a as *const u8, &mut b).ok()?;
+        // SAFETY: one byte of the C caller's string, read into our buffer; an unmapped
+        // address is EFAULT (None), a mapped one is the caller's (C's contract for `p`).
+        unsafe { msgq_user::sys::usermem::read(a as *const u8, &mut b) }.ok()?;
         // SAFETY: `[a, page_end)` lies in one page, which the guarded read just showed to
         // be mapped and readable. (Unmapping it concurrently from another thread is the
         // caller's data race, as it would be for the kernel's copy.)

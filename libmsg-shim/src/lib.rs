@@ -16,6 +16,7 @@
 
 // In unit tests the C exports are ordinary (unexported) functions, unused by the tests.
 #![cfg_attr(test, allow(dead_code))]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
 mod capi;

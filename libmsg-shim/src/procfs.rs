@@ -418,7 +418,9 @@ pub fn write_tracked(
     }
     let mut buf = [0u8; WINDOW];
     let win = n.min(WINDOW);
-    msgq_user::sys::usermem::read(data.cast(), &mut buf[..win]).map_err(|e| e.0)?;
+    // SAFETY: the first `win` of the `n` bytes the C caller of write(2) gave us; an
+    // unmapped range is EFAULT, a mapped one is the caller's (write(2)'s contract).
+    unsafe { msgq_user::sys::usermem::read(data.cast(), &mut buf[..win]) }.map_err(|e| e.0)?;
     readable(data as usize + win, n - win)?;
     let text = &buf[..win];
     let which = SYSCTLS[slot.which.load(Ordering::Relaxed) as usize % SYSCTLS.len()];
@@ -444,7 +446,8 @@ fn readable(addr: usize, n: usize) -> Result<(), i32> {
     let mut a = addr;
     loop {
         let mut b = [0u8; 1];
-        msgq_user::sys::usermem::read(a as *const u8, &mut b).map_err(|e| e.0)?;
+        // SAFETY: one byte of the C caller's write(2) buffer (see above), into ours.
+        unsafe { msgq_user::sys::usermem::read(a as *const u8, &mut b) }.map_err(|e| e.0)?;
         if a >> 12 == last >> 12 {
             return Ok(());
         }

@@ -41,7 +41,9 @@ const _: () = assert!(SEL_SIZE == 24);
 
 fn read_sels(p: *mut Sel, n: usize) -> Result<Vec<Sel>, i32> {
     let mut bytes = vec![0u8; n * SEL_SIZE];
-    usermem::read(p.cast(), &mut bytes).map_err(|e| e.0)?;
+    // SAFETY: the `n` entries the C caller of msgq_select gave us; unmapped ones are
+    // EFAULT, mapped ones are the caller's to lend for the call (its C contract).
+    unsafe { usermem::read(p.cast(), &mut bytes) }.map_err(|e| e.0)?;
     Ok(bytes
         .chunks_exact(SEL_SIZE)
         .map(|c| {
@@ -60,7 +62,9 @@ fn read_sels(p: *mut Sel, n: usize) -> Result<Vec<Sel>, i32> {
 fn write_ready(p: *mut Sel, ready: &[i32]) -> Result<(), i32> {
     for (i, r) in ready.iter().enumerate() {
         let at = p.cast::<u8>().wrapping_add(i * SEL_SIZE + 16);
-        usermem::write(at, &r.to_ne_bytes()).map_err(|e| e.0)?;
+        // SAFETY: the `ready` field of entry `i < n` of the C caller's array, which
+        // msgq_select's contract lets it write (unmapped: EFAULT).
+        unsafe { usermem::write(at, &r.to_ne_bytes()) }.map_err(|e| e.0)?;
     }
     Ok(())
 }
@@ -81,7 +85,9 @@ pub unsafe extern "C" fn msgq_select(
     abstime: *const timespec,
 ) -> c_int {
     guard(-1, || {
-        let deadline = match msgq_user::raw::read_deadline(clockid, abstime) {
+        // SAFETY: the C caller's `abstime` (null: none; unmapped: EFAULT), as
+        // mq_timedreceive(3) takes it.
+        let deadline = match unsafe { msgq_user::raw::read_deadline(clockid, abstime) } {
             Ok(d) => d,
             Err(e) => return fail(e.0),
         };
@@ -322,7 +328,9 @@ pub unsafe extern "C" fn msgq_notify(msqid: c_int, sev: *const sigevent) -> c_in
             return 0;
         }
         let mut raw = [0u8; std::mem::size_of::<sigevent>()];
-        if let Err(e) = usermem::read(sev.cast(), &mut raw) {
+        // SAFETY: the C caller's non-null `const struct sigevent *` (unmapped: EFAULT), as
+        // mq_notify(3) takes it.
+        if let Err(e) = unsafe { usermem::read(sev.cast(), &mut raw) } {
             return fail(e.0);
         }
         // SAFETY: `raw` holds the bytes of a sigevent; any bit pattern is a valid one.

@@ -20,7 +20,16 @@
 //! * [`ext`]: the rules of msgq's extensions (timeouts, purge, urgent, overwrite, abort,
 //!   broadcast, peek).
 //! * [`ioctl`]: the `/dev/msgq` ioctl ABI shared by the kernel module and the shim.
+//!
+//! [`Errno`] implements [`core::error::Error`], so `?` turns it into a
+//! `Box<dyn Error>`. With the `std` feature (which `msgq-user` turns on) it also converts
+//! into [`std::io::Error`] (`From<Errno>`, the OS error of the same number). Both impls
+//! are here in the crate root rather than in `errno.rs`, which the kernel module includes
+//! by itself.
 #![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod abi;
 pub mod checks;
@@ -37,3 +46,14 @@ pub mod select;
 pub mod wakeup;
 
 pub use errno::Errno;
+
+impl core::error::Error for Errno {}
+
+/// `Errno(e)` becomes `io::Error::from_raw_os_error(e)`: its `raw_os_error()` is `Some(e)`
+/// and its `kind()` is the standard library's for that errno (`EAGAIN`: `WouldBlock`...).
+#[cfg(feature = "std")]
+impl From<Errno> for std::io::Error {
+    fn from(e: Errno) -> std::io::Error {
+        std::io::Error::from_raw_os_error(e.0)
+    }
+}

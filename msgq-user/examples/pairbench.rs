@@ -36,8 +36,11 @@ fn main() {
         m[..8].copy_from_slice(&1i64.to_ne_bytes());
         let t = Instant::now();
         for _ in 0..n {
-            msgq_user::raw::msgsnd(&s, q, m.as_ptr().cast(), size, IPC_NOWAIT).unwrap();
-            msgq_user::raw::msgrcv(&s, q, m.as_mut_ptr().cast(), size, 0, IPC_NOWAIT).unwrap();
+            // SAFETY: `m` is this function's `8 + size` byte message buffer.
+            unsafe {
+                msgq_user::raw::msgsnd(&s, q, m.as_ptr().cast(), size, IPC_NOWAIT).unwrap();
+                msgq_user::raw::msgrcv(&s, q, m.as_mut_ptr().cast(), size, 0, IPC_NOWAIT).unwrap();
+            }
         }
         let raw = t.elapsed().as_nanos() as f64 / n as f64;
         println!("{size:>5} B: Rust API {per:.0} ns/pair, raw C layer {raw:.0} ns/pair");

@@ -10,7 +10,7 @@
 //! shared with the kernel module.
 //!
 //! How the parts fit:
-//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (raw
+//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (`unsafe`, raw
 //!   pointers, `EFAULT` for bad ones) that the `LD_PRELOAD` shim exports.
 //! * [`store`] creates, validates and maps store files.
 //! * [`shm`] is the store's memory: layout, word access, undo log, allocator.
@@ -20,6 +20,64 @@
 //! * [`interrupt`] is how signal handlers reach blocked calls (`EINTR`).
 //!
 //! Crash safety and the memory layout are described in `docs/design.md`.
+//!
+//! # Using it from Rust
+//!
+//! `msgq-user` is the only dependency a program needs: it re-exports the ABI constants and
+//! structures ([`abi`]: `IPC_CREAT`, `IPC_NOWAIT`, `MSG_EXCEPT`, `MsqidDs`...), the
+//! extensions' flags ([`ext`]) and [`Errno`]. Errors are [`Errno`] values, exactly those
+//! Linux returns; `Errno` implements [`std::error::Error`] and converts into
+//! [`std::io::Error`], so `?` works in functions returning either. Opening a store fails
+//! with a [`StoreError`], which is an [`std::error::Error`] too.
+//!
+//! The two examples are the README's. They use the namespace's default store, so
+//! `cargo test --doc` runs each in a new IPC namespace of its own (a hidden first line
+//! calls `unshare(CLONE_NEWIPC)`, which needs root; without it the example is only
+//! compiled), never on the queues of the namespace the tests run in.
+//!
+//! ```rust
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: detaches this thread from its IPC namespace; no memory is involved.
+//! # if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 { return Ok(()); }
+//! use msgq_user::abi::IPC_CREAT;
+//! use msgq_user::Store;
+//!
+//! let store = Store::open_default()?;                 // this IPC namespace's store
+//! let q = store.msgget(0x1234, IPC_CREAT | 0o600)?;   // same ids, keys, modes as Linux
+//! store.send(q, 1, b"hello", 0)?;
+//! let mut buf = [0u8; 64];
+//! let (mtype, n) = store.receive(q, &mut buf, 0, 0)?;
+//! # assert_eq!((mtype, &buf[..n]), (1, &b"hello"[..]));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The extensions (timeouts, urgent, overwrite, abort... `docs/extensions.md`):
+//!
+//! ```rust
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: detaches this thread from its IPC namespace; no memory is involved.
+//! # if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 { return Ok(()); }
+//! use msgq_user::{deadline_in, ext::*, Store};
+//! use std::time::Duration;
+//!
+//! let store = Store::open_default()?;
+//! let q = store.msgget(0x1234, msgq_user::abi::IPC_CREAT | 0o600)?;
+//! store.send_with(q, 1, b"now", MSGQ_URGENT, None)?;                 // to the front
+//! let dropped = store.send_with(q, 1, b"latest", MSGQ_OVERWRITE, None)?;
+//! let mut buf = [0u8; 64];
+//! match store.receive_with(q, &mut buf, 0, 0, Some(deadline_in(Duration::from_millis(250)))) {
+//!     Ok((mtype, n)) => println!("{mtype}: {:?}", &buf[..n]),
+//!     Err(e) if e == ETIMEDOUT => println!("nothing within 250 ms"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! let woken = store.abort(q, MSGQ_ABORT_RECEIVERS)?;                 // blocked receivers: ECANCELED
+//! # assert_eq!((dropped, woken), (0, 0));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(loom))]
 pub mod anchored;
@@ -39,6 +97,8 @@ pub mod watch;
 
 use engine::registry::{self, Ns};
 use engine::Sink;
+/// The x86_64 Linux ABI: `IPC_*` and `MSG_*` constants, `struct msqid_ds` and friends.
+pub use msgq_core::abi;
 use msgq_core::abi::{MsgInfo, MsqidDs};
 use msgq_core::checks::Cmd;
 pub use msgq_core::ext;

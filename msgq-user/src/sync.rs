@@ -9,8 +9,8 @@
 //!
 //! Under `cfg(loom)` the same handle is a model of that mutex (found by the mutex's
 //! address): a loom mutex and condition variable guarding its state, with the robust
-//! states (owner died, made consistent, not recoverable), and a per-thread
-//! robust list so that a model thread that "dies" ([`robust_exit`]) leaves its locks in the
+//! states (owner died, made consistent, not recoverable), and a per-thread robust list
+//! so that a model thread that "dies" (`robust_exit`, loom only) leaves its locks in the
 //! owner-died state, as the kernel does at thread exit.
 
 use std::io;

@@ -132,9 +132,11 @@ fn raw_msg_copy_with_zero_size_reads_nothing() {
             0,
         )
     };
-    let r = msgq_user::raw::msgrcv(&s, 12345, p, 0, 0, MSG_COPY | IPC_NOWAIT);
+    // SAFETY: `p` is a PROT_NONE page of our own: every access is EFAULT.
+    let r = unsafe { msgq_user::raw::msgrcv(&s, 12345, p, 0, 0, MSG_COPY | IPC_NOWAIT) };
     assert_eq!(r, Err(Errno::EINVAL));
-    let r = msgq_user::raw::msgrcv(&s, 12345, p, 100, 0, MSG_COPY | IPC_NOWAIT);
+    // SAFETY: as above.
+    let r = unsafe { msgq_user::raw::msgrcv(&s, 12345, p, 100, 0, MSG_COPY | IPC_NOWAIT) };
     assert_eq!(r, Err(Errno::EFAULT));
 }
 
@@ -242,4 +244,30 @@ fn type_hash_grows_with_distinct_types() {
     while s.receive(q, &mut buf, 0, IPC_NOWAIT).is_ok() {}
     assert_eq!(s.check().unwrap().type_records, 1);
     s.remove(q).unwrap();
+}
+
+#[test]
+fn errno_is_an_error_and_an_io_error() {
+    fn empty_queue() -> Result<(), Box<dyn std::error::Error>> {
+        let s = store("errno-box");
+        let q = s.msgget(IPC_PRIVATE, 0o600)?;
+        let mut buf = [0u8; 8];
+        s.receive(q, &mut buf, 0, IPC_NOWAIT)?;
+        Ok(())
+    }
+    let e = empty_queue().unwrap_err();
+    assert_eq!(e.downcast_ref::<Errno>(), Some(&Errno::ENOMSG));
+    assert_eq!(e.to_string(), "ENOMSG (42)");
+
+    fn io_call() -> std::io::Result<()> {
+        let s = store("errno-io");
+        let q = s.msgget(IPC_PRIVATE, 0o600)?;
+        s.send(q, 0, b"x", 0)?;
+        Ok(())
+    }
+    let e = io_call().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let e: std::io::Error = Errno::EAGAIN.into();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
 }

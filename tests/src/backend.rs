@@ -183,8 +183,8 @@ impl Engine {
     }
 }
 
-// `msgq_user::raw` validates every pointer itself (a bad one is EFAULT), so its calls are
-// safe functions.
+// `msgq_user::raw` turns a bad pointer into EFAULT itself; a good one must be the caller's
+// to lend, which is this trait's own `# Safety` contract, passed on unchanged.
 impl Backend for Engine {
     fn kind(&self) -> Kind {
         Kind::Engine
@@ -199,7 +199,8 @@ impl Backend for Engine {
         msgsz: usize,
         msgflg: i32,
     ) -> Result<(), Errno> {
-        msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg)
+        // SAFETY: `msgp` is the caller's, under `Backend::msgsnd`'s contract (the same).
+        unsafe { msgq_user::raw::msgsnd(&self.store, msqid, msgp, msgsz, msgflg) }
     }
     unsafe fn msgrcv(
         &self,
@@ -209,10 +210,13 @@ impl Backend for Engine {
         msgtyp: i64,
         msgflg: i32,
     ) -> Result<usize, Errno> {
-        msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg)
+        // SAFETY: `msgp` is the caller's, under `Backend::msgrcv`'s contract (the same).
+        unsafe { msgq_user::raw::msgrcv(&self.store, msqid, msgp, msgsz, msgtyp, msgflg) }
     }
     unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
-        msgq_user::raw::msgctl(&self.store, msqid, cmd, buf)
+        // SAFETY: `buf` is the caller's, under `Backend::msgctl`'s contract (120 bytes,
+        // enough for every command's structure).
+        unsafe { msgq_user::raw::msgctl(&self.store, msqid, cmd, buf) }
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.store.sysctl(which)

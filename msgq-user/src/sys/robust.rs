@@ -8,7 +8,7 @@
 //! back a list link stored in the lock: glibc's unlock follows `__prev`/`__next` from the
 //! mutex and writes through them, so a process able to write the lock's memory (any user
 //! with access to a queue) could make a lock holder write where it chooses. msgq keeps the
-//! links of the locks it holds in thread-private memory ([`HELD`]) and unlinks with those.
+//! links of the locks it holds in thread-private memory (`HELD`) and unlinks with those.
 //!
 //! Soundness of the private links: between taking and releasing its locks, a thread only
 //! links more of msgq's own locks after them (an engine call locks nothing else; the shim

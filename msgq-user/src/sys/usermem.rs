@@ -163,7 +163,12 @@ fn iov(p: *const u8, n: usize) -> libc::iovec {
 }
 
 /// Copies `dst.len()` bytes from the address `src`.
-pub fn read(src: *const u8, dst: &mut [u8]) -> Result<(), Errno> {
+///
+/// # Safety
+/// An unmapped or unreadable range gives `EFAULT`, but a mapped one is read: `src` must be
+/// null, unmapped, or the start of `dst.len()` readable bytes that nothing writes during
+/// the call (a C caller's buffer, handed to us for the call).
+pub unsafe fn read(src: *const u8, dst: &mut [u8]) -> Result<(), Errno> {
     if dst.is_empty() {
         return Ok(());
     }
@@ -182,7 +187,12 @@ pub fn read(src: *const u8, dst: &mut [u8]) -> Result<(), Errno> {
 }
 
 /// Copies `src` to the address `dst`.
-pub fn write(dst: *mut u8, src: &[u8]) -> Result<(), Errno> {
+///
+/// # Safety
+/// An unmapped or read-only range gives `EFAULT`, but a mapped writable one is written:
+/// `dst` must be null, unmapped, or the start of `src.len()` bytes that the caller owns,
+/// that may be overwritten, and that nothing else reads or writes during the call.
+pub unsafe fn write(dst: *mut u8, src: &[u8]) -> Result<(), Errno> {
     if src.is_empty() {
         return Ok(());
     }
@@ -201,7 +211,10 @@ pub fn write(dst: *mut u8, src: &[u8]) -> Result<(), Errno> {
 }
 
 /// Checks that `n` bytes at `src` can be read, touching one byte per page.
-pub fn probe_read(src: *const u8, n: usize) -> Result<(), Errno> {
+///
+/// # Safety
+/// As [`read`] for the `n` bytes at `src`.
+pub unsafe fn probe_read(src: *const u8, n: usize) -> Result<(), Errno> {
     if n == 0 {
         return Ok(());
     }
@@ -210,10 +223,12 @@ pub fn probe_read(src: *const u8, n: usize) -> Result<(), Errno> {
     let end = start.checked_add(n).ok_or(Errno::EFAULT)?;
     let mut p = start;
     while p < end {
-        read(p as *const u8, &mut b)?;
+        // SAFETY: `p` is within the `n` bytes at `src` that the caller vouches for.
+        unsafe { read(p as *const u8, &mut b) }?;
         p = (p & !4095) + 4096;
     }
-    read((end - 1) as *const u8, &mut b)
+    // SAFETY: the last of the `n` bytes at `src`.
+    unsafe { read((end - 1) as *const u8, &mut b) }
 }
 
 #[cfg(test)]
@@ -223,20 +238,25 @@ mod tests {
     #[test]
     fn bad_pointers_are_efault() {
         let mut buf = [0u8; 16];
-        assert_eq!(read(8 as *const u8, &mut buf), Err(Errno::EFAULT));
-        assert_eq!(write(8 as *mut u8, &buf), Err(Errno::EFAULT));
         let src = [7u8; 16];
-        assert_eq!(read(src.as_ptr(), &mut buf), Ok(()));
-        assert_eq!(buf, src);
-        // A read-only page is readable but not writable.
         let ro = b"constant text".as_ptr();
-        assert_eq!(write(ro as *mut u8, &buf[..1]), Err(Errno::EFAULT));
-        assert_eq!(probe_read(ro, 4), Ok(()));
-        assert_eq!(probe_read(16 as *const u8, 9000), Err(Errno::EFAULT));
+        // SAFETY: every address is unmapped, read-only, or a buffer of this function that
+        // nothing else uses.
+        unsafe {
+            assert_eq!(read(8 as *const u8, &mut buf), Err(Errno::EFAULT));
+            assert_eq!(write(8 as *mut u8, &buf), Err(Errno::EFAULT));
+            assert_eq!(read(src.as_ptr(), &mut buf), Ok(()));
+            assert_eq!(buf, src);
+            // A read-only page is readable but not writable.
+            assert_eq!(write(ro as *mut u8, &buf[..1]), Err(Errno::EFAULT));
+            assert_eq!(probe_read(ro, 4), Ok(()));
+            assert_eq!(probe_read(16 as *const u8, 9000), Err(Errno::EFAULT));
+        }
         // Large copies take the probe-then-memcpy path: a fault in the middle page counts.
         let big = vec![3u8; 3 * 4096];
         let mut out = vec![0u8; 3 * 4096];
-        assert_eq!(read(big.as_ptr(), &mut out), Ok(()));
+        // SAFETY: both are this function's buffers.
+        assert_eq!(unsafe { read(big.as_ptr(), &mut out) }, Ok(()));
         assert_eq!(out, big);
         // SAFETY: three fresh anonymous pages of our own; the middle one is made inaccessible.
         let p = unsafe {
@@ -251,8 +271,11 @@ mod tests {
             libc::mprotect(p.cast::<u8>().add(4096).cast(), 4096, libc::PROT_NONE);
             p.cast::<u8>()
         };
-        assert_eq!(read(p, &mut out), Err(Errno::EFAULT));
-        assert_eq!(write(p, &big), Err(Errno::EFAULT));
-        assert_eq!(write(p, &big[..4096]), Ok(()));
+        // SAFETY: `p` is the three pages just mapped, which only this function uses.
+        unsafe {
+            assert_eq!(read(p, &mut out), Err(Errno::EFAULT));
+            assert_eq!(write(p, &big), Err(Errno::EFAULT));
+            assert_eq!(write(p, &big[..4096]), Ok(()));
+        }
     }
 }
