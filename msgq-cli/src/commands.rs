@@ -271,7 +271,26 @@ pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, o: &SendOpts) -> R
     } else {
         q.send_ext(id, mtype, &body, flg | o.ext, deadline(o.timeout))
     };
-    let n = r.map_err(|e| ext_fail(format!("send to {id}"), e, false, o.timeout))?;
+    let n = r.map_err(|e| {
+        // EINVAL names the rule the arguments broke (msgsnd's checks, in the kernel's order).
+        if e == Errno::EINVAL {
+            let msgmax = q.sysctl(Sysctl::Msgmax).unwrap_or(i64::MAX);
+            if body.len() as i64 > msgmax {
+                return Fail(format!(
+                    "send to {id}: {}: the message is {} bytes, more than msgmax ({msgmax})",
+                    errno_text(e),
+                    body.len()
+                ));
+            }
+            if mtype < 1 {
+                return Fail(format!(
+                    "send to {id}: {}: the message type must be at least 1 (--type {mtype})",
+                    errno_text(e)
+                ));
+            }
+        }
+        ext_fail(format!("send to {id}"), e, false, o.timeout)
+    })?;
     // The count means something for overwrite (dropped) and broadcast (receivers given it).
     if o.ext & (ext::MSGQ_OVERWRITE | ext::MSGQ_BROADCAST) != 0 {
         out(&format!("{n}\n"))?;
@@ -292,6 +311,24 @@ pub struct RecvOpts {
     pub timeout: Option<Duration>,
 }
 
+/// A zeroed buffer of `len` bytes, or `None` when the memory cannot be had (never an
+/// abort). Zeroed pages are not touched until used, so a large `--size` costs address
+/// space, not memory.
+fn zeroed(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: a non-zero-sized layout.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` was allocated by the global allocator with exactly this layout (u8, so
+    // capacity `len`), and all `len` bytes are initialised (zeroed).
+    Some(unsafe { Vec::from_raw_parts(p, len, len) })
+}
+
 pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
@@ -309,7 +346,14 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
     if o.except {
         flg |= MSG_EXCEPT;
     }
-    let mut buf = vec![0u8; size];
+    // A message is at most msgmax bytes, and msgmax at most INT_MAX: a larger --size
+    // changes nothing but the memory asked for, so the buffer stops there.
+    let len = size.min(i32::MAX as usize);
+    let mut buf = zeroed(len).ok_or_else(|| {
+        Fail(format!(
+            "--size {size}: cannot allocate a buffer of {len} bytes"
+        ))
+    })?;
     let what = format!("{} from {id}", if o.peek { "peek" } else { "receive" });
     // The plain call when no extension is asked for (a plain receive can still be aborted).
     let r = if o.peek || o.timeout.is_some() {

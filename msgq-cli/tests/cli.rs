@@ -188,7 +188,33 @@ fn argument_and_errno_errors() {
     let o = msgq(&["--store", s, "mk"], &[]);
     let id = stdout(&o).trim().to_owned();
     let o = msgq(&["--store", s, "send", &id, "x", "--type", "0"], &[]);
-    fails(&o, 1, &["Invalid argument (EINVAL)"]);
+    fails(
+        &o,
+        1,
+        &["Invalid argument (EINVAL): the message type must be at least 1 (--type 0)"],
+    );
+    let big = "x".repeat(8193);
+    let o = msgq(&["--store", s, "send", &id, &big], &[]);
+    fails(
+        &o,
+        1,
+        &["the message is 8193 bytes, more than msgmax (8192)"],
+    );
+    // A huge --size is no abort: a message is at most INT_MAX bytes.
+    let o = msgq(
+        &[
+            "--store",
+            s,
+            "recv",
+            &id,
+            "--nowait",
+            "--size",
+            "99999999999",
+        ],
+        &[],
+    );
+    fails(&o, 1, &["No message of desired type (ENOMSG)"]);
+    assert!(!stderr(&o).contains("backtrace"), "{}", stderr(&o));
     let o = msgq(&["--store", s, "recv", &id, "--nowait"], &[]);
     fails(&o, 1, &["No message of desired type (ENOMSG)"]);
     let o = msgq(&["--store", s, "mk", "--key", "9"], &[]);
