@@ -168,14 +168,8 @@ fn kmod_timeout(
     clockid: clockid_t,
     abstime: *const timespec,
 ) -> Result<Option<(i32, i64, i64)>, i32> {
-    if abstime.is_null() {
-        return Ok(None);
-    }
-    let mut b = [0u8; 16];
-    // SAFETY: `abstime` is the C caller's `const struct timespec *`, non-null here: an
-    // unmapped one is EFAULT, a mapped one is the caller's to hand us (C's contract).
-    unsafe { msgq_user::sys::usermem::read(abstime.cast(), &mut b) }.map_err(|e| e.0)?;
-    let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
-    let nsec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
-    Ok(Some((clockid, sec, nsec)))
+    // SAFETY: `abstime` is the C caller's `const struct timespec *` (or null): an unmapped
+    // one is EFAULT, a mapped one is the caller's to hand us (C's contract).
+    let t = unsafe { msgq_user::raw::read_timespec(abstime) }.map_err(|e| e.0)?;
+    Ok(t.map(|(sec, nsec)| (clockid, sec, nsec)))
 }

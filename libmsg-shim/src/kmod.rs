@@ -233,6 +233,103 @@ impl Kmod {
     }
 }
 
+/// A `/dev/msgq` made pollable (`MSGQ_WATCH`) for (msqid, msgtyp, msgflg) with the rules
+/// of the engine's select: `MSG_COPY` is `EINVAL`, and read permission is needed
+/// (`IPC_STAT`, which needs it, is asked first: `MSGQ_WATCH` alone also admits writers,
+/// who may poll for room).
+pub fn watch_for_messages(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<Kmod, i32> {
+    if msgflg & msgq_core::abi::MSG_COPY != 0 {
+        return Err(libc::EINVAL);
+    }
+    let k = Kmod::open()?;
+    let mut ds = [0u8; std::mem::size_of::<MsqidDs>()];
+    k.msgctl(msqid, libc::IPC_STAT, ds.as_mut_ptr().cast())?;
+    k.watch(msqid, msgtyp, msgflg, 0)?;
+    Ok(k)
+}
+
+/// `msgq_select` on the module: one watch per `(msqid, msgtyp, msgflg)`, polled together
+/// until one is ready or `deadline` (`ETIMEDOUT`). Per entry 1, 0, or `-errno` (a queue
+/// that cannot be watched makes the call return at once with what the others show; one
+/// removed during the wait is `-EIDRM`).
+pub fn select(
+    wants: &[(i32, i64, i32)],
+    deadline: Option<msgq_core::ext::Deadline>,
+) -> Result<Vec<i32>, i32> {
+    let mut ready = vec![0i32; wants.len()];
+    let mut watched = Vec::new();
+    for (i, &(id, msgtyp, msgflg)) in wants.iter().enumerate() {
+        match watch_for_messages(id, msgtyp, msgflg) {
+            Ok(k) => watched.push((i, k)),
+            Err(e) => ready[i] = -e,
+        }
+    }
+    let now_only = ready.iter().any(|&r| r != 0);
+    let mut fds: Vec<libc::pollfd> = watched
+        .iter()
+        .map(|(_, k)| libc::pollfd {
+            fd: k.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let left = if now_only {
+            Some(0)
+        } else {
+            deadline.map(|d| d.left_ns(clock_ns(d.clock)))
+        };
+        let ts = left.map(|ns| libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds; `tsp` is null or points at
+        // a live timespec.
+        let r = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                tsp,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+        if r == 0 {
+            if now_only {
+                return Ok(ready);
+            }
+            if left == Some(0) {
+                return Err(msgq_core::ext::ETIMEDOUT.0);
+            }
+            continue;
+        }
+        for (p, (i, _)) in fds.iter().zip(&watched) {
+            if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                ready[*i] = -libc::EIDRM;
+            } else if p.revents & libc::POLLIN != 0 {
+                ready[*i] = 1;
+            }
+        }
+        return Ok(ready);
+    }
+}
+
+/// Clock `c` in nanoseconds since its epoch.
+fn clock_ns(c: msgq_core::ext::Clock) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(c.id(), &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
 /// The ioctl form of an optional deadline `(clockid, sec, nsec)`.
 fn timeout_arg(t: Option<(i32, i64, i64)>) -> ioctl::Timeout {
     match t {

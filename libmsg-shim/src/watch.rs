@@ -13,7 +13,7 @@
 use crate::backend::{self, Backend};
 use crate::{engine_call, guard, set_errno};
 use libc::{c_int, c_long, clockid_t, sigevent, size_t, timespec};
-use msgq_core::ext::{self, Deadline, EOPNOTSUPP};
+use msgq_core::ext::{self, EOPNOTSUPP};
 use msgq_user::engine::select::{Want, MAX};
 use msgq_user::sys::usermem;
 use std::collections::HashMap;
@@ -117,10 +117,13 @@ pub unsafe extern "C" fn msgq_select(
                     Err(e) => return fail(e),
                 }
             }
-            Backend::Kmod(_) => match kmod_select(&sels, deadline) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            },
+            Backend::Kmod(_) => {
+                let wants: Vec<_> = sels.iter().map(|s| (s.msqid, s.msgtyp, s.msgflg)).collect();
+                match crate::kmod::select(&wants, deadline) {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                }
+            }
             Backend::Unavailable(e) => return fail(*e),
             Backend::Native => return fail(EOPNOTSUPP.0),
         };
@@ -129,78 +132,6 @@ pub unsafe extern "C" fn msgq_select(
         }
         ready.iter().filter(|&&r| r != 0).count() as c_int
     })
-}
-
-/// The kmod backend's select: one watch fd per entry, polled together.
-fn kmod_select(sels: &[Sel], deadline: Option<Deadline>) -> Result<Vec<i32>, i32> {
-    let mut ready = vec![0i32; sels.len()];
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    let mut at = Vec::new();
-    let mut owned = Fds(Vec::new());
-    for (i, s) in sels.iter().enumerate() {
-        match kmod_watch(s.msqid, s.msgtyp, s.msgflg) {
-            Ok(fd) => {
-                owned.0.push(fd);
-                fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                at.push(i);
-            }
-            Err(e) => ready[i] = -e,
-        }
-    }
-    // A queue that cannot be watched makes the select return at once, with what the
-    // others show now.
-    let now_only = ready.iter().any(|&r| r != 0);
-    loop {
-        let left = if now_only {
-            Some(0)
-        } else {
-            deadline.map(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)))
-        };
-        let ts = left.map(|ns| libc::timespec {
-            tv_sec: (ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-        });
-        let tsp = ts
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const timespec);
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfds; `tsp` is null or points at
-        // a live timespec.
-        let r = unsafe {
-            libc::ppoll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                tsp,
-                std::ptr::null(),
-            )
-        };
-        if r < 0 {
-            return Err(crate::errno());
-        }
-        if r == 0 {
-            if now_only {
-                return Ok(ready);
-            }
-            if left == Some(0)
-                || deadline
-                    .is_some_and(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)) == 0)
-            {
-                return Err(ext::ETIMEDOUT.0);
-            }
-            continue;
-        }
-        for (p, &i) in fds.iter().zip(&at) {
-            if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                ready[i] = -libc::EIDRM;
-            } else if p.revents & libc::POLLIN != 0 {
-                ready[i] = 1;
-            }
-        }
-        return Ok(ready);
-    }
 }
 
 /// Closes its fds when dropped.
@@ -215,19 +146,10 @@ impl Drop for Fds {
     }
 }
 
-/// A new `/dev/msgq` fd made pollable for (msqid, msgtyp, msgflg). The rules are the
-/// engine's select's: `MSG_COPY` is `EINVAL`, and read permission is needed (the module's
-/// `MSGQ_WATCH` also admits writers, who may poll for room: `IPC_STAT`, which needs read,
-/// is asked first).
+/// A new `/dev/msgq` fd made pollable for (msqid, msgtyp, msgflg)
+/// ([`crate::kmod::watch_for_messages`]).
 fn kmod_watch(msqid: i32, msgtyp: i64, msgflg: i32) -> Result<i32, i32> {
-    if msgflg & msgq_core::abi::MSG_COPY != 0 {
-        return Err(libc::EINVAL);
-    }
-    let k = crate::kmod::Kmod::open()?;
-    let mut ds = [0u8; std::mem::size_of::<msgq_core::abi::MsqidDs>()];
-    k.msgctl(msqid, libc::IPC_STAT, ds.as_mut_ptr().cast())?;
-    k.watch(msqid, msgtyp, msgflg, 0)?;
-    Ok(k.into_fd())
+    crate::kmod::watch_for_messages(msqid, msgtyp, msgflg).map(crate::kmod::Kmod::into_fd)
 }
 
 /// `int msgq_watch_fd(int msqid, long msgtyp, int msgflg)`: a new file descriptor (close

@@ -137,67 +137,14 @@ impl Queues for KmodQueues {
     fn purge(&self, id: i32) -> Result<u64, Errno> {
         self.0.purge(id).map(|n| n as u64).map_err(Errno)
     }
-    /// One `/dev/msgq` made pollable (`MSGQ_WATCH`) per entry, polled together, as the
-    /// shim's `msgq_select` does on this backend.
+    /// One `/dev/msgq` made pollable per entry, polled together (`kmod::select`, as the
+    /// shim's `msgq_select` on this backend).
     fn select(
         &self,
         wants: &[(i32, i64, i32)],
         deadline: Option<Deadline>,
     ) -> Result<Vec<i32>, Errno> {
-        let mut ready = vec![0; wants.len()];
-        let mut watched = Vec::new();
-        for (i, &(id, msgtyp, msgflg)) in wants.iter().enumerate() {
-            // Read permission, as the engine's select (IPC_STAT needs it; MSGQ_WATCH alone
-            // also admits writers).
-            let mut ds = [0u8; std::mem::size_of::<MsqidDs>()];
-            let watch = kmod::Kmod::open().and_then(|k| {
-                k.msgctl(id, libc::IPC_STAT, ds.as_mut_ptr().cast())?;
-                k.watch(id, msgtyp, msgflg, 0).map(|()| k)
-            });
-            match watch {
-                Ok(k) => watched.push((i, k)),
-                Err(e) => ready[i] = -e,
-            }
-        }
-        let now_only = ready.iter().any(|&r| r != 0);
-        loop {
-            let left = if now_only {
-                Some(0)
-            } else {
-                deadline.map(|d| d.left_ns(msgq_user::sys::process::clock_ns(d.clock)))
-            };
-            let mut fds: Vec<libc::pollfd> = watched
-                .iter()
-                .map(|(_, k)| libc::pollfd {
-                    fd: k.fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            let ms = left.map_or(-1, |ns| ns.div_ceil(1_000_000).min(1000) as i32);
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if r < 0 {
-                return Err(Errno(
-                    std::io::Error::last_os_error()
-                        .raw_os_error()
-                        .unwrap_or(libc::EIO),
-                ));
-            }
-            for (p, (i, _)) in fds.iter().zip(&watched) {
-                if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                    ready[*i] = -libc::EIDRM;
-                } else if p.revents & libc::POLLIN != 0 {
-                    ready[*i] = 1;
-                }
-            }
-            if r > 0 || now_only {
-                return Ok(ready);
-            }
-            if left == Some(0) {
-                return Err(msgq_user::ext::ETIMEDOUT);
-            }
-        }
+        kmod::select(wants, deadline).map_err(Errno)
     }
     fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
         self.0.abort(id, which).map(|n| n as u64).map_err(Errno)

@@ -87,22 +87,33 @@ pub unsafe fn timedsnd(
 /// Reads and checks a C deadline (`abstime` null: none).
 ///
 /// # Safety
-/// `abstime` must be null (no deadline), point at memory that is not mapped (`EFAULT`),
-/// or point at the 16 readable bytes of a `struct timespec` that nothing writes during the
-/// call.
+/// As [`read_timespec`].
 pub unsafe fn read_deadline(
     clockid: i32,
     abstime: *const libc::timespec,
 ) -> Result<Option<ext::Deadline>, Errno> {
-    if abstime.is_null() {
+    // SAFETY: this function's contract is read_timespec's.
+    match unsafe { read_timespec(abstime) }? {
+        None => Ok(None),
+        Some((sec, nsec)) => ext::deadline(clockid, sec, nsec).map(Some),
+    }
+}
+
+/// Reads a C `struct timespec` (`ts` null: none) as (seconds, nanoseconds), unchecked.
+///
+/// # Safety
+/// `ts` must be null, point at memory that is not mapped (`EFAULT`), or point at the 16
+/// readable bytes of a `struct timespec` that nothing writes during the call.
+pub unsafe fn read_timespec(ts: *const libc::timespec) -> Result<Option<(i64, i64)>, Errno> {
+    if ts.is_null() {
         return Ok(None);
     }
     let mut b = [0u8; 16];
-    // SAFETY: `abstime` is null-checked above; the caller vouches for its 16 bytes.
-    unsafe { usermem::read(abstime.cast(), &mut b) }?;
+    // SAFETY: `ts` is null-checked above; the caller vouches for its 16 bytes.
+    unsafe { usermem::read(ts.cast(), &mut b) }?;
     let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
     let nsec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
-    ext::deadline(clockid, sec, nsec).map(Some)
+    Ok(Some((sec, nsec)))
 }
 
 /// # Safety

@@ -2,31 +2,33 @@
 //! thread meeting an error): scenarios a review found failing, kept as regressions.
 use msgq_core::abi::*;
 use msgq_user::ext::{self, *};
-use msgq_user::{deadline_in, Errno, Store, StoreOptions};
-use std::path::PathBuf;
+use msgq_user::{deadline_in, Errno, Store};
 
 mod common;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::until_blocked;
+
+/// A store of 1 MiB (so that it fills) and a queue whose quota is no limit: msgmnb and the
+/// queue's qbytes 2^30.
+fn small_store_big_queue(tag: &str) -> (Arc<Store>, i32) {
+    let (p, s) = common::scratch_store(&format!("edge-{tag}"), 1 << 20);
+    let _ = std::fs::remove_file(&p);
+    s.set_sysctl(msgq_core::limits::Sysctl::Msgmnb, 1 << 30)
+        .unwrap();
+    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ds = s.stat(q).unwrap();
+    ds.msg_qbytes = 1 << 30;
+    s.set(q, &ds).unwrap();
+    (Arc::new(s), q)
+}
+
 fn store(name: &str) -> Arc<Store> {
     let (p, s) = common::scratch_store(&format!("edge-{name}"), 64 << 20);
     let _ = std::fs::remove_file(&p);
     Arc::new(s)
-}
-
-#[track_caller]
-fn until_blocked(s: &Store, q: i32, receivers: u64, senders: u64) {
-    let t0 = Instant::now();
-    loop {
-        let w = s.waiting(q).unwrap();
-        if w == (receivers, senders) {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20), "blocked: {w:?}");
-        thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// An overwrite that drops more than it adds leaves room; a blocked sender whose message
@@ -102,29 +104,8 @@ fn overwrite_handed_over_wakes_senders() {
 /// it), but leaves the matching receivers blocked: nobody offers them the queued message.
 #[test]
 fn broadcast_copy_failure_strands_receivers() {
-    let p = PathBuf::from(format!(
-        "/dev/shm/msgq-test-rev14-bfull-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    let s = Arc::new(
-        Store::create(
-            &p,
-            &StoreOptions {
-                size: 1 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let _ = std::fs::remove_file(&p);
-    let b = s.msgget(IPC_PRIVATE, 0o600).unwrap();
-    // IPC_SET first: it wakes blocked receivers (they re-register), which would blur the test.
-    s.set_sysctl(msgq_core::limits::Sysctl::Msgmnb, 1 << 30)
-        .unwrap();
-    let mut ds = s.stat(b).unwrap();
-    ds.msg_qbytes = 1 << 30;
-    s.set(b, &ds).unwrap();
+    // The quota is set (an IPC_SET, which wakes blocked receivers) before they block.
+    let (s, b) = small_store_big_queue("bfull");
     let mut rs = Vec::new();
     for _ in 0..2 {
         let s2 = s.clone();
@@ -206,28 +187,7 @@ fn is_readable(fd: &std::os::fd::OwnedFd) -> bool {
 #[test]
 fn watch_fd_stuck_readable_after_a_transient_enomem() {
     use msgq_user::engine::select::Want;
-    let p = PathBuf::from(format!(
-        "/dev/shm/msgq-test-rev14-wfull-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    let s = Arc::new(
-        Store::create(
-            &p,
-            &StoreOptions {
-                size: 1 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let _ = std::fs::remove_file(&p);
-    s.set_sysctl(msgq_core::limits::Sysctl::Msgmnb, 1 << 30)
-        .unwrap();
-    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
-    let mut ds = s.stat(q).unwrap();
-    ds.msg_qbytes = 1 << 30;
-    s.set(q, &ds).unwrap();
+    let (s, q) = small_store_big_queue("wfull");
     // The shard full (of messages of type 1, which the fd does not watch).
     let mut enomem = 0;
     loop {
@@ -267,33 +227,13 @@ fn watch_fd_stuck_readable_after_a_transient_enomem() {
 /// caller is told the send failed, yet the dropped messages are gone.
 #[test]
 fn overwrite_enomem_after_batched_drops_loses_messages() {
-    let p = PathBuf::from(format!(
-        "/dev/shm/msgq-test-rev14-ofull-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    let s = Arc::new(
-        Store::create(
-            &p,
-            &StoreOptions {
-                size: 1 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let _ = std::fs::remove_file(&p);
-    s.set_sysctl(msgq_core::limits::Sysctl::Msgmnb, 1 << 30)
-        .unwrap();
-    let q = s.msgget(IPC_PRIVATE, 0o600).unwrap();
-    let mut ds = s.stat(q).unwrap();
-    ds.msg_qbytes = 1 << 30;
-    s.set(q, &ds).unwrap();
+    let (s, q) = small_store_big_queue("ofull");
     let mut n = 0u64;
     while s.send(q, 1, b"z", IPC_NOWAIT).is_ok() {
         n += 1;
     }
     // Room for n bytes: an 8000-byte message needs 8000 of them dropped.
+    let mut ds = s.stat(q).unwrap();
     ds.msg_qbytes = n;
     s.set(q, &ds).unwrap();
     let r = s.send_with(q, 2, &[2u8; 8000], MSGQ_OVERWRITE, None);

@@ -29,18 +29,7 @@ fn qnum(s: &Store, q: i32) -> u64 {
 }
 
 /// Waits until `n` callers are blocked on queue `q` (as the queue's record shows them).
-#[track_caller]
-fn until_blocked(s: &Store, q: i32, receivers: u64, senders: u64) {
-    let t0 = Instant::now();
-    loop {
-        let w = s.waiting(q).unwrap();
-        if w == (receivers, senders) {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20), "blocked: {w:?}");
-        thread::sleep(Duration::from_millis(2));
-    }
-}
+use common::until_blocked;
 
 fn realtime_in(d: Duration) -> Deadline {
     let mut ts = libc::timespec {

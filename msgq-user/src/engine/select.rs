@@ -12,19 +12,17 @@ use super::guard::Shared;
 use super::ops::{lookup, perm_of};
 use super::queue;
 use super::recovery;
-use super::wait::passed;
+use super::wait::{nap, passed};
 use super::waiters::{self, Registered};
 use super::Shards;
 use crate::interrupt::{Since, Sleeping};
 use crate::shm::layout::{kind, state, W};
 use crate::sys::creds::Creds;
 use crate::sys::futex::{self, Wake, WAIT_MANY_MAX};
-use crate::sys::process;
 use msgq_core::ext::{self, Deadline};
 use msgq_core::perm;
 use msgq_core::select::Mode;
 use msgq_core::Errno;
-use std::time::Duration;
 
 /// One queue and selector to watch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,10 +35,6 @@ pub struct Want {
 
 /// The most queues one select watches (`FUTEX_WAITV`'s limit).
 pub const MAX: usize = WAIT_MANY_MAX;
-
-/// How long a select sleeps before it looks around (dead peers, anchors removed behind
-/// msgq's back), as a blocked receive does.
-const TICK: Duration = Duration::from_millis(500);
 
 /// Waits until some entry of `wants` is ready; fills `ready` (one per entry: 1 when a
 /// receive would find a message, `-errno` when the queue cannot be watched: `EINVAL`,
@@ -181,10 +175,7 @@ fn sleep(
     if since.fired() {
         return;
     }
-    let nap = match d {
-        None => TICK,
-        Some(d) => TICK.min(Duration::from_nanos(d.left_ns(process::clock_ns(d.clock)))),
-    };
+    let nap = nap(d);
     if nap.is_zero() {
         return;
     }

@@ -36,6 +36,15 @@ pub enum Ended {
     Woken,
 }
 
+/// How long a blocked call sleeps at most before it looks again: a tick, less when the
+/// deadline is nearer (0 once it passed).
+pub fn nap(d: Option<Deadline>) -> Duration {
+    match d {
+        None => TICK,
+        Some(d) => TICK.min(Duration::from_nanos(d.left_ns(process::clock_ns(d.clock)))),
+    }
+}
+
 /// Whether `d` has passed (a call without a deadline never times out).
 pub fn passed(d: Option<Deadline>) -> bool {
     d.is_some_and(|d| d.left_ns(process::clock_ns(d.clock)) == 0)
@@ -75,10 +84,7 @@ pub fn wait<'a>(
         crate::fault::phase(crate::fault::Phase::BeforeSleep);
         // The sleep lasts a tick at most, less when the deadline is nearer (a wall clock
         // set forward is noticed at the end of that sleep).
-        let nap = match deadline {
-            None => TICK,
-            Some(d) => TICK.min(Duration::from_nanos(d.left_ns(process::clock_ns(d.clock)))),
-        };
+        let nap = nap(deadline);
         #[cfg(not(loom))]
         let r = if since.fired() {
             Wake::Interrupted

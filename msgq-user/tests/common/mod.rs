@@ -109,3 +109,18 @@ pub fn run_armed(n: u64, op: impl FnOnce()) -> i32 {
 pub fn killed(status: i32) -> bool {
     libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL
 }
+
+/// Waits until `receivers` receivers (peeks included) and `senders` senders are blocked on
+/// queue `q` (`Store::waiting`), for at most 20 s.
+#[track_caller]
+pub fn until_blocked(s: &Store, q: i32, receivers: u64, senders: u64) {
+    let t0 = Instant::now();
+    loop {
+        let w = s.waiting(q).unwrap();
+        if w == (receivers, senders) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "blocked: {w:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
