@@ -33,9 +33,11 @@ use crate::{
     },
     namespace::{
         Namespace,
-        NsGuard, //
+        NsGuard,
+        Totals, //
     },
     perm,
+    queue::Queue,
     select::Mode,
     waiter::Waiter,
 };
@@ -193,18 +195,27 @@ impl Namespace {
         let need = ext.perm();
 
         let mut g = self.inner.lock();
-        // 6. Wait for room (an overwrite makes room instead, below).
+        // 6. Wait for room (an overwrite makes room instead, in `deliver`).
         loop {
-            let q = g.lookup(msqid)?;
+            let (q, totals) = g.lookup_with_totals(msqid)?;
             perm::ipcperms(&q.perm, &caller, need).map_err(kerr)?;
-            if ext.overwrite {
+            let room = if ext.overwrite {
                 if !ext::overwrite_can_fit(msgsz, q.qbytes) {
                     return Err(kerr(ext::EMSGSIZE));
                 }
-                break;
-            }
-            if q.fits(msgsz) {
-                break;
+                true
+            } else {
+                q.fits(msgsz)
+            };
+            if room {
+                // One look-up for the checks and the send: the queue is passed on, not looked
+                // up again.
+                let r = Self::deliver(q, totals, msg, ext);
+                drop(g);
+                if r.is_ok() {
+                    self.notify_pollers();
+                }
+                return r;
             }
             may_block(msgflg, errno::Errno::EAGAIN, deadline)?;
             let w = Waiter::new(Mode::Any, msgsz, current_tid(), 0)?;
@@ -216,11 +227,17 @@ impl Namespace {
                 Woken::Again => {}
             }
         }
-        // 7. Send: copies to the blocked peekers (and, broadcast, to every matching receiver),
-        // hand it to a waiting receiver, else enqueue it. What may be allocated (the enqueue's
-        // room, the copies) is allocated first, so nothing changes on ENOMEM.
+    }
+
+    /// Step 7 of a send, with the namespace lock held and room for `msg` in `q` (or an
+    /// overwrite to make it): copies to the blocked peekers (and, broadcast, to every
+    /// matching receiver), hand it to a waiting receiver, else enqueue it. What may be
+    /// allocated (the enqueue's room, the copies) is allocated first, so nothing changes on
+    /// `ENOMEM`.
+    #[inline(always)]
+    fn deliver(q: &mut Queue, totals: &mut Totals, msg: Msg, ext: SendExt) -> Result<isize> {
+        let msgsz = msg.size();
         let t = now();
-        let q = g.lookup(msqid)?;
         q.msgs.prepare(msg.mtype)?;
         // Only made when there are copies to give (an empty `KVec` costs a `krealloc` call
         // when dropped).
@@ -252,26 +269,18 @@ impl Namespace {
         };
         if let Some(msg) = left {
             // `prepare` made the room, so a push cannot fail.
-            let pushed = if ext.urgent {
-                q.msgs.push_front(msg)
-            } else {
-                q.msgs.push(msg)
-            };
-            pushed.map_err(|_| ENOMEM)?;
+            q.msgs.push_at(msg, ext.urgent).map_err(|_| ENOMEM)?;
             // `fits` checked (or the overwrite made sure) that these stay within qbytes.
             q.cbytes = q.cbytes.saturating_add(msgsz);
             q.qnum = q.qnum.saturating_add(1);
-            g.account_enqueue(msgsz);
+            totals.enqueue(msgsz);
         }
         if dropped > 0 {
-            g.account_dropped(dropped, dropped_bytes);
-        }
-        if dropped > 0 {
+            totals.dropped(dropped, dropped_bytes);
             // Blocked senders stay blocked when the room went to this message; when it was
             // handed over instead, the room may let some in (only those that fit are woken).
-            g.lookup(msqid)?.wake_senders(false);
+            q.wake_senders(false);
         }
-        self.notify_pollers();
         Ok(isize::try_from(ext.result(dropped, given as u64)).unwrap_or(isize::MAX))
     }
 

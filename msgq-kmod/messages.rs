@@ -76,6 +76,7 @@ impl MsgBuf {
     }
 
     /// An empty buffer with room for `cap` bytes (`ENOMEM`).
+    #[inline]
     pub(crate) fn with_capacity(cap: usize) -> Result<Self> {
         if cap == 0 {
             return Ok(Self::new());
@@ -137,6 +138,7 @@ impl MsgBuf {
 
     /// Appends `n` bytes read from user memory at `p` within the room (`ENOMEM` if they do not
     /// fit, `EFAULT`; on an error the buffer's bytes are as before).
+    #[inline]
     pub(crate) fn read_user(&mut self, p: UserPtr, n: usize) -> Result {
         if n > self.cap.saturating_sub(self.len) {
             return Err(ENOMEM);
@@ -398,36 +400,39 @@ impl Messages {
         }
         // Pops before the push can only lower `heads_needed`'s count or, when they take it
         // from two non-empty types to one, give back the two nodes that would be needed.
-        while self.spare_head_count() < self.heads_needed() {
+        let need = self.heads_needed();
+        while need > 0 && self.spare_head_count() < need {
             let r = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
             self.stash_head(r);
         }
         Ok(())
     }
 
-    /// Appends a message. Fails (giving the message back) only if [`Messages::prepare`] was
-    /// not called for it.
-    pub(crate) fn push(&mut self, msg: Msg) -> core::result::Result<(), Msg> {
-        self.push_at(msg, false)
-    }
-
-    /// Puts a message at the front (`MSGQ_URGENT`): the first in queue order and the first of
-    /// its type. Fails (giving the message back) only if [`Messages::prepare`] was not called
-    /// for it.
-    pub(crate) fn push_front(&mut self, msg: Msg) -> core::result::Result<(), Msg> {
-        self.push_at(msg, true)
-    }
-
-    fn push_at(&mut self, msg: Msg, front: bool) -> core::result::Result<(), Msg> {
+    /// Appends a message, or with `front` puts it at the front (`MSGQ_URGENT`: the first in
+    /// queue order and the first of its type). Fails (giving the message back) only if
+    /// [`Messages::prepare`] was not called for it. Inlined into the send.
+    #[inline(always)]
+    pub(crate) fn push_at(&mut self, msg: Msg, front: bool) -> core::result::Result<(), Msg> {
         let t = msg.mtype;
+        // One walk of `types` (the FIFO found, or its absence, is used below; only the other
+        // fields are touched while it is held).
+        let mut fifo = self.types.get_mut(&t);
+        let state = match fifo.as_deref() {
+            None => TypeState::Absent,
+            Some(f) if f.first == NIL => TypeState::Idle,
+            Some(_) => TypeState::Live,
+        };
         // Everything the push needs is checked before anything changes.
-        let state = self.type_state(t);
         if state != TypeState::Live {
             if state == TypeState::Absent && self.spare_type.is_none() {
                 return Err(msg);
             }
-            let need = self.heads_needed();
-            if need > 0 && self.spare_head_count() < need {
+            let need = match self.nonempty {
+                0 => 0,
+                1 => 2,
+                _ => 1,
+            };
+            if need > 0 && self.spare_heads.iter().filter(|r| r.is_some()).count() < need {
                 return Err(msg);
             }
         }
@@ -467,30 +472,27 @@ impl Messages {
         };
         let old_first = self.first;
         if front {
-            match self.slot_mut(self.first) {
+            match self.slots.get_mut(self.first as usize) {
                 None => self.last = idx,
                 Some(f) => f.prev = idx,
             }
             self.first = idx;
         } else {
-            match self.slot_mut(self.last) {
+            match self.slots.get_mut(self.last as usize) {
                 None => self.first = idx,
                 Some(l) => l.next = idx,
             }
             self.last = idx;
         }
         self.live += 1;
-        match state {
-            TypeState::Live => {
-                let Some(f) = self.types.get_mut(&t) else {
-                    return Ok(());
-                };
+        match (state, fifo.as_deref_mut()) {
+            (TypeState::Live, Some(f)) => {
                 if front {
                     // The new message is its type's oldest: it heads the type's FIFO and
                     // takes the type's `heads` node, if kept (re-keyed, no allocation).
                     let old_first = core::mem::replace(&mut f.first, idx);
                     let old_seq = self.slots.get(old_first as usize).map(|s| s.seq);
-                    if let Some(s) = self.slot_mut(idx) {
+                    if let Some(s) = self.slots.get_mut(idx as usize) {
                         s.next_same = old_first;
                     }
                     if self.nonempty >= 2 {
@@ -500,20 +502,18 @@ impl Messages {
                     }
                 } else {
                     let last = core::mem::replace(&mut f.last, idx);
-                    if let Some(l) = self.slot_mut(last) {
+                    if let Some(l) = self.slots.get_mut(last as usize) {
                         l.next_same = idx;
                     }
                 }
             }
-            TypeState::Idle => {
-                if let Some(f) = self.types.get_mut(&t) {
-                    f.first = idx;
-                    f.last = idx;
-                }
+            (TypeState::Idle, Some(f)) => {
+                f.first = idx;
+                f.last = idx;
                 self.idle = None;
                 self.type_appeared(old_first, seq, idx);
             }
-            TypeState::Absent => {
+            _ => {
                 if let Some(tn) = self.spare_type.take() {
                     self.types.insert(tn.into_node(
                         t,
@@ -530,10 +530,20 @@ impl Messages {
     }
 
     /// A type became non-empty with the message `seq` in slot `idx`; `old_first` is the
-    /// queue's first message before it came. Takes `heads` nodes from the spares.
-    #[inline]
+    /// queue's first message before it came. Takes `heads` nodes from the spares when it is
+    /// not the only non-empty type ([`Messages::heads_grow`]).
+    #[inline(always)]
     fn type_appeared(&mut self, old_first: u32, seq: u64, idx: u32) {
         self.nonempty += 1;
+        if self.nonempty >= 2 {
+            self.heads_grow(old_first, seq, idx);
+        }
+    }
+
+    /// [`Messages::type_appeared`] with two or more non-empty types: `heads` gains the new
+    /// type's head (and, when it starts, the other type's).
+    #[cold]
+    fn heads_grow(&mut self, old_first: u32, seq: u64, idx: u32) {
         if self.nonempty == 2 {
             // `heads` starts: the other type's oldest message was the queue's first (all
             // messages were of that type).
@@ -542,10 +552,8 @@ impl Messages {
                 self.heads.insert(r.into_node(q, old_first));
             }
         }
-        if self.nonempty >= 2 {
-            if let Some(r) = self.take_spare_head() {
-                self.heads.insert(r.into_node(seq, idx));
-            }
+        if let Some(r) = self.take_spare_head() {
+            self.heads.insert(r.into_node(seq, idx));
         }
     }
 
@@ -622,11 +630,13 @@ impl Messages {
 
     /// Removes the message in slot `idx`, which must be the oldest of its type (every mode
     /// [`Messages::find`] serves for a removal selects one); `None` otherwise.
+    #[inline(always)]
     pub(crate) fn take(&mut self, idx: u32) -> Option<Msg> {
         self.remove(idx, true)
     }
 
     /// [`Messages::take`]; `shrink`: free a large arena when the queue empties.
+    #[inline(always)]
     fn remove(&mut self, idx: u32, shrink: bool) -> Option<Msg> {
         let s = self.slots.get(idx as usize)?;
         let (t, seq, prev, next, next_same) = (s.msg.mtype, s.seq, s.prev, s.next, s.next_same);

@@ -330,7 +330,12 @@ impl kernel::InPlaceModule for MsgqModule {
                 l
             },
             ns: NsRegistration::new()?,
-            miscdev <- registration::Registration::register(c"msgq", 0o666, Some(device::poll)),
+            miscdev <- registration::Registration::register(
+                c"msgq",
+                0o666,
+                Some(device::poll),
+                Some(device::ioctl)
+            ),
         })
     }
 }

@@ -40,6 +40,11 @@ use crate::{
     queue::Queue,
     select::Mode,
 };
+use core::sync::atomic::{
+    AtomicI32,
+    AtomicU32,
+    Ordering::Relaxed, //
+};
 use kernel::{
     bindings,
     fs::File,
@@ -50,10 +55,6 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     sync::{
-        atomic::{
-            Atomic,
-            Relaxed, //
-        },
         lock::{
             mutex::MutexBackend,
             Guard, //
@@ -76,13 +77,20 @@ pub(crate) type NsGuard<'a> = Guard<'a, NsInner, MutexBackend>;
 
 /// The message queues, ids, keys and limits of one IPC namespace (`crate::Registry` maps the
 /// kernel's IPC namespaces to these).
+///
+/// The three words read without the lock (`dead`, `msgmax`, `watchers`) are `core` atomics
+/// used only with `Relaxed` loads, stores and read-modify-writes: a relaxed load compiles to
+/// a plain `mov`, as `READ_ONCE` does, where `kernel::sync::atomic::Atomic`'s load is two
+/// out-of-line calls (`AtomicRepr::as_ptr`, `rust_helper_atomic_read`): about 45 guest
+/// instructions of an 8-byte send+receive pair (docs/kmod.md). No ordering is asked of them
+/// beyond what the namespace lock gives (see `notify_pollers`).
 #[pin_data]
 pub(crate) struct Namespace {
     /// The `ns_id` of the IPC namespace this is (unique, never reused).
     pub(crate) ns_id: u64,
     /// 1 once the IPC namespace died and this one was emptied and unpublished
     /// (`crate::sweep`); an open file that still holds it must not use it again.
-    dead: Atomic<i32>,
+    dead: AtomicI32,
     #[pin]
     pub(crate) inner: Mutex<NsInner>,
     /// Notified on every change a `poll()` may report (enqueue, dequeue, `IPC_SET`, removal).
@@ -90,10 +98,10 @@ pub(crate) struct Namespace {
     pub(crate) poll_cv: PollCondVar,
     /// A copy of `limits.msgmax`, written with the lock held, read without it by the argument
     /// checks (Linux reads `msg_ctlmax` unlocked too), so a send or receive locks once.
-    msgmax: Atomic<u32>,
+    msgmax: AtomicU32,
     /// The number of open files with a `MSGQ_WATCH` selection: only they can be waiting in
     /// `poll()` for a change, so `msgsnd` and `msgrcv` skip the wake-up when there are none.
-    watchers: Atomic<i32>,
+    watchers: AtomicI32,
 }
 
 /// What an open file's `poll()` reports on (`MSGQ_WATCH`).
@@ -115,12 +123,35 @@ pub(crate) struct NsInner {
     /// The number of live queues.
     in_use: u32,
     /// Messages and text bytes in all queues (`MSG_INFO`).
-    pub(crate) msg_hdrs: u64,
-    pub(crate) msg_bytes: u64,
+    totals: Totals,
+}
+
+/// The messages and text bytes in all queues of a namespace (`MSG_INFO`), kept apart from
+/// the queue tree so that a call holds its queue and the totals at once
+/// ([`NsInner::lookup_with_totals`]).
+#[derive(Default)]
+pub(crate) struct Totals {
+    msg_hdrs: u64,
+    msg_bytes: u64,
+}
+
+impl Totals {
+    /// After a message of `size` bytes entered a queue.
+    pub(crate) fn enqueue(&mut self, size: u64) {
+        self.msg_hdrs = self.msg_hdrs.saturating_add(1);
+        self.msg_bytes = self.msg_bytes.saturating_add(size);
+    }
+
+    /// After `n` messages of `bytes` bytes in all left a queue.
+    pub(crate) fn dropped(&mut self, n: u64, bytes: u64) {
+        self.msg_hdrs = self.msg_hdrs.saturating_sub(n);
+        self.msg_bytes = self.msg_bytes.saturating_sub(bytes);
+    }
 }
 
 impl Namespace {
     /// The current `msgmax` (read without the lock).
+    #[inline]
     pub(crate) fn msgmax(&self) -> u32 {
         self.msgmax.load(Relaxed)
     }
@@ -132,7 +163,7 @@ impl Namespace {
 
     /// An open file with a `MSGQ_WATCH` selection was released.
     pub(crate) fn remove_watcher(&self) {
-        self.watchers.fetch_add(-1, Relaxed);
+        self.watchers.fetch_sub(1, Relaxed);
     }
 
     /// Wakes the pollers after a change made with the lock held, if any file watches.
@@ -140,13 +171,20 @@ impl Namespace {
     /// A file counts itself before it first polls. If a change reads 0 here, the file's
     /// `poll()` took the lock after the change (had it taken it before, the lock's release
     /// and acquire would order its count before this read), so it saw the changed state.
+    #[inline(always)]
     pub(crate) fn notify_pollers(&self) {
         if self.watchers.load(Relaxed) > 0 {
-            self.poll_cv.notify_all();
+            self.wake_pollers();
         }
     }
 
+    #[cold]
+    fn wake_pollers(&self) {
+        self.poll_cv.notify_all();
+    }
+
     /// Whether this is the calling task's IPC namespace (and still in use).
+    #[inline]
     pub(crate) fn is_current(&self) -> bool {
         self.ns_id == crate::ipcns::current_id() && self.dead.load(Relaxed) == 0
     }
@@ -171,7 +209,7 @@ impl Namespace {
         Arc::pin_init(
             pin_init!(Namespace {
                 ns_id,
-                dead: Atomic::new(0),
+                dead: AtomicI32::new(0),
                 inner <- new_mutex!(
                     NsInner {
                         limits,
@@ -179,14 +217,13 @@ impl Namespace {
                         queues: RBTree::new(),
                         keys: RBTree::new(),
                         in_use: 0,
-                        msg_hdrs: 0,
-                        msg_bytes: 0,
+                        totals: Totals::default(),
                     },
                     "Namespace::inner"
                 ),
                 poll_cv <- new_poll_condvar!("Namespace::poll_cv"),
-                msgmax: Atomic::new(limits.msgmax),
-                watchers: Atomic::new(0),
+                msgmax: AtomicU32::new(limits.msgmax),
+                watchers: AtomicI32::new(0),
             }),
             GFP_KERNEL,
         )
@@ -260,7 +297,14 @@ impl NsInner {
     }
 
     /// The queue `id` names (index and sequence number), else `EINVAL`.
+    #[inline]
     pub(crate) fn lookup(&mut self, id: i32) -> Result<&mut Queue> {
+        self.lookup_with_totals(id).map(|(q, _)| q)
+    }
+
+    /// [`NsInner::lookup`], with the namespace totals beside the queue.
+    #[inline]
+    pub(crate) fn lookup_with_totals(&mut self, id: i32) -> Result<(&mut Queue, &mut Totals)> {
         if id < 0 {
             return Err(EINVAL);
         }
@@ -268,7 +312,7 @@ impl NsInner {
         if q.seq != ids::seq_of(id) {
             return Err(EINVAL);
         }
-        Ok(q)
+        Ok((q, &mut self.totals))
     }
 
     /// Removes the queue at `idx`: waiters get `EIDRM`, the id and key are freed.
@@ -281,8 +325,7 @@ impl NsInner {
             self.keys.remove(&q.perm.key);
         }
         q.kill_waiters();
-        self.msg_hdrs = self.msg_hdrs.saturating_sub(q.qnum);
-        self.msg_bytes = self.msg_bytes.saturating_sub(q.cbytes);
+        self.totals.dropped(q.qnum, q.cbytes);
         drop(q);
     }
 
@@ -291,37 +334,28 @@ impl NsInner {
         while let Some(idx) = self.queues.cursor_front().map(|c| *c.current().0) {
             self.remove(idx);
         }
-        self.msg_hdrs = 0;
-        self.msg_bytes = 0;
+        self.totals = Totals::default();
     }
 
     /// The `msginfo` of `IPC_INFO` (`msg_info == false`) or `MSG_INFO`.
     fn msginfo(&self, msg_info: bool) -> abi::MsgInfo {
         let usage = msg_info.then_some(ctl::Usage {
             queues: u64::from(self.in_use()),
-            msgs: self.msg_hdrs,
-            bytes: self.msg_bytes,
+            msgs: self.totals.msg_hdrs,
+            bytes: self.totals.msg_bytes,
         });
         ctl::msginfo(&self.limits, usage)
-    }
-
-    /// The namespace totals after a message entered a queue.
-    pub(crate) fn account_enqueue(&mut self, size: u64) {
-        self.msg_hdrs = self.msg_hdrs.saturating_add(1);
-        self.msg_bytes = self.msg_bytes.saturating_add(size);
     }
 
     /// The namespace totals after `n` messages of `bytes` bytes in all left a queue
     /// (`MSGQ_OVERWRITE`, `MSGQ_PURGE`).
     pub(crate) fn account_dropped(&mut self, n: u64, bytes: u64) {
-        self.msg_hdrs = self.msg_hdrs.saturating_sub(n);
-        self.msg_bytes = self.msg_bytes.saturating_sub(bytes);
+        self.totals.dropped(n, bytes);
     }
 
     /// The namespace totals after a message left a queue.
     pub(crate) fn account_dequeue(&mut self, size: u64) {
-        self.msg_hdrs = self.msg_hdrs.saturating_sub(1);
-        self.msg_bytes = self.msg_bytes.saturating_sub(size);
+        self.totals.dropped(1, size);
     }
 }
 

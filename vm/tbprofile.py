@@ -18,7 +18,7 @@ import sys
 
 # Loops whose instruction count depends on time, not on the work (boot-time delay
 # calibration, spinning on a contended lock, waiting for another CPU): left out, printed apart.
-WAITING = re.compile(r"^(.*calibrate.*|delay_loop|delay_tsc|__const_udelay|__udelay|"
+WAITING = re.compile(r"^(.*calibrate.*|delay_loop|delay_tsc|delay_read_timer|__const_udelay|__udelay|"
                      r"queued_spin_lock_slowpath|native_queued_spin_lock_slowpath|"
                      r"smp_call_function_many_cond|csd_lock_wait|cpu_relax)$")
 
@@ -28,7 +28,7 @@ GROUPS = [
     ("ioctl: VFS and the misc device's Rust glue",
      r"(__x64_sys_ioctl|__fget_light|fdget|MiscdeviceVTable|security_file_ioctl|do_vfs_ioctl)"),
     ("ioctl: the module's dispatch (struct copy, version, namespace check)",
-     r"(MsgqFile as kernel::miscdevice::MiscDevice>::ioctl|msgq_current_ipc_ns_id|is_current)"),
+     r"(MsgqFile as kernel::miscdevice::MiscDevice>::ioctl|msgq_main::device::ioctl|msgq_current_ipc_ns_id|is_current)"),
     ("user copies",
      r"(_copy_from_user|_copy_to_user|read_all|read_raw|write_slice|UserSlice|load_msg|store_msg|MsgBuf>::read_user|"
      r"do_msg_fill|__get_user|__put_user|__access_ok)"),
@@ -110,7 +110,7 @@ def main():
         name = os.path.basename(out).removesuffix(".out")
         tables[name] = g
         tops[name] = sorted(((v, dm[s]) for s, v in per.items()
-                             if v > 0 and not WAITING.match(s)), reverse=True)[:25]
+                             if v > 0 and not WAITING.match(s)), reverse=True)[:int(os.environ.get("TOP", "25"))]
     runs = list(tables)
     print("| guest kernel instructions per operation | " + " | ".join(runs) + " |")
     print("|---|" + "---:|" * len(runs))

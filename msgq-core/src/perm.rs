@@ -34,11 +34,13 @@ pub const WRITE: i32 = 0o222;
 pub const READ: i32 = 0o444;
 
 /// The rwx bits a `flag` asks for: its three triplets OR-ed together.
+#[inline]
 pub const fn requested(flag: i32) -> u32 {
     (((flag >> 6) | (flag >> 3) | flag) & 7) as u32
 }
 
 /// The class bits that apply to `caller` (owner, else group, else other; no fallthrough).
+#[inline]
 pub fn granted(perm: &Perm, caller: &impl Caller) -> u32 {
     let euid = caller.euid();
     let shift = if euid == perm.cuid || euid == perm.uid {
@@ -53,6 +55,7 @@ pub fn granted(perm: &Perm, caller: &impl Caller) -> u32 {
 
 /// Linux's `ipcperms`: `Err(EACCES)` when a requested bit is not granted and the caller
 /// lacks `CAP_IPC_OWNER`.
+#[inline]
 pub fn ipcperms(perm: &Perm, caller: &impl Caller, flag: i32) -> Result<(), Errno> {
     let req = requested(flag);
     if req & !granted(perm, caller) != 0 && !caller.cap_ipc_owner() {
