@@ -1,6 +1,13 @@
-//! The client layer of msgq's Valkey backend (`MSGQ_BACKEND=valkey`): a small RESP2 client
-//! for a Valkey (or Redis) server or cluster, fit to run inside any process, including
+//! msgq's Valkey backend (`MSGQ_BACKEND=valkey`, docs/cluster.md): [`Valkey`], one
+//! namespace of System V message queues kept on a Valkey (or Redis 7+) server or cluster
+//! with Linux's semantics, and [`raw`], its four calls with C's shapes. Under it, a small
+//! RESP2 client for a server or a cluster, fit to run inside any process, including
 //! unmodified C programs under the `LD_PRELOAD` shim.
+//!
+//! The backend keeps each queue's keys in one hash slot and runs every step that reads or
+//! changes a queue as a function of the library `functions/msgq.lua` (loaded lazily on each
+//! node), so each step is atomic on the shard that holds the queue; the registry (keys, ids,
+//! limits) is decided in the client with msgq-core's rules and applied by compare-and-set.
 //!
 //! # Layers
 //!
@@ -66,12 +73,21 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod backend;
 pub mod cluster;
 pub mod conn;
+mod keys;
+mod link;
+pub mod raw;
+mod registry;
+mod reply;
 pub mod resp;
 #[doc(hidden)]
 pub mod testing;
 pub mod url;
+mod wait;
+
+pub use backend::Valkey;
 
 pub use cluster::{key_slot, Client, Options};
 pub use conn::{Conn, ConnConfig};

@@ -17,6 +17,8 @@ pub enum Kind {
     Engine,
     /// The kernel module through `/dev/msgq` (see [`Kmod`]).
     Kmod,
+    /// A namespace on a Valkey server (see [`ValkeyNs`]).
+    Valkey,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Native => "native",
             Kind::Engine => "engine",
             Kind::Kmod => "kmod",
+            Kind::Valkey => "valkey",
         }
     }
 }
@@ -238,6 +241,10 @@ pub fn from_worker_args(kind: &str, path: &str) -> Result<Box<dyn Backend>, Stri
         "native" => Ok(Box::new(Native)),
         "engine" => Ok(Box::new(Engine::open(Path::new(path))?)),
         "kmod" => Ok(Box::new(Kmod::open()?)),
+        "valkey" => {
+            let (url, ns) = path.split_once(' ').ok_or("valkey: URL and namespace")?;
+            Ok(Box::new(ValkeyNs::open(url, ns)?))
+        }
         other => Err(format!("unknown backend {other}")),
     }
 }
@@ -313,5 +320,76 @@ impl Backend for Kmod {
     }
     fn worker_args(&self) -> Vec<String> {
         vec!["kmod".into(), "-".into()]
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The Valkey backend (msgq-valkey): one namespace per case on the server named by
+// `MSGQ_TEST_VALKEY_URL` (the conformance program starts one when it is unset).
+
+/// A namespace of the Valkey backend.
+pub struct ValkeyNs {
+    v: msgq_valkey::Valkey,
+    url: String,
+    ns: String,
+}
+
+impl ValkeyNs {
+    /// Opens namespace `ns` on the server at `url`.
+    pub fn open(url: &str, ns: &str) -> Result<ValkeyNs, String> {
+        let v = msgq_valkey::Valkey::open(url, ns).map_err(|e| format!("{url}: {e}"))?;
+        Ok(ValkeyNs {
+            v,
+            url: url.to_owned(),
+            ns: ns.to_owned(),
+        })
+    }
+}
+
+// `msgq_valkey::raw` turns a bad pointer into EFAULT itself; a good one must be the caller's
+// to lend, which is this trait's own `# Safety` contract, passed on unchanged.
+impl Backend for ValkeyNs {
+    fn kind(&self) -> Kind {
+        Kind::Valkey
+    }
+    fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
+        msgq_valkey::raw::msgget(&self.v, key, msgflg)
+    }
+    unsafe fn msgsnd(
+        &self,
+        msqid: i32,
+        msgp: *const c_void,
+        msgsz: usize,
+        msgflg: i32,
+    ) -> Result<(), Errno> {
+        // SAFETY: `msgp` is the caller's, under `Backend::msgsnd`'s contract (the same).
+        unsafe { msgq_valkey::raw::msgsnd(&self.v, msqid, msgp, msgsz, msgflg) }
+    }
+    unsafe fn msgrcv(
+        &self,
+        msqid: i32,
+        msgp: *mut c_void,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+    ) -> Result<usize, Errno> {
+        // SAFETY: `msgp` is the caller's, under `Backend::msgrcv`'s contract (the same).
+        unsafe { msgq_valkey::raw::msgrcv(&self.v, msqid, msgp, msgsz, msgtyp, msgflg) }
+    }
+    unsafe fn msgctl(&self, msqid: i32, cmd: i32, buf: *mut c_void) -> Result<i32, Errno> {
+        // SAFETY: `buf` is the caller's, under `Backend::msgctl`'s contract.
+        unsafe { msgq_valkey::raw::msgctl(&self.v, msqid, cmd, buf) }
+    }
+    fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
+        self.v.sysctl(which)
+    }
+    fn set_sysctl(&self, which: Sysctl, value: i64) -> Result<(), Errno> {
+        self.v.set_sysctl(which, value)
+    }
+    fn proc_msg(&self) -> Result<String, Errno> {
+        self.v.proc_msg()
+    }
+    fn worker_args(&self) -> Vec<String> {
+        vec!["valkey".into(), format!("{} {}", self.url, self.ns)]
     }
 }

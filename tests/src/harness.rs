@@ -22,6 +22,9 @@ pub struct Case {
     /// What could not be run here (reported next to the verdict).
     pub note: Option<&'static str>,
     pub divergence: Option<Divergence>,
+    /// Where the Valkey backend differs from the kernel and the engine does not (else the
+    /// engine's divergence, a userspace limit both share, applies to it too).
+    pub valkey_divergence: Option<Divergence>,
     pub timeout: Duration,
 }
 
@@ -45,7 +48,7 @@ struct Running {
 
 fn start(case: &Case, kind: Kind, seq: usize) -> Running {
     let dir = match kind {
-        Kind::Native | Kind::Kmod => None,
+        Kind::Native | Kind::Kmod | Kind::Valkey => None,
         Kind::Engine => {
             let d =
                 std::env::temp_dir().join(format!("msgq-conformance-{}-{}", procs::getpid(), seq));
@@ -85,6 +88,17 @@ fn start(case: &Case, kind: Kind, seq: usize) -> Running {
                     return;
                 }
             },
+            Kind::Valkey => {
+                let url = std::env::var("MSGQ_TEST_VALKEY_URL").unwrap_or_default();
+                let ns = format!("c{}x{}", procs::getpid(), seq);
+                match crate::backend::ValkeyNs::open(&url, &ns) {
+                    Ok(v) => Box::new(v),
+                    Err(e) => {
+                        procs::write_fd(w, &trace::error_line(&e));
+                        return;
+                    }
+                }
+            }
             Kind::Engine => match Engine::create(store.as_ref().unwrap()) {
                 Ok(e) => Box::new(e),
                 Err(e) => {
@@ -293,10 +307,10 @@ pub fn judge(case: &Case, kinds: &[Kind], traces: &[Trace]) -> Verdict {
     }
     let (n, e) = (&traces[0], &traces[1]);
     // The declared divergences are the engine's: the module must match the kernel exactly.
-    let divergence = if kinds[1] == Kind::Kmod {
-        &None
-    } else {
-        &case.divergence
+    let divergence = match kinds[1] {
+        Kind::Kmod => &None,
+        Kind::Valkey if case.valkey_divergence.is_some() => &case.valkey_divergence,
+        _ => &case.divergence,
     };
     if let Some(err) = &n.error {
         return Verdict::Fail(format!("native run failed: {err}\n{}", show_pair(n, e)));
@@ -350,6 +364,7 @@ impl Case {
             run,
             note: None,
             divergence: None,
+            valkey_divergence: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -365,6 +380,20 @@ impl Case {
         engine: &'static [(&'static str, &'static str)],
     ) -> Case {
         self.divergence = Some(Divergence { reason, engine });
+        self
+    }
+
+    /// A known difference of the Valkey backend only (docs/cluster.md says why): the listed
+    /// steps must have exactly these values on it, so that a fix shows.
+    pub fn diverge_valkey(
+        mut self,
+        reason: &'static str,
+        valkey: &'static [(&'static str, &'static str)],
+    ) -> Case {
+        self.valkey_divergence = Some(Divergence {
+            reason,
+            engine: valkey,
+        });
         self
     }
 }

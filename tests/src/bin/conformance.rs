@@ -1,4 +1,4 @@
-//! `conformance [--backend native|engine|both|kmod] [--list] [--timeout-scale N] [FILTER…]`:
+//! `conformance [--backend native|engine|both|kmod|valkey] [--list] [--timeout-scale N] [FILTER…]`:
 //! runs the differential conformance suite (FILTER: substrings of case names; a case runs if
 //! any matches). `--timeout-scale N` multiplies every case's timeout (slow guests).
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: conformance [--backend native|engine|both|kmod] [--list] [-v] \
+        "usage: conformance [--backend native|engine|both|kmod|valkey] [--list] [-v] \
          [--timeout-scale N] [FILTER...]"
     );
     ExitCode::from(2)
@@ -38,6 +38,9 @@ fn main() -> ExitCode {
                 // The kernel module against the kernel (run as root: each case empties the
                 // module's namespace with MSGQ_RESET).
                 Some("kmod") => kinds = vec![Kind::Native, Kind::Kmod],
+                // The Valkey backend against the kernel, on the server at
+                // $MSGQ_TEST_VALKEY_URL, or on one started here.
+                Some("valkey") => kinds = vec![Kind::Native, Kind::Valkey],
                 _ => return usage(),
             },
             "--timeout-scale" => match it.next().and_then(|n| n.parse::<u32>().ok()) {
@@ -52,6 +55,23 @@ fn main() -> ExitCode {
     if kinds.contains(&Kind::Kmod) {
         drop_cap_sys_resource();
     }
+    // Kept until the suite ends: the server stops when dropped.
+    let _server = if kinds.contains(&Kind::Valkey)
+        && std::env::var_os("MSGQ_TEST_VALKEY_URL").is_none()
+    {
+        match msgq_valkey::testing::Server::start() {
+            Ok(s) => {
+                std::env::set_var("MSGQ_TEST_VALKEY_URL", s.url());
+                Some(s)
+            }
+            Err(e) => {
+                eprintln!("conformance: cannot start a Valkey server: {e} (tests/valkey/deps.sh)");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let all = cases::all();
     let selected: Vec<_> = all
         .iter()

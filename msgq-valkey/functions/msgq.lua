@@ -1,0 +1,487 @@
+#!lua name=msgq
+-- msgq's Valkey Functions library: the steps of System V message queue calls that must
+-- read and change a queue atomically (docs/cluster.md). Every rule that needs no queue state
+-- runs in the client, from msgq-core; what is here mirrors msgq-core where it must (named
+-- below), and the conformance suite keeps the two equal.
+--
+-- Conventions. KEYS[1] is the queue's hash `{msgq:NS:I}:q` (every other key of the queue
+-- shares its hash tag, so its slot) or the registry's `{msgq:NS}:reg`. Types are 19-digit
+-- zero-padded decimal strings (Lua numbers are doubles: a 64-bit mtype would lose digits),
+-- which compare as the numbers do. Results are arrays whose first element is 0 (done), a
+-- negative errno, or a word ('WAIT', 'RETRY').
+--
+-- A waiter (a blocked call) is a hash `P:w:W` plus an entry in `P:rw` (receivers) or `P:sw`
+-- (senders), scored by arrival, and in `P:leases`, scored by its lease's end. Outcomes are
+-- pushed to its wake-up list `P:k:W`: 'M<arrival>|<type>|<text>' (a message), 'E<errno>',
+-- 'A' (look again). The client moves them to `P:f:W` with BLMOVE and settles.
+
+local LEASE_MS = 10000
+local EIDRM, EINVAL, EACCES, EAGAIN, ENOMSG, E2BIG = 43, 22, 13, 11, 42, 7
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function prefix(qkey)
+  return string.sub(qkey, 1, #qkey - 2)
+end
+
+-- msgq-core perm::ipcperms. `cred` is "euid,caps,g1,g2,...": caps bit 1 CAP_IPC_OWNER.
+local function parse_cred(s)
+  local c = { groups = {} }
+  local i = 0
+  for part in string.gmatch(s, '[^,]+') do
+    i = i + 1
+    if i == 1 then c.euid = part
+    elseif i == 2 then c.caps = tonumber(part)
+    else c.groups[part] = true end
+  end
+  return c
+end
+
+local function ipcperms(q, cred, flag)
+  local req = bit.band(bit.bor(bit.rshift(flag, 6), bit.rshift(flag, 3), flag), 7)
+  local mode = tonumber(q.mode)
+  local shift = 0
+  if cred.euid == q.cuid or cred.euid == q.uid then shift = 6
+  elseif cred.groups[q.cgid] or cred.groups[q.gid] then shift = 3 end
+  local granted = bit.band(bit.rshift(mode, shift), 7)
+  if bit.band(req, bit.bnot(granted)) ~= 0 and bit.band(cred.caps, 1) == 0 then
+    return false
+  end
+  return true
+end
+
+local function load_queue(qkey)
+  local flat = redis.call('HGETALL', qkey)
+  if #flat == 0 then return nil end
+  local q = {}
+  for i = 1, #flat, 2 do q[flat[i]] = flat[i + 1] end
+  return q
+end
+
+-- msgq-core limits::fits: the message count is compared with the byte limit too.
+local function fits(q, size)
+  local qbytes = tonumber(q.qbytes)
+  return size + tonumber(q.cbytes) <= qbytes and tonumber(q.qnum) + 1 <= qbytes
+end
+
+-- msgq-core select::Mode::accepts. kind: 0 any, 1 equal, 2 not equal, 3 less or equal.
+local function accepts(kind, t, mtype)
+  if kind == 0 then return true
+  elseif kind == 1 then return mtype == t
+  elseif kind == 2 then return mtype ~= t
+  elseif kind == 3 then return mtype <= t end
+  return false
+end
+
+local function split_msg(v)
+  local a = string.find(v, '|', 2, true)
+  local b = string.find(v, '|', a + 1, true)
+  return string.sub(v, 2, a - 1), string.sub(v, a + 1, b - 1), string.sub(v, b + 1)
+end
+
+local function forget_waiter(p, wid)
+  redis.call('DEL', p .. ':w:' .. wid, p .. ':k:' .. wid, p .. ':f:' .. wid)
+  redis.call('ZREM', p .. ':rw', wid)
+  redis.call('ZREM', p .. ':sw', wid)
+  redis.call('ZREM', p .. ':leases', wid)
+end
+
+-- Puts a message into the queue at its arrival number (no fit test: the caller made room,
+-- or gives back a message that was counted out).
+local function enqueue(p, qkey, arrival, mtype, text)
+  redis.call('ZADD', p .. ':order', arrival, arrival)
+  redis.call('HSET', p .. ':m', arrival, mtype .. '|' .. text)
+  redis.call('ZADD', p .. ':t:' .. mtype, arrival, arrival)
+  redis.call('ZADD', p .. ':types', 0, mtype)
+  redis.call('HINCRBY', qkey, 'cbytes', #text)
+  redis.call('HINCRBY', qkey, 'qnum', 1)
+end
+
+local function unlink_msg(p, qkey, arrival, mtype, size)
+  redis.call('ZREM', p .. ':order', arrival)
+  redis.call('HDEL', p .. ':m', arrival)
+  local tk = p .. ':t:' .. mtype
+  redis.call('ZREM', tk, arrival)
+  if redis.call('ZCARD', tk) == 0 then redis.call('ZREM', p .. ':types', mtype) end
+  redis.call('HINCRBY', qkey, 'cbytes', -size)
+  redis.call('HINCRBY', qkey, 'qnum', -1)
+end
+
+-- pipelined_send: the oldest matching blocked receiver gets the message; a matching one
+-- whose buffer is too small gets E2BIG and the walk goes on. Returns true if handed over.
+local function hand_off(p, qkey, arrival, mtype, text, now)
+  local rs = redis.call('ZRANGE', p .. ':rw', 0, -1)
+  for _, wid in ipairs(rs) do
+    local wk = p .. ':w:' .. wid
+    local w = redis.call('HMGET', wk, 'kind', 'type', 'maxsize', 'tid')
+    if w[1] and accepts(tonumber(w[1]), w[2], mtype) then
+      redis.call('ZREM', p .. ':rw', wid)
+      if tonumber(w[3]) < #text then
+        redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. E2BIG)
+      else
+        redis.call('RPUSH', p .. ':k:' .. wid, 'M' .. arrival .. '|' .. mtype .. '|' .. text)
+        redis.call('HSET', wk, 'state', 'h')
+        redis.call('HSET', qkey, 'lrpid', w[4], 'rtime', math.floor(now / 1000))
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- ss_wakeup without kill: each blocked sender whose message fits now is told to look again
+-- (and leaves the list: it re-queues at the tail if it still does not fit); one that does
+-- not fit moves to the tail. Each sender is visited once.
+local function wake_senders(p, qkey)
+  local ss = redis.call('ZRANGE', p .. ':sw', 0, -1)
+  if #ss == 0 then return end
+  local q = load_queue(qkey)
+  for _, wid in ipairs(ss) do
+    local size = tonumber(redis.call('HGET', p .. ':w:' .. wid, 'msgsz') or 0)
+    if fits(q, size) then
+      redis.call('ZREM', p .. ':sw', wid)
+      redis.call('RPUSH', p .. ':k:' .. wid, 'A')
+    else
+      redis.call('ZADD', p .. ':sw', redis.call('HINCRBY', qkey, 'wseq', 1), wid)
+    end
+  end
+end
+
+-- A message handed to a waiter that will never take it goes back: offered again to the
+-- blocked receivers, else queued at its own arrival number (its old place).
+local function give_back(p, qkey, v, now)
+  local arrival, mtype, text = split_msg(v)
+  if not hand_off(p, qkey, arrival, mtype, text, now) then
+    enqueue(p, qkey, arrival, mtype, text)
+  end
+end
+
+-- Waiters whose lease lapsed (their client died or lost the server): their outcomes are
+-- given back or dropped, their records removed.
+local function reap(p, qkey, now)
+  local dead = redis.call('ZRANGEBYSCORE', p .. ':leases', '-inf', now)
+  for _, wid in ipairs(dead) do
+    for _, list in ipairs({ p .. ':f:' .. wid, p .. ':k:' .. wid }) do
+      for _, v in ipairs(redis.call('LRANGE', list, 0, -1)) do
+        if string.sub(v, 1, 1) == 'M' then give_back(p, qkey, v, now) end
+      end
+    end
+    forget_waiter(p, wid)
+  end
+end
+
+local function check_id(q, id)
+  return q ~= nil and q.id == id
+end
+
+local function new_waiter(p, qkey, list, fields, now)
+  local wid = tostring(redis.call('HINCRBY', qkey, 'wseq', 1))
+  local wk = p .. ':w:' .. wid
+  redis.call('HSET', wk, unpack(fields))
+  redis.call('ZADD', p .. list, tonumber(wid), wid)
+  redis.call('ZADD', p .. ':leases', now + LEASE_MS, wid)
+  return wid
+end
+
+-- msgq_create(qkey; id, key, mode, uid, gid, qbytes): the queue of a reserved id.
+local function create(keys, args)
+  local qkey = keys[1]
+  if redis.call('EXISTS', qkey) == 1 then return { -17 } end
+  local now = now_ms()
+  redis.call('HSET', qkey, 'id', args[1], 'key', args[2], 'mode', args[3],
+    'uid', args[4], 'gid', args[5], 'cuid', args[4], 'cgid', args[5], 'qbytes', args[6],
+    'cbytes', 0, 'qnum', 0, 'lspid', 0, 'lrpid', 0, 'stime', 0, 'rtime', 0,
+    'ctime', math.floor(now / 1000), 'next', 1, 'front', 0, 'wseq', 0)
+  return { 0 }
+end
+
+-- msgq_open(qkey; id, cred, flag): msgget on an existing queue (permission only).
+local function open(keys, args)
+  local q = load_queue(keys[1])
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if not ipcperms(q, parse_cred(args[2]), tonumber(args[3])) then return { -EACCES } end
+  return { 0 }
+end
+
+-- msgq_snd(qkey; id, cred, mtype, text, nowait, pid, urgent)
+local function snd(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local now = now_ms()
+  reap(p, qkey, now)
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if not ipcperms(q, parse_cred(args[2]), 146) then return { -EACCES } end
+  local mtype, text = args[3], args[4]
+  if not fits(q, #text) then
+    if args[5] == '1' then return { -EAGAIN } end
+    local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text, 'state', 'w' }, now)
+    return { 'WAIT', wid }
+  end
+  redis.call('HSET', qkey, 'lspid', args[6], 'stime', math.floor(now / 1000))
+  local arrival
+  if args[7] == '1' then
+    arrival = redis.call('HINCRBY', qkey, 'front', -1)
+  else
+    arrival = redis.call('HINCRBY', qkey, 'next', 1) - 1
+  end
+  if not hand_off(p, qkey, arrival, mtype, text, now) then
+    enqueue(p, qkey, arrival, mtype, text)
+  end
+  return { 0 }
+end
+
+-- The arrival number of the message `kind`/`t` selects (Linux's find_msg), or nil.
+local function find(p, kind, t)
+  if kind == 0 then
+    return redis.call('ZRANGE', p .. ':order', 0, 0)[1]
+  elseif kind == 1 then
+    return redis.call('ZRANGE', p .. ':t:' .. t, 0, 0)[1]
+  elseif kind == 3 then
+    local ty = redis.call('ZRANGEBYLEX', p .. ':types', '-', '[' .. t, 'LIMIT', 0, 1)[1]
+    if ty == nil then return nil end
+    return redis.call('ZRANGE', p .. ':t:' .. ty, 0, 0)[1]
+  elseif kind == 2 then
+    -- The first message not of type t: walk the queue (Linux walks its list too).
+    local from = 0
+    while true do
+      local batch = redis.call('ZRANGE', p .. ':order', from, from + 63)
+      if #batch == 0 then return nil end
+      for _, a in ipairs(batch) do
+        local v = redis.call('HGET', p .. ':m', a)
+        if string.sub(v, 1, 19) ~= t then return a end
+      end
+      from = from + 64
+    end
+  elseif kind == 4 then
+    local n = tonumber(t)
+    if n < 0 then return nil end
+    return redis.call('ZRANGE', p .. ':order', n, n)[1]
+  end
+  return nil
+end
+
+-- msgq_rcv(qkey; id, cred, kind, type, msgsz, noerror, nowait, pid, tid, msgmax)
+-- kind 4 is MSG_COPY (type = position; msgmax: the current limit, for copy_fits).
+local function rcv(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local now = now_ms()
+  reap(p, qkey, now)
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if not ipcperms(q, parse_cred(args[2]), 292) then return { -EACCES } end
+  local kind, t = tonumber(args[3]), args[4]
+  local msgsz = tonumber(args[5])
+  local a = find(p, kind, t)
+  if a ~= nil then
+    local v = redis.call('HGET', p .. ':m', a)
+    local mtype, text = string.sub(v, 1, 19), string.sub(v, 21)
+    -- msgq-core checks::receive_len and copy_fits
+    if msgsz < #text and args[6] ~= '1' then return { -E2BIG } end
+    if kind == 4 then
+      local cap = math.min(msgsz, tonumber(args[10]))
+      if #text > cap then return { -EINVAL } end
+      return { 0, mtype, text }
+    end
+    unlink_msg(p, qkey, a, mtype, #text)
+    redis.call('HSET', qkey, 'rtime', math.floor(now / 1000), 'lrpid', args[8])
+    wake_senders(p, qkey)
+    return { 0, mtype, text }
+  end
+  if args[7] == '1' then return { -ENOMSG } end
+  local maxsize = msgsz
+  if args[6] == '1' then maxsize = 2147483647 end
+  local wid = new_waiter(p, qkey, ':rw',
+    { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9], 'state', 'w' }, now)
+  return { 'WAIT', wid }
+end
+
+-- msgq_settle(qkey; wid, how): after a wait. how: 'ack' (an outcome was moved to the
+-- in-flight list), 'renew' (the wait timed out: keep waiting), 'cancel' (a signal or the
+-- caller's deadline). A message among the outcomes always wins; then an error; then 'A'.
+-- Returns {0, 'M', type, text} / {0, 'E', errno} / {0, 'A'} / {0, 'W'} (still waiting) /
+-- {0, 'N'} (nothing: cancelled) / {0, 'G'} (the waiter is gone: look again).
+local function settle(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local wid, how = args[1], args[2]
+  local now = now_ms()
+  if redis.call('EXISTS', p .. ':w:' .. wid) == 0 then
+    -- Reaped, or its queue removed: any outcome left is still in the lists.
+    local out = redis.call('LRANGE', p .. ':f:' .. wid, 0, -1)
+    for _, v in ipairs(redis.call('LRANGE', p .. ':k:' .. wid, 0, -1)) do out[#out + 1] = v end
+    redis.call('DEL', p .. ':k:' .. wid, p .. ':f:' .. wid)
+    local best = nil
+    for _, v in ipairs(out) do
+      local c = string.sub(v, 1, 1)
+      if c == 'M' then best = v; break end
+      if c == 'E' and best == nil then best = v end
+    end
+    if best == nil then return { 0, 'G' } end
+    if string.sub(best, 1, 1) == 'M' then
+      local _, mtype, text = split_msg(best)
+      return { 0, 'M', mtype, text }
+    end
+    return { 0, 'E', tonumber(string.sub(best, 2)) }
+  end
+  local out = redis.call('LRANGE', p .. ':f:' .. wid, 0, -1)
+  for _, v in ipairs(redis.call('LRANGE', p .. ':k:' .. wid, 0, -1)) do out[#out + 1] = v end
+  local msg, err, again = nil, nil, false
+  for _, v in ipairs(out) do
+    local c = string.sub(v, 1, 1)
+    if c == 'M' and msg == nil then msg = v
+    elseif c == 'E' and err == nil then err = v
+    elseif c == 'A' then again = true end
+  end
+  if msg == nil and err == nil and not again and how == 'renew' then
+    redis.call('ZADD', p .. ':leases', now + LEASE_MS, wid)
+    return { 0, 'W' }
+  end
+  forget_waiter(p, wid)
+  if msg ~= nil then
+    local _, mtype, text = split_msg(msg)
+    return { 0, 'M', mtype, text }
+  end
+  if err ~= nil then return { 0, 'E', tonumber(string.sub(err, 2)) } end
+  if again then return { 0, 'A' } end
+  return { 0, 'N' }
+end
+
+-- msgq_stat(qkey; id or '', cred, need_read): the queue's fields (after reaping).
+local function stat(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  reap(p, qkey, now_ms())
+  local q = load_queue(qkey)
+  if q == nil or (args[1] ~= '' and q.id ~= args[1]) then return { -EINVAL } end
+  if args[3] == '1' and not ipcperms(q, parse_cred(args[2]), 292) then return { -EACCES } end
+  return { 0, q.id, q.key, q.uid, q.gid, q.cuid, q.cgid, q.mode, q.stime, q.rtime, q.ctime,
+    q.cbytes, q.qnum, q.qbytes, q.lspid, q.lrpid }
+end
+
+-- msgq_set(qkey; id, uid0, cuid0, uid, gid, mode, qbytes): IPC_SET as the client decided
+-- (msgq-core ctl::ipc_set) from a stat that saw owner uid0 and creator cuid0: applied only
+-- if those are unchanged (else RETRY). Blocked receivers look again, senders that fit too.
+local function set(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if q.uid ~= args[2] or q.cuid ~= args[3] then return { 'RETRY' } end
+  redis.call('HSET', qkey, 'uid', args[4], 'gid', args[5], 'mode', args[6],
+    'qbytes', args[7], 'ctime', math.floor(now_ms() / 1000))
+  for _, wid in ipairs(redis.call('ZRANGE', p .. ':rw', 0, -1)) do
+    redis.call('RPUSH', p .. ':k:' .. wid, 'A')
+  end
+  wake_senders(p, qkey)
+  return { 0 }
+end
+
+-- msgq_rmid(qkey; id, uid0, cuid0): IPC_RMID as the client decided (may_control) from a
+-- stat that saw uid0/cuid0. Every waiter gets EIDRM; the wake-up lists outlive the queue
+-- for a while, so blocked clients still find their outcome.
+local function rmid(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if q.uid ~= args[2] or q.cuid ~= args[3] then return { 'RETRY' } end
+  local ws = redis.call('ZRANGE', p .. ':leases', 0, -1)
+  for _, wid in ipairs(ws) do
+    local k = p .. ':k:' .. wid
+    redis.call('RPUSH', k, 'E' .. EIDRM)
+    redis.call('PEXPIRE', k, 3 * LEASE_MS)
+    redis.call('PEXPIRE', p .. ':f:' .. wid, 3 * LEASE_MS)
+    redis.call('DEL', p .. ':w:' .. wid)
+  end
+  for _, ty in ipairs(redis.call('ZRANGE', p .. ':types', 0, -1)) do
+    redis.call('DEL', p .. ':t:' .. ty)
+  end
+  redis.call('DEL', qkey, p .. ':order', p .. ':m', p .. ':types', p .. ':rw', p .. ':sw',
+    p .. ':leases')
+  return { 0, tonumber(q.qnum), tonumber(q.cbytes) }
+end
+
+-- msgq_exists(qkey; id): 1 if the queue of that id exists.
+local function exists(keys, args)
+  local q = load_queue(keys[1])
+  if check_id(q, args[1]) then return 1 end
+  return 0
+end
+
+-- The registry: `{msgq:NS}:reg` holds `ver` and the limits, `...:ids` index -> id,
+-- `...:keys` key -> id, `...:pending` id -> deadline. The client reads a snapshot, decides
+-- with msgq-core (msgget's order, msgmni, id allocation) and applies its changes only if the
+-- version is unchanged.
+
+-- msgq_reg_snapshot(reg): {ver, limits (flat), alloc (flat), ids (flat), keys (flat),
+-- pending (flat), now}
+local function reg_snapshot(keys, args)
+  local r = keys[1]
+  return { tonumber(redis.call('HGET', r, 'ver') or 0), redis.call('HGETALL', r),
+    redis.call('HGETALL', r .. ':alloc'), redis.call('HGETALL', r .. ':ids'),
+    redis.call('HGETALL', r .. ':keys'), redis.call('HGETALL', r .. ':pending'), now_ms() }
+end
+
+-- msgq_reg_lookup(reg; key): {ver, id or false, pending deadline or false, now}
+local function reg_lookup(keys, args)
+  local r = keys[1]
+  local id = redis.call('HGET', r .. ':keys', args[1])
+  local pend = false
+  if id then pend = redis.call('HGET', r .. ':pending', id) or false end
+  return { tonumber(redis.call('HGET', r, 'ver') or 0), id or false, pend, now_ms() }
+end
+
+-- msgq_reg_apply(reg; ver, op, field, value, ...): if the version is `ver`, applies each
+-- op ('hset' suffix field value / 'hdel' suffix field; suffix '' is the registry hash,
+-- else ':ids', ':keys', ':pending', ':alloc'), bumps the version and returns {0, newver};
+-- else {'RETRY'}. A pending deadline given as '+N' is now + N ms.
+local function reg_apply(keys, args)
+  local r = keys[1]
+  local ver = tonumber(redis.call('HGET', r, 'ver') or 0)
+  if tonumber(args[1]) ~= ver then return { 'RETRY' } end
+  local now = now_ms()
+  local i = 2
+  while i <= #args do
+    local op, suffix = args[i], args[i + 1]
+    if op == 'hset' then
+      local v = args[i + 3]
+      if string.sub(v, 1, 1) == '+' then v = tostring(now + tonumber(string.sub(v, 2))) end
+      redis.call('HSET', r .. suffix, args[i + 2], v)
+      i = i + 4
+    elseif op == 'hdel' then
+      redis.call('HDEL', r .. suffix, args[i + 2])
+      i = i + 3
+    else
+      return redis.error_reply('msgq: bad registry op ' .. tostring(op))
+    end
+  end
+  redis.call('HSET', r, 'ver', ver + 1)
+  return { 0, ver + 1 }
+end
+
+-- msgq_set_field(qkey; id, field, value): the queue's copy of a namespace limit.
+local function set_field(keys, args)
+  local q = load_queue(keys[1])
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  redis.call('HSET', keys[1], args[2], args[3])
+  return { 0 }
+end
+
+redis.register_function('msgq_create', create)
+redis.register_function('msgq_open', open)
+redis.register_function('msgq_snd', snd)
+redis.register_function('msgq_rcv', rcv)
+redis.register_function('msgq_settle', settle)
+redis.register_function('msgq_stat', stat)
+redis.register_function('msgq_set', set)
+redis.register_function('msgq_rmid', rmid)
+redis.register_function('msgq_exists', exists)
+redis.register_function('msgq_set_field', set_field)
+redis.register_function('msgq_reg_snapshot', reg_snapshot)
+redis.register_function('msgq_reg_lookup', reg_lookup)
+redis.register_function('msgq_reg_apply', reg_apply)

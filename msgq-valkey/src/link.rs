@@ -1,0 +1,111 @@
+//! The backend's link to the server: the [`Client`] (behind a lock, shared by the calling
+//! threads) for library calls, and a small pool of blocking connections for waits, so that
+//! a blocked call holds no lock and other threads' calls go on.
+
+use crate::cluster::{Client, Options};
+use crate::conn::Conn;
+use crate::resp::Value;
+use crate::url::Url;
+use crate::Error;
+use msgq_core::Errno;
+use msgq_user::interrupt::Since;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The functions library, loaded lazily on each node that lacks it.
+pub(crate) const LIBRARY: &[u8] = include_bytes!("../functions/msgq.lua");
+
+/// Idle blocking connections kept for the next wait.
+const POOL: usize = 8;
+
+/// How long past a `BLMOVE`'s own timeout the client waits for its reply.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// How a blocking wait failed.
+#[derive(Debug)]
+pub(crate) enum Blocked {
+    /// A signal handler ran (the connection was dropped: the server abandoned the wait).
+    Interrupted,
+    /// The server could not be reached or answered nonsense.
+    Failed(Errno),
+}
+
+pub(crate) fn errno(e: &Error) -> Errno {
+    Errno(e.errno())
+}
+
+/// The link of one [`crate::Valkey`].
+pub(crate) struct Link {
+    client: Mutex<Client>,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl Link {
+    /// Connects to the server or cluster `url` names.
+    pub(crate) fn open(url: &str) -> Result<Link, Errno> {
+        let u = Url::parse(url).map_err(|e| errno(&e))?;
+        let mut o = Options::from_url(&u);
+        o.library = Some(LIBRARY.to_vec());
+        let client = Client::with_options(&u.seeds, o).map_err(|e| errno(&e))?;
+        Ok(Link {
+            client: Mutex::new(client),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `FCALL func 1 key args...` on the node that holds `key`.
+    pub(crate) fn fcall(&self, func: &str, key: &[u8], args: &[&[u8]]) -> Result<Value, Errno> {
+        let mut c = self.client.lock().map_err(|_| Errno::EIO)?;
+        c.fcall(func.as_bytes(), &[key], args)
+            .map_err(|e| errno(&e))
+    }
+
+    /// A blocking connection to the node that holds `key` (an idle one of this process if
+    /// there is one).
+    fn blocking_conn(&self, key: &[u8]) -> Result<Conn, Errno> {
+        let mut c = self.client.lock().map_err(|_| Errno::EIO)?;
+        let ep = c.node_for_key(key);
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        if let (Some(ep), Ok(mut idle)) = (ep, self.idle.lock()) {
+            idle.retain(|k| k.pid() == me);
+            if let Some(i) = idle.iter().position(|k| k.endpoint() == &ep) {
+                return Ok(idle.swap_remove(i));
+            }
+        }
+        c.dedicated_conn(key).map_err(|e| errno(&e))
+    }
+
+    /// `BLMOVE from to LEFT RIGHT timeout`: `Ok(true)` if an element moved, `Ok(false)` if
+    /// the server's timeout passed. A signal handler that ran since `since`, or runs during
+    /// the wait, ends it with [`Blocked::Interrupted`].
+    pub(crate) fn blmove(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        timeout: Duration,
+        since: &Since,
+    ) -> Result<bool, Blocked> {
+        let mut conn = self.blocking_conn(from).map_err(Blocked::Failed)?;
+        if since.fired() {
+            return Err(Blocked::Interrupted);
+        }
+        let secs = format!("{:.3}", timeout.as_secs_f64().max(0.001));
+        let r = conn.call_blocking(
+            &[b"BLMOVE", from, to, b"LEFT", b"RIGHT", secs.as_bytes()],
+            Some(Instant::now() + timeout + GRACE),
+        );
+        let moved = match r {
+            Ok(Value::Nil) => false,
+            Ok(_) => true,
+            Err(Error::Interrupted) => return Err(Blocked::Interrupted),
+            Err(e) => return Err(Blocked::Failed(errno(&e))),
+        };
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < POOL {
+                idle.push(conn);
+            }
+        }
+        Ok(moved)
+    }
+}

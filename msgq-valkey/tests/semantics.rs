@@ -1,0 +1,95 @@
+//! The backend's System V semantics against a real server (started by the test, loopback).
+//! The conformance suite compares it with the kernel case by case; these check what it
+//! cannot see: blocking hand-off between clients, leases, EINTR, EIDRM.
+
+use msgq_core::abi::{IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_PRIVATE, MSG_EXCEPT, MSG_NOERROR};
+use msgq_core::Errno;
+use msgq_valkey::testing::Server;
+use msgq_valkey::Valkey;
+use std::time::{Duration, Instant};
+
+fn ns() -> String {
+    format!("t{}", std::process::id())
+}
+
+#[test]
+fn send_receive_by_type_and_errors() {
+    let srv = Server::start().expect("valkey server (tests/valkey/deps.sh)");
+    let v = Valkey::open(&srv.url(), &ns()).unwrap();
+    let id = v.msgget(0x51, IPC_CREAT | 0o600).unwrap();
+    assert_eq!(v.msgget(0x51, 0).unwrap(), id);
+    assert_eq!(v.msgget(0x51, IPC_CREAT | IPC_EXCL), Err(Errno::EEXIST));
+    assert_eq!(v.msgget(0x52, 0), Err(Errno::ENOENT));
+    for (t, s) in [
+        (5, "five"),
+        (3, "three"),
+        (7, "seven"),
+        (3, "three-b"),
+        (1, "one"),
+    ] {
+        v.send(id, t, s.as_bytes(), 0, None, false).unwrap();
+    }
+    let r = |typ: i64, flg: i32| v.receive(id, 100, typ, flg | IPC_NOWAIT, None);
+    assert_eq!(r(-4, 0).unwrap(), (1, b"one".to_vec()));
+    assert_eq!(r(3, 0).unwrap(), (3, b"three".to_vec()));
+    // The first message whose type is not 5: "seven" (the queue is 5, 7, 3).
+    assert_eq!(r(5, MSG_EXCEPT).unwrap(), (7, b"seven".to_vec()));
+    assert_eq!(r(0, 0).unwrap(), (5, b"five".to_vec()));
+    assert_eq!(v.receive(id, 2, 0, IPC_NOWAIT, None), Err(Errno::E2BIG));
+    assert_eq!(
+        v.receive(id, 2, 0, IPC_NOWAIT | MSG_NOERROR, None).unwrap(),
+        (3, b"th".to_vec())
+    );
+    assert_eq!(r(0, 0), Err(Errno::ENOMSG));
+    let ds = v.stat(id).unwrap();
+    assert_eq!(ds.msg_qnum, 0);
+    assert_eq!(ds.msg_perm.mode, 0o600);
+    let p = v.msgget(IPC_PRIVATE, 0o644).unwrap();
+    assert_ne!(p, id);
+    v.remove(id).unwrap();
+    assert_eq!(v.stat(id), Err(Errno::EINVAL));
+    assert_eq!(v.msgget(0x51, 0), Err(Errno::ENOENT));
+}
+
+#[test]
+fn blocked_receiver_gets_the_message_and_removal_gives_eidrm() {
+    let srv = Server::start().expect("valkey server");
+    let url = srv.url();
+    let v = Valkey::open(&url, &ns()).unwrap();
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let u2 = url.clone();
+    let n2 = ns();
+    let t = std::thread::spawn(move || {
+        let w = Valkey::open(&u2, &n2).unwrap();
+        w.receive(id, 64, 9, 0, None)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    v.send(id, 4, b"other type", 0, None, false).unwrap();
+    v.send(id, 9, b"for you", 0, None, false).unwrap();
+    assert_eq!(t.join().unwrap().unwrap(), (9, b"for you".to_vec()));
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 1);
+
+    let u3 = url.clone();
+    let n3 = ns();
+    let t = std::thread::spawn(move || {
+        let w = Valkey::open(&u3, &n3).unwrap();
+        w.receive(id, 64, 77, 0, None)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    v.remove(id).unwrap();
+    assert_eq!(t.join().unwrap(), Err(Errno::EIDRM));
+}
+
+#[test]
+fn timed_receive_times_out() {
+    let srv = Server::start().expect("valkey server");
+    let v = Valkey::open(&srv.url(), &ns()).unwrap();
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let t0 = Instant::now();
+    let r = v.receive(id, 64, 0, 0, Some(t0 + Duration::from_millis(300)));
+    assert_eq!(r, Err(msgq_core::ext::ETIMEDOUT));
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    // The cancelled waiter is gone: a later send queues its message.
+    v.send(id, 1, b"x", 0, None, false).unwrap();
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 1);
+}
