@@ -1,8 +1,13 @@
-#!lua name=msgq
+#!lua name=msgq1
 -- msgq's Valkey Functions library: the steps of System V message queue calls that must
 -- read and change a queue atomically (docs/cluster.md). Every rule that needs no queue state
 -- runs in the client, from msgq-core; what is here mirrors msgq-core where it must (named
 -- below), and the conformance suite keeps the two equal.
+--
+-- Versions. The library and its functions carry a version (`msgq1`, `msgq1_snd`): a client
+-- whose functions a node lacks loads its own library there (`FUNCTION LOAD REPLACE`), so a
+-- newer client with a changed library uses new names and never runs an older body. The
+-- number changes with any change of a function's arguments or results.
 --
 -- Conventions. KEYS[1] is the queue's hash `{msgq:NS:I}:q` (every other key of the queue
 -- shares its hash tag, so its slot) or the registry's `{msgq:NS}:reg`. Types are 19-digit
@@ -15,7 +20,14 @@
 -- pushed to its wake-up list `P:k:W`: 'M<arrival>|<type>|<text>' (a message), 'E<errno>',
 -- 'A' (look again). The client moves them to `P:f:W` with BLMOVE and settles.
 
+-- The lease of a waiter (ms) unless the caller gives one (its last argument).
 local LEASE_MS = 10000
+
+local function lease_of(v)
+  local n = tonumber(v)
+  if n == nil or n < 100 then return LEASE_MS end
+  return n
+end
 local EIDRM, EINVAL, EACCES, EAGAIN, ENOMSG, E2BIG = 43, 22, 13, 11, 42, 7
 
 local function now_ms()
@@ -177,16 +189,17 @@ local function check_id(q, id)
   return q ~= nil and q.id == id
 end
 
-local function new_waiter(p, qkey, list, fields, now)
+local function new_waiter(p, qkey, list, fields, now, lease)
   local wid = tostring(redis.call('HINCRBY', qkey, 'wseq', 1))
   local wk = p .. ':w:' .. wid
   redis.call('HSET', wk, unpack(fields))
+  redis.call('HSET', wk, 'lease', lease)
   redis.call('ZADD', p .. list, tonumber(wid), wid)
-  redis.call('ZADD', p .. ':leases', now + LEASE_MS, wid)
+  redis.call('ZADD', p .. ':leases', now + lease, wid)
   return wid
 end
 
--- msgq_create(qkey; id, key, mode, uid, gid, qbytes): the queue of a reserved id.
+-- msgq1_create(qkey; id, key, mode, uid, gid, qbytes): the queue of a reserved id.
 local function create(keys, args)
   local qkey = keys[1]
   if redis.call('EXISTS', qkey) == 1 then return { -17 } end
@@ -198,7 +211,7 @@ local function create(keys, args)
   return { 0 }
 end
 
--- msgq_open(qkey; id, cred, flag): msgget on an existing queue (permission only).
+-- msgq1_open(qkey; id, cred, flag): msgget on an existing queue (permission only).
 local function open(keys, args)
   local q = load_queue(keys[1])
   if not check_id(q, args[1]) then return { -EINVAL } end
@@ -206,7 +219,7 @@ local function open(keys, args)
   return { 0 }
 end
 
--- msgq_snd(qkey; id, cred, mtype, text, nowait, pid, urgent)
+-- msgq1_snd(qkey; id, cred, mtype, text, nowait, pid, urgent, lease)
 local function snd(keys, args)
   local qkey = keys[1]
   local p = prefix(qkey)
@@ -218,7 +231,8 @@ local function snd(keys, args)
   local mtype, text = args[3], args[4]
   if not fits(q, #text) then
     if args[5] == '1' then return { -EAGAIN } end
-    local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text, 'state', 'w' }, now)
+    local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text, 'state', 'w' }, now,
+      lease_of(args[8]))
     return { 'WAIT', wid }
   end
   redis.call('HSET', qkey, 'lspid', args[6], 'stime', math.floor(now / 1000))
@@ -264,7 +278,7 @@ local function find(p, kind, t)
   return nil
 end
 
--- msgq_rcv(qkey; id, cred, kind, type, msgsz, noerror, nowait, pid, tid, msgmax)
+-- msgq1_rcv(qkey; id, cred, kind, type, msgsz, noerror, nowait, pid, tid, msgmax, lease)
 -- kind 4 is MSG_COPY (type = position; msgmax: the current limit, for copy_fits).
 local function rcv(keys, args)
   local qkey = keys[1]
@@ -296,11 +310,12 @@ local function rcv(keys, args)
   local maxsize = msgsz
   if args[6] == '1' then maxsize = 2147483647 end
   local wid = new_waiter(p, qkey, ':rw',
-    { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9], 'state', 'w' }, now)
+    { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9], 'state', 'w' }, now,
+    lease_of(args[11]))
   return { 'WAIT', wid }
 end
 
--- msgq_settle(qkey; wid, how): after a wait. how: 'ack' (an outcome was moved to the
+-- msgq1_settle(qkey; wid, how): after a wait. how: 'ack' (an outcome was moved to the
 -- in-flight list), 'renew' (the wait timed out: keep waiting), 'cancel' (a signal or the
 -- caller's deadline). A message among the outcomes always wins; then an error; then 'A'.
 -- Returns {0, 'M', type, text} / {0, 'E', errno} / {0, 'A'} / {0, 'W'} (still waiting) /
@@ -338,7 +353,8 @@ local function settle(keys, args)
     elseif c == 'A' then again = true end
   end
   if msg == nil and err == nil and not again and how == 'renew' then
-    redis.call('ZADD', p .. ':leases', now + LEASE_MS, wid)
+    local lease = lease_of(redis.call('HGET', p .. ':w:' .. wid, 'lease'))
+    redis.call('ZADD', p .. ':leases', now + lease, wid)
     return { 0, 'W' }
   end
   forget_waiter(p, wid)
@@ -351,7 +367,7 @@ local function settle(keys, args)
   return { 0, 'N' }
 end
 
--- msgq_stat(qkey; id or '', cred, need_read): the queue's fields (after reaping).
+-- msgq1_stat(qkey; id or '', cred, need_read): the queue's fields (after reaping).
 local function stat(keys, args)
   local qkey = keys[1]
   local p = prefix(qkey)
@@ -363,7 +379,7 @@ local function stat(keys, args)
     q.cbytes, q.qnum, q.qbytes, q.lspid, q.lrpid }
 end
 
--- msgq_set(qkey; id, uid0, cuid0, uid, gid, mode, qbytes): IPC_SET as the client decided
+-- msgq1_set(qkey; id, uid0, cuid0, uid, gid, mode, qbytes): IPC_SET as the client decided
 -- (msgq-core ctl::ipc_set) from a stat that saw owner uid0 and creator cuid0: applied only
 -- if those are unchanged (else RETRY). Blocked receivers look again, senders that fit too.
 local function set(keys, args)
@@ -381,7 +397,7 @@ local function set(keys, args)
   return { 0 }
 end
 
--- msgq_rmid(qkey; id, uid0, cuid0): IPC_RMID as the client decided (may_control) from a
+-- msgq1_rmid(qkey; id, uid0, cuid0): IPC_RMID as the client decided (may_control) from a
 -- stat that saw uid0/cuid0. Every waiter gets EIDRM; the wake-up lists outlive the queue
 -- for a while, so blocked clients still find their outcome.
 local function rmid(keys, args)
@@ -394,8 +410,9 @@ local function rmid(keys, args)
   for _, wid in ipairs(ws) do
     local k = p .. ':k:' .. wid
     redis.call('RPUSH', k, 'E' .. EIDRM)
-    redis.call('PEXPIRE', k, 3 * LEASE_MS)
-    redis.call('PEXPIRE', p .. ':f:' .. wid, 3 * LEASE_MS)
+    local lease = lease_of(redis.call('HGET', p .. ':w:' .. wid, 'lease'))
+    redis.call('PEXPIRE', k, 3 * lease)
+    redis.call('PEXPIRE', p .. ':f:' .. wid, 3 * lease)
     redis.call('DEL', p .. ':w:' .. wid)
   end
   for _, ty in ipairs(redis.call('ZRANGE', p .. ':types', 0, -1)) do
@@ -406,7 +423,7 @@ local function rmid(keys, args)
   return { 0, tonumber(q.qnum), tonumber(q.cbytes) }
 end
 
--- msgq_exists(qkey; id): 1 if the queue of that id exists.
+-- msgq1_exists(qkey; id): 1 if the queue of that id exists.
 local function exists(keys, args)
   local q = load_queue(keys[1])
   if check_id(q, args[1]) then return 1 end
@@ -418,7 +435,7 @@ end
 -- with msgq-core (msgget's order, msgmni, id allocation) and applies its changes only if the
 -- version is unchanged.
 
--- msgq_reg_snapshot(reg): {ver, limits (flat), alloc (flat), ids (flat), keys (flat),
+-- msgq1_reg_snapshot(reg): {ver, limits (flat), alloc (flat), ids (flat), keys (flat),
 -- pending (flat), now}
 local function reg_snapshot(keys, args)
   local r = keys[1]
@@ -427,7 +444,7 @@ local function reg_snapshot(keys, args)
     redis.call('HGETALL', r .. ':keys'), redis.call('HGETALL', r .. ':pending'), now_ms() }
 end
 
--- msgq_reg_lookup(reg; key): {ver, id or false, pending deadline or false, now}
+-- msgq1_reg_lookup(reg; key): {ver, id or false, pending deadline or false, now}
 local function reg_lookup(keys, args)
   local r = keys[1]
   local id = redis.call('HGET', r .. ':keys', args[1])
@@ -436,7 +453,7 @@ local function reg_lookup(keys, args)
   return { tonumber(redis.call('HGET', r, 'ver') or 0), id or false, pend, now_ms() }
 end
 
--- msgq_reg_apply(reg; ver, op, field, value, ...): if the version is `ver`, applies each
+-- msgq1_reg_apply(reg; ver, op, field, value, ...): if the version is `ver`, applies each
 -- op ('hset' suffix field value / 'hdel' suffix field; suffix '' is the registry hash,
 -- else ':ids', ':keys', ':pending', ':alloc'), bumps the version and returns {0, newver};
 -- else {'RETRY'}. A pending deadline given as '+N' is now + N ms.
@@ -464,7 +481,7 @@ local function reg_apply(keys, args)
   return { 0, ver + 1 }
 end
 
--- msgq_set_field(qkey; id, field, value): the queue's copy of a namespace limit.
+-- msgq1_set_field(qkey; id, field, value): the queue's copy of a namespace limit.
 local function set_field(keys, args)
   local q = load_queue(keys[1])
   if not check_id(q, args[1]) then return { -EINVAL } end
@@ -472,16 +489,16 @@ local function set_field(keys, args)
   return { 0 }
 end
 
-redis.register_function('msgq_create', create)
-redis.register_function('msgq_open', open)
-redis.register_function('msgq_snd', snd)
-redis.register_function('msgq_rcv', rcv)
-redis.register_function('msgq_settle', settle)
-redis.register_function('msgq_stat', stat)
-redis.register_function('msgq_set', set)
-redis.register_function('msgq_rmid', rmid)
-redis.register_function('msgq_exists', exists)
-redis.register_function('msgq_set_field', set_field)
-redis.register_function('msgq_reg_snapshot', reg_snapshot)
-redis.register_function('msgq_reg_lookup', reg_lookup)
-redis.register_function('msgq_reg_apply', reg_apply)
+redis.register_function('msgq1_create', create)
+redis.register_function('msgq1_open', open)
+redis.register_function('msgq1_snd', snd)
+redis.register_function('msgq1_rcv', rcv)
+redis.register_function('msgq1_settle', settle)
+redis.register_function('msgq1_stat', stat)
+redis.register_function('msgq1_set', set)
+redis.register_function('msgq1_rmid', rmid)
+redis.register_function('msgq1_exists', exists)
+redis.register_function('msgq1_set_field', set_field)
+redis.register_function('msgq1_reg_snapshot', reg_snapshot)
+redis.register_function('msgq1_reg_lookup', reg_lookup)
+redis.register_function('msgq1_reg_apply', reg_apply)

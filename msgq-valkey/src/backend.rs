@@ -31,6 +31,19 @@ pub struct Valkey {
     link: Link,
     names: Names,
     limits: Mutex<Option<(Instant, Limits)>>,
+    /// A blocked call's lease (ms, as text for the library).
+    lease: String,
+}
+
+/// The lease of a blocked call unless `MSGQ_VALKEY_LEASE_MS` says otherwise (100 ms at
+/// least): how long a waiter whose client stopped renewing it keeps its place.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+fn lease_from_env() -> Duration {
+    std::env::var("MSGQ_VALKEY_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(DEFAULT_LEASE, |ms| Duration::from_millis(ms.max(100)))
 }
 
 /// The caller as the library's permission check reads it: "euid,caps,group,group...".
@@ -106,6 +119,7 @@ impl Valkey {
             link: Link::open(url)?,
             names: Names::new(ns),
             limits: Mutex::new(None),
+            lease: lease_from_env().as_millis().to_string(),
         })
     }
 
@@ -114,6 +128,11 @@ impl Valkey {
         let url = std::env::var("MSGQ_URL").map_err(|_| Errno::EINVAL)?;
         let ns = std::env::var("MSGQ_NAMESPACE").unwrap_or_else(|_| "default".to_owned());
         Valkey::open(&url, &ns)
+    }
+
+    /// How long one wait lasts before the lease is renewed: half the lease.
+    fn renew(&self) -> Duration {
+        Duration::from_millis(self.lease.parse::<u64>().unwrap_or(10_000) / 2)
     }
 
     fn registry(&self) -> Registry<'_> {
@@ -184,7 +203,7 @@ impl Valkey {
                     let (i, f) = (id.to_string(), (msgflg & 0o777).to_string());
                     let cred = cred_arg(&c);
                     match self.queue_call(
-                        "msgq_open",
+                        "msgq1_open",
                         idx_of(id),
                         &[i.as_bytes(), cred.as_bytes(), f.as_bytes()],
                     )? {
@@ -211,7 +230,7 @@ impl Valkey {
                         s.limits.msgmnb.to_string(),
                     ];
                     let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-                    match self.queue_call("msgq_create", idx, &refs)? {
+                    match self.queue_call("msgq1_create", idx, &refs)? {
                         Reply::Done(_) => {
                             reg.commit(id)?;
                             return Ok(id);
@@ -231,7 +250,7 @@ impl Valkey {
     fn repair(&self, id: i32) -> Result<(), Errno> {
         let i = id.to_string();
         let v = self.link.fcall(
-            "msgq_exists",
+            "msgq1_exists",
             &self.names.queue(idx_of(id)),
             &[i.as_bytes()],
         )?;
@@ -261,7 +280,7 @@ impl Valkey {
         let (p, u) = (pid().to_string(), if urgent { "1" } else { "0" });
         loop {
             let cred = creds::with(cred_arg);
-            let args: [&[u8]; 7] = [
+            let args: [&[u8]; 8] = [
                 id.as_bytes(),
                 cred.as_bytes(),
                 ty.as_bytes(),
@@ -269,13 +288,22 @@ impl Valkey {
                 nowait.as_bytes(),
                 p.as_bytes(),
                 u.as_bytes(),
+                self.lease.as_bytes(),
             ];
-            match self.queue_call("msgq_snd", idx, &args)? {
+            match self.queue_call("msgq1_snd", idx, &args)? {
                 Reply::Done(_) => return Ok(()),
                 Reply::Failed(e) => return Err(e),
                 Reply::Retry => return Err(Errno::EIO),
                 Reply::Wait(wid) => {
-                    match wait::wait(&self.link, &self.names, idx, &wid, deadline, &since)? {
+                    match wait::wait(
+                        &self.link,
+                        &self.names,
+                        idx,
+                        &wid,
+                        deadline,
+                        &since,
+                        self.renew(),
+                    )? {
                         Outcome::Again => continue,
                         Outcome::Error(e) => return Err(e),
                         Outcome::Message(..) => return Err(Errno::EIO),
@@ -325,7 +353,7 @@ impl Valkey {
         let (p, tt) = (pid().to_string(), tid().to_string());
         loop {
             let cred = creds::with(cred_arg);
-            let args: [&[u8]; 10] = [
+            let args: [&[u8]; 11] = [
                 id.as_bytes(),
                 cred.as_bytes(),
                 k.as_bytes(),
@@ -336,8 +364,9 @@ impl Valkey {
                 p.as_bytes(),
                 tt.as_bytes(),
                 msgmax.as_bytes(),
+                self.lease.as_bytes(),
             ];
-            match self.queue_call("msgq_rcv", idx, &args)? {
+            match self.queue_call("msgq1_rcv", idx, &args)? {
                 Reply::Done(mut items) if items.len() == 2 => {
                     let mut text = bytes(items.pop().unwrap_or(Value::Nil))?;
                     let ty = bytes(items.pop().unwrap_or(Value::Nil))?;
@@ -347,7 +376,15 @@ impl Valkey {
                 Reply::Done(_) | Reply::Retry => return Err(Errno::EIO),
                 Reply::Failed(e) => return Err(e),
                 Reply::Wait(wid) => {
-                    match wait::wait(&self.link, &self.names, idx, &wid, deadline, &since)? {
+                    match wait::wait(
+                        &self.link,
+                        &self.names,
+                        idx,
+                        &wid,
+                        deadline,
+                        &since,
+                        self.renew(),
+                    )? {
                         Outcome::Again => continue,
                         Outcome::Error(e) => return Err(e),
                         Outcome::Message(ty, mut text) => {
@@ -376,7 +413,7 @@ impl Valkey {
         };
         let nr = if need_read { "1" } else { "0" };
         match self.queue_call(
-            "msgq_stat",
+            "msgq1_stat",
             idx_of(msqid),
             &[id.as_bytes(), c.as_bytes(), nr.as_bytes()],
         )? {
@@ -416,7 +453,7 @@ impl Valkey {
                 s.qbytes.to_string(),
             ];
             let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-            match self.queue_call("msgq_set", idx_of(msqid), &refs)? {
+            match self.queue_call("msgq1_set", idx_of(msqid), &refs)? {
                 Reply::Done(_) => return Ok(()),
                 Reply::Retry => continue,
                 Reply::Failed(e) => return Err(e),
@@ -437,7 +474,7 @@ impl Valkey {
                 f.perm.cuid.to_string(),
             ];
             let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-            match self.queue_call("msgq_rmid", idx_of(msqid), &refs)? {
+            match self.queue_call("msgq1_rmid", idx_of(msqid), &refs)? {
                 Reply::Done(_) => {
                     let key = (f.perm.key != IPC_PRIVATE).then_some(f.perm.key);
                     return self.registry().free(msqid, key);

@@ -66,7 +66,7 @@ impl Registry<'_> {
     pub(crate) fn snapshot(&self) -> Result<Snapshot, Errno> {
         let v = self
             .link
-            .fcall("msgq_reg_snapshot", &self.names.registry(), &[])?;
+            .fcall("msgq1_reg_snapshot", &self.names.registry(), &[])?;
         let crate::resp::Value::Array(mut items) = v else {
             return Err(Errno::EIO);
         };
@@ -119,7 +119,7 @@ impl Registry<'_> {
         let k = key.to_string();
         let v = self
             .link
-            .fcall("msgq_reg_lookup", &self.names.registry(), &[k.as_bytes()])?;
+            .fcall("msgq1_reg_lookup", &self.names.registry(), &[k.as_bytes()])?;
         let crate::resp::Value::Array(items) = v else {
             return Err(Errno::EIO);
         };
@@ -158,7 +158,7 @@ impl Registry<'_> {
         let refs: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
         match reply(
             self.link
-                .fcall("msgq_reg_apply", &self.names.registry(), &refs)?,
+                .fcall("msgq1_reg_apply", &self.names.registry(), &refs)?,
         )? {
             Reply::Done(_) => Ok(true),
             Reply::Retry => Ok(false),

@@ -3,7 +3,7 @@
 //!
 //! * An outcome arrives: `settle ack` returns it (a message wins over an error, an error
 //!   over "look again") and removes the waiter.
-//! * The `BLMOVE` times out (every [`RENEW`]): `settle renew` extends the lease and the wait
+//! * The `BLMOVE` times out (every half lease): `settle renew` extends the lease and the wait
 //!   goes on (or returns an outcome that arrived meanwhile).
 //! * The deadline passes: `settle cancel`: an outcome that arrived wins, else `ETIMEDOUT`.
 //! * A signal handler runs: the blocking connection is dropped (the server abandons the
@@ -17,9 +17,6 @@ use crate::resp::Value;
 use msgq_core::Errno;
 use msgq_user::interrupt::Since;
 use std::time::{Duration, Instant};
-
-/// How long one `BLMOVE` waits before the lease is renewed (the lease is twice as long).
-pub(crate) const RENEW: Duration = Duration::from_secs(5);
 
 /// How a wait ended.
 #[derive(Debug)]
@@ -41,7 +38,7 @@ fn settle(
     wid: &[u8],
     how: &str,
 ) -> Result<Option<Outcome>, Errno> {
-    let v = link.fcall("msgq_settle", &names.queue(idx), &[wid, how.as_bytes()])?;
+    let v = link.fcall("msgq1_settle", &names.queue(idx), &[wid, how.as_bytes()])?;
     let Reply::Done(mut items) = reply(v)? else {
         return Err(Errno::EIO);
     };
@@ -76,6 +73,7 @@ pub(crate) fn wait(
     wid: &[u8],
     deadline: Option<Instant>,
     since: &Since,
+    renew: Duration,
 ) -> Result<Outcome, Errno> {
     let wake = names.wake(idx, wid);
     let inflight = names.in_flight(idx, wid);
@@ -83,7 +81,7 @@ pub(crate) fn wait(
         if since.fired() {
             return cancelled(link, names, idx, wid, Errno::EINTR);
         }
-        let mut slice = RENEW;
+        let mut slice = renew;
         if let Some(d) = deadline {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
