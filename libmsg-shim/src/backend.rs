@@ -7,6 +7,9 @@
 //!   device cannot be opened, one message on stderr and every call fails (`ENOSYS` when the
 //!   module is not loaded, else `open`'s errno).
 //! * `MSGQ_BACKEND=native`: the kernel's own queues (the real libc functions).
+//! * `MSGQ_BACKEND=valkey`: queues on a Valkey server or cluster (`msgq-valkey`), named by
+//!   `MSGQ_URL` and `MSGQ_NAMESPACE` (docs/cluster.md). When no server answers, one message
+//!   on stderr and every call fails with the connection's errno.
 //! * unset or empty: `kmod` when `/dev/msgq` exists, else `user`.
 //!
 //! The choice is made on first use and published with one compare-and-swap: no lock is
@@ -27,6 +30,8 @@ pub enum Backend {
     User(UserStore),
     /// The kernel module.
     Kmod(crate::kmod::Kmod),
+    /// A namespace on a Valkey server or cluster.
+    Valkey(msgq_valkey::Valkey),
     /// The backend could not start: every call fails with this errno.
     Unavailable(i32),
 }
@@ -91,6 +96,22 @@ fn start() -> Backend {
     }
     match choice.as_slice() {
         b"native" => Backend::Native,
+        b"valkey" => match msgq_valkey::Valkey::from_env() {
+            Ok(v) => Backend::Valkey(v),
+            Err(e) => {
+                diag::once(&format!(
+                    "MSGQ_BACKEND=valkey: {} ({}): {e}; System V message calls fail with errno {}",
+                    String::from_utf8_lossy(&env(c"MSGQ_URL").unwrap_or_default()),
+                    if env(c"MSGQ_URL").is_none() {
+                        "MSGQ_URL is not set"
+                    } else {
+                        "no server answered"
+                    },
+                    e.0
+                ));
+                Backend::Unavailable(e.0)
+            }
+        },
         b"kmod" => match crate::kmod::Kmod::open() {
             Ok(k) => Backend::Kmod(k),
             Err(e) => {
@@ -131,7 +152,7 @@ fn start() -> Backend {
         }
         other => {
             diag::once(&format!(
-                "MSGQ_BACKEND={}: unknown backend (use user, kmod or native); System V message \
+                "MSGQ_BACKEND={}: unknown backend (use user, kmod, valkey or native); System V message \
                  calls fail with ENOSYS",
                 String::from_utf8_lossy(other)
             ));

@@ -26,6 +26,7 @@ fn do_msgget(key: key_t, msgflg: c_int) -> c_int {
                 .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k.msgget(key, msgflg).unwrap_or_else(fail),
+        Backend::Valkey(v) => done(msgq_valkey::raw::msgget(v, key, msgflg), |id| id),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGGET,
@@ -51,6 +52,12 @@ fn do_msgsnd(msqid: c_int, msgp: *const c_void, msgsz: size_t, msgflg: c_int) ->
         Backend::Kmod(k) => k
             .msgsnd(msqid, msgp, msgsz, msgflg)
             .map_or_else(fail, |()| 0),
+        // SAFETY: as for the user backend: the C caller's `msgp`/`msgsz` as msgsnd(2) takes
+        // them; `msgq_valkey::raw` turns an unmapped buffer into EFAULT.
+        Backend::Valkey(v) => done(
+            unsafe { msgq_valkey::raw::msgsnd(v, msqid, msgp, msgsz, msgflg) },
+            |()| 0,
+        ),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGSND,
@@ -82,6 +89,12 @@ fn do_msgrcv(
         Backend::Kmod(k) => k
             .msgrcv(msqid, msgp, msgsz, msgtyp, msgflg)
             .map_or_else(fail, |n| n as ssize_t),
+        // SAFETY: as for the user backend: the C caller's `msgp`/`msgsz` as msgrcv(2) takes
+        // them; `msgq_valkey::raw` turns an unmapped buffer into EFAULT.
+        Backend::Valkey(v) => done(
+            unsafe { msgq_valkey::raw::msgrcv(v, msqid, msgp, msgsz, msgtyp, msgflg) },
+            |n| n as ssize_t,
+        ),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGRCV,
@@ -106,6 +119,11 @@ fn do_msgctl(msqid: c_int, cmd: c_int, buf: *mut c_void) -> c_int {
             .unwrap_or_else(fail)
         }),
         Backend::Kmod(k) => k.msgctl(msqid, cmd, buf).unwrap_or_else(fail),
+        // SAFETY: as for the user backend: the C caller's `buf` as msgctl(2) takes it.
+        Backend::Valkey(v) => done(
+            unsafe { msgq_valkey::raw::msgctl(v, msqid, cmd, buf) },
+            |r| r,
+        ),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => call_real!(
             real::MSGCTL,

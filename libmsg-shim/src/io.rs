@@ -69,6 +69,7 @@ fn open_ours(t: Target, flags: c_int) -> c_int {
             u.with(|s| procfs::open_fd(s, t, flags)).and_then(|r| r)
         }),
         Backend::Kmod(k) => procfs::open_fd(k, t, flags),
+        Backend::Valkey(v) => procfs::open_fd(v, t, flags),
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),
     };
@@ -204,6 +205,8 @@ fn fopen_common(path: *const c_char, mode: *const c_char, real_fn: &real::Real) 
         }),
         // SAFETY: `mode` is non-null and, per fopen's contract, NUL-terminated.
         Backend::Kmod(k) => unsafe { procfs::open_stream(k, t, mode) },
+        // SAFETY: as above.
+        Backend::Valkey(v) => unsafe { procfs::open_stream(v, t, mode) },
         Backend::Unavailable(e) => Err(*e),
         Backend::Native => Err(libc::ENOSYS),
     };

@@ -182,6 +182,13 @@ fn real_close(fd: c_int) -> c_int {
 pub enum Source<'a> {
     User(&'a Store),
     Kmod(&'a Kmod),
+    Valkey(&'a msgq_valkey::Valkey),
+}
+
+impl<'a> From<&'a msgq_valkey::Valkey> for Source<'a> {
+    fn from(v: &'a msgq_valkey::Valkey) -> Self {
+        Source::Valkey(v)
+    }
 }
 
 impl<'a> From<&'a Store> for Source<'a> {
@@ -208,6 +215,10 @@ impl Source<'_> {
             (Source::Kmod(k), Target::Sysctl(w)) => {
                 k.sysctl(w.index(), None).map(|v| format!("{v}\n"))
             }
+            (Source::Valkey(v), Target::SysvMsg) => v.proc_msg().map_err(|e| e.0),
+            (Source::Valkey(v), Target::Sysctl(w)) => {
+                v.sysctl(w).map(|x| format!("{x}\n")).map_err(|e| e.0)
+            }
         }
     }
 
@@ -215,7 +226,7 @@ impl Source<'_> {
     /// module's limits are system-wide, behind files only root may open for writing.
     fn may_write(self) -> Result<(), i32> {
         match self {
-            Source::User(_) => Ok(()),
+            Source::User(_) | Source::Valkey(_) => Ok(()),
             // SAFETY: geteuid has no preconditions.
             Source::Kmod(_) if unsafe { libc::geteuid() } != 0 => Err(libc::EACCES),
             Source::Kmod(_) => Ok(()),
@@ -527,6 +538,7 @@ fn apply(which: Sysctl, text: &[u8]) -> Result<usize, i32> {
                 .and_then(|r| r)
         }),
         crate::backend::Backend::Kmod(k) => k.sysctl(which.index(), Some(v)).map(|_| ()),
+        crate::backend::Backend::Valkey(b) => b.set_sysctl(which, v).map_err(|e| e.0),
         crate::backend::Backend::Unavailable(e) => Err(*e),
         crate::backend::Backend::Native => Err(libc::EINVAL),
     }?;

@@ -125,7 +125,7 @@ pub unsafe extern "C" fn msgq_select(
                 }
             }
             Backend::Unavailable(e) => return fail(*e),
-            Backend::Native => return fail(EOPNOTSUPP.0),
+            Backend::Native | Backend::Valkey(_) => return fail(EOPNOTSUPP.0),
         };
         if let Err(e) = write_ready(sel, &ready) {
             return fail(e);
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn msgq_watch_fd(msqid: c_int, msgtyp: c_long, msgflg: c_i
         Backend::User(_) => user_watch(msqid, msgtyp, msgflg).unwrap_or_else(fail),
         Backend::Kmod(_) => kmod_watch(msqid, msgtyp, msgflg).unwrap_or_else(fail),
         Backend::Unavailable(e) => fail(*e),
-        Backend::Native => fail(EOPNOTSUPP.0),
+        Backend::Native | Backend::Valkey(_) => fail(EOPNOTSUPP.0),
     })
 }
 
@@ -314,7 +314,7 @@ fn msgq_watch_fd_checked(msqid: i32) -> Result<i32, i32> {
         Backend::User(_) => user_watch(msqid, 0, 0),
         Backend::Kmod(_) => kmod_watch(msqid, 0, 0),
         Backend::Unavailable(e) => Err(*e),
-        Backend::Native => Err(EOPNOTSUPP.0),
+        Backend::Native | Backend::Valkey(_) => Err(EOPNOTSUPP.0),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The backend's link to the server: the [`Client`] (behind a lock, shared by the calling
 //! threads) for library calls, and a small pool of blocking connections for waits, so that
-//! a blocked call holds no lock and other threads' calls go on.
+//! a blocked call holds no lock and other threads' calls go on. Both are per process: after
+//! `fork` the child makes its own on its first call (the parent's lock may be held by a
+//! thread that does not exist in the child).
 
 use crate::cluster::{Client, Options};
 use crate::conn::Conn;
@@ -9,6 +11,7 @@ use crate::url::Url;
 use crate::Error;
 use msgq_core::Errno;
 use msgq_user::interrupt::Since;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,28 +37,76 @@ pub(crate) fn errno(e: &Error) -> Errno {
     Errno(e.errno())
 }
 
-/// The link of one [`crate::Valkey`].
-pub(crate) struct Link {
+/// What one process uses: a forked child makes its own (the parent's may be locked by a
+/// thread the child does not have, and its sockets are the parent's).
+struct PerProcess {
+    pid: libc::pid_t,
     client: Mutex<Client>,
     idle: Mutex<Vec<Conn>>,
+}
+
+/// The link of one [`crate::Valkey`].
+///
+/// INVARIANT: `cur` is null or points to a leaked `PerProcess` (never freed: a child may
+/// still hold a reference to its parent's while it replaces it).
+pub(crate) struct Link {
+    url: Url,
+    cur: AtomicPtr<PerProcess>,
+}
+
+fn getpid() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
 }
 
 impl Link {
     /// Connects to the server or cluster `url` names.
     pub(crate) fn open(url: &str) -> Result<Link, Errno> {
         let u = Url::parse(url).map_err(|e| errno(&e))?;
-        let mut o = Options::from_url(&u);
+        let link = Link {
+            url: u,
+            cur: AtomicPtr::new(std::ptr::null_mut()),
+        };
+        link.here()?;
+        Ok(link)
+    }
+
+    /// This process's client and pool, made on first use in each process.
+    fn here(&self) -> Result<&PerProcess, Errno> {
+        let me = getpid();
+        let p = self.cur.load(Ordering::Acquire);
+        // SAFETY: by the invariant a non-null `cur` is a leaked, never freed `PerProcess`.
+        if let Some(pp) = unsafe { p.as_ref() } {
+            if pp.pid == me {
+                return Ok(pp);
+            }
+        }
+        let mut o = Options::from_url(&self.url);
         o.library = Some(LIBRARY.to_vec());
-        let client = Client::with_options(&u.seeds, o).map_err(|e| errno(&e))?;
-        Ok(Link {
+        let client = Client::with_options(&self.url.seeds, o).map_err(|e| errno(&e))?;
+        let mine = Box::into_raw(Box::new(PerProcess {
+            pid: me,
             client: Mutex::new(client),
             idle: Mutex::new(Vec::new()),
-        })
+        }));
+        match self
+            .cur
+            .compare_exchange(p, mine, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: `mine` is leaked from here on (the invariant).
+            Ok(_) => Ok(unsafe { &*mine }),
+            Err(theirs) => {
+                // SAFETY: `mine` was never published.
+                drop(unsafe { Box::from_raw(mine) });
+                // SAFETY: as for `p` (another thread of this process published it).
+                Ok(unsafe { &*theirs })
+            }
+        }
     }
 
     /// `FCALL func 1 key args...` on the node that holds `key`.
     pub(crate) fn fcall(&self, func: &str, key: &[u8], args: &[&[u8]]) -> Result<Value, Errno> {
-        let mut c = self.client.lock().map_err(|_| Errno::EIO)?;
+        let mut c = self.here()?.client.lock().map_err(|_| Errno::EIO)?;
         c.fcall(func.as_bytes(), &[key], args)
             .map_err(|e| errno(&e))
     }
@@ -63,12 +114,10 @@ impl Link {
     /// A blocking connection to the node that holds `key` (an idle one of this process if
     /// there is one).
     fn blocking_conn(&self, key: &[u8]) -> Result<Conn, Errno> {
-        let mut c = self.client.lock().map_err(|_| Errno::EIO)?;
+        let pp = self.here()?;
+        let mut c = pp.client.lock().map_err(|_| Errno::EIO)?;
         let ep = c.node_for_key(key);
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        if let (Some(ep), Ok(mut idle)) = (ep, self.idle.lock()) {
-            idle.retain(|k| k.pid() == me);
+        if let (Some(ep), Ok(mut idle)) = (ep, pp.idle.lock()) {
             if let Some(i) = idle.iter().position(|k| k.endpoint() == &ep) {
                 return Ok(idle.swap_remove(i));
             }
@@ -101,9 +150,11 @@ impl Link {
             Err(Error::Interrupted) => return Err(Blocked::Interrupted),
             Err(e) => return Err(Blocked::Failed(errno(&e))),
         };
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < POOL {
-                idle.push(conn);
+        if let Ok(pp) = self.here() {
+            if let Ok(mut idle) = pp.idle.lock() {
+                if idle.len() < POOL {
+                    idle.push(conn);
+                }
             }
         }
         Ok(moved)

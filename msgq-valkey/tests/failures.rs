@@ -154,3 +154,32 @@ fn clients_with_different_seeds_share_queues_across_shards() {
     b.send(id, 3, b"across", 0, None, false).unwrap();
     assert_eq!(t.join().unwrap().unwrap(), (3, b"across".to_vec()));
 }
+
+#[test]
+fn a_forked_child_makes_its_own_connections() {
+    let srv = Server::start().expect("valkey server");
+    let ns = format!("f{}", std::process::id());
+    let v = Valkey::open(&srv.url(), &ns).unwrap();
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    v.send(id, 1, b"before", 0, None, false).unwrap();
+    // SAFETY: the child only uses `v` (its own connections after the fork) and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let ok = v.send(id, 2, b"from the child", 0, None, false).is_ok()
+            && v.receive(id, 64, 1, IPC_NOWAIT, None).map(|m| m.1) == Ok(b"before".to_vec());
+        // SAFETY: leaving the child without running the parent's test harness.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed"
+    );
+    // The parent's connections still work.
+    assert_eq!(
+        v.receive(id, 64, 0, IPC_NOWAIT, None).unwrap(),
+        (2, b"from the child".to_vec())
+    );
+}
