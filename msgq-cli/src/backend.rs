@@ -126,15 +126,8 @@ pub enum Target {
 }
 
 impl Target {
-    /// The backend's queues when it has any state yet (`None`: no store file yet).
-    pub fn existing(&self) -> R<Option<Box<dyn Queues>>> {
-        Ok(match self {
-            Target::User(p) => storeq::open_existing(p)?.map(|s| Box::new(s) as Box<dyn Queues>),
-            Target::Kmod => Some(Box::new(kmodq::open()?)),
-        })
-    }
-
-    /// The backend's queues; an error when there is no store yet.
+    /// The backend's queues; an error when there is no store (a store path that does not
+    /// exist is an error: only `mk` and `limits set` create a store).
     pub fn required(&self) -> R<Box<dyn Queues>> {
         Ok(match self {
             Target::User(p) => Box::new(storeq::open_required(p)?),

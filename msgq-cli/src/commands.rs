@@ -1,12 +1,14 @@
 //! The commands both backends have: list, show, mk, rm, send, recv, purge, abort, limits.
 
 use crate::backend::{Queues, Target};
+use crate::columns::{self, Format};
 use crate::report::{ctx, errno_name, errno_text, out, Fail, R};
 use msgq_core::abi::{MsqidDs, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, MSG_EXCEPT, MSG_NOERROR};
 use msgq_core::ids;
 use msgq_user::ext::{self, Deadline};
 use msgq_user::{Errno, Sysctl};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A queue named on the command line: an id, or a key.
@@ -67,88 +69,38 @@ fn fmt_time(t: i64) -> String {
     )
 }
 
-fn json_queue(id: i32, d: &MsqidDs) -> String {
-    let p = &d.msg_perm;
-    format!(
-        "{{\"id\":{id},\"key\":{},\"key_hex\":\"{:#010x}\",\"mode\":\"{:o}\",\"uid\":{},\"gid\":{},\
-         \"cuid\":{},\"cgid\":{},\"cbytes\":{},\"qnum\":{},\"qbytes\":{},\"lspid\":{},\
-         \"lrpid\":{},\"stime\":{},\"rtime\":{},\"ctime\":{}}}",
-        p.key,
-        p.key as u32,
-        p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
-        d.msg_cbytes,
-        d.msg_qnum,
-        d.msg_qbytes,
-        d.msg_lspid,
-        d.msg_lrpid,
-        d.msg_stime,
-        d.msg_rtime,
-        d.msg_ctime
-    )
+pub fn list(t: &Target, f: &Format) -> R<()> {
+    let q = t.required()?;
+    let qs = queues(q.as_ref())?;
+    out(&columns::render(&qs, f))
 }
 
-pub fn list(t: &Target, json: bool) -> R<()> {
-    let qs = match t.existing()? {
-        Some(q) => queues(q.as_ref())?,
-        None => Vec::new(),
-    };
-    let mut s = String::new();
-    if json {
-        s.push('[');
-        for (i, (id, d)) in qs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&json_queue(*id, d));
-        }
-        s.push_str("]\n");
-    } else {
-        s.push_str(&format!(
-            "{:>10} {:<10} {:>5} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-            "ID", "KEY", "PERMS", "UID", "GID", "BYTES", "MSGS", "QBYTES", "LSPID", "LRPID"
-        ));
-        for (id, d) in &qs {
-            s.push_str(&format!(
-                "{:>10} {:<10} {:>5o} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-                id,
-                format!("{:#010x}", d.msg_perm.key as u32),
-                d.msg_perm.mode & 0o777,
-                d.msg_perm.uid,
-                d.msg_perm.gid,
-                d.msg_cbytes,
-                d.msg_qnum,
-                d.msg_qbytes,
-                d.msg_lspid,
-                d.msg_lrpid
-            ));
-        }
-    }
-    out(&s)
-}
-
-pub fn show(t: &Target, a: &QueueArg, json: bool) -> R<()> {
+/// `msgq show`: the detail view, or with `f` the queue's row as `list` prints it.
+pub fn show(t: &Target, a: &QueueArg, f: Option<&Format>) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
     let d = find(q.as_ref(), id)?;
-    if json {
-        return out(&(json_queue(id, &d) + "\n"));
+    if let Some(f) = f {
+        return out(&columns::render(&[(id, d)], f));
     }
     let p = &d.msg_perm;
+    let mut n = columns::Names::default();
+    let named = |name: Option<String>, num: u32| match name {
+        Some(s) => format!("{num}({s})"),
+        None => num.to_string(),
+    };
+    let (uid, gid) = (named(n.user(p.uid), p.uid), named(n.group(p.gid), p.gid));
+    let (cuid, cgid) = (
+        named(n.user(p.cuid), p.cuid),
+        named(n.group(p.cgid), p.cgid),
+    );
     out(&format!(
-        "id       {id}\nkey      {:#010x} ({})\nmode     {:o}\nowner    uid={} gid={}\n\
-         creator  uid={} gid={}\nbytes    {} of {} (msg_qbytes)\nmessages {}\n\
+        "id       {id}\nkey      {:#010x} ({})\nmode     {:o}\nowner    uid={uid} gid={gid}\n\
+         creator  uid={cuid} gid={cgid}\nbytes    {} of {} (msg_qbytes)\nmessages {}\n\
          lspid    {}\nlrpid    {}\nsend     {}\nreceive  {}\nchange   {}\n",
         p.key as u32,
         p.key,
         p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
         d.msg_cbytes,
         d.msg_qbytes,
         d.msg_qnum,
@@ -171,14 +123,24 @@ pub fn mk(t: &Target, key: Option<i32>, mode: u32, excl: bool) -> R<()> {
     out(&format!("{id}\n"))
 }
 
-pub fn rm(t: &Target, ids: &[i32], keys: &[i32]) -> R<()> {
-    if ids.is_empty() && keys.is_empty() {
-        return Err(Fail("rm: give queue ids and/or --key KEY".into()));
+pub fn rm(t: &Target, ids: &[i32], keys: &[i32], all: bool) -> R<()> {
+    if ids.is_empty() && keys.is_empty() && !all {
+        return Err(Fail("rm: give queue ids and/or --key KEY, or --all".into()));
     }
     let q = t.required()?;
     let mut failed = Vec::new();
     let mut targets: Vec<(String, Result<i32, String>)> =
         ids.iter().map(|&id| (format!("id {id}"), Ok(id))).collect();
+    if all {
+        // Every queue, as `ipcrm --all=msg`: those this user may not remove fail with EPERM,
+        // one that went away meanwhile is no failure.
+        for (id, _) in queues(q.as_ref())? {
+            match q.remove(id) {
+                Ok(()) | Err(Errno::EINVAL) | Err(Errno::EIDRM) => {}
+                Err(e) => failed.push(format!("id {id}: {}", errno_text(e))),
+            }
+        }
+    }
     for &k in keys {
         let a = QueueArg {
             value: k,
@@ -252,18 +214,46 @@ fn ext_fail(what: String, e: Errno, receive: bool, timeout: Option<Duration>) ->
     Fail(format!("{what}: {}: {rule}", errno_name(e)))
 }
 
-pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, o: &SendOpts) -> R<()> {
+/// What `send` sends: the text argument ("-": standard input), or a file's bytes.
+pub enum Body<'a> {
+    Text(&'a str),
+    File(&'a Path),
+}
+
+impl Body<'_> {
+    /// The bytes, at most `limit` of them read (a message can be no longer: the send then
+    /// fails naming msgmax, without reading a huge file whole).
+    fn read(&self, limit: u64) -> R<Vec<u8>> {
+        let mut b = Vec::new();
+        let (name, r) = match self {
+            Body::Text("-") => (
+                "standard input".to_string(),
+                std::io::stdin().take(limit).read_to_end(&mut b),
+            ),
+            Body::Text(t) => return Ok(t.as_bytes().to_vec()),
+            Body::File(p) if p.as_os_str() == "-" => (
+                "standard input".to_string(),
+                std::io::stdin().take(limit).read_to_end(&mut b),
+            ),
+            Body::File(p) => (
+                p.display().to_string(),
+                std::fs::File::open(p).and_then(|f| f.take(limit).read_to_end(&mut b)),
+            ),
+        };
+        r.map_err(|e| Fail(format!("{name}: {e}")))?;
+        Ok(b)
+    }
+}
+
+pub fn send(t: &Target, a: &QueueArg, body: &Body, mtype: i64, o: &SendOpts) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
-    let body = if text == "-" {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .map_err(|e| Fail(format!("stdin: {e}")))?;
-        b
-    } else {
-        text.as_bytes().to_vec()
-    };
+    // One byte more than msgmax shows a message too long (EINVAL, named below).
+    let limit = q
+        .sysctl(Sysctl::Msgmax)
+        .map_or(i32::MAX as u64, |m| m.max(0) as u64)
+        + 1;
+    let body = body.read(limit)?;
     let flg = if o.nowait { IPC_NOWAIT } else { 0 };
     // The plain call when no extension is asked for (a plain send can still be aborted).
     let r = if o.ext == 0 && o.timeout.is_none() {
@@ -306,6 +296,10 @@ pub struct RecvOpts {
     pub except: bool,
     pub size: Option<usize>,
     pub print_type: bool,
+    /// Write the bytes exactly, no newline.
+    pub raw: bool,
+    /// Write the bytes exactly to this file.
+    pub file: Option<PathBuf>,
     /// Copy the message without removing it (`MSGQ_PEEK`).
     pub peek: bool,
     pub timeout: Option<Duration>,
@@ -314,7 +308,7 @@ pub struct RecvOpts {
 /// A zeroed buffer of `len` bytes, or `None` when the memory cannot be had (never an
 /// abort). Zeroed pages are not touched until used, so a large `--size` costs address
 /// space, not memory.
-fn zeroed(len: usize) -> Option<Vec<u8>> {
+pub fn zeroed(len: usize) -> Option<Vec<u8>> {
     if len == 0 {
         return Some(Vec::new());
     }
@@ -365,13 +359,24 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
         q.receive(id, &mut buf, o.mtype, flg)
     };
     let (mt, n) = r.map_err(|e| ext_fail(what, e, true, o.timeout))?;
+    if let Some(p) = &o.file {
+        // The message is received: failing to write it loses it, so say so.
+        return std::fs::write(p, &buf[..n]).map_err(|e| {
+            Fail(format!(
+                "{}: {e} (the message, {n} bytes of type {mt}, was received and is lost)",
+                p.display()
+            ))
+        });
+    }
     let mut w = std::io::stdout().lock();
     let r = (|| {
         if o.print_type {
             write!(w, "{mt}\t")?;
         }
         w.write_all(&buf[..n])?;
-        w.write_all(b"\n")?;
+        if !o.raw {
+            w.write_all(b"\n")?;
+        }
         w.flush()
     })();
     r.map_err(|e| Fail(format!("stdout: {e}")))
@@ -432,27 +437,11 @@ pub const SYSCTLS: [Sysctl; 4] = [
 ];
 
 pub fn limits_show(t: &Target, json: bool) -> R<()> {
-    let (vals, defaults) = match t.existing()? {
-        Some(q) => {
-            let mut v = Vec::new();
-            for w in SYSCTLS {
-                v.push((w, ctx(w.name(), q.sysctl(w))?));
-            }
-            (v, false)
-        }
-        None => {
-            let l = msgq_user::Limits::default();
-            (
-                vec![
-                    (Sysctl::Msgmax, l.msgmax as i64),
-                    (Sysctl::Msgmnb, l.msgmnb as i64),
-                    (Sysctl::Msgmni, l.msgmni as i64),
-                    (Sysctl::MsgNextId, -1),
-                ],
-                true,
-            )
-        }
-    };
+    let q = t.required()?;
+    let mut vals = Vec::new();
+    for w in SYSCTLS {
+        vals.push((w, ctx(w.name(), q.sysctl(w))?));
+    }
     let s = if json {
         let fields: Vec<String> = vals
             .iter()
@@ -463,9 +452,6 @@ pub fn limits_show(t: &Target, json: bool) -> R<()> {
         let mut s = String::new();
         for (w, v) in &vals {
             s.push_str(&format!("{:<12} {v}\n", w.name()));
-        }
-        if let (true, Target::User(p)) = (defaults, t) {
-            eprintln!("msgq: {} (no store yet: defaults)", p.display());
         }
         s
     };

@@ -41,10 +41,18 @@ pub fn open_existing(path: &Path) -> R<Option<Store>> {
 
 pub fn open_required(path: &Path) -> R<Store> {
     open_existing(path)?.ok_or_else(|| {
-        Fail(format!(
-            "no msgq store at {} (no queues yet; `msgq mk` creates one)",
-            path.display()
-        ))
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
+            Some(d) if !d.is_dir() => Fail(format!(
+                "no msgq store at {}: {} is not a directory",
+                path.display(),
+                d.display()
+            )),
+            _ => Fail(format!(
+                "no msgq store at {} (no queues yet; `msgq mk` creates one)",
+                path.display()
+            )),
+        }
     })
 }
 
