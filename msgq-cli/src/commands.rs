@@ -70,14 +70,14 @@ fn fmt_time(t: i64) -> String {
 }
 
 pub fn list(t: &Target, f: &Format) -> R<()> {
-    let q = t.required()?;
+    let q = t.verified()?;
     let qs = queues(q.as_ref())?;
     out(&columns::render(&qs, f))
 }
 
 /// `msgq show`: the detail view, or with `f` the queue's row as `list` prints it.
 pub fn show(t: &Target, a: &QueueArg, f: Option<&Format>) -> R<()> {
-    let q = t.required()?;
+    let q = t.verified()?;
     let id = resolve(q.as_ref(), a)?;
     let d = find(q.as_ref(), id)?;
     if let Some(f) = f {

@@ -56,6 +56,18 @@ pub fn open_required(path: &Path) -> R<Store> {
     })
 }
 
+/// The engine's structural check of a store file (`Store::check`); a store it finds damaged
+/// is an error naming what is wrong. One it could not lock (a live holder) is let through.
+pub fn verify(s: &Store) -> R<()> {
+    match s.check() {
+        Ok(_) => Ok(()),
+        Err(e) if e.contains(": cannot lock: ") => Ok(()),
+        Err(e) => Err(Fail(format!(
+            "damaged store: {e} (`msgq check` says more; `msgq remove-store --force` removes it)"
+        ))),
+    }
+}
+
 pub fn open_or_create(path: &Path) -> R<Store> {
     if path == Store::default_path() {
         return Store::open_default().map_err(|e| Fail(e.to_string()));
