@@ -33,7 +33,7 @@ use std::time::Duration;
         /dev/msgq). The backend is chosen as libmsg_shim.so chooses it: --backend, else \
         $MSGQ_BACKEND (user or kmod), else kmod when /dev/msgq exists and user otherwise; \
         --store alone selects the user backend. This command lists, shows, creates and \
-        removes queues, sends and receives text messages, shows and sets the limits (msgmax, \
+        removes queues, sends and receives messages (text, or bytes exactly with --file and --raw), shows and sets the limits (msgmax, \
         msgmnb, msgmni, msg_next_id; the module's need CAP_SYS_ADMIN to set), and, for a \
         store, checks its integrity and removes it.\n\n\
         It also offers msgq's extensions (docs/extensions.md), on both backends: send and \
@@ -50,7 +50,10 @@ use std::time::Duration;
         msgq recv 0 --peek              copy the first message, leave it queued\n  \
         msgq purge 0                    discard every message, print how many\n  \
         msgq abort 0 --receivers        end blocked receives (ECANCELED), print how many\n  \
-        msgq list --json                all queues as JSON\n  \
+        msgq list --json                all queues as JSON (lsipc -q --json's shape)\n  \
+        msgq list -o KEY,ID,USER --raw  chosen columns, unaligned (lsipc's options)\n  \
+        msgq send 0 --file img.png      a file's bytes as one message\n  \
+        msgq recv 0 --raw > out.bin     the message's bytes exactly\n  \
         msgq limits set --msgmax 4096   lower the largest message size\n  \
         msgq --store /tmp/s check       check an explicit store\n  \
         msgq --backend kmod list        the kernel module's queues"
