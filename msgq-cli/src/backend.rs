@@ -135,9 +135,9 @@ impl Target {
         })
     }
 
-    /// The backend's queues, for a command that prints their state (`list`, `show`): a
-    /// store file must pass the engine's structural check first, so that a damaged store
-    /// is an error rather than a table of whatever its words now say.
+    /// The backend's queues, for a command that prints their state (`list`, `show`,
+    /// `limits`): a store file must pass the engine's structural check first, so that a
+    /// damaged store is an error rather than a table of whatever its words now say.
     pub fn verified(&self) -> R<Box<dyn Queues>> {
         match self {
             Target::User(p) if *p != msgq_user::Store::default_path() => {

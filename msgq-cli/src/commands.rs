@@ -437,7 +437,7 @@ pub const SYSCTLS: [Sysctl; 4] = [
 ];
 
 pub fn limits_show(t: &Target, json: bool) -> R<()> {
-    let q = t.required()?;
+    let q = t.verified()?;
     let mut vals = Vec::new();
     for w in SYSCTLS {
         vals.push((w, ctx(w.name(), q.sysctl(w))?));

@@ -563,8 +563,8 @@ fn words(s: &str) -> Vec<String> {
 }
 
 /// A valid store, damaged at random offsets of its written pages (1 to 64 bytes, over
-/// fixed seeds), and files that are no store: every command fails cleanly or works; `list`
-/// never succeeds on a store `check` finds damaged.
+/// fixed seeds), and files that are no store: every command fails cleanly or works; `list`,
+/// `show` and `limits` never succeed on a store `check` finds damaged.
 #[test]
 fn damaged_stores_never_panic() {
     let dir = scratch("damaged");
@@ -600,20 +600,22 @@ fn damaged_stores_never_panic() {
         // `list` and `check` on the same damaged bytes.
         rebuild(&store, len, &ext);
         let check = run(&dir, &words("check"), Duration::from_secs(2));
-        let list = run(&dir, &words("list"), Duration::from_secs(2));
         sound(&check, &format!("seed {seed}: check"));
-        sound(&list, &format!("seed {seed}: list"));
         if check.code.is_some_and(|c| c != 0) {
             damaged += 1;
         }
-        if let (Some(c), Some(0)) = (check.code, list.code) {
-            assert_eq!(
-                c,
-                0,
-                "seed {seed}: list succeeded on a store check finds damaged:\n{}\n{}",
-                String::from_utf8_lossy(&list.stdout),
-                String::from_utf8_lossy(&check.stdout)
-            );
+        for cmd in ["list", "show 0", "limits"] {
+            let shown = run(&dir, &words(cmd), Duration::from_secs(2));
+            sound(&shown, &format!("seed {seed}: {cmd}"));
+            if let (Some(c), Some(0)) = (check.code, shown.code) {
+                assert_eq!(
+                    c,
+                    0,
+                    "seed {seed}: {cmd} succeeded on a store check finds damaged:\n{}\n{}",
+                    String::from_utf8_lossy(&shown.stdout),
+                    String::from_utf8_lossy(&check.stdout)
+                );
+            }
         }
     }
     // Files that are no store at all.
