@@ -119,7 +119,23 @@ pub fn mk(t: &Target, key: Option<i32>, mode: u32, excl: bool) -> R<()> {
         flg |= IPC_EXCL;
     }
     let key = key.unwrap_or(0);
-    let id = ctx(format!("msgget({key:#x})"), q.msgget(key, flg))?;
+    let id = q.msgget(key, flg).map_err(|e| {
+        let rule = match e {
+            Errno::EEXIST => format!(": a queue with key {key:#010x} exists (--excl: IPC_EXCL)"),
+            Errno::ENOSPC => {
+                let mni = q
+                    .sysctl(Sysctl::Msgmni)
+                    .map_or(String::new(), |n| format!(" ({n})"));
+                format!(": msgmni{mni} queues exist, the limit (`msgq limits set --msgmni N`)")
+            }
+            Errno::EACCES => format!(
+                ": the queue with key {key:#010x} exists and its mode does not give this user \
+                 the permissions --mode asks for"
+            ),
+            _ => String::new(),
+        };
+        Fail(format!("msgget({key:#x}): {}{rule}", errno_text(e)))
+    })?;
     out(&format!("{id}\n"))
 }
 
@@ -152,7 +168,18 @@ pub fn rm(t: &Target, ids: &[i32], keys: &[i32], all: bool) -> R<()> {
         ));
     }
     for (what, r) in targets {
-        let r = r.and_then(|id| q.remove(id).map_err(errno_text));
+        let r = r.and_then(|id| {
+            q.remove(id).map_err(|e| {
+                let rule = match e {
+                    Errno::EINVAL => ": no queue with this id",
+                    Errno::EPERM => {
+                        ": only the queue's owner or creator (or CAP_SYS_ADMIN) may remove it"
+                    }
+                    _ => "",
+                };
+                format!("{}{rule}", errno_text(e))
+            })
+        });
         if let Err(e) = r {
             failed.push(format!("{what}: {e}"));
         }
@@ -245,6 +272,73 @@ impl Body<'_> {
     }
 }
 
+/// A call on one queue, for the rule its failure names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Send,
+    /// A receive or peek: the size accepted, the type asked for, MSG_EXCEPT.
+    Receive {
+        size: usize,
+        mtype: i64,
+        except: bool,
+    },
+    Purge,
+    /// `MSGQ_ABORT_*`.
+    Abort(i32),
+}
+
+/// The failure of `op` on queue `id`: for the errnos every call on a queue can give, the
+/// rule that made it ("no queue with id 7", "this user may not read queue 0 (mode 600,
+/// owner uid 0)"...), else what [`ext_fail`] says.
+fn queue_fail(
+    q: &dyn Queues,
+    id: i32,
+    what: String,
+    e: Errno,
+    op: Op,
+    timeout: Option<Duration>,
+) -> Fail {
+    let rule = match (e, op) {
+        (Errno::EINVAL, _) if find(q, id).is_err() => Some(format!("no queue with id {id}")),
+        (Errno::EIDRM, _) => Some(format!("queue {id} was removed")),
+        (Errno::EACCES, _) => {
+            let need = match op {
+                Op::Send => "write to",
+                Op::Receive { .. } | Op::Purge => "read",
+                Op::Abort(w) if w & ext::MSGQ_ABORT_SENDERS != 0 => "read",
+                Op::Abort(_) => "write to",
+            };
+            let mode = find(q, id).map_or(String::new(), |d| {
+                format!(
+                    " (mode {:o}, owner uid {} gid {})",
+                    d.msg_perm.mode & 0o777,
+                    d.msg_perm.uid,
+                    d.msg_perm.gid
+                )
+            });
+            Some(format!("this user may not {need} queue {id}{mode}"))
+        }
+        (Errno::E2BIG, Op::Receive { size, .. }) => Some(format!(
+            "the message is longer than the {size} bytes accepted (--size; --noerror \
+             truncates it)"
+        )),
+        (Errno::ENOMSG, Op::Receive { mtype, except, .. }) => {
+            let which = match (mtype, except) {
+                (0, _) => "no message is queued".to_string(),
+                (t, true) if t > 0 => format!("no message of a type other than {t} is queued"),
+                (t, _) if t > 0 => format!("no message of type {t} is queued"),
+                (t, _) => format!("no message of type {} or lower is queued", t.unsigned_abs()),
+            };
+            Some(format!("{which} (--nowait: IPC_NOWAIT)"))
+        }
+        _ => None,
+    };
+    match rule {
+        Some(r) => Fail(format!("{what}: {}: {r}", errno_text(e))),
+        None => ext_fail(what, e, matches!(op, Op::Receive { .. }), timeout),
+    }
+}
+
 pub fn send(t: &Target, a: &QueueArg, body: &Body, mtype: i64, o: &SendOpts) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
@@ -279,7 +373,14 @@ pub fn send(t: &Target, a: &QueueArg, body: &Body, mtype: i64, o: &SendOpts) -> 
                 ));
             }
         }
-        ext_fail(format!("send to {id}"), e, false, o.timeout)
+        queue_fail(
+            q.as_ref(),
+            id,
+            format!("send to {id}"),
+            e,
+            Op::Send,
+            o.timeout,
+        )
     })?;
     // The count means something for overwrite (dropped) and broadcast (receivers given it).
     if o.ext & (ext::MSGQ_OVERWRITE | ext::MSGQ_BROADCAST) != 0 {
@@ -358,7 +459,12 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
     } else {
         q.receive(id, &mut buf, o.mtype, flg)
     };
-    let (mt, n) = r.map_err(|e| ext_fail(what, e, true, o.timeout))?;
+    let op = Op::Receive {
+        size: len,
+        mtype: o.mtype,
+        except: o.except,
+    };
+    let (mt, n) = r.map_err(|e| queue_fail(q.as_ref(), id, what, e, op, o.timeout))?;
     if let Some(p) = &o.file {
         // The message is received: failing to write it loses it, so say so.
         return std::fs::write(p, &buf[..n]).map_err(|e| {
@@ -388,7 +494,7 @@ pub fn purge(t: &Target, a: &QueueArg) -> R<()> {
     let id = resolve(q.as_ref(), a)?;
     let n = q
         .purge(id)
-        .map_err(|e| ext_fail(format!("purge {id}"), e, false, None))?;
+        .map_err(|e| queue_fail(q.as_ref(), id, format!("purge {id}"), e, Op::Purge, None))?;
     out(&format!("{n}\n"))
 }
 
@@ -423,9 +529,10 @@ pub fn select(
 pub fn abort(t: &Target, a: &QueueArg, which: i32) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
-    let n = q
-        .abort(id, which)
-        .map_err(|e| ext_fail(format!("abort {id}"), e, false, None))?;
+    let n = q.abort(id, which).map_err(|e| {
+        let op = Op::Abort(which);
+        queue_fail(q.as_ref(), id, format!("abort {id}"), e, op, None)
+    })?;
     out(&format!("{n}\n"))
 }
 
@@ -467,7 +574,21 @@ pub fn limits_set(t: &Target, vals: &[(Sysctl, Option<i64>)]) -> R<()> {
     let q = t.create()?;
     for (w, v) in vals {
         if let Some(v) = v {
-            ctx(format!("{} = {v}", w.name()), q.set_sysctl(*w, *v))?;
+            q.set_sysctl(*w, *v).map_err(|e| {
+                let rule = match e {
+                    Errno::EINVAL => {
+                        let hi = if *w == Sysctl::Msgmni {
+                            msgq_core::ids::IPCMNI as i64
+                        } else {
+                            i32::MAX as i64
+                        };
+                        format!(": outside the kernel's range 0..={hi}")
+                    }
+                    Errno::EPERM => ": setting a limit needs CAP_SYS_ADMIN".into(),
+                    _ => String::new(),
+                };
+                Fail(format!("{} = {v}: {}{rule}", w.name(), errno_text(e)))
+            })?;
         }
     }
     Ok(())

@@ -923,3 +923,64 @@ fn lsipc_conventions() {
     ok(&s, &["rm", "-a"]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Failures name the rule broken: a missing queue, a key that exists with --excl, the
+/// msgmni limit, a message longer than --size, no message with --nowait, a limit outside
+/// its range, a store that is a directory.
+#[test]
+fn errors_name_the_rule() {
+    let (d, s, id) = one_queue();
+    ok(&s, &["send", &id, "helloworld", "--type", "3"]);
+    let cases: [(&[&str], &[&str]); 12] = [
+        (&["send", "77", "x"], &["EINVAL", "no queue with id 77"]),
+        (&["recv", "77"], &["EINVAL", "no queue with id 77"]),
+        (&["purge", "77"], &["EINVAL", "no queue with id 77"]),
+        (
+            &["abort", "77", "--both"],
+            &["EINVAL", "no queue with id 77"],
+        ),
+        (&["rm", "77"], &["id 77", "EINVAL", "no queue with this id"]),
+        (
+            &["recv", &id, "--size", "3"],
+            &["E2BIG", "longer than the 3 bytes"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "5"],
+            &["ENOMSG", "no message of type 5"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "3", "--except"],
+            &["ENOMSG", "of a type other than 3"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "-2"],
+            &["ENOMSG", "type 2 or lower"],
+        ),
+        (
+            &["mk", "--key", "9", "--excl"],
+            &["EEXIST", "key 0x00000009 exists"],
+        ),
+        (
+            &["limits", "set", "--msgmni", "40000"],
+            &["EINVAL", "range 0..=32768"],
+        ),
+        (
+            &["limits", "set", "--msgmax", "-1"],
+            &["EINVAL", "range 0..=2147483647"],
+        ),
+    ];
+    ok(&s, &["mk", "--key", "9"]);
+    for (args, words) in cases {
+        let mut all = vec!["--store", s.as_str()];
+        all.extend(args);
+        fails(&msgq(&all, &[]), 1, words);
+    }
+    ok(&s, &["limits", "set", "--msgmni", "2"]);
+    let o = msgq(&["--store", &s, "mk", "--key", "10"], &[]);
+    fails(&o, 1, &["ENOSPC", "msgmni (2) queues exist"]);
+    let o = msgq(&["--store", d.to_str().unwrap(), "mk"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = msgq(&["--store", d.to_str().unwrap(), "list"], &[]);
+    fails(&o, 1, &["Is a directory (EISDIR): a store is a file"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
