@@ -506,6 +506,7 @@ pub fn select(
     mtype: i64,
     except: bool,
     timeout: Option<Duration>,
+    json: bool,
 ) -> R<()> {
     let q = t.required()?;
     let flg = if except { MSG_EXCEPT } else { 0 };
@@ -513,12 +514,31 @@ pub fn select(
     let ready = q
         .select(&wants, timeout.map(msgq_user::deadline_in))
         .map_err(|e| ext_fail("select".into(), e, true, timeout))?;
+    let state = |r: i32| match r {
+        0 => "waiting".to_string(),
+        1 => "ready".to_string(),
+        e => errno_name(Errno(-e)),
+    };
+    if json {
+        let rows: Vec<String> = ids
+            .iter()
+            .zip(ready)
+            .map(|(id, r)| {
+                format!(
+                    "\n      {{\"id\": \"{id}\", \"state\": {}}}",
+                    columns::json_str(&state(r))
+                )
+            })
+            .collect();
+        return out(&format!(
+            "{{\n   \"queues\": [{}\n   ]\n}}\n",
+            rows.join(",")
+        ));
+    }
     let mut text = String::new();
     for (id, r) in ids.iter().zip(ready) {
-        match r {
-            0 => {}
-            1 => text.push_str(&format!("{id} ready\n")),
-            e => text.push_str(&format!("{id} {}\n", errno_name(Errno(-e)))),
+        if r != 0 {
+            text.push_str(&format!("{id} {}\n", state(r)));
         }
     }
     out(&text)

@@ -218,6 +218,10 @@ enum Cmd {
         /// Wait at most this long (e.g. 250ms, 2s)
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
         timeout: Option<Duration>,
+        /// Print {"queues": [{"id": "ID", "state": "ready" | "waiting" | "ENAME"}, ...]},
+        /// every queue given, in order
+        #[arg(short = 'J', long)]
+        json: bool,
     },
     /// Discard every message of a queue and print how many (needs read permission)
     #[command(
@@ -586,7 +590,8 @@ fn run(cli: &Cli) -> R<()> {
             r#type,
             except,
             timeout,
-        } => commands::select(&t, ids, *r#type, *except, *timeout),
+            json,
+        } => commands::select(&t, ids, *r#type, *except, *timeout, *json),
         Cmd::Abort {
             q,
             receivers,

@@ -722,6 +722,15 @@ fn select_waits_for_any_of_several_queues() {
         ok(&s, &["select", "4242", &a]),
         format!("4242 EINVAL\n{a} ready\n")
     );
+    ok(&s, &["recv", &a]);
+    assert_eq!(
+        ok(&s, &["select", "4242", &a, &b, "--json"]),
+        format!(
+            "{{\n   \"queues\": [\n      {{\"id\": \"4242\", \"state\": \"EINVAL\"}},\n      \
+             {{\"id\": \"{a}\", \"state\": \"waiting\"}},\n      \
+             {{\"id\": \"{b}\", \"state\": \"ready\"}}\n   ]\n}}\n"
+        )
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
