@@ -1,4 +1,5 @@
-//! The shim's only output: one line on stderr when a backend cannot start.
+//! The shim's only output: one line on stderr when a backend cannot start (and, with
+//! `MSGQ_DEBUG` set, one line per panic caught at the C boundary).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,6 +10,11 @@ pub fn once(msg: &str) {
     if SAID.swap(true, Ordering::Relaxed) {
         return;
     }
+    line(msg)
+}
+
+/// Writes `msgq: <msg>` to stderr.
+pub fn line(msg: &str) {
     let line = format!("msgq: {msg}\n");
     let mut b = line.as_bytes();
     while !b.is_empty() {

@@ -123,8 +123,44 @@ fn leave_engine() {
     }
 }
 
+/// Whether `MSGQ_DEBUG` was set (non-empty) when the library was loaded.
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The shim's panic hook: silent. Every panic is caught at the C boundary (`guard`: the
+/// call fails with `EIO`; an engine call on a store it finds corrupt also writes its own
+/// one-line `msgq: STORE: corrupt store (...)`), so the default hook's "thread panicked
+/// at" text and backtrace would only litter the host program's stderr. With `MSGQ_DEBUG`
+/// set, one line says what and where. The hook is this library's: a cdylib has its own
+/// copy of std, so a Rust host program keeps its own hook for its own panics.
+fn quiet_panics() {
+    let debug = std::env::var_os("MSGQ_DEBUG").is_some_and(|v| !v.is_empty());
+    DEBUG.store(debug, SeqCst);
+    std::panic::set_hook(Box::new(|info| {
+        if !DEBUG.load(SeqCst) {
+            return;
+        }
+        let p = info.payload();
+        let what = if let Some(c) = p.downcast_ref::<msgq_user::shm::arena::Corrupt>() {
+            format!("corrupt store (bad offset {:#x})", c.0)
+        } else if let Some(s) = p.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = p.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "unknown".to_owned()
+        };
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        diag::line(&format!(
+            "MSGQ_DEBUG: panic in the shim{at}: {what} (the call fails with EIO)"
+        ));
+    }));
+}
+
 extern "C" fn constructor() {
     let _ = catch_unwind(|| {
+        quiet_panics();
         real::resolve_all();
         dl::init();
         signals::resolve_self();

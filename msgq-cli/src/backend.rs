@@ -126,20 +126,27 @@ pub enum Target {
 }
 
 impl Target {
-    /// The backend's queues when it has any state yet (`None`: no store file yet).
-    pub fn existing(&self) -> R<Option<Box<dyn Queues>>> {
-        Ok(match self {
-            Target::User(p) => storeq::open_existing(p)?.map(|s| Box::new(s) as Box<dyn Queues>),
-            Target::Kmod => Some(Box::new(kmodq::open()?)),
-        })
-    }
-
-    /// The backend's queues; an error when there is no store yet.
+    /// The backend's queues; an error when there is no store (a store path that does not
+    /// exist is an error: only `mk` and `limits set` create a store).
     pub fn required(&self) -> R<Box<dyn Queues>> {
         Ok(match self {
             Target::User(p) => Box::new(storeq::open_required(p)?),
             Target::Kmod => Box::new(kmodq::open()?),
         })
+    }
+
+    /// The backend's queues, for a command that prints their state (`list`, `show`,
+    /// `limits`): a store file must pass the engine's structural check first, so that a
+    /// damaged store is an error rather than a table of whatever its words now say.
+    pub fn verified(&self) -> R<Box<dyn Queues>> {
+        match self {
+            Target::User(p) if *p != msgq_user::Store::default_path() => {
+                let s = storeq::open_required(p)?;
+                storeq::verify(&s)?;
+                Ok(Box::new(s))
+            }
+            _ => self.required(),
+        }
     }
 
     /// The backend's queues, creating the store if needed.

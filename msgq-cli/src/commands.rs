@@ -1,12 +1,14 @@
 //! The commands both backends have: list, show, mk, rm, send, recv, purge, abort, limits.
 
 use crate::backend::{Queues, Target};
+use crate::columns::{self, Format};
 use crate::report::{ctx, errno_name, errno_text, out, Fail, R};
 use msgq_core::abi::{MsqidDs, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, MSG_EXCEPT, MSG_NOERROR};
 use msgq_core::ids;
 use msgq_user::ext::{self, Deadline};
 use msgq_user::{Errno, Sysctl};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A queue named on the command line: an id, or a key.
@@ -67,88 +69,38 @@ fn fmt_time(t: i64) -> String {
     )
 }
 
-fn json_queue(id: i32, d: &MsqidDs) -> String {
-    let p = &d.msg_perm;
-    format!(
-        "{{\"id\":{id},\"key\":{},\"key_hex\":\"{:#010x}\",\"mode\":\"{:o}\",\"uid\":{},\"gid\":{},\
-         \"cuid\":{},\"cgid\":{},\"cbytes\":{},\"qnum\":{},\"qbytes\":{},\"lspid\":{},\
-         \"lrpid\":{},\"stime\":{},\"rtime\":{},\"ctime\":{}}}",
-        p.key,
-        p.key as u32,
-        p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
-        d.msg_cbytes,
-        d.msg_qnum,
-        d.msg_qbytes,
-        d.msg_lspid,
-        d.msg_lrpid,
-        d.msg_stime,
-        d.msg_rtime,
-        d.msg_ctime
-    )
+pub fn list(t: &Target, f: &Format) -> R<()> {
+    let q = t.verified()?;
+    let qs = queues(q.as_ref())?;
+    out(&columns::render(&qs, f))
 }
 
-pub fn list(t: &Target, json: bool) -> R<()> {
-    let qs = match t.existing()? {
-        Some(q) => queues(q.as_ref())?,
-        None => Vec::new(),
-    };
-    let mut s = String::new();
-    if json {
-        s.push('[');
-        for (i, (id, d)) in qs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&json_queue(*id, d));
-        }
-        s.push_str("]\n");
-    } else {
-        s.push_str(&format!(
-            "{:>10} {:<10} {:>5} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-            "ID", "KEY", "PERMS", "UID", "GID", "BYTES", "MSGS", "QBYTES", "LSPID", "LRPID"
-        ));
-        for (id, d) in &qs {
-            s.push_str(&format!(
-                "{:>10} {:<10} {:>5o} {:>6} {:>6} {:>10} {:>8} {:>10} {:>7} {:>7}\n",
-                id,
-                format!("{:#010x}", d.msg_perm.key as u32),
-                d.msg_perm.mode & 0o777,
-                d.msg_perm.uid,
-                d.msg_perm.gid,
-                d.msg_cbytes,
-                d.msg_qnum,
-                d.msg_qbytes,
-                d.msg_lspid,
-                d.msg_lrpid
-            ));
-        }
-    }
-    out(&s)
-}
-
-pub fn show(t: &Target, a: &QueueArg, json: bool) -> R<()> {
-    let q = t.required()?;
+/// `msgq show`: the detail view, or with `f` the queue's row as `list` prints it.
+pub fn show(t: &Target, a: &QueueArg, f: Option<&Format>) -> R<()> {
+    let q = t.verified()?;
     let id = resolve(q.as_ref(), a)?;
     let d = find(q.as_ref(), id)?;
-    if json {
-        return out(&(json_queue(id, &d) + "\n"));
+    if let Some(f) = f {
+        return out(&columns::render(&[(id, d)], f));
     }
     let p = &d.msg_perm;
+    let mut n = columns::Names::default();
+    let named = |name: Option<String>, num: u32| match name {
+        Some(s) => format!("{num}({s})"),
+        None => num.to_string(),
+    };
+    let (uid, gid) = (named(n.user(p.uid), p.uid), named(n.group(p.gid), p.gid));
+    let (cuid, cgid) = (
+        named(n.user(p.cuid), p.cuid),
+        named(n.group(p.cgid), p.cgid),
+    );
     out(&format!(
-        "id       {id}\nkey      {:#010x} ({})\nmode     {:o}\nowner    uid={} gid={}\n\
-         creator  uid={} gid={}\nbytes    {} of {} (msg_qbytes)\nmessages {}\n\
+        "id       {id}\nkey      {:#010x} ({})\nmode     {:o}\nowner    uid={uid} gid={gid}\n\
+         creator  uid={cuid} gid={cgid}\nbytes    {} of {} (msg_qbytes)\nmessages {}\n\
          lspid    {}\nlrpid    {}\nsend     {}\nreceive  {}\nchange   {}\n",
         p.key as u32,
         p.key,
         p.mode & 0o777,
-        p.uid,
-        p.gid,
-        p.cuid,
-        p.cgid,
         d.msg_cbytes,
         d.msg_qbytes,
         d.msg_qnum,
@@ -167,18 +119,44 @@ pub fn mk(t: &Target, key: Option<i32>, mode: u32, excl: bool) -> R<()> {
         flg |= IPC_EXCL;
     }
     let key = key.unwrap_or(0);
-    let id = ctx(format!("msgget({key:#x})"), q.msgget(key, flg))?;
+    let id = q.msgget(key, flg).map_err(|e| {
+        let rule = match e {
+            Errno::EEXIST => format!(": a queue with key {key:#010x} exists (--excl: IPC_EXCL)"),
+            Errno::ENOSPC => {
+                let mni = q
+                    .sysctl(Sysctl::Msgmni)
+                    .map_or(String::new(), |n| format!(" ({n})"));
+                format!(": msgmni{mni} queues exist, the limit (`msgq limits set --msgmni N`)")
+            }
+            Errno::EACCES => format!(
+                ": the queue with key {key:#010x} exists and its mode does not give this user \
+                 the permissions --mode asks for"
+            ),
+            _ => String::new(),
+        };
+        Fail(format!("msgget({key:#x}): {}{rule}", errno_text(e)))
+    })?;
     out(&format!("{id}\n"))
 }
 
-pub fn rm(t: &Target, ids: &[i32], keys: &[i32]) -> R<()> {
-    if ids.is_empty() && keys.is_empty() {
-        return Err(Fail("rm: give queue ids and/or --key KEY".into()));
+pub fn rm(t: &Target, ids: &[i32], keys: &[i32], all: bool) -> R<()> {
+    if ids.is_empty() && keys.is_empty() && !all {
+        return Err(Fail("rm: give queue ids and/or --key KEY, or --all".into()));
     }
     let q = t.required()?;
     let mut failed = Vec::new();
     let mut targets: Vec<(String, Result<i32, String>)> =
         ids.iter().map(|&id| (format!("id {id}"), Ok(id))).collect();
+    if all {
+        // Every queue, as `ipcrm --all=msg`: those this user may not remove fail with EPERM,
+        // one that went away meanwhile is no failure.
+        for (id, _) in queues(q.as_ref())? {
+            match q.remove(id) {
+                Ok(()) | Err(Errno::EINVAL) | Err(Errno::EIDRM) => {}
+                Err(e) => failed.push(format!("id {id}: {}", errno_text(e))),
+            }
+        }
+    }
     for &k in keys {
         let a = QueueArg {
             value: k,
@@ -190,7 +168,18 @@ pub fn rm(t: &Target, ids: &[i32], keys: &[i32]) -> R<()> {
         ));
     }
     for (what, r) in targets {
-        let r = r.and_then(|id| q.remove(id).map_err(errno_text));
+        let r = r.and_then(|id| {
+            q.remove(id).map_err(|e| {
+                let rule = match e {
+                    Errno::EINVAL => ": no queue with this id",
+                    Errno::EPERM => {
+                        ": only the queue's owner or creator (or CAP_SYS_ADMIN) may remove it"
+                    }
+                    _ => "",
+                };
+                format!("{}{rule}", errno_text(e))
+            })
+        });
         if let Err(e) = r {
             failed.push(format!("{what}: {e}"));
         }
@@ -252,18 +241,113 @@ fn ext_fail(what: String, e: Errno, receive: bool, timeout: Option<Duration>) ->
     Fail(format!("{what}: {}: {rule}", errno_name(e)))
 }
 
-pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, o: &SendOpts) -> R<()> {
+/// What `send` sends: the text argument ("-": standard input), or a file's bytes.
+pub enum Body<'a> {
+    Text(&'a str),
+    File(&'a Path),
+}
+
+impl Body<'_> {
+    /// The bytes, at most `limit` of them read (a message can be no longer: the send then
+    /// fails naming msgmax, without reading a huge file whole).
+    fn read(&self, limit: u64) -> R<Vec<u8>> {
+        let mut b = Vec::new();
+        let (name, r) = match self {
+            Body::Text("-") => (
+                "standard input".to_string(),
+                std::io::stdin().take(limit).read_to_end(&mut b),
+            ),
+            Body::Text(t) => return Ok(t.as_bytes().to_vec()),
+            Body::File(p) if p.as_os_str() == "-" => (
+                "standard input".to_string(),
+                std::io::stdin().take(limit).read_to_end(&mut b),
+            ),
+            Body::File(p) => (
+                p.display().to_string(),
+                std::fs::File::open(p).and_then(|f| f.take(limit).read_to_end(&mut b)),
+            ),
+        };
+        r.map_err(|e| Fail(format!("{name}: {e}")))?;
+        Ok(b)
+    }
+}
+
+/// A call on one queue, for the rule its failure names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Send,
+    /// A receive or peek: the size accepted, the type asked for, MSG_EXCEPT.
+    Receive {
+        size: usize,
+        mtype: i64,
+        except: bool,
+    },
+    Purge,
+    /// `MSGQ_ABORT_*`.
+    Abort(i32),
+}
+
+/// The failure of `op` on queue `id`: for the errnos every call on a queue can give, the
+/// rule that made it ("no queue with id 7", "this user may not read queue 0 (mode 600,
+/// owner uid 0)"...), else what [`ext_fail`] says.
+fn queue_fail(
+    q: &dyn Queues,
+    id: i32,
+    what: String,
+    e: Errno,
+    op: Op,
+    timeout: Option<Duration>,
+) -> Fail {
+    let rule = match (e, op) {
+        (Errno::EINVAL, _) if find(q, id).is_err() => Some(format!("no queue with id {id}")),
+        (Errno::EIDRM, _) => Some(format!("queue {id} was removed")),
+        (Errno::EACCES, _) => {
+            let need = match op {
+                Op::Send => "write to",
+                Op::Receive { .. } | Op::Purge => "read",
+                Op::Abort(w) if w & ext::MSGQ_ABORT_SENDERS != 0 => "read",
+                Op::Abort(_) => "write to",
+            };
+            let mode = find(q, id).map_or(String::new(), |d| {
+                format!(
+                    " (mode {:o}, owner uid {} gid {})",
+                    d.msg_perm.mode & 0o777,
+                    d.msg_perm.uid,
+                    d.msg_perm.gid
+                )
+            });
+            Some(format!("this user may not {need} queue {id}{mode}"))
+        }
+        (Errno::E2BIG, Op::Receive { size, .. }) => Some(format!(
+            "the message is longer than the {size} bytes accepted (--size; --noerror \
+             truncates it)"
+        )),
+        (Errno::ENOMSG, Op::Receive { mtype, except, .. }) => {
+            let which = match (mtype, except) {
+                (0, _) => "no message is queued".to_string(),
+                (t, true) if t > 0 => format!("no message of a type other than {t} is queued"),
+                (t, _) if t > 0 => format!("no message of type {t} is queued"),
+                (t, _) => format!("no message of type {} or lower is queued", t.unsigned_abs()),
+            };
+            Some(format!("{which} (--nowait: IPC_NOWAIT)"))
+        }
+        _ => None,
+    };
+    match rule {
+        Some(r) => Fail(format!("{what}: {}: {r}", errno_text(e))),
+        None => ext_fail(what, e, matches!(op, Op::Receive { .. }), timeout),
+    }
+}
+
+pub fn send(t: &Target, a: &QueueArg, body: &Body, mtype: i64, o: &SendOpts) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
-    let body = if text == "-" {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .map_err(|e| Fail(format!("stdin: {e}")))?;
-        b
-    } else {
-        text.as_bytes().to_vec()
-    };
+    // One byte more than msgmax shows a message too long (EINVAL, named below).
+    let limit = q
+        .sysctl(Sysctl::Msgmax)
+        .map_or(i32::MAX as u64, |m| m.max(0) as u64)
+        + 1;
+    let body = body.read(limit)?;
     let flg = if o.nowait { IPC_NOWAIT } else { 0 };
     // The plain call when no extension is asked for (a plain send can still be aborted).
     let r = if o.ext == 0 && o.timeout.is_none() {
@@ -289,7 +373,14 @@ pub fn send(t: &Target, a: &QueueArg, text: &str, mtype: i64, o: &SendOpts) -> R
                 ));
             }
         }
-        ext_fail(format!("send to {id}"), e, false, o.timeout)
+        queue_fail(
+            q.as_ref(),
+            id,
+            format!("send to {id}"),
+            e,
+            Op::Send,
+            o.timeout,
+        )
     })?;
     // The count means something for overwrite (dropped) and broadcast (receivers given it).
     if o.ext & (ext::MSGQ_OVERWRITE | ext::MSGQ_BROADCAST) != 0 {
@@ -306,6 +397,10 @@ pub struct RecvOpts {
     pub except: bool,
     pub size: Option<usize>,
     pub print_type: bool,
+    /// Write the bytes exactly, no newline.
+    pub raw: bool,
+    /// Write the bytes exactly to this file.
+    pub file: Option<PathBuf>,
     /// Copy the message without removing it (`MSGQ_PEEK`).
     pub peek: bool,
     pub timeout: Option<Duration>,
@@ -314,7 +409,7 @@ pub struct RecvOpts {
 /// A zeroed buffer of `len` bytes, or `None` when the memory cannot be had (never an
 /// abort). Zeroed pages are not touched until used, so a large `--size` costs address
 /// space, not memory.
-fn zeroed(len: usize) -> Option<Vec<u8>> {
+pub fn zeroed(len: usize) -> Option<Vec<u8>> {
     if len == 0 {
         return Some(Vec::new());
     }
@@ -364,14 +459,30 @@ pub fn recv(t: &Target, a: &QueueArg, o: &RecvOpts) -> R<()> {
     } else {
         q.receive(id, &mut buf, o.mtype, flg)
     };
-    let (mt, n) = r.map_err(|e| ext_fail(what, e, true, o.timeout))?;
+    let op = Op::Receive {
+        size: len,
+        mtype: o.mtype,
+        except: o.except,
+    };
+    let (mt, n) = r.map_err(|e| queue_fail(q.as_ref(), id, what, e, op, o.timeout))?;
+    if let Some(p) = &o.file {
+        // The message is received: failing to write it loses it, so say so.
+        return std::fs::write(p, &buf[..n]).map_err(|e| {
+            Fail(format!(
+                "{}: {e} (the message, {n} bytes of type {mt}, was received and is lost)",
+                p.display()
+            ))
+        });
+    }
     let mut w = std::io::stdout().lock();
     let r = (|| {
         if o.print_type {
             write!(w, "{mt}\t")?;
         }
         w.write_all(&buf[..n])?;
-        w.write_all(b"\n")?;
+        if !o.raw {
+            w.write_all(b"\n")?;
+        }
         w.flush()
     })();
     r.map_err(|e| Fail(format!("stdout: {e}")))
@@ -383,7 +494,7 @@ pub fn purge(t: &Target, a: &QueueArg) -> R<()> {
     let id = resolve(q.as_ref(), a)?;
     let n = q
         .purge(id)
-        .map_err(|e| ext_fail(format!("purge {id}"), e, false, None))?;
+        .map_err(|e| queue_fail(q.as_ref(), id, format!("purge {id}"), e, Op::Purge, None))?;
     out(&format!("{n}\n"))
 }
 
@@ -395,6 +506,7 @@ pub fn select(
     mtype: i64,
     except: bool,
     timeout: Option<Duration>,
+    json: bool,
 ) -> R<()> {
     let q = t.required()?;
     let flg = if except { MSG_EXCEPT } else { 0 };
@@ -402,12 +514,31 @@ pub fn select(
     let ready = q
         .select(&wants, timeout.map(msgq_user::deadline_in))
         .map_err(|e| ext_fail("select".into(), e, true, timeout))?;
+    let state = |r: i32| match r {
+        0 => "waiting".to_string(),
+        1 => "ready".to_string(),
+        e => errno_name(Errno(-e)),
+    };
+    if json {
+        let rows: Vec<String> = ids
+            .iter()
+            .zip(ready)
+            .map(|(id, r)| {
+                format!(
+                    "\n      {{\"id\": \"{id}\", \"state\": {}}}",
+                    columns::json_str(&state(r))
+                )
+            })
+            .collect();
+        return out(&format!(
+            "{{\n   \"queues\": [{}\n   ]\n}}\n",
+            rows.join(",")
+        ));
+    }
     let mut text = String::new();
     for (id, r) in ids.iter().zip(ready) {
-        match r {
-            0 => {}
-            1 => text.push_str(&format!("{id} ready\n")),
-            e => text.push_str(&format!("{id} {}\n", errno_name(Errno(-e)))),
+        if r != 0 {
+            text.push_str(&format!("{id} {}\n", state(r)));
         }
     }
     out(&text)
@@ -418,9 +549,10 @@ pub fn select(
 pub fn abort(t: &Target, a: &QueueArg, which: i32) -> R<()> {
     let q = t.required()?;
     let id = resolve(q.as_ref(), a)?;
-    let n = q
-        .abort(id, which)
-        .map_err(|e| ext_fail(format!("abort {id}"), e, false, None))?;
+    let n = q.abort(id, which).map_err(|e| {
+        let op = Op::Abort(which);
+        queue_fail(q.as_ref(), id, format!("abort {id}"), e, op, None)
+    })?;
     out(&format!("{n}\n"))
 }
 
@@ -432,27 +564,11 @@ pub const SYSCTLS: [Sysctl; 4] = [
 ];
 
 pub fn limits_show(t: &Target, json: bool) -> R<()> {
-    let (vals, defaults) = match t.existing()? {
-        Some(q) => {
-            let mut v = Vec::new();
-            for w in SYSCTLS {
-                v.push((w, ctx(w.name(), q.sysctl(w))?));
-            }
-            (v, false)
-        }
-        None => {
-            let l = msgq_user::Limits::default();
-            (
-                vec![
-                    (Sysctl::Msgmax, l.msgmax as i64),
-                    (Sysctl::Msgmnb, l.msgmnb as i64),
-                    (Sysctl::Msgmni, l.msgmni as i64),
-                    (Sysctl::MsgNextId, -1),
-                ],
-                true,
-            )
-        }
-    };
+    let q = t.verified()?;
+    let mut vals = Vec::new();
+    for w in SYSCTLS {
+        vals.push((w, ctx(w.name(), q.sysctl(w))?));
+    }
     let s = if json {
         let fields: Vec<String> = vals
             .iter()
@@ -463,9 +579,6 @@ pub fn limits_show(t: &Target, json: bool) -> R<()> {
         let mut s = String::new();
         for (w, v) in &vals {
             s.push_str(&format!("{:<12} {v}\n", w.name()));
-        }
-        if let (true, Target::User(p)) = (defaults, t) {
-            eprintln!("msgq: {} (no store yet: defaults)", p.display());
         }
         s
     };
@@ -481,7 +594,21 @@ pub fn limits_set(t: &Target, vals: &[(Sysctl, Option<i64>)]) -> R<()> {
     let q = t.create()?;
     for (w, v) in vals {
         if let Some(v) = v {
-            ctx(format!("{} = {v}", w.name()), q.set_sysctl(*w, *v))?;
+            q.set_sysctl(*w, *v).map_err(|e| {
+                let rule = match e {
+                    Errno::EINVAL => {
+                        let hi = if *w == Sysctl::Msgmni {
+                            msgq_core::ids::IPCMNI as i64
+                        } else {
+                            i32::MAX as i64
+                        };
+                        format!(": outside the kernel's range 0..={hi}")
+                    }
+                    Errno::EPERM => ": setting a limit needs CAP_SYS_ADMIN".into(),
+                    _ => String::new(),
+                };
+                Fail(format!("{} = {v}: {}{rule}", w.name(), errno_text(e)))
+            })?;
         }
     }
     Ok(())

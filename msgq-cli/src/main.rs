@@ -4,6 +4,7 @@
 //! default store of this IPC namespace and user) or the kernel module (`/dev/msgq`).
 
 mod backend;
+mod columns;
 mod commands;
 mod kmodq;
 mod report;
@@ -15,6 +16,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use commands::{QueueArg, RecvOpts, SendOpts};
 use msgq_user::{ext, Sysctl};
 use report::{out, Fail, R};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,7 +33,7 @@ use std::time::Duration;
         /dev/msgq). The backend is chosen as libmsg_shim.so chooses it: --backend, else \
         $MSGQ_BACKEND (user or kmod), else kmod when /dev/msgq exists and user otherwise; \
         --store alone selects the user backend. This command lists, shows, creates and \
-        removes queues, sends and receives text messages, shows and sets the limits (msgmax, \
+        removes queues, sends and receives messages (text, or bytes exactly with --file and --raw), shows and sets the limits (msgmax, \
         msgmnb, msgmni, msg_next_id; the module's need CAP_SYS_ADMIN to set), and, for a \
         store, checks its integrity and removes it.\n\n\
         It also offers msgq's extensions (docs/extensions.md), on both backends: send and \
@@ -48,7 +50,10 @@ use std::time::Duration;
         msgq recv 0 --peek              copy the first message, leave it queued\n  \
         msgq purge 0                    discard every message, print how many\n  \
         msgq abort 0 --receivers        end blocked receives (ECANCELED), print how many\n  \
-        msgq list --json                all queues as JSON\n  \
+        msgq list --json                all queues as JSON (lsipc -q --json's shape)\n  \
+        msgq list -o KEY,ID,USER --raw  chosen columns, unaligned (lsipc's options)\n  \
+        msgq send 0 --file img.png      a file's bytes as one message\n  \
+        msgq recv 0 --raw > out.bin     the message's bytes exactly\n  \
         msgq limits set --msgmax 4096   lower the largest message size\n  \
         msgq --store /tmp/s check       check an explicit store\n  \
         msgq --backend kmod list        the kernel module's queues"
@@ -69,20 +74,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// List every queue with its statistics (like `ipcs -q`)
-    #[command(visible_alias = "ls")]
+    /// List every queue with its statistics (like `lsipc -q`, with its options)
+    #[command(visible_alias = "ls", after_help = columns::help())]
     List {
-        /// Print a JSON array instead of a table
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
-    /// Show one queue in detail (like `ipcs -q -i ID`)
+    /// Show one queue in detail (like `ipcs -q -i ID`); with --json, -o, --raw or --export,
+    /// its row as `list` prints it (every column unless -o says)
+    #[command(after_help = columns::help())]
     Show {
         #[command(flatten)]
         q: QueueRef,
-        /// Print a JSON object instead of text
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
     /// Create a queue (like `ipcmk -Q`) and print its id
     Mk {
@@ -103,14 +108,20 @@ enum Cmd {
         /// Keys of queues to remove (repeatable)
         #[arg(short, long, value_parser = parse_key)]
         key: Vec<i32>,
+        /// Remove every queue this user may remove (like `ipcrm --all=msg`)
+        #[arg(short, long, conflicts_with_all = ["ids", "key"])]
+        all: bool,
     },
-    /// Send a text message to a queue
+    /// Send a message to a queue: TEXT, or the bytes of a file (--file)
     Send {
         #[command(flatten)]
         q: QueueRef,
         /// The message text ("-" reads it from standard input)
-        #[arg(allow_hyphen_values = true)]
-        text: String,
+        #[arg(allow_hyphen_values = true, required_unless_present = "file")]
+        text: Option<String>,
+        /// Send the bytes of this file, exactly ("-": standard input)
+        #[arg(short, long, value_name = "PATH", conflicts_with = "text")]
+        file: Option<PathBuf>,
         /// The message type (mtype, > 0)
         #[arg(short, long, default_value_t = 1, allow_negative_numbers = true)]
         r#type: i64,
@@ -174,8 +185,15 @@ enum Cmd {
         #[arg(long)]
         size: Option<usize>,
         /// Print "TYPE<tab>TEXT"
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["raw", "file"])]
         print_type: bool,
+        /// Write the message's bytes exactly, without the newline
+        #[arg(long)]
+        raw: bool,
+        /// Write the message's bytes exactly to this file (created or truncated) instead of
+        /// standard output
+        #[arg(short, long, value_name = "PATH")]
+        file: Option<PathBuf>,
     },
     /// Wait until a receive from one of several queues would find a message; print the
     /// ready ones (receives nothing)
@@ -200,6 +218,10 @@ enum Cmd {
         /// Wait at most this long (e.g. 250ms, 2s)
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
         timeout: Option<Duration>,
+        /// Print {"queues": [{"id": "ID", "state": "ready" | "waiting" | "ENAME"}, ...]},
+        /// every queue given, in order
+        #[arg(short = 'J', long)]
+        json: bool,
     },
     /// Discard every message of a queue and print how many (needs read permission)
     #[command(
@@ -238,6 +260,9 @@ enum Cmd {
     Limits {
         #[command(subcommand)]
         cmd: Option<LimitsCmd>,
+        /// Print a JSON object (as `limits show --json`)
+        #[arg(short = 'J', long)]
+        json: bool,
     },
     /// Check the store's integrity and say what was checked (user backend)
     #[command(long_about = "Check the store's integrity.\n\n\
@@ -252,7 +277,12 @@ enum Cmd {
         the sizes add up to the queue's byte count. A corrupted list or offset is reported \
         by the engine as EIO. Run it on a quiet store: concurrent senders and receivers \
         change the numbers between the steps.")]
-    Check,
+    Check {
+        /// Print the results as JSON: {"store": PATH, "ok": BOOL, "checks": [{"ok": BOOL,
+        /// "text": TEXT}, ...]}
+        #[arg(short = 'J', long)]
+        json: bool,
+    },
     /// Print the path of the store this command (and the shim) would use (user backend)
     Path,
     /// Remove the whole store file (every queue in it; user backend)
@@ -274,7 +304,7 @@ enum LimitsCmd {
     /// Show the limits (the default)
     Show {
         /// Print a JSON object
-        #[arg(long)]
+        #[arg(short = 'J', long)]
         json: bool,
     },
     /// Set one or more limits (kernel ranges apply: EINVAL outside them)
@@ -292,6 +322,69 @@ enum LimitsCmd {
         #[arg(long, allow_negative_numbers = true)]
         msg_next_id: Option<i64>,
     },
+}
+
+/// `lsipc`'s output options.
+#[derive(Args)]
+struct OutputArgs {
+    /// Print JSON shaped like `lsipc -q --json`: {"messages": [{"key": "0x...", "id": "0",
+    /// ...}]}, every value a string, an unset time null
+    #[arg(short = 'J', long, conflicts_with_all = ["raw", "export"])]
+    json: bool,
+    /// The columns, comma-separated (e.g. KEY,ID,PERMS); +LIST adds to the default ones
+    #[arg(short, long, value_name = "LIST")]
+    output: Option<String>,
+    /// Do not print the headings
+    #[arg(long)]
+    noheadings: bool,
+    /// Raw output: the values separated by one space, unaligned
+    #[arg(short, long, conflicts_with = "export")]
+    raw: bool,
+    /// NAME="VALUE" pairs, one line per queue
+    #[arg(short, long)]
+    export: bool,
+    /// PERMS in octal (644) instead of rw-r--r--
+    #[arg(short = 'P', long)]
+    numeric_perms: bool,
+    /// Add the creator and owner columns (CUID CUSER CGID CGROUP UID USER GID GROUP)
+    #[arg(short, long)]
+    creator: bool,
+    /// Add the time columns (SEND RECV CTIME; ISO 8601, local time)
+    #[arg(short, long)]
+    time: bool,
+    /// Sizes in bytes (they always are; accepted as lsipc accepts it)
+    #[arg(short, long)]
+    bytes: bool,
+}
+
+impl OutputArgs {
+    /// Whether anything but the default text was asked for (`show`'s detail view).
+    fn any(&self) -> bool {
+        self.json || self.raw || self.export || self.output.is_some() || self.creator || self.time
+    }
+
+    /// The format; `all`: every column unless -o says.
+    fn format(&self, all: bool) -> R<columns::Format> {
+        let cols = if all && self.output.is_none() && !self.creator && !self.time {
+            (0..columns::COLUMNS.len()).collect()
+        } else {
+            columns::select(self.output.as_deref(), self.creator, self.time)?
+        };
+        Ok(columns::Format {
+            cols,
+            style: if self.json {
+                columns::Style::Json
+            } else if self.raw {
+                columns::Style::Raw
+            } else if self.export {
+                columns::Style::Export
+            } else {
+                columns::Style::Table
+            },
+            headings: !self.noheadings,
+            numeric_perms: self.numeric_perms,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -424,13 +517,21 @@ fn misplaced(cli: &Cli) -> Option<String> {
 fn run(cli: &Cli) -> R<()> {
     let t = target(cli)?;
     match &cli.cmd {
-        Cmd::List { json } => commands::list(&t, *json),
-        Cmd::Show { q, json } => commands::show(&t, &q.arg(), *json),
+        Cmd::List { out } => commands::list(&t, &out.format(false)?),
+        Cmd::Show { q, out } => {
+            let f = if out.any() {
+                Some(out.format(true)?)
+            } else {
+                None
+            };
+            commands::show(&t, &q.arg(), f.as_ref())
+        }
         Cmd::Mk { key, mode, excl } => commands::mk(&t, *key, *mode, *excl),
-        Cmd::Rm { ids, key } => commands::rm(&t, ids, key),
+        Cmd::Rm { ids, key, all } => commands::rm(&t, ids, key, *all),
         Cmd::Send {
             q,
             text,
+            file,
             r#type,
             nowait,
             urgent,
@@ -447,7 +548,12 @@ fn run(cli: &Cli) -> R<()> {
                     | flag(*broadcast, ext::MSGQ_BROADCAST),
                 timeout: *timeout,
             };
-            commands::send(&t, &q.arg(), text, *r#type, &o)
+            let body = match (text, file) {
+                (_, Some(f)) => commands::Body::File(f),
+                (Some(t), None) => commands::Body::Text(t),
+                (None, None) => return Err(Fail("send: give TEXT or --file PATH".into())),
+            };
+            commands::send(&t, &q.arg(), &body, *r#type, &o)
         }
         Cmd::Recv {
             q,
@@ -459,6 +565,8 @@ fn run(cli: &Cli) -> R<()> {
             except,
             size,
             print_type,
+            raw,
+            file,
             ..
         } => commands::recv(
             &t,
@@ -470,6 +578,8 @@ fn run(cli: &Cli) -> R<()> {
                 except: *except,
                 size: *size,
                 print_type: *print_type,
+                raw: *raw,
+                file: file.clone(),
                 peek: *peek,
                 timeout: *timeout,
             },
@@ -480,7 +590,8 @@ fn run(cli: &Cli) -> R<()> {
             r#type,
             except,
             timeout,
-        } => commands::select(&t, ids, *r#type, *except, *timeout),
+            json,
+        } => commands::select(&t, ids, *r#type, *except, *timeout, *json),
         Cmd::Abort {
             q,
             receivers,
@@ -496,8 +607,8 @@ fn run(cli: &Cli) -> R<()> {
             }
             commands::abort(&t, &q.arg(), which)
         }
-        Cmd::Limits { cmd } => match cmd {
-            None => commands::limits_show(&t, false),
+        Cmd::Limits { cmd, json } => match cmd {
+            None => commands::limits_show(&t, *json),
             Some(LimitsCmd::Show { json }) => commands::limits_show(&t, *json),
             Some(LimitsCmd::Set {
                 msgmax,
@@ -514,10 +625,33 @@ fn run(cli: &Cli) -> R<()> {
                 ],
             ),
         },
-        Cmd::Check => store::check(t.store_only("check")?),
+        Cmd::Check { json } => store::check(t.store_only("check")?, *json),
         Cmd::Path => out(&format!("{}\n", t.store_only("path")?.display())),
         Cmd::RemoveStore { force } => store::remove_store(t.store_only("remove-store")?, *force),
     }
+}
+
+/// Never a Rust panic message or backtrace (issue 16): a store the engine finds corrupt
+/// unwinds with [`msgq_user::shm::arena::Corrupt`], which the engine catches and reports
+/// itself (one `msgq: PATH: corrupt store (bad offset ...)` line, then `EIO`): nothing to
+/// add. Any other panic is a bug in msgq: one line saying where, no backtrace.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        if info.payload().is::<msgq_user::shm::arena::Corrupt>() {
+            return;
+        }
+        let p = info.payload();
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" ({}:{})", l.file(), l.line()));
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "msgq: internal error: {what}{at}; please report it");
+    }));
 }
 
 fn main() -> ExitCode {
@@ -526,6 +660,7 @@ fn main() -> ExitCode {
     // which turns it into an EPIPE error, and println! into a panic).
     // SAFETY: restoring the default disposition, before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    quiet_panics();
     let cli = Cli::parse();
     if let Some(msg) = misplaced(&cli) {
         use clap::CommandFactory;
@@ -533,8 +668,11 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ArgumentConflict, msg)
             .exit();
     }
-    match run(&cli) {
+    // A panic is a bug: `quiet_panics` has said so in one line; the exit status is 1.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli)));
+    match r.unwrap_or_else(|_| Err(Fail(String::new()))) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(msg)) if msg.is_empty() => ExitCode::FAILURE,
         Err(Fail(msg)) => {
             eprintln!("msgq: {msg}");
             ExitCode::FAILURE

@@ -28,6 +28,13 @@ pub fn errno_name(e: Errno) -> String {
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::EMSGSIZE => "EMSGSIZE",
         libc::EBUSY => "EBUSY",
+        // What opening a store file can add.
+        libc::EISDIR => "EISDIR",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::ELOOP => "ELOOP",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
         _ => e.name(),
     };
     if extra == "E?" {
@@ -70,5 +77,6 @@ mod tests {
         assert_eq!(errno_name(msgq_user::ext::ECANCELED), "ECANCELED");
         assert_eq!(errno_name(msgq_user::ext::EMSGSIZE), "EMSGSIZE");
         assert_eq!(errno_name(Errno(200)), "errno 200");
+        assert_eq!(errno_name(Errno(libc::EISDIR)), "EISDIR");
     }
 }

@@ -1,23 +1,51 @@
 //! The commands only the user backend has: `check` (a store's integrity) and
 //! `remove-store`.
 
-use crate::commands::{find, SYSCTLS};
-use crate::report::{errno_text, Fail, R};
+use crate::columns::json_str;
+use crate::commands::{find, zeroed, SYSCTLS};
+use crate::report::{errno_text, out, Fail, R};
 use crate::storeq::not_found;
 use msgq_core::abi::{IPC_NOWAIT, MSG_COPY};
 use msgq_core::ids;
 use msgq_user::{Errno, Store, Sysctl};
 use std::path::Path;
 
-/// `msgq check`: every check in order, one line each.
-pub fn check(path: &Path) -> R<()> {
-    let mut problems = Vec::new();
-    let mut say = |ok: bool, what: String| {
-        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
-        if !ok {
-            problems.push(what);
-        }
+/// `msgq check`: every check in order, one line each (or, with `json`, one JSON object).
+pub fn check(path: &Path, json: bool) -> R<()> {
+    let mut lines: Vec<(bool, String)> = Vec::new();
+    let r = run_checks(path, &mut |ok, what| lines.push((ok, what)));
+    let problems = lines.iter().filter(|l| !l.0).count();
+    let text = if json {
+        let checks: Vec<String> = lines
+            .iter()
+            .map(|(ok, t)| format!("{{\"ok\": {ok}, \"text\": {}}}", json_str(t)))
+            .collect();
+        format!(
+            "{{\"store\": {}, \"ok\": {}, \"checks\": [{}]}}\n",
+            json_str(&path.display().to_string()),
+            problems == 0 && r.is_ok(),
+            checks.join(", ")
+        )
+    } else {
+        lines
+            .iter()
+            .map(|(ok, t)| format!("{} {t}\n", if *ok { "ok  " } else { "FAIL" }))
+            .collect()
     };
+    out(&text)?;
+    r?;
+    if problems == 0 {
+        Ok(())
+    } else {
+        Err(Fail(format!(
+            "{}: {problems} problem(s) found",
+            path.display()
+        )))
+    }
+}
+
+/// The checks, each result given to `say`; an error when they could not go on.
+fn run_checks(path: &Path, say: &mut dyn FnMut(bool, String)) -> R<()> {
     let default = path == Store::default_path();
     let opened = if default {
         Store::open_default()
@@ -169,7 +197,17 @@ pub fn check(path: &Path) -> R<()> {
     let mut msg_ok = true;
     for &id in &ids {
         let Ok(d) = find(&s, id) else { continue };
-        let mut buf = vec![0u8; (d.msg_cbytes as usize).max(1)];
+        // Room for the longest message the queue can hold (a damaged count asks for no
+        // more than a message can be, and the pages are only touched as used).
+        let len = (d.msg_cbytes.min(i32::MAX as u64) as usize).max(1);
+        let Some(mut buf) = zeroed(len) else {
+            msg_ok = false;
+            say(
+                false,
+                format!("queue {id}: {} bytes: cannot allocate", d.msg_cbytes),
+            );
+            continue;
+        };
         let mut sum = 0u64;
         let mut complete = true;
         for i in 0..d.msg_qnum {
@@ -214,15 +252,7 @@ pub fn check(path: &Path) -> R<()> {
             ),
         );
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail(format!(
-            "{}: {} problem(s) found",
-            path.display(),
-            problems.len()
-        )))
-    }
+    Ok(())
 }
 
 /// `msgq remove-store`.

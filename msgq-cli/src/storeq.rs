@@ -1,7 +1,7 @@
 //! The user backend: the queues of a store file (`msgq-user`).
 
 use crate::backend::Queues;
-use crate::report::{Fail, R};
+use crate::report::{errno_text, Fail, R};
 use msgq_core::abi::MsqidDs;
 use msgq_core::ids;
 use msgq_user::ext::Deadline;
@@ -20,6 +20,32 @@ pub fn store_path(flag: Option<&Path>) -> PathBuf {
     }
 }
 
+/// A store that cannot be used, said as the other failures are: the errno's text and
+/// name, and for a permission problem the rule.
+pub fn store_fail(e: &StoreError) -> Fail {
+    match &e.kind {
+        StoreErrorKind::Io(io) => match io.raw_os_error() {
+            Some(n) => {
+                let rule = match n {
+                    libc::EACCES | libc::EPERM => {
+                        ": the file's mode does not let this user read and write it (a store \
+                         is shared by those who may; see `ls -l`)"
+                    }
+                    libc::EISDIR => ": a store is a file",
+                    _ => "",
+                };
+                Fail(format!(
+                    "msgq store {}: {}{rule}",
+                    e.path.display(),
+                    errno_text(Errno(n))
+                ))
+            }
+            None => Fail(e.to_string()),
+        },
+        _ => Fail(e.to_string()),
+    }
+}
+
 pub fn not_found(e: &StoreError) -> bool {
     matches!(&e.kind, StoreErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
 }
@@ -28,31 +54,49 @@ pub fn not_found(e: &StoreError) -> bool {
 /// namespace's) always exists.
 pub fn open_existing(path: &Path) -> R<Option<Store>> {
     if path == Store::default_path() {
-        return Store::open_default()
-            .map(Some)
-            .map_err(|e| Fail(e.to_string()));
+        return Store::open_default().map(Some).map_err(|e| store_fail(&e));
     }
     match Store::open(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(Fail(e.to_string())),
+        Err(e) => Err(store_fail(&e)),
     }
 }
 
 pub fn open_required(path: &Path) -> R<Store> {
     open_existing(path)?.ok_or_else(|| {
-        Fail(format!(
-            "no msgq store at {} (no queues yet; `msgq mk` creates one)",
-            path.display()
-        ))
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
+            Some(d) if !d.is_dir() => Fail(format!(
+                "no msgq store at {}: {} is not a directory",
+                path.display(),
+                d.display()
+            )),
+            _ => Fail(format!(
+                "no msgq store at {} (no queues yet; `msgq mk` creates one)",
+                path.display()
+            )),
+        }
     })
+}
+
+/// The engine's structural check of a store file (`Store::check`); a store it finds damaged
+/// is an error naming what is wrong. One it could not lock (a live holder) is let through.
+pub fn verify(s: &Store) -> R<()> {
+    match s.check() {
+        Ok(_) => Ok(()),
+        Err(e) if e.contains(": cannot lock: ") => Ok(()),
+        Err(e) => Err(Fail(format!(
+            "damaged store: {e} (`msgq check` says more; `msgq remove-store --force` removes it)"
+        ))),
+    }
 }
 
 pub fn open_or_create(path: &Path) -> R<Store> {
     if path == Store::default_path() {
-        return Store::open_default().map_err(|e| Fail(e.to_string()));
+        return Store::open_default().map_err(|e| store_fail(&e));
     }
-    Store::open_or_create(path, &StoreOptions::default()).map_err(|e| Fail(e.to_string()))
+    Store::open_or_create(path, &StoreOptions::default()).map_err(|e| store_fail(&e))
 }
 
 impl Queues for Store {

@@ -156,9 +156,14 @@ fn default_and_explicit_user_backend_use_the_store() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = msgq(&["--store", s, "list", "--json"], &[]);
     let j = stdout(&o);
-    assert!(j.contains(&format!("\"id\":{id},\"key\":119")), "{j}");
     assert!(
-        j.contains("\"qnum\":1") && j.contains("\"mode\":\"600\""),
+        j.contains(&format!(
+            "\"key\": \"0x00000077\",\n         \"id\": \"{id}\","
+        )),
+        "{j}"
+    );
+    assert!(
+        j.contains("\"msgs\": \"1\"") && j.contains("\"perms\": \"rw-------\""),
         "{j}"
     );
     let o = msgq(&["--store", s, "recv", &id, "--print-type"], &[]);
@@ -166,7 +171,7 @@ fn default_and_explicit_user_backend_use_the_store() {
     let o = msgq(&["--store", s, "rm", "--key", "0x77"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = msgq(&["--store", s, "list", "--json"], &[]);
-    assert_eq!(stdout(&o), "[]\n");
+    assert_eq!(stdout(&o), "{\n   \"messages\": [\n   ]\n}\n");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -429,7 +434,7 @@ fn one_queue() -> (PathBuf, String, String) {
 /// The queue's message count, from `msgq show --json`.
 fn qnum(s: &str, id: &str) -> String {
     let j = ok(s, &["show", id, "--json"]);
-    let at = j.find("\"qnum\":").expect("qnum") + 7;
+    let at = j.find("\"msgs\": \"").expect("msgs") + 9;
     j[at..].chars().take_while(char::is_ascii_digit).collect()
 }
 
@@ -717,5 +722,274 @@ fn select_waits_for_any_of_several_queues() {
         ok(&s, &["select", "4242", &a]),
         format!("4242 EINVAL\n{a} ready\n")
     );
+    ok(&s, &["recv", &a]);
+    assert_eq!(
+        ok(&s, &["select", "4242", &a, &b, "--json"]),
+        format!(
+            "{{\n   \"queues\": [\n      {{\"id\": \"4242\", \"state\": \"EINVAL\"}},\n      \
+             {{\"id\": \"{a}\", \"state\": \"waiting\"}},\n      \
+             {{\"id\": \"{b}\", \"state\": \"ready\"}}\n   ]\n}}\n"
+        )
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A store path that does not exist is an error for every command that reads one (only
+/// `mk` and `limits set` create a store); one in a missing directory says so.
+#[test]
+fn a_missing_store_is_an_error() {
+    let d = scratch();
+    let s = d.join("none");
+    let s = s.to_str().unwrap();
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["show", "0"],
+        vec!["limits"],
+        vec!["limits", "--json"],
+        vec!["rm", "--all"],
+        vec!["recv", "0", "--nowait"],
+    ] {
+        let mut all = vec!["--store", s];
+        all.extend(&args);
+        fails(&msgq(&all, &[]), 1, &[&format!("no msgq store at {s}")]);
+        let o = msgq(&args, &[("MSGQ_STORE", s), ("MSGQ_BACKEND", "user")]);
+        fails(&o, 1, &[&format!("no msgq store at {s}")]);
+    }
+    let o = msgq(&["--store", "/nonexistent/x", "list"], &[]);
+    fails(
+        &o,
+        1,
+        &["no msgq store at /nonexistent/x: /nonexistent is not a directory"],
+    );
+    let o = msgq(&["--store", "/nonexistent/x", "check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!Path::new(s).exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `msgq ARGS` with `input` on standard input.
+fn msgq_in(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_msgq"))
+        .args(args)
+        .env_remove("MSGQ_BACKEND")
+        .env_remove("MSGQ_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+/// `send --file` and `recv --raw` / `recv --file` carry bytes exactly: all 256 byte values,
+/// an empty message, standard input; `recv` without --raw adds the newline.
+#[test]
+fn binary_messages_round_trip() {
+    let (d, s, id) = one_queue();
+    let all: Vec<u8> = (0..=255u8).collect();
+    let f = d.join("all.bin");
+    std::fs::write(&f, &all).unwrap();
+    let fs = f.to_str().unwrap();
+    ok(&s, &["send", &id, "--file", fs]);
+    let o = msgq(&["--store", &s, "recv", &id, "--raw"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, all);
+    // Standard input, `-f -`, with the bytes reversed; then an empty message.
+    let rev: Vec<u8> = all.iter().rev().copied().collect();
+    let o = msgq_in(
+        &["--store", &s, "send", &id, "-f", "-", "--type", "9"],
+        &rev,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = msgq_in(&["--store", &s, "send", &id, "--file", "-"], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = d.join("got.bin");
+    let gs = got.to_str().unwrap();
+    ok(&s, &["recv", &id, "--file", gs, "--type", "9"]);
+    assert_eq!(std::fs::read(&got).unwrap(), rev);
+    let o = msgq(&["--store", &s, "recv", &id, "--raw"], &[]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{o:?}");
+    // The text form: the newline is added.
+    ok(&s, &["send", &id, "--file", fs]);
+    let o = msgq(&["--store", &s, "recv", &id], &[]);
+    assert_eq!(o.stdout[..256], all[..]);
+    assert_eq!(o.stdout[256..], b"\n"[..]);
+    // A file longer than msgmax: EINVAL naming the rule, without reading it all.
+    let big = d.join("big");
+    std::fs::write(&big, vec![7u8; 9000]).unwrap();
+    let o = msgq(
+        &["--store", &s, "send", &id, "--file", big.to_str().unwrap()],
+        &[],
+    );
+    fails(&o, 1, &["EINVAL", "more than msgmax (8192)"]);
+    let o = msgq(
+        &["--store", &s, "send", &id, "--file", "/nonexistent/f"],
+        &[],
+    );
+    fails(&o, 1, &["/nonexistent/f: No such file"]);
+    let o = msgq(&["--store", &s, "send", &id, "x", "--file", fs], &[]);
+    fails(&o, 2, &["cannot be used with"]);
+    let o = msgq(&["--store", &s, "recv", &id, "--raw", "--print-type"], &[]);
+    fails(&o, 2, &["cannot be used with"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `list` as `lsipc -q`: its default columns, `-o`, `--raw`, `--noheadings`, `--export`,
+/// `-P`, `--json` (`{"messages": [...]}`, strings), user names; `show --json`; `rm --all`;
+/// `limits --json`; `check --json`.
+#[test]
+fn lsipc_conventions() {
+    let (d, s, id) = one_queue();
+    ok(&s, &["mk", "--key", "0x2a", "--mode", "600"]);
+    ok(&s, &["send", &id, "hello", "--type", "2"]);
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let me = ok(&s, &["list", "-o", "USER", "--noheadings", "--raw"]);
+    let me = me.lines().next().unwrap().to_owned();
+    let name = if uid == 0 {
+        "root".to_owned()
+    } else {
+        me.clone()
+    };
+    assert_eq!(me, name);
+    let t = ok(&s, &["list"]);
+    let mut lines = t.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "KEY",
+            "ID",
+            "PERMS",
+            "OWNER",
+            "USEDBYTES",
+            "MSGS",
+            "LSPID",
+            "LRPID"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[..6], ["0x00000000", &id, "rw-r--r--", &name, "5", "1"]);
+    let raw = ok(
+        &s,
+        &["list", "-o", "key,ID,PERMS", "--raw", "--noheadings", "-P"],
+    );
+    assert_eq!(raw, format!("0x00000000 {id} 644\n0x0000002a 1 600\n"));
+    let raw = ok(&s, &["list", "-o", "+QBYTES", "-r"]);
+    assert!(
+        raw.starts_with("KEY ID PERMS OWNER USEDBYTES MSGS LSPID LRPID QBYTES\n"),
+        "{raw}"
+    );
+    let e = ok(&s, &["list", "--export", "-o", "ID,MSGS,SEND"]);
+    assert!(
+        e.starts_with(&format!("ID=\"{id}\" MSGS=\"1\" SEND=\"20")),
+        "{e}"
+    );
+    assert!(e.ends_with("ID=\"1\" MSGS=\"0\" SEND=\"\"\n"), "{e}");
+    let j = ok(&s, &["list", "--json", "-o", "ID,MSGS,RECV,OWNER"]);
+    assert_eq!(
+        j,
+        format!(
+            "{{\n   \"messages\": [\n      {{\n         \"id\": \"{id}\",\n         \"msgs\": \"1\",\n         \
+             \"recv\": null,\n         \"owner\": \"{name}\"\n      }},{{\n         \"id\": \"1\",\n         \
+             \"msgs\": \"0\",\n         \"recv\": null,\n         \"owner\": \"{name}\"\n      }}\n   ]\n}}\n"
+        )
+    );
+    let j = ok(&s, &["show", "1", "--json"]);
+    for kv in [
+        "\"key\": \"0x0000002a\"",
+        "\"perms\": \"rw-------\"",
+        "\"qbytes\": \"16384\"",
+        "\"cgroup\": ",
+        "\"send\": null",
+    ] {
+        assert!(j.contains(kv), "{kv} not in {j}");
+    }
+    let o = msgq(&["--store", &s, "list", "-o", "KEY,NOPE"], &[]);
+    fails(&o, 1, &["unknown column: NOPE"]);
+    let o = msgq(&["--store", &s, "list", "--json", "--raw"], &[]);
+    fails(&o, 2, &["cannot be used with"]);
+    let l = ok(&s, &["limits", "--json"]);
+    assert_eq!(
+        l,
+        "{\"msgmax\":8192,\"msgmnb\":16384,\"msgmni\":32000,\"msg_next_id\":-1}\n"
+    );
+    let c = ok(&s, &["check", "--json"]);
+    assert!(
+        c.starts_with(&format!(
+            "{{\"store\": \"{s}\", \"ok\": true, \"checks\": [{{\"ok\": true, \"text\": \"header: "
+        )),
+        "{c}"
+    );
+    let o = msgq(&["--store", &s, "rm", "--all", "1"], &[]);
+    fails(&o, 2, &["cannot be used with"]);
+    ok(&s, &["rm", "--all"]);
+    assert_eq!(ok(&s, &["list", "--noheadings"]), "");
+    ok(&s, &["rm", "-a"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Failures name the rule broken: a missing queue, a key that exists with --excl, the
+/// msgmni limit, a message longer than --size, no message with --nowait, a limit outside
+/// its range, a store that is a directory.
+#[test]
+fn errors_name_the_rule() {
+    let (d, s, id) = one_queue();
+    ok(&s, &["send", &id, "helloworld", "--type", "3"]);
+    let cases: [(&[&str], &[&str]); 12] = [
+        (&["send", "77", "x"], &["EINVAL", "no queue with id 77"]),
+        (&["recv", "77"], &["EINVAL", "no queue with id 77"]),
+        (&["purge", "77"], &["EINVAL", "no queue with id 77"]),
+        (
+            &["abort", "77", "--both"],
+            &["EINVAL", "no queue with id 77"],
+        ),
+        (&["rm", "77"], &["id 77", "EINVAL", "no queue with this id"]),
+        (
+            &["recv", &id, "--size", "3"],
+            &["E2BIG", "longer than the 3 bytes"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "5"],
+            &["ENOMSG", "no message of type 5"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "3", "--except"],
+            &["ENOMSG", "of a type other than 3"],
+        ),
+        (
+            &["recv", &id, "--nowait", "--type", "-2"],
+            &["ENOMSG", "type 2 or lower"],
+        ),
+        (
+            &["mk", "--key", "9", "--excl"],
+            &["EEXIST", "key 0x00000009 exists"],
+        ),
+        (
+            &["limits", "set", "--msgmni", "40000"],
+            &["EINVAL", "range 0..=32768"],
+        ),
+        (
+            &["limits", "set", "--msgmax", "-1"],
+            &["EINVAL", "range 0..=2147483647"],
+        ),
+    ];
+    ok(&s, &["mk", "--key", "9"]);
+    for (args, words) in cases {
+        let mut all = vec!["--store", s.as_str()];
+        all.extend(args);
+        fails(&msgq(&all, &[]), 1, words);
+    }
+    ok(&s, &["limits", "set", "--msgmni", "2"]);
+    let o = msgq(&["--store", &s, "mk", "--key", "10"], &[]);
+    fails(&o, 1, &["ENOSPC", "msgmni (2) queues exist"]);
+    let o = msgq(&["--store", d.to_str().unwrap(), "mk"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = msgq(&["--store", d.to_str().unwrap(), "list"], &[]);
+    fails(&o, 1, &["Is a directory (EISDIR): a store is a file"]);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -269,13 +269,16 @@ static int json_ok(const char *s)
 	return e && !*js_ws(e);
 }
 
-/* The object of `json` (validated) that starts with {"id":ID, copied into `obj`. */
+/* The object of `json` (validated; lsipc's shape, every value a string) whose "id" is ID,
+ * copied into `obj`. */
 static int json_queue(const char *json, int id, char *obj, size_t cap)
 {
 	char pat[32];
-	snprintf(pat, sizeof(pat), "{\"id\":%d,", id);
-	const char *a = strstr(json, pat), *b = a ? strchr(a, '}') : NULL;
-	if (!b || (size_t)(b - a + 2) > cap)
+	snprintf(pat, sizeof(pat), "\"id\": \"%d\"", id);
+	const char *at = strstr(json, pat), *a = at, *b = at ? strchr(at, '}') : NULL;
+	while (a && a > json && *a != '{')
+		a--;
+	if (!b || !a || *a != '{' || (size_t)(b - a + 2) > cap)
 		return 0;
 	memcpy(obj, a, (size_t)(b - a + 1));
 	obj[b - a + 1] = 0;
@@ -319,13 +322,20 @@ static long read_limit(const char *name)
 	return strtol(buf, NULL, 10);
 }
 
-/* The value of "name":N in a JSON object text, or LONG_MIN. */
+/* The value of "name":N or "name": "N" in a JSON object text, or -999999. */
 static long json_num(const char *obj, const char *name)
 {
 	char pat[48];
 	snprintf(pat, sizeof(pat), "\"%s\":", name);
 	const char *p = strstr(obj, pat);
-	return p ? strtol(p + strlen(pat), NULL, 10) : -999999;
+	if (!p)
+		return -999999;
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	if (*p == '"')
+		p++;
+	return strtol(p, NULL, 10);
 }
 
 static const char KERNEL_HEADER[] = "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n";
@@ -459,19 +469,21 @@ int main(int argc, char **argv)
 	check(msgctl(id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 3 && ds.__msg_cbytes == bytes,
 	      "IPC_STAT: 3 messages, %zu bytes", bytes);
 
-	/* list: table and JSON. */
-	msgq(&r, "list");
+	/* list: the table (the columns of the old default, as -o gives them) and JSON. */
+	msgq(&r, "list", "-o", "ID,KEY,PERMS,UID,GID,USEDBYTES,MSGS,QBYTES,LSPID,LRPID", "-P");
 	char cols[10][24];
 	int found = r.rc == 0 && table_row(r.out, id, cols);
 	check(found && !strcmp(cols[1], keyhex) && !strcmp(cols[2], "640") && atoi(cols[6]) == 3 &&
 		      atol(cols[5]) == (long)bytes,
 	      "msgq list: the row of %d has key %s, perms 640, %zu bytes, 3 messages", id, keyhex, bytes);
-	msgq(&r, "list", "--json");
+	msgq(&r, "list", "--json", "-o", "+UID");
 	check(r.rc == 0 && json_ok(r.out), "msgq list --json parses as JSON");
-	check(json_queue(r.out, id, obj, sizeof(obj)) && json_num(obj, "qnum") == 3 &&
-		      json_num(obj, "cbytes") == (long)bytes && json_num(obj, "key") == key &&
-		      strstr(obj, "\"mode\":\"640\"") && json_num(obj, "uid") == (long)uid,
-	      "list --json: the queue's object has qnum 3, cbytes, key, mode, uid");
+	char keykv[48];
+	snprintf(keykv, sizeof(keykv), "\"key\": \"%s\"", keyhex);
+	check(json_queue(r.out, id, obj, sizeof(obj)) && json_num(obj, "msgs") == 3 &&
+		      json_num(obj, "usedbytes") == (long)bytes && strstr(obj, keykv) &&
+		      strstr(obj, "\"perms\": \"rw-r-----\"") && json_num(obj, "uid") == (long)uid,
+	      "list --json (lsipc's shape): the queue's object has msgs 3, usedbytes, key, perms, uid");
 
 	/* show */
 	msgq(&r, "show", idarg);
@@ -479,7 +491,7 @@ int main(int argc, char **argv)
 		      strstr(r.out, keyhex),
 	      "msgq show ID");
 	msgq(&r, "show", "--key", keyarg, "--json");
-	check(r.rc == 0 && json_ok(r.out) && json_num(r.out, "id") == id && json_num(r.out, "qnum") == 3,
+	check(r.rc == 0 && json_ok(r.out) && json_num(r.out, "id") == id && json_num(r.out, "msgs") == 3,
 	      "msgq show --key --json");
 	msgq(&r, "show", "32767");
 	check(r.rc == 1 && strstr(r.err, "no queue with id 32767"), "show of a missing id fails");
@@ -616,7 +628,8 @@ int main(int argc, char **argv)
 	msgq(&r, "check");
 	check(r.rc == 1 && strstr(r.err, "backend is kmod"), "msgq check under kmod: a clear error");
 	msgq(&r, "--backend", "user", "--store", "/tmp/kmod-cli-store", "list", "--json");
-	check(r.rc == 0 && !strcmp(r.out, "[]\n"), "--backend user still works (empty new store)");
+	check(r.rc == 1 && strstr(r.err, "no msgq store at /tmp/kmod-cli-store"),
+	      "--backend user still works (a store that does not exist is an error)");
 
 	/* limits: the module's, as JSON, equal to the emulated /proc/sys/kernel files. */
 	msgq(&r, "limits", "show", "--json");

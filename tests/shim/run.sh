@@ -366,10 +366,10 @@ expectcase without-preload-sees-kernel-only \
   'LD_PRELOAD=$SO ipcmk -Q > /dev/null; ipcmk -Q -p 600 > /dev/null
    echo "kernel: $(ipcs -q | grep -c "^0x") queue(s), perms $(tail -n +2 /proc/sysvipc/msg | awk "{print \$3}")"
    echo "shim:   $(LD_PRELOAD=$SO ipcs -q | grep -c "^0x") queue(s), perms $(LD_PRELOAD=$SO tail -n +2 /proc/sysvipc/msg | awk "{print \$3}")"
-   echo "store:  $("$MSGQ" list --json | grep -o "\"mode\":\"[0-7]*\"")"' \
+   echo "store:  $("$MSGQ" list --json | grep -o "\"perms\": \"[rwx-]*\"")"' \
   'kernel: 1 queue(s), perms 600
 shim:   1 queue(s), perms 644
-store:  "mode":"644"
+store:  "perms": "rw-r--r--"
 rc=0'
 
 expectcase backend-kmod-unavailable \
@@ -410,7 +410,7 @@ expectcase msgq-command \
    env -u LD_PRELOAD "$MSGQ" send 0 "from the msgq command" --type 3
    perl -e "msgrcv(0, \$b, 100, 0, 0); print substr(\$b, 8), \"\n\"; msgsnd(1, pack(q(l! a*), 5, q(from perl)), 0)"
    env -u LD_PRELOAD "$MSGQ" recv --key 0x42 --print-type
-   env -u LD_PRELOAD "$MSGQ" list | awk "{print \$1, \$3, \$6, \$7}"
+   env -u LD_PRELOAD "$MSGQ" list -o ID,PERMS,USEDBYTES,MSGS --numeric-perms --raw
    env -u LD_PRELOAD "$MSGQ" limits set --msgmax 1000
    echo "msgmax via /proc: $(cat /proc/sys/kernel/msgmax)"
    env -u LD_PRELOAD "$MSGQ" check > /dev/null && echo "check ok"
@@ -420,12 +420,15 @@ expectcase msgq-command \
   '1
 from the msgq command
 5	from perl
-ID PERMS BYTES MSGS
+ID PERMS USEDBYTES MSGS
 0 644 0 0
 1 600 0 0
 msgmax via /proc: 1000
 check ok
-[]
+{
+   "messages": [
+   ]
+}
 store removed
 rc=0'
 
