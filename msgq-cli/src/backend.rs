@@ -1,10 +1,10 @@
 //! Which queues `msgq` works on, chosen as the shim chooses its backend (docs/shim.md):
-//! `--backend user|kmod`, else `$MSGQ_BACKEND`, else `kmod` when `/dev/msgq` exists and
+//! `--backend user|kmod|valkey`, else `$MSGQ_BACKEND`, else `kmod` when `/dev/msgq` exists and
 //! `user` otherwise. `--store PATH` alone selects the user backend. [`Queues`] is what both
 //! backends provide to the commands.
 
 use crate::report::{Fail, R};
-use crate::{kmodq, storeq};
+use crate::{kmodq, storeq, valkeyq};
 use msgq_core::abi::MsqidDs;
 use msgq_user::ext::Deadline;
 use msgq_user::{Errno, Sysctl};
@@ -21,6 +21,8 @@ pub enum Choice {
     User,
     /// The kernel module, through /dev/msgq
     Kmod,
+    /// A namespace on a Valkey server or cluster ($MSGQ_URL, $MSGQ_NAMESPACE)
+    Valkey,
 }
 
 /// The backend: the `--backend` flag, else `env` (the value of `MSGQ_BACKEND`), else the
@@ -37,6 +39,7 @@ pub fn choose(
         (None, Some(v)) => Some(match v.to_str() {
             Some("user") => Choice::User,
             Some("kmod") => Choice::Kmod,
+            Some("valkey") => Choice::Valkey,
             Some("native") => {
                 return Err("MSGQ_BACKEND=native names the kernel's own queues, which \
                             ipcs/ipcmk/ipcrm manage; give --backend user or --backend kmod"
@@ -44,7 +47,7 @@ pub fn choose(
             }
             _ => {
                 return Err(format!(
-                    "MSGQ_BACKEND={}: unknown backend (use user or kmod)",
+                    "MSGQ_BACKEND={}: unknown backend (use user, kmod or valkey)",
                     v.to_string_lossy()
                 ))
             }
@@ -54,6 +57,9 @@ pub fn choose(
     match explicit {
         Some(Choice::Kmod) if store_given => Err("--store names a store of the user backend; \
              it cannot be used with the kmod backend (--backend user, or no --store)"
+            .into()),
+        Some(Choice::Valkey) if store_given => Err("--store names a store of the user \
+             backend; it cannot be used with the valkey backend (--backend user, or no --store)"
             .into()),
         Some(c) => Ok(c),
         None if store_given => Ok(Choice::User),
@@ -123,6 +129,8 @@ pub enum Target {
     /// The user backend's store file.
     User(PathBuf),
     Kmod,
+    /// `$MSGQ_URL`'s server, namespace `$MSGQ_NAMESPACE`.
+    Valkey,
 }
 
 impl Target {
@@ -132,6 +140,7 @@ impl Target {
         Ok(match self {
             Target::User(p) => Box::new(storeq::open_required(p)?),
             Target::Kmod => Box::new(kmodq::open()?),
+            Target::Valkey => Box::new(valkeyq::open()?),
         })
     }
 
@@ -154,6 +163,7 @@ impl Target {
         Ok(match self {
             Target::User(p) => Box::new(storeq::open_or_create(p)?),
             Target::Kmod => Box::new(kmodq::open()?),
+            Target::Valkey => Box::new(valkeyq::open()?),
         })
     }
 
@@ -164,6 +174,10 @@ impl Target {
             Target::Kmod => Err(Fail(format!(
                 "`msgq {cmd}` works on the userspace store, but the backend is kmod (the \
                  kernel module, {DEVICE}); use --backend user"
+            ))),
+            Target::Valkey => Err(Fail(format!(
+                "`msgq {cmd}` works on the userspace store, but the backend is valkey \
+                 ($MSGQ_URL); use --backend user"
             ))),
         }
     }

@@ -10,6 +10,7 @@ mod kmodq;
 mod report;
 mod store;
 mod storeq;
+mod valkeyq;
 
 use backend::{Choice, Target};
 use clap::{ArgGroup, Args, Parser, Subcommand};
@@ -479,6 +480,7 @@ fn target(cli: &Cli) -> R<Target> {
     match backend::choose(cli.backend, env.as_deref(), cli.store.is_some(), device) {
         Ok(Choice::User) => Ok(Target::User(storeq::store_path(cli.store.as_deref()))),
         Ok(Choice::Kmod) => Ok(Target::Kmod),
+        Ok(Choice::Valkey) => Ok(Target::Valkey),
         Err(e) => Err(Fail(e)),
     }
 }
