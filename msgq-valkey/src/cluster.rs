@@ -445,6 +445,10 @@ impl Client {
             } else {
                 conn.call(args)
             };
+            if blocking && matches!(r, Err(Error::Interrupted | Error::TimedOut)) {
+                // Closed now (not at the next blocking call): the server drops the command.
+                self.nodes[i].blocking = None;
+            }
             let Err(Error::Server(msg)) = r else {
                 return r;
             };
