@@ -1,10 +1,11 @@
 //! Process-level behaviour: a signal interrupting a blocking call, and fork. Run without the
 //! test harness (`harness = false`): alarm(2) signals the process, and the kernel gives the
 //! signal to the main thread, which must be the one blocked in the call; fork is also simpler
-//! from a process with one thread.
+//! from a process with one thread, and SIGPIPE can have its default action back.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -144,8 +145,38 @@ fn fork_child_reconnects_and_parent_keeps_its_connection() {
     );
 }
 
+fn server_hanging_up_is_an_error_not_sigpipe() {
+    // Rust's runtime ignores SIGPIPE; a C program does not: the default action (death) back.
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = Endpoint::new("127.0.0.1", l.local_addr().unwrap().port());
+    let mut conn = Conn::connect(&ep, &ConnConfig::default()).unwrap();
+    let (mut peer, _) = l.accept().unwrap();
+    let mut b = [0u8; 64];
+    std::thread::spawn(move || {
+        let _ = peer.read(&mut b);
+        drop(peer);
+    });
+    // First call: the request arrives, the peer closes: ECONNRESET (EOF).
+    let e = conn.call(&[b"PING"]).unwrap_err();
+    assert!(matches!(e.errno(), libc::ECONNRESET | libc::EPIPE), "{e}");
+    // A large write into a closed socket: EPIPE or ECONNRESET, and the process is alive.
+    let mut conn = Conn::connect(&ep, &ConnConfig::default()).unwrap();
+    let (peer, _) = l.accept().unwrap();
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(50));
+    let big = vec![b'x'; 8 << 20];
+    let e = conn.call(&[b"SET", b"k", &big]).unwrap_err();
+    assert!(matches!(e.errno(), libc::ECONNRESET | libc::EPIPE), "{e}");
+}
+
 fn main() {
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 3] = [
+        (
+            "server_hanging_up_is_an_error_not_sigpipe",
+            server_hanging_up_is_an_error_not_sigpipe,
+        ),
         (
             "signal_interrupts_a_blocking_call",
             signal_interrupts_a_blocking_call,
