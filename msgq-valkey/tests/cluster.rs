@@ -29,7 +29,7 @@ fn slot_owner(cluster: &Cluster, slot: u16) -> Endpoint {
 #[test]
 fn cluster() {
     let t0 = Instant::now();
-    let cluster = Cluster::start(3).expect("cluster");
+    let mut cluster = Cluster::start(3).expect("cluster");
     eprintln!("cluster up in {:?}", t0.elapsed());
     routes_by_key_from_one_seed(&cluster);
     follows_moved_with_a_stale_map(&cluster);
@@ -37,6 +37,7 @@ fn cluster() {
     blocking_call_on_the_owner(&cluster);
     several_seeds_the_first_one_down(&cluster);
     follows_ask_during_a_migration(&cluster);
+    survives_a_node_restart(&mut cluster);
 }
 
 fn routes_by_key_from_one_seed(cluster: &Cluster) {
@@ -250,4 +251,34 @@ fn follows_ask_during_a_migration(cluster: &Cluster) {
         Value::Bulk(b"asked".to_vec())
     );
     assert_eq!(c.node_for_key(key), Some(cluster.nodes[dst].endpoint()));
+}
+
+fn survives_a_node_restart(cluster: &mut Cluster) {
+    let opts = Options {
+        library: Some(LIB.as_bytes().to_vec()),
+        ..Options::default()
+    };
+    let mut c = Client::with_options(&[cluster.nodes[0].endpoint()], opts).unwrap();
+    let owner0 = |c: &Client, i: u32| {
+        let k = format!("r{i}");
+        (c.node_for_key(k.as_bytes()) == Some(cluster.nodes[0].endpoint())).then_some(k)
+    };
+    let key = (0..).find_map(|i| owner0(&c, i)).unwrap();
+    c.fcall(b"t_set", &[key.as_bytes()], &[b"before"]).unwrap();
+    let t = Instant::now();
+    cluster.restart_node(0).unwrap();
+    eprintln!("node restarted, cluster ok in {:?}", t.elapsed());
+    // No persistence: the key and the library are gone; the client reconnects (its idle
+    // connection was closed) and loads the library again.
+    assert_eq!(
+        c.call_key(key.as_bytes(), &[b"GET", key.as_bytes()])
+            .unwrap(),
+        Value::Nil
+    );
+    c.fcall(b"t_set", &[key.as_bytes()], &[b"after"]).unwrap();
+    assert_eq!(
+        c.call_key(key.as_bytes(), &[b"GET", key.as_bytes()])
+            .unwrap(),
+        Value::Bulk(b"after".to_vec())
+    );
 }

@@ -107,16 +107,25 @@ fn silent_server_times_out_within_the_bound() {
         io_timeout: Duration::from_millis(400),
         ..ConnConfig::default()
     };
-    let t = Instant::now();
-    let mut conn = Conn::connect(&ep, &cfg).unwrap();
-    let e = conn.call(&[b"PING"]).unwrap_err();
-    let took = t.elapsed();
+    // In a thread, so that a wait without bound fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cfg2 = cfg.clone();
+    let ep2 = ep.clone();
+    std::thread::spawn(move || {
+        let t = Instant::now();
+        let mut conn = Conn::connect(&ep2, &cfg2).unwrap();
+        let e = conn.call(&[b"PING"]).unwrap_err();
+        let _ = tx.send((e, t.elapsed(), conn.is_usable()));
+    });
+    let (e, took, usable) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("call without bound");
     assert_eq!(e.errno(), libc::ETIMEDOUT, "{e}");
     assert!(
         took >= Duration::from_millis(350) && took < Duration::from_secs(2),
         "{took:?}"
     );
-    assert!(!conn.is_usable());
+    assert!(!usable);
     // The client (which asks CLUSTER SLOTS first) too.
     let t = Instant::now();
     let e = Client::with_options(
@@ -143,6 +152,19 @@ fn idle_connection_to_a_restarted_server_is_replaced() {
         c.call_key(b"a", &[b"SET", b"a", b"2"]).unwrap(),
         Value::Simple(b"OK".to_vec())
     );
+}
+
+#[test]
+fn persistent_server_keeps_data_across_a_crash() {
+    let mut s = Server::start_with(ServerOptions {
+        persistent: true,
+        ..ServerOptions::default()
+    })
+    .unwrap();
+    let mut c = client(&s);
+    c.call_key(b"p", &[b"RPUSH", b"p", b"1", b"2"]).unwrap();
+    s.restart().unwrap();
+    assert_eq!(c.call_key(b"p", &[b"LLEN", b"p"]).unwrap(), Value::Int(2));
 }
 
 #[test]
