@@ -62,7 +62,11 @@ fn routes_by_key_from_one_seed(cluster: &Cluster) {
     assert_eq!(per_node.len(), 3, "keys on every master: {per_node:?}");
     // Each key is on its owner (no redirection needed: the owner answers directly).
     for n in &cluster.nodes {
-        let count = n.call(&[b"DBSIZE"]).unwrap().as_int().unwrap() as usize;
+        let count = c
+            .call_on(&n.endpoint(), &[b"DBSIZE"])
+            .unwrap()
+            .as_int()
+            .unwrap() as usize;
         assert_eq!(
             Some(&count),
             per_node.get(&n.endpoint()),
@@ -70,6 +74,9 @@ fn routes_by_key_from_one_seed(cluster: &Cluster) {
             n.endpoint()
         );
     }
+    let sizes = c.call_all(&[b"DBSIZE"]).unwrap();
+    assert_eq!(sizes.len(), 3);
+    assert_eq!(sizes.iter().map(|v| v.as_int().unwrap()).sum::<i64>(), 300);
     let mut c2 = Client::connect(&cluster.nodes[0].url()).unwrap();
     for i in 0..300 {
         let key = format!("key:{i}");
