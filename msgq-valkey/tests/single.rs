@@ -272,6 +272,11 @@ fn blocking_calls_get_data_or_time_out_and_leave_nothing_blocked() {
         .call_key_blocking(b"q", &[b"BLPOP", b"q", b"1"], None)
         .unwrap();
     assert_eq!(v, Value::Array(vec![bulk(b"q"), bulk(b"m2")]));
+    // A connection of the caller's own, for blocking without holding the client.
+    let mut d = c.dedicated_conn(b"q").unwrap();
+    c.call_key(b"q", &[b"RPUSH", b"q", b"m3"]).unwrap();
+    let v = d.call_blocking(&[b"BLPOP", b"q", b"1"], None).unwrap();
+    assert_eq!(v, Value::Array(vec![bulk(b"q"), bulk(b"m3")]));
 }
 
 fn wait_no_blocked(s: &Server) -> bool {
