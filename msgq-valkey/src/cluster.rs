@@ -306,6 +306,13 @@ impl Client {
         self.conn(i, false)?.call(args)
     }
 
+    /// Runs a command on the given node (one of [`Client::nodes`], or any other address),
+    /// without redirections: e.g. `SCAN` of each master.
+    pub fn call_on(&mut self, node: &Endpoint, args: &[&[u8]]) -> Result<Value, Error> {
+        let i = self.node_index(node);
+        self.call_node(i, args)
+    }
+
     /// Runs a command on the node that owns `key` (any node for a single server), following
     /// `MOVED` (the slot map is reloaded) and `ASK` redirections and retrying `TRYAGAIN` and
     /// `CLUSTERDOWN` with short pauses, at most `max_attempts` times. A node that cannot be
@@ -445,6 +452,10 @@ impl Client {
             } else {
                 conn.call(args)
             };
+            if blocking && matches!(r, Err(Error::Interrupted | Error::TimedOut)) {
+                // Closed now (not at the next blocking call): the server drops the command.
+                self.nodes[i].blocking = None;
+            }
             let Err(Error::Server(msg)) = r else {
                 return r;
             };

@@ -68,6 +68,12 @@
 //! that errno; `NOAUTH`, `WRONGPASS` and `NOPERM` map to `EACCES`, `OOM` to `ENOMEM`, anything
 //! else to `EIO`.
 //!
+//! # Server requirements
+//!
+//! Valkey 7.2 or later (or Redis 7), for functions. With ACLs, the user needs the commands
+//! the caller sends plus `cluster|slots` (topology; the answer "cluster support disabled"
+//! selects single-node mode) and `function|load` (lazy loading), and `asking` in a cluster.
+//!
 //! TLS is not supported (yet).
 
 #![warn(clippy::undocumented_unsafe_blocks)]

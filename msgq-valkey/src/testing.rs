@@ -172,7 +172,8 @@ impl Server {
                 )));
             }
             if let Ok(mut c) = Conn::connect(&self.endpoint(), &quick()) {
-                if c.call(&[b"PING"]).is_ok() {
+                // Any reply (NOAUTH included) means the server is up.
+                if matches!(c.call(&[b"PING"]), Ok(_) | Err(crate::Error::Server(_))) {
                     break;
                 }
             }
@@ -221,8 +222,8 @@ impl Server {
     }
 
     /// One command on a new connection.
-    pub fn call(&self, args: &[&[u8]]) -> io::Result<Value> {
-        self.conn()?.call(args).map_err(io::Error::from)
+    pub fn call(&self, args: &[&[u8]]) -> Result<Value, crate::Error> {
+        Conn::connect(&self.endpoint(), &quick())?.call(args)
     }
 
     /// Kills the server (SIGKILL, a crash) and waits for it.

@@ -55,14 +55,19 @@ if [ -f "$dir/.complete" ]; then echo "$dir/bin"; exit 0; fi
 
 log "fetching ${PKGS[*]} ($ver) into $dir"
 rm -rf "$dir"; mkdir -p "$dir/debs" "$dir/root" "$dir/bin"
+# apt-get download as root warns that the _apt user cannot write the cache dir: harmless.
+download() { apt-get download -qq "$@" 2>&1 | grep -v 'unsandboxed as root' >&2 || true; }
 (
   cd "$dir/debs"
-  apt-get download -qq -t bookworm-backports valkey-server valkey-tools >&2 2>/dev/null ||
-    { apt_update; apt-get download -qq -t bookworm-backports valkey-server valkey-tools >&2; }
+  download -t bookworm-backports valkey-server valkey-tools
+  ls valkey-server_*.deb valkey-tools_*.deb >/dev/null 2>&1 ||
+    { apt_update; download -t bookworm-backports valkey-server valkey-tools; }
   for p in libjemalloc2 liblzf1; do
     [ -n "$(candidate "$p")" ] && [ "$(candidate "$p")" != "(none)" ] || apt_update
-    apt-get download -qq "$p" >&2
+    download "$p"
+    ls "${p}"_*.deb >/dev/null 2>&1 || { log "could not download $p"; exit 1; }
   done
+  ls valkey-server_*.deb valkey-tools_*.deb >/dev/null 2>&1 || { log "could not download valkey"; exit 1; }
 )
 for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
 lib=$(dirname "$(find "$dir/root" -name 'libjemalloc.so.2' | head -1)")
