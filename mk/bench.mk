@@ -1,6 +1,7 @@
 # Benchmarks (issue 7): msgq against native System V IPC, side by side. See docs/benchmarks.md.
 #
-#   make bench         run every benchmark for real: rows 0-6, 8, 9 on the host (~5-8 minutes on
+#   make bench         run every benchmark for real: rows 0-6, 8, 9 and 10 (the Valkey backend,
+#                      benches/benches/valkey.rs, about a minute) on the host (~5-8 minutes on
 #                      2 vCPUs), then row 7 in the test VM (mk/bench-guest.mk; about 4 minutes,
 #                      plus the kernel build when not cached), and write bench-report/report.md;
 #                      criterion's HTML is target/criterion/report/
@@ -19,6 +20,8 @@ TEST_TARGETS += bench-smoke
 
 bench: deps
 	$(CARGO) bench -p msgq-benches --bench ipc -- $(BENCH_ARGS)
+	@tests/valkey/deps.sh >/dev/null
+	$(CARGO) bench -p msgq-benches --bench valkey -- $(BENCH_ARGS)
 ifeq ($(BENCH_GUEST),1)
 	$(MAKE) --no-print-directory bench-guest-run
 endif
@@ -29,3 +32,5 @@ bench-report:
 
 bench-smoke: deps
 	$(CARGO) bench -p msgq-benches --bench ipc -- --test
+	@tests/valkey/deps.sh >/dev/null
+	$(CARGO) bench -p msgq-benches --bench valkey -- --test

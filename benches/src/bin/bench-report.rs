@@ -431,6 +431,7 @@ fn main() {
     if let Some(g) = &guest {
         w.push_str(&g.section());
     }
+    w.push_str(&valkey_section(&res));
 
     // Targets.
     let _ = writeln!(w, "## Issue 7 targets\n");
@@ -585,4 +586,42 @@ fn main() {
     }
     print!("{md}");
     eprintln!("bench-report: wrote {}", out.display());
+}
+
+/// Row 10 (issue 17): the Valkey backend (`benches/benches/valkey.rs`), if it was run.
+fn valkey_section(res: &Results) -> String {
+    let g = |group: &str, imp: &str, p: &str| get(res, group, imp, p);
+    let Some(vk) = g("10-valkey-pair", "valkey", "8B") else {
+        return String::new();
+    };
+    let mut w = String::new();
+    let _ = writeln!(
+        w,
+        "## Row 10: the Valkey backend\n\n`cargo bench -p msgq-benches --bench valkey` \
+         (`make bench`): servers started by the benchmark on loopback, no persistence. A pair \
+         is two calls, each a round trip to the server and a library function run there.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| 8-byte pair, one thread | time | valkey / it |\n|---|---:|---:|"
+    );
+    for imp in ["native", "msgq", "valkey"] {
+        if let Some(t) = g("10-valkey-pair", imp, "8B") {
+            let _ = writeln!(w, "| {imp} | {} | {:.0}× |", fmt_time(t), vk / t);
+        }
+    }
+    let one = g("10-valkey-aggregate", "1-shard", "T6");
+    let three = g("10-valkey-aggregate", "3-shards", "T6");
+    if let (Some(a), Some(b)) = (one, three) {
+        let _ = writeln!(
+            w,
+            "\n| 6 threads, a queue and a client each: pairs per second | one node | three-master \
+             cluster | 3 / 1 |\n|---|---:|---:|---:|\n| aggregate | {:.0} | {:.0} | {:.2}× |",
+            1e9 / a,
+            1e9 / b,
+            a / b
+        );
+    }
+    let _ = writeln!(w);
+    w
 }
