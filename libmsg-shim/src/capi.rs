@@ -71,8 +71,11 @@ pub unsafe extern "C" fn msgq_timedsnd(
             };
             ret(k.timedsnd(msqid, msgp, msgsz, msgflg, t).map(|n| n as u64))
         }
-        // The extensions are not built on this backend yet (docs/cluster.md).
-        Backend::Valkey(_) => fail(EOPNOTSUPP.0),
+        // SAFETY: as for the user backend: the C caller's pointers, bad ones are EFAULT.
+        Backend::Valkey(v) => ret(unsafe {
+            msgq_valkey::raw::timedsnd(v, msqid, msgp, msgsz, msgflg, clockid, abstime)
+        }
+        .map_err(E)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => {
             if msgflg & EXT_BITS != 0 || !abstime.is_null() {
@@ -120,7 +123,12 @@ pub unsafe extern "C" fn msgq_timedrcv(
                 .timedrcv(msqid, msgp, msgsz, msgtyp, msgflg, t)
                 .map(|n| n as u64))
         }
-        Backend::Valkey(_) => fail(EOPNOTSUPP.0),
+        // SAFETY: as for the user backend: the C caller's pointers, bad ones are EFAULT.
+        Backend::Valkey(v) => ret(unsafe {
+            msgq_valkey::raw::timedrcv(v, msqid, msgp, msgsz, msgtyp, msgflg, clockid, abstime)
+        }
+        .map(|n| n as u64)
+        .map_err(E)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => {
             if msgflg & EXT_BITS != 0 || !abstime.is_null() {

@@ -33,6 +33,18 @@ pub struct Valkey {
     limits: Mutex<Option<(Instant, Limits)>>,
     /// A blocked call's lease (ms, as text for the library).
     lease: String,
+    /// `MSGQ_VALKEY_WAIT`: replicas that must have every send before it returns, and how
+    /// long to wait for them (`MSGQ_VALKEY_WAIT_MS`, default 1000).
+    durable: Option<(u32, u64)>,
+}
+
+fn durable_from_env() -> Option<(u32, u64)> {
+    let n: u32 = std::env::var("MSGQ_VALKEY_WAIT").ok()?.parse().ok()?;
+    let ms = std::env::var("MSGQ_VALKEY_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    (n > 0).then_some((n, ms))
 }
 
 /// The lease of a blocked call unless `MSGQ_VALKEY_LEASE_MS` says otherwise (100 ms at
@@ -120,7 +132,17 @@ impl Valkey {
             names: Names::new(ns),
             limits: Mutex::new(None),
             lease: lease_from_env().as_millis().to_string(),
+            durable: durable_from_env(),
         })
+    }
+
+    /// Every send waits until `replicas` replicas of its shard have it (`WAIT`), at most
+    /// `timeout`; if fewer do, the send fails with `EIO` (the message was queued, but a
+    /// failover may lose it). 0 turns this off. `$MSGQ_VALKEY_WAIT` and
+    /// `$MSGQ_VALKEY_WAIT_MS` set it for programs under the shim.
+    pub fn with_replicas(mut self, replicas: u32, timeout: Duration) -> Valkey {
+        self.durable = (replicas > 0).then_some((replicas, timeout.as_millis() as u64));
+        self
     }
 
     /// [`Valkey::open`] with `$MSGQ_URL` and `$MSGQ_NAMESPACE` (default `default`).
@@ -291,7 +313,7 @@ impl Valkey {
                 self.lease.as_bytes(),
             ];
             match self.queue_call("msgq1_snd", idx, &args)? {
-                Reply::Done(_) => return Ok(()),
+                Reply::Done(_) => return self.confirm(idx),
                 Reply::Failed(e) => return Err(e),
                 Reply::Retry => return Err(Errno::EIO),
                 Reply::Wait(wid) => {
@@ -316,6 +338,18 @@ impl Valkey {
     /// The namespace's `msgmax` (read at most a second ago).
     pub fn limits_msgmax(&self) -> Result<u32, Errno> {
         Ok(self.limits()?.msgmax)
+    }
+
+    /// With `MSGQ_VALKEY_WAIT=N`: waits until `N` replicas have the send just made (`WAIT`),
+    /// else `EIO`: the message was queued, but a failover may lose it (docs/cluster.md).
+    fn confirm(&self, idx: u32) -> Result<(), Errno> {
+        let Some((n, ms)) = self.durable else {
+            return Ok(());
+        };
+        if self.link.wait_replicas(&self.names.queue(idx), n, ms)? < i64::from(n) {
+            return Err(Errno::EIO);
+        }
+        Ok(())
     }
 
     /// msgsnd's argument checks in the kernel's order, with the namespace's `msgmax`.

@@ -111,6 +111,17 @@ impl Link {
             .map_err(|e| errno(&e))
     }
 
+    /// `WAIT replicas timeout_ms` on the connection that carried this thread's last call to
+    /// the node of `key`: how many replicas acknowledged every write made on it so far.
+    pub(crate) fn wait_replicas(&self, key: &[u8], replicas: u32, ms: u64) -> Result<i64, Errno> {
+        let mut c = self.here()?.client.lock().map_err(|_| Errno::EIO)?;
+        let (n, t) = (replicas.to_string(), ms.to_string());
+        let v = c
+            .call_key(key, &[b"WAIT", n.as_bytes(), t.as_bytes()])
+            .map_err(|e| errno(&e))?;
+        v.as_int().ok_or(Errno::EIO)
+    }
+
     /// A blocking connection to the node that holds `key` (an idle one of this process if
     /// there is one).
     fn blocking_conn(&self, key: &[u8]) -> Result<Conn, Errno> {

@@ -11,6 +11,7 @@
 use crate::Valkey;
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY, MSG_NOERROR};
 use msgq_core::checks::{self, Cmd};
+use msgq_core::ext::{self, Deadline, EOPNOTSUPP};
 use msgq_core::Errno;
 use msgq_user::sys::usermem;
 use std::ffi::c_void;
@@ -18,6 +19,88 @@ use std::ffi::c_void;
 /// `msgget`.
 pub fn msgget(v: &Valkey, key: i32, msgflg: i32) -> Result<i32, Errno> {
     v.msgget(key, msgflg)
+}
+
+/// A deadline on its clock as an `Instant` (the backend's waits are monotonic).
+pub fn instant(d: Option<Deadline>) -> Option<std::time::Instant> {
+    d.map(|d| {
+        let left = d.left_ns(msgq_user::sys::process::clock_ns(d.clock));
+        std::time::Instant::now() + std::time::Duration::from_nanos(left)
+    })
+}
+
+/// Reads `msgsnd`'s type and text at `msgp` in the kernel's order (`EFAULT` first, then the
+/// argument checks with the namespace's `msgmax`).
+///
+/// # Safety
+/// As [`msgsnd`].
+unsafe fn read_message(
+    v: &Valkey,
+    msqid: i32,
+    msgp: *const c_void,
+    msgsz: usize,
+) -> Result<(i64, Vec<u8>), Errno> {
+    let mut word = [0u8; 8];
+    // SAFETY: the first 8 of the `8 + msgsz` bytes the caller vouches for.
+    unsafe { usermem::read(msgp.cast(), &mut word) }?;
+    let mtype = i64::from_ne_bytes(word);
+    v.check_send(msqid, msgsz, mtype)?;
+    let mut text = vec![0u8; msgsz];
+    // SAFETY: the `msgsz` text bytes after the type, which the caller vouches for.
+    unsafe { usermem::read(msgp.cast::<u8>().wrapping_add(8), &mut text) }?;
+    Ok((mtype, text))
+}
+
+/// `msgq_timedsnd` (msgq.h): `msgsnd` with an optional deadline (`abstime` null: none) and
+/// `MSGQ_URGENT`; the other send extensions are `EOPNOTSUPP` on this backend.
+///
+/// # Safety
+/// As [`msgsnd`]; `abstime` must be null, unmapped, or 16 readable bytes of a timespec.
+pub unsafe fn timedsnd(
+    v: &Valkey,
+    msqid: i32,
+    msgp: *const c_void,
+    msgsz: usize,
+    msgflg: i32,
+    clockid: i32,
+    abstime: *const libc::timespec,
+) -> Result<u64, Errno> {
+    // SAFETY: `abstime` is the caller's, under this function's contract.
+    let deadline = unsafe { msgq_user::raw::read_deadline(clockid, abstime) }?;
+    let (x, flags) = ext::send_flags(msgflg)?;
+    if x.overwrite || x.broadcast {
+        return Err(EOPNOTSUPP);
+    }
+    // SAFETY: as `msgsnd`.
+    let (mtype, text) = unsafe { read_message(v, msqid, msgp, msgsz) }?;
+    v.send(msqid, mtype, &text, flags, instant(deadline), x.urgent)
+        .map(|()| 0)
+}
+
+/// `msgq_timedrcv` (msgq.h): `msgrcv` with an optional deadline; `MSGQ_PEEK` is
+/// `EOPNOTSUPP` on this backend.
+///
+/// # Safety
+/// As [`msgrcv`]; `abstime` as for [`timedsnd`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn timedrcv(
+    v: &Valkey,
+    msqid: i32,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    clockid: i32,
+    abstime: *const libc::timespec,
+) -> Result<usize, Errno> {
+    // SAFETY: `abstime` is the caller's, under this function's contract.
+    let deadline = unsafe { msgq_user::raw::read_deadline(clockid, abstime) }?;
+    let (x, flags) = ext::recv_flags(msgflg)?;
+    if x.peek {
+        return Err(EOPNOTSUPP);
+    }
+    // SAFETY: as `msgrcv`.
+    unsafe { receive(v, msqid, msgp, msgsz, msgtyp, flags, instant(deadline)) }
 }
 
 /// `msgsnd`.
@@ -32,22 +115,9 @@ pub unsafe fn msgsnd(
     msgsz: usize,
     msgflg: i32,
 ) -> Result<(), Errno> {
-    let mut word = [0u8; 8];
-    // SAFETY: the first 8 of the `8 + msgsz` bytes the caller vouches for.
-    unsafe { usermem::read(msgp.cast(), &mut word) }?;
-    let mtype = i64::from_ne_bytes(word);
-    v.check_send(msqid, msgsz, mtype)?;
-    let mut text = vec![0u8; msgsz];
-    // SAFETY: the `msgsz` text bytes after the type, which the caller vouches for.
-    unsafe { usermem::read(msgp.cast::<u8>().wrapping_add(8), &mut text) }?;
-    v.send(
-        msqid,
-        mtype,
-        &text,
-        msgq_core::ext::linux_bits(msgflg),
-        None,
-        false,
-    )
+    // SAFETY: this function's contract is `read_message`'s.
+    let (mtype, text) = unsafe { read_message(v, msqid, msgp, msgsz) }?;
+    v.send(msqid, mtype, &text, ext::linux_bits(msgflg), None, false)
 }
 
 /// `msgrcv`: the number of text bytes written at `msgp + 8`.
@@ -64,14 +134,30 @@ pub unsafe fn msgrcv(
     msgtyp: i64,
     msgflg: i32,
 ) -> Result<usize, Errno> {
-    let msgflg = msgq_core::ext::linux_bits(msgflg);
+    // SAFETY: this function's contract is `receive`'s.
+    unsafe { receive(v, msqid, msgp, msgsz, msgtyp, ext::linux_bits(msgflg), None) }
+}
+
+/// `msgrcv` with a deadline, `msgflg` without extension bits.
+///
+/// # Safety
+/// As [`msgrcv`].
+unsafe fn receive(
+    v: &Valkey,
+    msqid: i32,
+    msgp: *mut c_void,
+    msgsz: usize,
+    msgtyp: i64,
+    msgflg: i32,
+    deadline: Option<std::time::Instant>,
+) -> Result<usize, Errno> {
     checks::msgrcv_args(msqid, msgsz, msgflg)?;
     if msgflg & MSG_COPY != 0 {
         let n = checks::msg_copy_probe_len(msgsz, v.limits_msgmax()?);
         // SAFETY: `n` is at most the `8 + msgsz` bytes the caller vouches for.
         unsafe { usermem::probe_read(msgp.cast(), n) }?;
     }
-    let (mtype, mut text) = v.receive(msqid, msgsz, msgtyp, msgflg, None)?;
+    let (mtype, mut text) = v.receive(msqid, msgsz, msgtyp, msgflg, deadline)?;
     if text.len() > msgsz {
         if msgflg & MSG_NOERROR == 0 {
             return Err(Errno::E2BIG);

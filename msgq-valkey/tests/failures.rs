@@ -183,3 +183,48 @@ fn a_forked_child_makes_its_own_connections() {
         (2, b"from the child".to_vec())
     );
 }
+
+#[test]
+fn sends_can_wait_for_replicas() {
+    let master = Server::start().expect("valkey server");
+    let port = master.port().to_string();
+    let mut replica = Server::start_with(ServerOptions {
+        extra: vec!["--replicaof".into(), "127.0.0.1".into(), port],
+        ..Default::default()
+    })
+    .expect("replica");
+    let t0 = Instant::now();
+    loop {
+        let info = replica.call(&[b"INFO", b"replication"]).unwrap();
+        let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
+        if text.contains("master_link_status:up") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ns = format!("w{}", std::process::id());
+    let v = Valkey::open(&master.url(), &ns)
+        .unwrap()
+        .with_replicas(1, Duration::from_millis(3000));
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    v.send(id, 1, b"replicated", 0, None, false).unwrap();
+    // The replica has it: read it there.
+    let key = format!("{{msgq:{ns}:{}}}:q", id & 0x7fff);
+    let q = replica.call(&[b"HGET", key.as_bytes(), b"qnum"]).unwrap();
+    assert_eq!(q.as_bytes(), Some(&b"1"[..]));
+    // Without the replica, a send is queued but not confirmed: EIO within the bound.
+    replica.stop();
+    let v = v.with_replicas(1, Duration::from_millis(300));
+    let t0 = Instant::now();
+    assert_eq!(v.send(id, 1, b"alone", 0, None, false), Err(Errno::EIO));
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 2);
+    // Asking for more replicas than there are fails the same way; 0 turns it off.
+    let v = v.with_replicas(0, Duration::ZERO);
+    v.send(id, 1, b"unconfirmed is fine", 0, None, false)
+        .unwrap();
+}

@@ -93,3 +93,86 @@ fn timed_receive_times_out() {
     v.send(id, 1, b"x", 0, None, false).unwrap();
     assert_eq!(v.stat(id).unwrap().msg_qnum, 1);
 }
+
+#[test]
+fn timed_calls_with_c_shapes_and_urgent_sends() {
+    use msgq_core::ext::{EOPNOTSUPP, ETIMEDOUT, MSGQ_OVERWRITE, MSGQ_PEEK, MSGQ_URGENT};
+    let srv = Server::start().expect("valkey server");
+    let v = Valkey::open(&srv.url(), &ns()).unwrap();
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_nsec += 200_000_000;
+    if ts.tv_nsec >= 1_000_000_000 {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1_000_000_000;
+    }
+    let mut buf = [0u8; 8 + 64];
+    let t0 = Instant::now();
+    // SAFETY: `buf` is ours (8 + 64 bytes); `ts` is a valid timespec.
+    let r = unsafe {
+        msgq_valkey::raw::timedrcv(
+            &v,
+            id,
+            buf.as_mut_ptr().cast(),
+            64,
+            0,
+            0,
+            libc::CLOCK_MONOTONIC,
+            &ts,
+        )
+    };
+    assert_eq!(r, Err(ETIMEDOUT));
+    assert!(t0.elapsed() >= Duration::from_millis(150));
+    let msg = |t: i64, s: &[u8]| {
+        let mut m = t.to_ne_bytes().to_vec();
+        m.extend_from_slice(s);
+        m
+    };
+    let (a, b) = (msg(1, b"first"), msg(1, b"urgent"));
+    // SAFETY: the messages are ours; a null deadline is none.
+    unsafe {
+        msgq_valkey::raw::timedsnd(&v, id, a.as_ptr().cast(), 5, 0, 0, std::ptr::null()).unwrap();
+        msgq_valkey::raw::timedsnd(
+            &v,
+            id,
+            b.as_ptr().cast(),
+            6,
+            MSGQ_URGENT,
+            0,
+            std::ptr::null(),
+        )
+        .unwrap();
+        assert_eq!(
+            msgq_valkey::raw::timedsnd(
+                &v,
+                id,
+                b.as_ptr().cast(),
+                6,
+                MSGQ_OVERWRITE,
+                0,
+                std::ptr::null()
+            ),
+            Err(EOPNOTSUPP)
+        );
+        assert_eq!(
+            msgq_valkey::raw::timedrcv(
+                &v,
+                id,
+                buf.as_mut_ptr().cast(),
+                64,
+                0,
+                MSGQ_PEEK,
+                0,
+                std::ptr::null()
+            ),
+            Err(EOPNOTSUPP)
+        );
+    }
+    assert_eq!(v.receive(id, 64, 0, IPC_NOWAIT, None).unwrap().1, b"urgent");
+    assert_eq!(v.receive(id, 64, 0, IPC_NOWAIT, None).unwrap().1, b"first");
+}
