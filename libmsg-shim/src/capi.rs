@@ -153,7 +153,7 @@ pub unsafe extern "C" fn msgq_purge(msqid: c_int) -> ssize_t {
     guard(-1, || match backend::get() {
         Backend::User(u) => on_user(u, |s| s.purge(msqid)),
         Backend::Kmod(k) => ret(k.purge(msqid).map(|n| n as u64)),
-        Backend::Valkey(_) => fail(EOPNOTSUPP.0),
+        Backend::Valkey(v) => ret(v.purge(msqid).map_err(E)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => fail(EOPNOTSUPP.0),
     })
@@ -169,7 +169,7 @@ pub unsafe extern "C" fn msgq_abort(msqid: c_int, which: c_int) -> ssize_t {
     guard(-1, || match backend::get() {
         Backend::User(u) => on_user(u, |s| s.abort(msqid, which)),
         Backend::Kmod(k) => ret(k.abort(msqid, which).map(|n| n as u64)),
-        Backend::Valkey(_) => fail(EOPNOTSUPP.0),
+        Backend::Valkey(v) => ret(v.abort(msqid, which).map_err(E)),
         Backend::Unavailable(e) => fail(*e),
         Backend::Native => fail(EOPNOTSUPP.0),
     })

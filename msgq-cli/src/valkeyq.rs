@@ -4,7 +4,7 @@
 use crate::backend::Queues;
 use crate::report::{errno_text, Fail, R};
 use msgq_core::abi::MsqidDs;
-use msgq_core::ext::{Deadline, EOPNOTSUPP, MSGQ_URGENT};
+use msgq_core::ext::{Deadline, EOPNOTSUPP};
 use msgq_user::{Errno, Sysctl};
 use msgq_valkey::Valkey;
 use std::time::{Duration, Instant};
@@ -73,15 +73,9 @@ impl Queues for ValkeyQueues {
         msgflg: i32,
         deadline: Option<Deadline>,
     ) -> Result<u64, Errno> {
-        let (x, flags) = msgq_core::ext::send_flags(msgflg)?;
-        if x.overwrite || x.broadcast {
-            return Err(EOPNOTSUPP);
-        }
+        msgq_core::ext::send_flags(msgflg)?;
         self.0.check_send(id, text.len(), mtype)?;
-        let urgent = msgflg & MSGQ_URGENT != 0;
-        self.0
-            .send(id, mtype, text, flags, instant(deadline), urgent)
-            .map(|()| 0)
+        self.0.send_ext(id, mtype, text, msgflg, instant(deadline))
     }
     fn receive_ext(
         &self,
@@ -91,19 +85,15 @@ impl Queues for ValkeyQueues {
         msgflg: i32,
         deadline: Option<Deadline>,
     ) -> Result<(i64, usize), Errno> {
-        let (x, flags) = msgq_core::ext::recv_flags(msgflg)?;
-        if x.peek {
-            return Err(EOPNOTSUPP);
-        }
         let (t, text) = self
             .0
-            .receive(id, buf.len(), mtype, flags, instant(deadline))?;
+            .receive_ext(id, buf.len(), mtype, msgflg, instant(deadline))?;
         let n = text.len().min(buf.len());
         buf[..n].copy_from_slice(&text[..n]);
         Ok((t, n))
     }
-    fn purge(&self, _id: i32) -> Result<u64, Errno> {
-        Err(EOPNOTSUPP)
+    fn purge(&self, id: i32) -> Result<u64, Errno> {
+        self.0.purge(id)
     }
     fn select(
         &self,
@@ -112,8 +102,8 @@ impl Queues for ValkeyQueues {
     ) -> Result<Vec<i32>, Errno> {
         Err(EOPNOTSUPP)
     }
-    fn abort(&self, _id: i32, _which: i32) -> Result<u64, Errno> {
-        Err(EOPNOTSUPP)
+    fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
+        self.0.abort(id, which)
     }
     fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.0.sysctl(which)

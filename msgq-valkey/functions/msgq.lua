@@ -17,8 +17,9 @@
 --
 -- A waiter (a blocked call) is a hash `P:w:W` plus an entry in `P:rw` (receivers) or `P:sw`
 -- (senders), scored by arrival, and in `P:leases`, scored by its lease's end. Outcomes are
--- pushed to its wake-up list `P:k:W`: 'M<arrival>|<type>|<text>' (a message), 'E<errno>',
--- 'A' (look again). The client moves them to `P:f:W` with BLMOVE and settles.
+-- pushed to its wake-up list `P:k:W`: 'M<arrival>|<type>|<text>' (a message handed over),
+-- 'C<arrival>|<type>|<text>' (a copy: a peek or a broadcast; never given back), 'E<errno>',
+-- 'A' (look again). Blocked peekers (MSGQ_PEEK) wait in `P:pw`. The client moves them to `P:f:W` with BLMOVE and settles.
 
 -- The lease of a waiter (ms) unless the caller gives one (its last argument).
 local LEASE_MS = 10000
@@ -29,6 +30,7 @@ local function lease_of(v)
   return n
 end
 local EIDRM, EINVAL, EACCES, EAGAIN, ENOMSG, E2BIG = 43, 22, 13, 11, 42, 7
+local ECANCELED, EMSGSIZE = 125, 90
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -98,6 +100,7 @@ local function forget_waiter(p, wid)
   redis.call('DEL', p .. ':w:' .. wid, p .. ':k:' .. wid, p .. ':f:' .. wid)
   redis.call('ZREM', p .. ':rw', wid)
   redis.call('ZREM', p .. ':sw', wid)
+  redis.call('ZREM', p .. ':pw', wid)
   redis.call('ZREM', p .. ':leases', wid)
 end
 
@@ -142,6 +145,45 @@ local function hand_off(p, qkey, arrival, mtype, text, now)
     end
   end
   return false
+end
+
+-- Copies to the blocked peekers that accept the message (E2BIG to one whose buffer is too
+-- small); they leave the peekers' list. Returns how many got a copy.
+local function give_peekers(p, arrival, mtype, text)
+  local n = 0
+  for _, wid in ipairs(redis.call('ZRANGE', p .. ':pw', 0, -1)) do
+    local w = redis.call('HMGET', p .. ':w:' .. wid, 'kind', 'type', 'maxsize')
+    if w[1] and accepts(tonumber(w[1]), w[2], mtype) then
+      redis.call('ZREM', p .. ':pw', wid)
+      if tonumber(w[3]) < #text then
+        redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. E2BIG)
+      else
+        redis.call('RPUSH', p .. ':k:' .. wid, 'C' .. arrival .. '|' .. mtype .. '|' .. text)
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
+-- MSGQ_BROADCAST: a copy to every blocked receiver that accepts the message (E2BIG to one
+-- whose buffer is too small), oldest first. Returns how many got one.
+local function broadcast(p, qkey, arrival, mtype, text, now)
+  local n = 0
+  for _, wid in ipairs(redis.call('ZRANGE', p .. ':rw', 0, -1)) do
+    local w = redis.call('HMGET', p .. ':w:' .. wid, 'kind', 'type', 'maxsize', 'tid')
+    if w[1] and accepts(tonumber(w[1]), w[2], mtype) then
+      redis.call('ZREM', p .. ':rw', wid)
+      if tonumber(w[3]) < #text then
+        redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. E2BIG)
+      else
+        redis.call('RPUSH', p .. ':k:' .. wid, 'C' .. arrival .. '|' .. mtype .. '|' .. text)
+        redis.call('HSET', qkey, 'lrpid', w[4], 'rtime', math.floor(now / 1000))
+        n = n + 1
+      end
+    end
+  end
+  return n
 end
 
 -- ss_wakeup without kill: each blocked sender whose message fits now is told to look again
@@ -219,7 +261,17 @@ local function open(keys, args)
   return { 0 }
 end
 
--- msgq1_snd(qkey; id, cred, mtype, text, nowait, pid, urgent, lease)
+-- msgq1_snd(qkey; id, cred, mtype, text, nowait, pid, urgent, lease, mode, perm)
+-- mode: '' (plain), 'o' (MSGQ_OVERWRITE), 'b' (MSGQ_BROADCAST); perm: the permission the
+-- send needs (msgq-core ext::SendExt::perm). Returns {0, dropped, given}.
+local function drop_oldest(p, qkey)
+  local a = redis.call('ZRANGE', p .. ':order', 0, 0)[1]
+  if a == nil then return false end
+  local v = redis.call('HGET', p .. ':m', a)
+  unlink_msg(p, qkey, a, string.sub(v, 1, 19), #v - 20)
+  return true
+end
+
 local function snd(keys, args)
   local qkey = keys[1]
   local p = prefix(qkey)
@@ -227,8 +279,20 @@ local function snd(keys, args)
   reap(p, qkey, now)
   local q = load_queue(qkey)
   if not check_id(q, args[1]) then return { -EINVAL } end
-  if not ipcperms(q, parse_cred(args[2]), 146) then return { -EACCES } end
+  local mode = args[9] or ''
+  if not ipcperms(q, parse_cred(args[2]), tonumber(args[10] or 146)) then return { -EACCES } end
   local mtype, text = args[3], args[4]
+  local dropped = 0
+  if mode == 'o' then
+    -- msgq-core ext::overwrite_can_fit: fits an empty queue, else EMSGSIZE.
+    local qbytes = tonumber(q.qbytes)
+    if not (#text <= qbytes and 1 <= qbytes) then return { -EMSGSIZE } end
+    while not fits(q, #text) do
+      if not drop_oldest(p, qkey) then break end
+      dropped = dropped + 1
+      q = load_queue(qkey)
+    end
+  end
   if not fits(q, #text) then
     if args[5] == '1' then return { -EAGAIN } end
     local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text, 'state', 'w' }, now,
@@ -242,10 +306,23 @@ local function snd(keys, args)
   else
     arrival = redis.call('HINCRBY', qkey, 'next', 1) - 1
   end
-  if not hand_off(p, qkey, arrival, mtype, text, now) then
+  local given = give_peekers(p, arrival, mtype, text)
+  local queued = false
+  if mode == 'b' then
+    local n = broadcast(p, qkey, arrival, mtype, text, now)
+    given = given + n
+    if n == 0 then
+      enqueue(p, qkey, arrival, mtype, text)
+      queued = true
+    end
+  elseif not hand_off(p, qkey, arrival, mtype, text, now) then
     enqueue(p, qkey, arrival, mtype, text)
+    queued = true
   end
-  return { 0 }
+  -- Blocked senders stay blocked when the room went to this message; when it was handed
+  -- over instead, the dropped messages' room may let some in.
+  if dropped > 0 and not queued then wake_senders(p, qkey) end
+  return { 0, dropped, given }
 end
 
 -- The arrival number of the message `kind`/`t` selects (Linux's find_msg), or nil.
@@ -278,7 +355,9 @@ local function find(p, kind, t)
   return nil
 end
 
--- msgq1_rcv(qkey; id, cred, kind, type, msgsz, noerror, nowait, pid, tid, msgmax, lease)
+-- msgq1_rcv(qkey; id, cred, kind, type, msgsz, noerror, nowait, pid, tid, msgmax, lease,
+-- peek): with peek '1' (MSGQ_PEEK) a copy of the message, left queued; a blocked peeker
+-- gets a copy of the next matching message sent.
 -- kind 4 is MSG_COPY (type = position; msgmax: the current limit, for copy_fits).
 local function rcv(keys, args)
   local qkey = keys[1]
@@ -301,6 +380,7 @@ local function rcv(keys, args)
       if #text > cap then return { -EINVAL } end
       return { 0, mtype, text }
     end
+    if args[12] == '1' then return { 0, mtype, text } end
     unlink_msg(p, qkey, a, mtype, #text)
     redis.call('HSET', qkey, 'rtime', math.floor(now / 1000), 'lrpid', args[8])
     wake_senders(p, qkey)
@@ -309,7 +389,9 @@ local function rcv(keys, args)
   if args[7] == '1' then return { -ENOMSG } end
   local maxsize = msgsz
   if args[6] == '1' then maxsize = 2147483647 end
-  local wid = new_waiter(p, qkey, ':rw',
+  local list = ':rw'
+  if args[12] == '1' then list = ':pw' end
+  local wid = new_waiter(p, qkey, list,
     { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9], 'state', 'w' }, now,
     lease_of(args[11]))
   return { 'WAIT', wid }
@@ -333,11 +415,12 @@ local function settle(keys, args)
     local best = nil
     for _, v in ipairs(out) do
       local c = string.sub(v, 1, 1)
-      if c == 'M' then best = v; break end
+      if c == 'M' or c == 'C' then best = v; break end
       if c == 'E' and best == nil then best = v end
     end
     if best == nil then return { 0, 'G' } end
-    if string.sub(best, 1, 1) == 'M' then
+    local b = string.sub(best, 1, 1)
+    if b == 'M' or b == 'C' then
       local _, mtype, text = split_msg(best)
       return { 0, 'M', mtype, text }
     end
@@ -348,7 +431,7 @@ local function settle(keys, args)
   local msg, err, again = nil, nil, false
   for _, v in ipairs(out) do
     local c = string.sub(v, 1, 1)
-    if c == 'M' and msg == nil then msg = v
+    if (c == 'M' or c == 'C') and msg == nil then msg = v
     elseif c == 'E' and err == nil then err = v
     elseif c == 'A' then again = true end
   end
@@ -390,8 +473,10 @@ local function set(keys, args)
   if q.uid ~= args[2] or q.cuid ~= args[3] then return { 'RETRY' } end
   redis.call('HSET', qkey, 'uid', args[4], 'gid', args[5], 'mode', args[6],
     'qbytes', args[7], 'ctime', math.floor(now_ms() / 1000))
-  for _, wid in ipairs(redis.call('ZRANGE', p .. ':rw', 0, -1)) do
-    redis.call('RPUSH', p .. ':k:' .. wid, 'A')
+  for _, l in ipairs({ ':rw', ':pw' }) do
+    for _, wid in ipairs(redis.call('ZRANGE', p .. l, 0, -1)) do
+      redis.call('RPUSH', p .. ':k:' .. wid, 'A')
+    end
   end
   wake_senders(p, qkey)
   return { 0 }
@@ -419,8 +504,52 @@ local function rmid(keys, args)
     redis.call('DEL', p .. ':t:' .. ty)
   end
   redis.call('DEL', qkey, p .. ':order', p .. ':m', p .. ':types', p .. ':rw', p .. ':sw',
-    p .. ':leases')
+    p .. ':pw', p .. ':leases')
   return { 0, tonumber(q.qnum), tonumber(q.cbytes) }
+end
+
+-- msgq1_purge(qkey; id, cred): MSGQ_PURGE: every message discarded (read permission,
+-- msgq-core ext::PURGE_PERM); not a receive (rtime, lrpid stay). Blocked senders that now
+-- fit are woken. Returns {0, n, bytes}.
+local function purge(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  reap(p, qkey, now_ms())
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if not ipcperms(q, parse_cred(args[2]), 292) then return { -EACCES } end
+  local n, bytes = tonumber(q.qnum), tonumber(q.cbytes)
+  for _, ty in ipairs(redis.call('ZRANGE', p .. ':types', 0, -1)) do
+    redis.call('DEL', p .. ':t:' .. ty)
+  end
+  redis.call('DEL', p .. ':order', p .. ':m', p .. ':types')
+  redis.call('HSET', qkey, 'qnum', 0, 'cbytes', 0)
+  wake_senders(p, qkey)
+  return { 0, n, bytes }
+end
+
+-- msgq1_abort(qkey; id, cred, need, receivers, senders): MSGQ_ABORT: the blocked
+-- receivers and peekers ('1') and/or senders ('1') fail with ECANCELED; `need` is the
+-- permission msgq-core's ext::abort_perm asks. Returns {0, n}.
+local function abort(keys, args)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  reap(p, qkey, now_ms())
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return { -EINVAL } end
+  if not ipcperms(q, parse_cred(args[2]), tonumber(args[3])) then return { -EACCES } end
+  local lists = {}
+  if args[4] == '1' then lists[#lists + 1] = ':rw'; lists[#lists + 1] = ':pw' end
+  if args[5] == '1' then lists[#lists + 1] = ':sw' end
+  local n = 0
+  for _, l in ipairs(lists) do
+    for _, wid in ipairs(redis.call('ZRANGE', p .. l, 0, -1)) do
+      redis.call('ZREM', p .. l, wid)
+      redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. ECANCELED)
+      n = n + 1
+    end
+  end
+  return { 0, n }
 end
 
 -- msgq1_exists(qkey; id): 1 if the queue of that id exists.
@@ -498,6 +627,8 @@ redis.register_function('msgq1_stat', stat)
 redis.register_function('msgq1_set', set)
 redis.register_function('msgq1_rmid', rmid)
 redis.register_function('msgq1_exists', exists)
+redis.register_function('msgq1_purge', purge)
+redis.register_function('msgq1_abort', abort)
 redis.register_function('msgq1_set_field', set_field)
 redis.register_function('msgq1_reg_snapshot', reg_snapshot)
 redis.register_function('msgq1_reg_lookup', reg_lookup)

@@ -13,6 +13,7 @@ use crate::resp::Value;
 use crate::wait::{self, Outcome};
 use msgq_core::abi::{MsgInfo, MsqidDs, IPC_NOWAIT, IPC_PRIVATE, MSG_NOERROR};
 use msgq_core::ctl::{self, QueueFields};
+use msgq_core::ext::{self, SendExt};
 use msgq_core::ids::{idx_of, seq_of};
 use msgq_core::limits::{Limits, Sysctl};
 use msgq_core::perm::{Caller, Perm};
@@ -295,6 +296,48 @@ impl Valkey {
         deadline: Option<Instant>,
         urgent: bool,
     ) -> Result<(), Errno> {
+        let x = SendExt {
+            urgent,
+            ..SendExt::default()
+        };
+        self.send_with(msqid, mtype, text, msgflg, deadline, x)
+            .map(|_| ())
+    }
+
+    /// A send with msgq's extensions in `msgflg` (`MSGQ_URGENT`, `MSGQ_OVERWRITE`,
+    /// `MSGQ_BROADCAST`; docs/extensions.md): 0, or the messages dropped (overwrite), or the
+    /// blocked callers given a copy (broadcast). The caller checked the arguments with
+    /// [`Valkey::check_send`].
+    pub fn send_ext(
+        &self,
+        msqid: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<Instant>,
+    ) -> Result<u64, Errno> {
+        let (x, flags) = ext::send_flags(msgflg)?;
+        self.send_with(msqid, mtype, text, flags, deadline, x)
+    }
+
+    fn send_with(
+        &self,
+        msqid: i32,
+        mtype: i64,
+        text: &[u8],
+        msgflg: i32,
+        deadline: Option<Instant>,
+        x: SendExt,
+    ) -> Result<u64, Errno> {
+        let urgent = x.urgent;
+        let mode = if x.overwrite {
+            "o"
+        } else if x.broadcast {
+            "b"
+        } else {
+            ""
+        };
+        let need = x.perm().to_string();
         let since = msgq_user::interrupt::Since::now();
         let idx = idx_of(msqid);
         let (id, ty) = (msqid.to_string(), pad_type(mtype));
@@ -302,7 +345,7 @@ impl Valkey {
         let (p, u) = (pid().to_string(), if urgent { "1" } else { "0" });
         loop {
             let cred = creds::with(cred_arg);
-            let args: [&[u8]; 8] = [
+            let args: [&[u8]; 10] = [
                 id.as_bytes(),
                 cred.as_bytes(),
                 ty.as_bytes(),
@@ -311,9 +354,16 @@ impl Valkey {
                 p.as_bytes(),
                 u.as_bytes(),
                 self.lease.as_bytes(),
+                mode.as_bytes(),
+                need.as_bytes(),
             ];
             match self.queue_call("msgq1_snd", idx, &args)? {
-                Reply::Done(_) => return self.confirm(idx),
+                Reply::Done(items) => {
+                    let n = |i: usize| items.get(i).map_or(Ok(0), int).map(|v| v.max(0) as u64);
+                    let (dropped, given) = (n(0)?, n(1)?);
+                    self.confirm(idx)?;
+                    return Ok(x.result(dropped, given));
+                }
                 Reply::Failed(e) => return Err(e),
                 Reply::Retry => return Err(Errno::EIO),
                 Reply::Wait(wid) => {
@@ -367,7 +417,34 @@ impl Valkey {
         msgflg: i32,
         deadline: Option<Instant>,
     ) -> Result<(i64, Vec<u8>), Errno> {
+        self.receive_with(msqid, msgsz, msgtyp, msgflg, deadline, false)
+    }
+
+    /// A receive with msgq's extensions in `msgflg` (`MSGQ_PEEK`: a copy of the message,
+    /// left queued; blocking, the next matching message sent).
+    pub fn receive_ext(
+        &self,
+        msqid: i32,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+        deadline: Option<Instant>,
+    ) -> Result<(i64, Vec<u8>), Errno> {
+        let (x, flags) = ext::recv_flags(msgflg)?;
+        self.receive_with(msqid, msgsz, msgtyp, flags, deadline, x.peek)
+    }
+
+    fn receive_with(
+        &self,
+        msqid: i32,
+        msgsz: usize,
+        msgtyp: i64,
+        msgflg: i32,
+        deadline: Option<Instant>,
+        peek: bool,
+    ) -> Result<(i64, Vec<u8>), Errno> {
         checks::msgrcv_args(msqid, msgsz, msgflg)?;
+        let pk = if peek { "1" } else { "0" };
         let since = msgq_user::interrupt::Since::now();
         let (kind, value) = Mode::of(msgtyp, msgflg).encode();
         let t = if kind == 4 {
@@ -387,7 +464,7 @@ impl Valkey {
         let (p, tt) = (pid().to_string(), tid().to_string());
         loop {
             let cred = creds::with(cred_arg);
-            let args: [&[u8]; 11] = [
+            let args: [&[u8]; 12] = [
                 id.as_bytes(),
                 cred.as_bytes(),
                 k.as_bytes(),
@@ -399,6 +476,7 @@ impl Valkey {
                 tt.as_bytes(),
                 msgmax.as_bytes(),
                 self.lease.as_bytes(),
+                pk.as_bytes(),
             ];
             match self.queue_call("msgq1_rcv", idx, &args)? {
                 Reply::Done(mut items) if items.len() == 2 => {
@@ -428,6 +506,39 @@ impl Valkey {
                     }
                 }
             }
+        }
+    }
+
+    /// `MSGQ_PURGE` (`msgq_purge`): discards every message (read permission); how many.
+    pub fn purge(&self, msqid: i32) -> Result<u64, Errno> {
+        let c = creds::with(cred_arg);
+        let id = msqid.to_string();
+        match self.queue_call("msgq1_purge", idx_of(msqid), &[id.as_bytes(), c.as_bytes()])? {
+            Reply::Done(items) => Ok(items.first().map_or(Ok(0), int)?.max(0) as u64),
+            Reply::Failed(e) => Err(e),
+            _ => Err(Errno::EIO),
+        }
+    }
+
+    /// `MSGQ_ABORT` (`msgq_abort`): the blocked receivers and peekers and/or senders, as
+    /// `which` says, fail with `ECANCELED`; how many.
+    pub fn abort(&self, msqid: i32, which: i32) -> Result<u64, Errno> {
+        let need = ext::abort_perm(which)?.to_string();
+        let (r, s) = ext::abort_targets(which);
+        let c = creds::with(cred_arg);
+        let id = msqid.to_string();
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let args: [&[u8]; 5] = [
+            id.as_bytes(),
+            c.as_bytes(),
+            need.as_bytes(),
+            flag(r).as_bytes(),
+            flag(s).as_bytes(),
+        ];
+        match self.queue_call("msgq1_abort", idx_of(msqid), &args)? {
+            Reply::Done(items) => Ok(items.first().map_or(Ok(0), int)?.max(0) as u64),
+            Reply::Failed(e) => Err(e),
+            _ => Err(Errno::EIO),
         }
     }
 

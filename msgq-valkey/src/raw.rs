@@ -11,7 +11,7 @@
 use crate::Valkey;
 use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY, MSG_NOERROR};
 use msgq_core::checks::{self, Cmd};
-use msgq_core::ext::{self, Deadline, EOPNOTSUPP};
+use msgq_core::ext::{self, Deadline};
 use msgq_core::Errno;
 use msgq_user::sys::usermem;
 use std::ffi::c_void;
@@ -52,7 +52,8 @@ unsafe fn read_message(
 }
 
 /// `msgq_timedsnd` (msgq.h): `msgsnd` with an optional deadline (`abstime` null: none) and
-/// `MSGQ_URGENT`; the other send extensions are `EOPNOTSUPP` on this backend.
+/// the send extensions in `msgflg`: 0, the messages dropped (`MSGQ_OVERWRITE`) or the blocked
+/// callers given a copy (`MSGQ_BROADCAST`).
 ///
 /// # Safety
 /// As [`msgsnd`]; `abstime` must be null, unmapped, or 16 readable bytes of a timespec.
@@ -67,18 +68,13 @@ pub unsafe fn timedsnd(
 ) -> Result<u64, Errno> {
     // SAFETY: `abstime` is the caller's, under this function's contract.
     let deadline = unsafe { msgq_user::raw::read_deadline(clockid, abstime) }?;
-    let (x, flags) = ext::send_flags(msgflg)?;
-    if x.overwrite || x.broadcast {
-        return Err(EOPNOTSUPP);
-    }
+    ext::send_flags(msgflg)?;
     // SAFETY: as `msgsnd`.
     let (mtype, text) = unsafe { read_message(v, msqid, msgp, msgsz) }?;
-    v.send(msqid, mtype, &text, flags, instant(deadline), x.urgent)
-        .map(|()| 0)
+    v.send_ext(msqid, mtype, &text, msgflg, instant(deadline))
 }
 
-/// `msgq_timedrcv` (msgq.h): `msgrcv` with an optional deadline; `MSGQ_PEEK` is
-/// `EOPNOTSUPP` on this backend.
+/// `msgq_timedrcv` (msgq.h): `msgrcv` with an optional deadline and `MSGQ_PEEK`.
 ///
 /// # Safety
 /// As [`msgrcv`]; `abstime` as for [`timedsnd`].
@@ -96,11 +92,19 @@ pub unsafe fn timedrcv(
     // SAFETY: `abstime` is the caller's, under this function's contract.
     let deadline = unsafe { msgq_user::raw::read_deadline(clockid, abstime) }?;
     let (x, flags) = ext::recv_flags(msgflg)?;
-    if x.peek {
-        return Err(EOPNOTSUPP);
-    }
     // SAFETY: as `msgrcv`.
-    unsafe { receive(v, msqid, msgp, msgsz, msgtyp, flags, instant(deadline)) }
+    unsafe {
+        receive(
+            v,
+            msqid,
+            msgp,
+            msgsz,
+            msgtyp,
+            flags,
+            instant(deadline),
+            x.peek,
+        )
+    }
 }
 
 /// `msgsnd`.
@@ -135,13 +139,25 @@ pub unsafe fn msgrcv(
     msgflg: i32,
 ) -> Result<usize, Errno> {
     // SAFETY: this function's contract is `receive`'s.
-    unsafe { receive(v, msqid, msgp, msgsz, msgtyp, ext::linux_bits(msgflg), None) }
+    unsafe {
+        receive(
+            v,
+            msqid,
+            msgp,
+            msgsz,
+            msgtyp,
+            ext::linux_bits(msgflg),
+            None,
+            false,
+        )
+    }
 }
 
-/// `msgrcv` with a deadline, `msgflg` without extension bits.
+/// `msgrcv` with a deadline and `peek`, `msgflg` without extension bits.
 ///
 /// # Safety
 /// As [`msgrcv`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn receive(
     v: &Valkey,
     msqid: i32,
@@ -150,6 +166,7 @@ unsafe fn receive(
     msgtyp: i64,
     msgflg: i32,
     deadline: Option<std::time::Instant>,
+    peek: bool,
 ) -> Result<usize, Errno> {
     checks::msgrcv_args(msqid, msgsz, msgflg)?;
     if msgflg & MSG_COPY != 0 {
@@ -157,7 +174,12 @@ unsafe fn receive(
         // SAFETY: `n` is at most the `8 + msgsz` bytes the caller vouches for.
         unsafe { usermem::probe_read(msgp.cast(), n) }?;
     }
-    let (mtype, mut text) = v.receive(msqid, msgsz, msgtyp, msgflg, deadline)?;
+    let flags = if peek {
+        msgflg | ext::MSGQ_PEEK
+    } else {
+        msgflg
+    };
+    let (mtype, mut text) = v.receive_ext(msqid, msgsz, msgtyp, flags, deadline)?;
     if text.len() > msgsz {
         if msgflg & MSG_NOERROR == 0 {
             return Err(Errno::E2BIG);

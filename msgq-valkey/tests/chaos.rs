@@ -98,6 +98,21 @@ fn conservation_under_killed_receivers_and_a_restart() {
         // Two victims: stopped while blocked, so they never take what they are handed.
         signal(&kids[0], libc::SIGSTOP);
         signal(&kids[1], libc::SIGSTOP);
+        // `kill` only queues the signal: wait until the kernel shows them stopped.
+        for k in &kids[..2] {
+            let t0 = Instant::now();
+            while !std::fs::read_to_string(format!("/proc/{}/stat", k.id()))
+                .unwrap_or_default()
+                .rsplit_once(") ")
+                .is_some_and(|(_, r)| r.starts_with('T'))
+            {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "a victim never stopped"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         for k in 0..6 {
             let m = format!("r{round}m{k}");
             v.send(id, 1, m.as_bytes(), 0, None, false).unwrap();

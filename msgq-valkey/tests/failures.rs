@@ -41,6 +41,24 @@ fn spawn_receiver(url: &str, ns: &str, id: i32) -> Child {
         .unwrap()
 }
 
+/// Waits until the kernel shows `c` stopped (`T` in /proc/PID/stat): `kill` only queues
+/// the signal, and on a loaded machine the child may run on for a while.
+fn until_stopped(c: &Child) {
+    let t0 = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+        if state == Some('T') {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "child never stopped: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn kill(c: &mut Child, sig: i32) {
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(c.id() as i32, sig) };
@@ -75,6 +93,7 @@ fn a_killed_receiver_gives_its_handed_message_back_in_place() {
         // Stopped, the child cannot take what the server hands it: the message moves to
         // its in-flight list (BLMOVE is served by the server) and stays there.
         kill(&mut c, libc::SIGSTOP);
+        until_stopped(&c);
         v.send(id, 1, format!("first {round}").as_bytes(), 0, None, false)
             .unwrap();
         v.send(id, 1, format!("second {round}").as_bytes(), 0, None, false)

@@ -96,7 +96,7 @@ fn timed_receive_times_out() {
 
 #[test]
 fn timed_calls_with_c_shapes_and_urgent_sends() {
-    use msgq_core::ext::{EOPNOTSUPP, ETIMEDOUT, MSGQ_OVERWRITE, MSGQ_PEEK, MSGQ_URGENT};
+    use msgq_core::ext::{ETIMEDOUT, MSGQ_PEEK, MSGQ_URGENT};
     let srv = Server::start().expect("valkey server");
     let v = Valkey::open(&srv.url(), &ns()).unwrap();
     let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
@@ -134,7 +134,7 @@ fn timed_calls_with_c_shapes_and_urgent_sends() {
         m
     };
     let (a, b) = (msg(1, b"first"), msg(1, b"urgent"));
-    // SAFETY: the messages are ours; a null deadline is none.
+    // SAFETY: the messages and `buf` are ours; a null deadline is none.
     unsafe {
         msgq_valkey::raw::timedsnd(&v, id, a.as_ptr().cast(), 5, 0, 0, std::ptr::null()).unwrap();
         msgq_valkey::raw::timedsnd(
@@ -147,32 +147,107 @@ fn timed_calls_with_c_shapes_and_urgent_sends() {
             std::ptr::null(),
         )
         .unwrap();
-        assert_eq!(
-            msgq_valkey::raw::timedsnd(
-                &v,
-                id,
-                b.as_ptr().cast(),
-                6,
-                MSGQ_OVERWRITE,
-                0,
-                std::ptr::null()
-            ),
-            Err(EOPNOTSUPP)
-        );
-        assert_eq!(
-            msgq_valkey::raw::timedrcv(
-                &v,
-                id,
-                buf.as_mut_ptr().cast(),
-                64,
-                0,
-                MSGQ_PEEK,
-                0,
-                std::ptr::null()
-            ),
-            Err(EOPNOTSUPP)
-        );
+        // A peek through the C shape: a copy of the first message, left queued.
+        let n = msgq_valkey::raw::timedrcv(
+            &v,
+            id,
+            buf.as_mut_ptr().cast(),
+            64,
+            0,
+            MSGQ_PEEK,
+            0,
+            std::ptr::null(),
+        )
+        .unwrap();
+        assert_eq!(&buf[8..8 + n], b"urgent");
     }
     assert_eq!(v.receive(id, 64, 0, IPC_NOWAIT, None).unwrap().1, b"urgent");
     assert_eq!(v.receive(id, 64, 0, IPC_NOWAIT, None).unwrap().1, b"first");
+}
+
+#[test]
+fn the_rtos_extensions() {
+    use msgq_core::ext::{
+        ECANCELED, EMSGSIZE, MSGQ_ABORT_RECEIVERS, MSGQ_BROADCAST, MSGQ_OVERWRITE, MSGQ_PEEK,
+    };
+    let srv = Server::start().expect("valkey server");
+    let url = srv.url();
+    let n = format!("{}x", ns());
+    let v = Valkey::open(&url, &n).unwrap();
+    let id = v.msgget(IPC_PRIVATE, 0o600).unwrap();
+    // Overwrite: qbytes 10 holds two 5-byte messages; a third drops the oldest.
+    let mut ds = v.stat(id).unwrap();
+    ds.msg_qbytes = 10;
+    v.set(id, &ds).unwrap();
+    for m in [b"aaaaa", b"bbbbb"] {
+        v.send(id, 1, m, IPC_NOWAIT, None, false).unwrap();
+    }
+    assert_eq!(
+        v.send(id, 1, b"ccccc", IPC_NOWAIT, None, false),
+        Err(Errno::EAGAIN)
+    );
+    assert_eq!(v.send_ext(id, 1, b"ccccc", MSGQ_OVERWRITE, None), Ok(1));
+    assert_eq!(
+        v.send_ext(id, 1, b"much too long", MSGQ_OVERWRITE, None),
+        Err(EMSGSIZE)
+    );
+    // Peek: a copy, left queued.
+    let peek = |v: &Valkey| v.receive_ext(id, 64, 0, MSGQ_PEEK | IPC_NOWAIT, None);
+    assert_eq!(peek(&v).unwrap().1, b"bbbbb");
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 2);
+    // Purge: everything, counted.
+    assert_eq!(v.purge(id), Ok(2));
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 0);
+    // Broadcast: both blocked receivers get a copy; nothing is queued.
+    let spawn_typed = |msgtyp: i64, flags: i32| {
+        let (u, n) = (url.clone(), n.clone());
+        std::thread::spawn(move || {
+            Valkey::open(&u, &n)
+                .unwrap()
+                .receive_ext(id, 64, msgtyp, flags, None)
+        })
+    };
+    let spawn = |flags: i32| {
+        let (u, n) = (url.clone(), n.clone());
+        std::thread::spawn(move || {
+            Valkey::open(&u, &n)
+                .unwrap()
+                .receive_ext(id, 64, 0, flags, None)
+        })
+    };
+    let blocked = |k: &str| {
+        let key = format!("{{msgq:{n}:{}}}:{k}", id & 0x7fff);
+        srv.call(&[b"ZCARD", key.as_bytes()])
+            .ok()
+            .and_then(|v| v.as_int())
+            .unwrap_or(0)
+    };
+    let until = |k: &str, want: i64| {
+        let t0 = Instant::now();
+        while blocked(k) < want {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{k} never reached {want}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let (r1, r2) = (spawn(0), spawn(0));
+    until("rw", 2);
+    assert_eq!(v.send_ext(id, 7, b"all", MSGQ_BROADCAST, None), Ok(2));
+    assert_eq!(r1.join().unwrap().unwrap(), (7, b"all".to_vec()));
+    assert_eq!(r2.join().unwrap().unwrap(), (7, b"all".to_vec()));
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 0);
+    // A blocked peeker gets a copy of the next message, which is still queued.
+    let p = spawn(MSGQ_PEEK);
+    until("pw", 1);
+    v.send(id, 3, b"seen", 0, None, false).unwrap();
+    assert_eq!(p.join().unwrap().unwrap(), (3, b"seen".to_vec()));
+    assert_eq!(v.stat(id).unwrap().msg_qnum, 1);
+    // Abort: a blocked receiver (of type 9: the queued message is type 3) fails with
+    // ECANCELED.
+    let r = spawn_typed(9, 0);
+    until("rw", 1);
+    assert_eq!(v.abort(id, MSGQ_ABORT_RECEIVERS), Ok(1));
+    assert_eq!(r.join().unwrap(), Err(ECANCELED));
 }
