@@ -241,6 +241,45 @@ local function new_waiter(p, qkey, list, fields, now, lease)
   return wid
 end
 
+-- The start of most queue functions: reaps lapsed waiters, finds the queue `args[1]` names
+-- (EINVAL) and checks the caller's permission `perm` (EACCES; nil: none). Returns the key
+-- prefix, the queue and the time, or nil and the reply to give.
+local function enter(keys, args, perm)
+  local qkey = keys[1]
+  local p = prefix(qkey)
+  local now = now_ms()
+  reap(p, qkey, now)
+  local q = load_queue(qkey)
+  if not check_id(q, args[1]) then return nil, { -EINVAL } end
+  if perm ~= nil and not ipcperms(q, parse_cred(args[2]), perm) then
+    return nil, { -EACCES }
+  end
+  return p, q, now
+end
+
+-- The start of IPC_SET and IPC_RMID: the queue `args[1]` names, whose owner and creator
+-- must still be `args[2]` and `args[3]` (what the client's decision saw; else RETRY).
+local function enter_owned(keys, args)
+  local q = load_queue(keys[1])
+  if not check_id(q, args[1]) then return nil, { -EINVAL } end
+  if q.uid ~= args[2] or q.cuid ~= args[3] then return nil, { 'RETRY' } end
+  return prefix(keys[1]), q
+end
+
+-- Pushes `outcome` to every waiter in the lists `lists`, unlinking them if `unlink`.
+-- Returns how many.
+local function tell_all(p, lists, outcome, unlink)
+  local n = 0
+  for _, l in ipairs(lists) do
+    for _, wid in ipairs(redis.call('ZRANGE', p .. l, 0, -1)) do
+      if unlink then redis.call('ZREM', p .. l, wid) end
+      redis.call('RPUSH', p .. ':k:' .. wid, outcome)
+      n = n + 1
+    end
+  end
+  return n
+end
+
 -- msgq1_create(qkey; id, key, mode, uid, gid, qbytes): the queue of a reserved id.
 local function create(keys, args)
   local qkey = keys[1]
@@ -274,13 +313,9 @@ end
 
 local function snd(keys, args)
   local qkey = keys[1]
-  local p = prefix(qkey)
-  local now = now_ms()
-  reap(p, qkey, now)
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
+  local p, q, now = enter(keys, args, tonumber(args[10] or 146))
+  if p == nil then return q end
   local mode = args[9] or ''
-  if not ipcperms(q, parse_cred(args[2]), tonumber(args[10] or 146)) then return { -EACCES } end
   local mtype, text = args[3], args[4]
   local dropped = 0
   if mode == 'o' then
@@ -361,12 +396,8 @@ end
 -- kind 4 is MSG_COPY (type = position; msgmax: the current limit, for copy_fits).
 local function rcv(keys, args)
   local qkey = keys[1]
-  local p = prefix(qkey)
-  local now = now_ms()
-  reap(p, qkey, now)
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  if not ipcperms(q, parse_cred(args[2]), 292) then return { -EACCES } end
+  local p, q, now = enter(keys, args, 292)
+  if p == nil then return q end
   local kind, t = tonumber(args[3]), args[4]
   local msgsz = tonumber(args[5])
   local a = find(p, kind, t)
@@ -467,17 +498,11 @@ end
 -- if those are unchanged (else RETRY). Blocked receivers look again, senders that fit too.
 local function set(keys, args)
   local qkey = keys[1]
-  local p = prefix(qkey)
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  if q.uid ~= args[2] or q.cuid ~= args[3] then return { 'RETRY' } end
+  local p, q = enter_owned(keys, args)
+  if p == nil then return q end
   redis.call('HSET', qkey, 'uid', args[4], 'gid', args[5], 'mode', args[6],
     'qbytes', args[7], 'ctime', math.floor(now_ms() / 1000))
-  for _, l in ipairs({ ':rw', ':pw' }) do
-    for _, wid in ipairs(redis.call('ZRANGE', p .. l, 0, -1)) do
-      redis.call('RPUSH', p .. ':k:' .. wid, 'A')
-    end
-  end
+  tell_all(p, { ':rw', ':pw' }, 'A', false)
   wake_senders(p, qkey)
   return { 0 }
 end
@@ -487,10 +512,8 @@ end
 -- for a while, so blocked clients still find their outcome.
 local function rmid(keys, args)
   local qkey = keys[1]
-  local p = prefix(qkey)
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  if q.uid ~= args[2] or q.cuid ~= args[3] then return { 'RETRY' } end
+  local p, q = enter_owned(keys, args)
+  if p == nil then return q end
   local ws = redis.call('ZRANGE', p .. ':leases', 0, -1)
   for _, wid in ipairs(ws) do
     local k = p .. ':k:' .. wid
@@ -513,11 +536,8 @@ end
 -- fit are woken. Returns {0, n, bytes}.
 local function purge(keys, args)
   local qkey = keys[1]
-  local p = prefix(qkey)
-  reap(p, qkey, now_ms())
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  if not ipcperms(q, parse_cred(args[2]), 292) then return { -EACCES } end
+  local p, q = enter(keys, args, 292)
+  if p == nil then return q end
   local n, bytes = tonumber(q.qnum), tonumber(q.cbytes)
   for _, ty in ipairs(redis.call('ZRANGE', p .. ':types', 0, -1)) do
     redis.call('DEL', p .. ':t:' .. ty)
@@ -532,24 +552,12 @@ end
 -- receivers and peekers ('1') and/or senders ('1') fail with ECANCELED; `need` is the
 -- permission msgq-core's ext::abort_perm asks. Returns {0, n}.
 local function abort(keys, args)
-  local qkey = keys[1]
-  local p = prefix(qkey)
-  reap(p, qkey, now_ms())
-  local q = load_queue(qkey)
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  if not ipcperms(q, parse_cred(args[2]), tonumber(args[3])) then return { -EACCES } end
+  local p, q = enter(keys, args, tonumber(args[3]))
+  if p == nil then return q end
   local lists = {}
   if args[4] == '1' then lists[#lists + 1] = ':rw'; lists[#lists + 1] = ':pw' end
   if args[5] == '1' then lists[#lists + 1] = ':sw' end
-  local n = 0
-  for _, l in ipairs(lists) do
-    for _, wid in ipairs(redis.call('ZRANGE', p .. l, 0, -1)) do
-      redis.call('ZREM', p .. l, wid)
-      redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. ECANCELED)
-      n = n + 1
-    end
-  end
-  return { 0, n }
+  return { 0, tell_all(p, lists, 'E' .. ECANCELED, true) }
 end
 
 -- msgq1_exists(qkey; id): 1 if the queue of that id exists.

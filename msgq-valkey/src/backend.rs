@@ -81,6 +81,15 @@ fn tid() -> i32 {
     unsafe { libc::gettid() }
 }
 
+/// A reply whose first element counts something (`msgq1_purge`, `msgq1_abort`).
+fn count(r: Reply) -> Result<u64, Errno> {
+    match r {
+        Reply::Done(items) => Ok(items.first().map_or(Ok(0), int)?.max(0) as u64),
+        Reply::Failed(e) => Err(e),
+        _ => Err(Errno::EIO),
+    }
+}
+
 /// A queue's fields from `msgq_stat`'s reply.
 fn fields(items: Vec<Value>) -> Result<(i32, QueueFields), Errno> {
     if items.len() != 15 {
@@ -151,6 +160,25 @@ impl Valkey {
         let url = std::env::var("MSGQ_URL").map_err(|_| Errno::EINVAL)?;
         let ns = std::env::var("MSGQ_NAMESPACE").unwrap_or_else(|_| "default".to_owned());
         Valkey::open(&url, &ns)
+    }
+
+    /// Waits for waiter `wid` of queue `idx` (`wait::wait`).
+    fn wait(
+        &self,
+        idx: u32,
+        wid: &[u8],
+        deadline: Option<Instant>,
+        since: &msgq_user::interrupt::Since,
+    ) -> Result<Outcome, Errno> {
+        wait::wait(
+            &self.link,
+            &self.names,
+            idx,
+            wid,
+            deadline,
+            since,
+            self.renew(),
+        )
     }
 
     /// How long one wait lasts before the lease is renewed: half the lease.
@@ -366,21 +394,11 @@ impl Valkey {
                 }
                 Reply::Failed(e) => return Err(e),
                 Reply::Retry => return Err(Errno::EIO),
-                Reply::Wait(wid) => {
-                    match wait::wait(
-                        &self.link,
-                        &self.names,
-                        idx,
-                        &wid,
-                        deadline,
-                        &since,
-                        self.renew(),
-                    )? {
-                        Outcome::Again => continue,
-                        Outcome::Error(e) => return Err(e),
-                        Outcome::Message(..) => return Err(Errno::EIO),
-                    }
-                }
+                Reply::Wait(wid) => match self.wait(idx, &wid, deadline, &since)? {
+                    Outcome::Again => continue,
+                    Outcome::Error(e) => return Err(e),
+                    Outcome::Message(..) => return Err(Errno::EIO),
+                },
             }
         }
     }
@@ -487,24 +505,14 @@ impl Valkey {
                 }
                 Reply::Done(_) | Reply::Retry => return Err(Errno::EIO),
                 Reply::Failed(e) => return Err(e),
-                Reply::Wait(wid) => {
-                    match wait::wait(
-                        &self.link,
-                        &self.names,
-                        idx,
-                        &wid,
-                        deadline,
-                        &since,
-                        self.renew(),
-                    )? {
-                        Outcome::Again => continue,
-                        Outcome::Error(e) => return Err(e),
-                        Outcome::Message(ty, mut text) => {
-                            text.truncate(msgsz);
-                            return Ok((ty, text));
-                        }
+                Reply::Wait(wid) => match self.wait(idx, &wid, deadline, &since)? {
+                    Outcome::Again => continue,
+                    Outcome::Error(e) => return Err(e),
+                    Outcome::Message(ty, mut text) => {
+                        text.truncate(msgsz);
+                        return Ok((ty, text));
                     }
-                }
+                },
             }
         }
     }
@@ -513,11 +521,7 @@ impl Valkey {
     pub fn purge(&self, msqid: i32) -> Result<u64, Errno> {
         let c = creds::with(cred_arg);
         let id = msqid.to_string();
-        match self.queue_call("msgq1_purge", idx_of(msqid), &[id.as_bytes(), c.as_bytes()])? {
-            Reply::Done(items) => Ok(items.first().map_or(Ok(0), int)?.max(0) as u64),
-            Reply::Failed(e) => Err(e),
-            _ => Err(Errno::EIO),
-        }
+        count(self.queue_call("msgq1_purge", idx_of(msqid), &[id.as_bytes(), c.as_bytes()])?)
     }
 
     /// `MSGQ_ABORT` (`msgq_abort`): the blocked receivers and peekers and/or senders, as
@@ -535,11 +539,7 @@ impl Valkey {
             flag(r).as_bytes(),
             flag(s).as_bytes(),
         ];
-        match self.queue_call("msgq1_abort", idx_of(msqid), &args)? {
-            Reply::Done(items) => Ok(items.first().map_or(Ok(0), int)?.max(0) as u64),
-            Reply::Failed(e) => Err(e),
-            _ => Err(Errno::EIO),
-        }
+        count(self.queue_call("msgq1_abort", idx_of(msqid), &args)?)
     }
 
     /// A queue's fields by id (`by_index`: `MSG_STAT`'s look-up by index, seq unchecked),
