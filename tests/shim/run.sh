@@ -197,6 +197,20 @@ diffcase php-sysvmsg \
   "msg_queue_exists/get/send/receive/stat/set/remove give the same results, errors and stat fields; a forked child and a second PHP process exchange messages" \
   norm_none 'php "$HERE/php_msg.php"'
 
+# ---- PHP, Perl and Python on the same queues ----
+# A ring PHP -> Perl -> Python -> PHP (xlang.php, xlang.pl, xlang.py), each a separate
+# process: binary payloads (NULs, 0xff, 0 to 8192 bytes) checked by every receiver,
+# receives by type, MSG_EXCEPT, E2BIG and MSG_NOERROR, and PHP's blocked receive woken by
+# Python's send. Under the shim, PHP's sysvmsg reaches msgq only through the shim's
+# dlopen (the extension is opened with RTLD_DEEPBIND): without it PHP's queues are the
+# kernel's, Perl finds no 0x7e60 and the run differs and leaves a kernel queue.
+diffcase php-perl-python-ring \
+  "PHP sends six typed binary messages, Perl takes them by type and passes them on reversed, Python reverses them back to PHP's blocked receive: every payload intact, the same errors, one queue left that ipcs lists" \
+  norm_none 'php "$HERE/xlang.php" consume > xlang-consumer.out 2>&1 & c=$!
+   php "$HERE/xlang.php" produce; perl "$HERE/xlang.pl"; "$PY" "$HERE/xlang.py" || kill $c
+   wait $c; echo "consumer rc=$?"; cat xlang-consumer.out; rm -f xlang-consumer.out
+   ipcs -q | awk "/^0x/ {print \$1, \$4, \$5, \$6}"'
+
 diffcase c-dlopen-deepbind \
   "a library opened with RTLD_DEEPBIND, by bare name through the program's RUNPATH, gets the same results (its calls reach msgq: the shim's dlopen clears the flag); dlopen(NULL) and a missing library as libc gives them" \
   norm_none '"$DEEPBIND"'
