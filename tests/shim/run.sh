@@ -47,6 +47,9 @@ gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$WORK/deepbind-lib/libmsgq_deepb
   { echo "shim tests: cannot build deepbind.c" >&2; exit 2; }
 DEEPBIND=$WORK/deepbind
 export DEEPBIND
+LOOKUP=$WORK/lookup
+gcc -O2 -Wall -Wextra -Werror -o "$LOOKUP" "$HERE/lookup.c" -ldl || { echo "shim tests: cannot build lookup.c" >&2; exit 2; }
+export LOOKUP
 
 # A new IPC namespace needs CAP_SYS_ADMIN; without root, a user namespace provides it.
 UNSHARE="unshare -i"
@@ -214,6 +217,16 @@ diffcase php-perl-python-ring \
 diffcase c-dlopen-deepbind \
   "a library opened with RTLD_DEEPBIND, by bare name through the program's RUNPATH, gets the same results (its calls reach msgq: the shim's dlopen clears the flag); dlopen(NULL) and a missing library as libc gives them" \
   norm_none '"$DEEPBIND"'
+
+# Symbol versions, dlsym and dlvsym (docs/shim.md, "Every way a program can still miss the
+# shim"): before the shim had its own dlsym and versioned message functions, dlsym in
+# libc's handle (Python's ctypes.CDLL("libc.so.6")) and dlvsym(..., "GLIBC_2.2.5") gave
+# libc's functions, which reached the kernel (ENOENT under the shim).
+diffcase c-symbol-lookups \
+  "msgget@GLIBC_2.2.5 (the old version), dlsym with RTLD_DEFAULT, RTLD_NEXT, dlopen(NULL) and libc's handle, dlvsym GLIBC_2.2.5, syscall from libc's handle all reach the same queue; other names in libc's handle are libc's (lookup.c); Python ctypes.CDLL(\"libc.so.6\").msgget makes a queue ipcs lists" \
+  norm_none '"$LOOKUP"
+   python3 -c "import ctypes; c = ctypes.CDLL(\"libc.so.6\", use_errno=True); q = c.msgget(0x10c5, 0o1600); print(\"ctypes msgget:\", \"ok\" if q >= 0 else ctypes.get_errno())"
+   ipcs -q | awk "/^0x/ {print \$1, \$4}"'
 
 # ---- util-linux ----
 diffcase ipcmk-Q-and-ipcs-q \
