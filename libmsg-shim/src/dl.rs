@@ -16,8 +16,7 @@
 //!
 //! What changes for the opened library: a symbol it defines (or its dependencies define)
 //! that the program or an earlier global library also defines now binds to the global one,
-//! as for a library opened without the flag. `dlmopen` is left alone (`LD_PRELOAD` libraries
-//! are not loaded in a new link namespace anyway).
+//! as for a library opened without the flag. `dlmopen` is left alone.
 //!
 //! Two more ways around the preload are closed here:
 //!
@@ -31,8 +30,15 @@
 //!   lookup is for that version only), so it found libc's. The shim's four message
 //!   functions carry glibc's version, `GLIBC_2.2.5` (the only one x86_64 glibc has for
 //!   them), as their default version (`build.rs` defines the version node, the `.symver`
-//!   directives at the end of `exports.rs`, in the same object as the functions, bind
-//!   them): versioned and unversioned references both find them.
+//!   directives below bind them; the crate is one codegen unit so that they are in the same
+//!   object as the functions): versioned and unversioned references both find them.
+//!
+//! The shim's own `dlsym(RTLD_NEXT, ...)` lookups (`real.rs`) go through its `dlsym` too:
+//! the `RTLD_NEXT` jump keeps the shim as the caller, so they find libc's functions.
+//!
+//! Still around the shim: `dlvsym` with libc's own handle, and libraries in a namespace made
+//! by `dlmopen(LM_ID_NEWLM)`, which has its own libc and no preload (docs/shim.md, "Every
+//! way a program can still miss the shim").
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
