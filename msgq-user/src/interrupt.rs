@@ -12,7 +12,7 @@
 //! [`handler_ran`] counts the handler in a per-thread counter and, if the thread is inside
 //! a blocked call, advances the futex word it sleeps on (or is about to sleep on). So:
 //! - before the call registers as a waiter, or at any time it runs on a CPU, the counter
-//!   has changed and the call sees it at its next look ([`Since::fired`]): before it
+//!   has changed and the call sees it at its next look (`Since::fired`): before it
 //!   registers, before it sleeps, and after each wake-up;
 //! - between its last look and `FUTEX_WAIT`, the word no longer holds the value the call
 //!   sleeps on, so `FUTEX_WAIT` returns at once and the call looks again;
@@ -60,7 +60,7 @@ fn count() -> u64 {
 
 /// A blocking call's view of the handlers: taken when the call starts.
 #[derive(Clone, Copy)]
-pub struct Since(u64);
+pub(crate) struct Since(u64);
 
 impl Since {
     /// Now: handlers that ran before this do not concern the call.
@@ -79,10 +79,13 @@ impl Since {
 
 /// While alive, the calling thread's blocked call sleeps on `word`: a handler advances it.
 /// Dropping restores what was there before (a handler may itself make a blocking call).
-pub struct Sleeping {
+/// (The loom build has no futex sleeps.)
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) struct Sleeping {
     prev: *const AtomicU32,
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 impl Sleeping {
     /// # Safety
     /// `word` must stay valid (mapped, and not reused for anything else) until the returned

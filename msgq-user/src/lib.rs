@@ -2,22 +2,34 @@
 //!
 //! Queues live in shared memory that every process using them maps: by default the IPC
 //! namespace's (each queue anchored by a kernel queue, its memory a SysV segment: see
-//! [`anchored`]), or a store file. There is no daemon and, when nobody has to wait, no
+//! [`Store::open_default`]), or a store file. There is no daemon and, when nobody has to wait, no
 //! system call: an operation is a robust-mutex lock, some word updates, and an unlock. Each queue
 //! index has its own shard of the store (lock, undo log, heap), so calls on different
 //! queues share nothing. Behaviour
 //! is Linux's, to the errno, because every decision comes from `msgq-core`, the rules
 //! shared with the kernel module.
 //!
-//! How the parts fit:
-//! * [`Store`] (this file) is the safe Rust API; [`raw`] adds the C-shaped calls (`unsafe`, raw
-//!   pointers, `EFAULT` for bad ones) that the `LD_PRELOAD` shim exports.
-//! * [`store`] creates, validates and maps store files.
-//! * [`shm`] is the store's memory: layout, word access, undo log, allocator.
-//! * [`sync`] is the store lock (a robust, process-shared mutex).
-//! * [`engine`] implements the semantics on top: queues, waiters, the four calls.
-//! * [`sys`] wraps the few system calls (futex, credentials, `/proc`, user copies).
-//! * [`interrupt`] is how signal handlers reach blocked calls (`EINTR`).
+//! What is public:
+//! * [`Store`], the safe API: [`Store::open_default`], [`Store::open`], [`Store::create`]...
+//!   then the four calls ([`Store::msgget`], [`Store::send`], [`Store::receive`], the
+//!   `msgctl` commands [`Store::stat`], [`Store::set`], [`Store::remove`], [`Store::info`])
+//!   and the extensions ([`Store::send_with`], [`Store::receive_with`], [`Store::purge`],
+//!   [`Store::abort`], [`Store::select`], [`Store::watch_fd`], [`Store::notify`]).
+//! * The errors: [`Errno`] from the calls, [`StoreError`] from opening a store.
+//! * The constants and structures: [`abi`] (Linux's), [`ext`] (the extensions'), the limits
+//!   ([`Limits`], [`Sysctl`]).
+//! * [`raw`]: the C-shaped calls (`unsafe`, raw pointers, `EFAULT` for bad ones) that the
+//!   `LD_PRELOAD` shim exports.
+//! * [`interrupt::handler_ran`], for a program's own signal handlers, and the process-wide
+//!   hooks [`refresh_credentials`], [`after_fork_child`] and [`leave_namespace`].
+//!
+//! Inside (not part of the API; hidden from this documentation, `pub` only because the
+//! shim, the tests and the chaos and loom harnesses of the workspace reach into them): the
+//! store files (`store`), the store's memory (`shm`: layout, word access, undo log,
+//! allocator), the store lock (`sync`, a robust process-shared mutex), the engine
+//! (`engine`: queues, waiters, the four calls), the namespace-anchored default stores
+//! (`anchored`), the system calls (`sys`: futex, credentials, `/proc`, user copies) and the
+//! watch threads (`watch`).
 //!
 //! Crash safety and the memory layout are described in `docs/design.md`.
 //!
@@ -79,29 +91,56 @@
 
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// The public surface is `Store` and what its methods take and return, the errors, the
+// ABI and extension constants, `raw`, `interrupt::handler_ran` and the process-wide
+// helpers below. The modules marked `#[doc(hidden)]` are internals that other crates of
+// this workspace (the shim, the tests, chaos, the loom models) reach into; they are not
+// part of the API and may change at any time.
 #[cfg(not(loom))]
+#[doc(hidden)]
 pub mod anchored;
+#[doc(hidden)]
 pub mod engine;
 #[cfg(feature = "fault-injection")]
+#[doc(hidden)]
 pub mod fault;
 pub mod interrupt;
 #[cfg(loom)]
+#[doc(hidden)]
 pub mod model;
 pub mod raw;
+#[doc(hidden)]
 pub mod shm;
-pub mod store;
-pub mod sync;
+mod store;
+mod sync;
+#[doc(hidden)]
 pub mod sys;
 #[cfg(not(loom))]
+#[doc(hidden)]
 pub mod watch;
 
+pub use engine::check::Report as CheckReport;
 use engine::registry::{self, Ns};
+#[cfg(not(loom))]
+pub use engine::select::{Want, MAX as SELECT_MAX};
 use engine::Sink;
 /// The x86_64 Linux ABI: `IPC_*` and `MSG_*` constants, `struct msqid_ds` and friends.
 pub use msgq_core::abi;
 use msgq_core::abi::{MsgInfo, MsqidDs};
 use msgq_core::checks::Cmd;
-pub use msgq_core::ext;
+#[cfg(not(loom))]
+pub use watch::Notification;
+
+/// msgq's extensions (`docs/extensions.md`): the flags [`Store::send_with`],
+/// [`Store::receive_with`] and [`Store::abort`] take, the errors only they return, and
+/// deadlines.
+pub mod ext {
+    pub use msgq_core::ext::{
+        deadline, Clock, Deadline, CLOCK_MONOTONIC, CLOCK_REALTIME, EBUSY, ECANCELED, EMSGSIZE,
+        EOPNOTSUPP, ETIMEDOUT, EXT_BITS, MSGQ_ABORT_RECEIVERS, MSGQ_ABORT_SENDERS, MSGQ_BROADCAST,
+        MSGQ_OVERWRITE, MSGQ_PEEK, MSGQ_URGENT,
+    };
+}
 pub use msgq_core::limits::{Limits, Sysctl};
 pub use msgq_core::Errno;
 
@@ -199,7 +238,8 @@ impl Store {
 
     /// The default store: the queues of the calling thread's IPC namespace, shared by every
     /// user of the namespace, each queue anchored by a kernel queue with its memory in a
-    /// System V segment of the namespace (see [`anchored`]). Nothing is created until a
+    /// System V segment of the namespace (`docs/design.md`, "The store model of issue 13").
+    /// Nothing is created until a
     /// queue is. Every call on it must come from a thread in that namespace.
     ///
     /// Refused (with an error that says why) where `kernel.shm_rmid_forced` is 1: the kernel
@@ -232,22 +272,72 @@ impl Store {
 
     /// Opens an existing store. A file that is not a store, or is from another version, is
     /// refused with an error naming it.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_CREAT;
+    /// use msgq_user::{Store, StoreOptions};
+    ///
+    /// let path = std::env::temp_dir().join(format!("msgq-doc-open-{}", std::process::id()));
+    /// let first = Store::create(&path, &StoreOptions::default())?;
+    /// let q = first.msgget(0x51, IPC_CREAT | 0o600)?;
+    /// first.send(q, 1, b"shared", 0)?;
+    ///
+    /// let second = Store::open(&path)?; // as another process would
+    /// assert_eq!(second.msgget(0x51, 0)?, q);
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(second.receive(q, &mut buf, 0, 0)?, (1, 6));
+    /// # drop((first, second));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         store::open(path).map(Self::from_mapping)
     }
 
     /// Creates a new store; fails if the file exists.
+    ///
+    /// ```
+    /// use msgq_user::{Store, StoreOptions};
+    ///
+    /// let path = std::env::temp_dir().join(format!("msgq-doc-create-{}", std::process::id()));
+    /// let opts = StoreOptions { mode: 0o660, ..StoreOptions::default() }; // for a group
+    /// let store = Store::create(&path, &opts)?;
+    /// assert!(Store::create(&path, &opts).is_err()); // it exists now
+    /// assert_eq!(store.limits()?.msgmax, 8192); // Linux's defaults
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         store::create(path, opts).map(Self::from_mapping)
     }
 
     /// Creates a store in anonymous shared memory, private to this process (and to children
     /// forked after it), gone when dropped. For tests and the loom models.
+    ///
+    /// ```
+    /// use msgq_user::{abi::IPC_PRIVATE, Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// store.send(q, 1, b"x", 0)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn in_memory(opts: &StoreOptions) -> Result<Store, StoreError> {
         store::create_anonymous(opts).map(Self::from_mapping)
     }
 
     /// Opens the store at `path`, creating it with `opts` if it does not exist.
+    ///
+    /// ```
+    /// use msgq_user::{Store, StoreOptions};
+    ///
+    /// let path = std::env::temp_dir().join(format!("msgq-doc-ooc-{}", std::process::id()));
+    /// let a = Store::open_or_create(&path, &StoreOptions::default())?; // creates it
+    /// let b = Store::open_or_create(&path, &StoreOptions::default())?; // opens it
+    /// assert_eq!(a.path(), b.path());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_or_create(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         store::open_or_create(path, opts).map(Self::from_mapping)
     }
@@ -283,6 +373,19 @@ impl Store {
     }
 
     /// `msgget(key, msgflg)`: the id of the queue for `key`, created as the flags say.
+    ///
+    /// ```
+    /// use msgq_user::abi::{IPC_CREAT, IPC_EXCL, IPC_PRIVATE};
+    /// use msgq_user::{Errno, Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// assert_eq!(store.msgget(0x42, 0), Err(Errno::ENOENT));
+    /// let q = store.msgget(0x42, IPC_CREAT | 0o640)?;
+    /// assert_eq!(store.msgget(0x42, 0)?, q); // found by key
+    /// assert_eq!(store.msgget(0x42, IPC_CREAT | IPC_EXCL | 0o640), Err(Errno::EEXIST));
+    /// assert_ne!(store.msgget(IPC_PRIVATE, 0o600)?, q); // always a new queue
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn msgget(&self, key: i32, msgflg: i32) -> Result<i32, Errno> {
         creds::with(|c| {
             self.run(|b| match b {
@@ -294,12 +397,50 @@ impl Store {
     }
 
     /// `msgsnd`: sends `text` with type `mtype` (blocks unless `IPC_NOWAIT`).
+    ///
+    /// ```
+    /// use msgq_user::abi::{IPC_NOWAIT, IPC_PRIVATE};
+    /// use msgq_user::{Errno, Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// store.send(q, 7, b"a message", 0)?;
+    /// store.send(q, 7, b"", 0)?; // empty texts are messages too
+    /// assert_eq!(store.send(q, 0, b"x", 0), Err(Errno::EINVAL)); // types start at 1
+    /// assert_eq!(store.send(q, 1, &[0; 8193], 0), Err(Errno::EINVAL)); // over msgmax
+    /// // A full queue blocks a send, or refuses it with IPC_NOWAIT.
+    /// store.set_sysctl(msgq_user::Sysctl::Msgmnb, 16)?;
+    /// let small = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// store.send(small, 1, &[1; 16], 0)?;
+    /// assert_eq!(store.send(small, 1, b"more", IPC_NOWAIT), Err(Errno::EAGAIN));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&self, id: i32, mtype: i64, text: &[u8], msgflg: i32) -> Result<(), Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::ops::msgsnd(s, id, mtype, text, msgflg, c)))
     }
 
     /// `msgrcv`: receives into `buf` (its length is `msgsz`); returns the message's type and
     /// the number of bytes written.
+    ///
+    /// ```
+    /// use msgq_user::abi::{IPC_NOWAIT, IPC_PRIVATE, MSG_EXCEPT, MSG_NOERROR};
+    /// use msgq_user::{Errno, Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// for (t, text) in [(3, "three"), (1, "one"), (2, "two"), (5, "a long message")] {
+    ///     store.send(q, t, text.as_bytes(), 0)?;
+    /// }
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(store.receive(q, &mut buf, -2, 0)?, (1, 3)); // the lowest type <= 2
+    /// assert_eq!(&buf[..3], b"one");
+    /// assert_eq!(store.receive(q, &mut buf, 3, MSG_EXCEPT)?.0, 2); // the first not of type 3
+    /// assert_eq!(store.receive(q, &mut buf, 5, 0), Err(Errno::E2BIG)); // 14 bytes into 8
+    /// assert_eq!(store.receive(q, &mut buf, 5, MSG_NOERROR)?, (5, 8)); // truncated
+    /// assert_eq!(store.receive(q, &mut buf, 0, 0)?, (3, 5)); // the first in the queue
+    /// assert_eq!(store.receive(q, &mut buf, 0, IPC_NOWAIT), Err(Errno::ENOMSG));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive(
         &self,
         id: i32,
@@ -322,6 +463,25 @@ impl Store {
     /// blocked send gives up with `ETIMEDOUT` at `deadline` (see [`deadline_in`]). Returns
     /// 0, or with overwrite the number of messages dropped, or with broadcast the number of
     /// blocked receivers given the message. The rules are in `docs/extensions.md`.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_PRIVATE;
+    /// use msgq_user::ext::{MSGQ_OVERWRITE, MSGQ_URGENT};
+    /// use msgq_user::{Store, StoreOptions, Sysctl};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// store.set_sysctl(Sysctl::Msgmnb, 12)?; // queues of 12 bytes
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// store.send(q, 1, b"first", 0)?;
+    /// store.send_with(q, 1, b"now", MSGQ_URGENT, None)?; // ahead of "first"
+    /// // 8 bytes used, 6 more do not fit: the oldest messages (from the front) are dropped.
+    /// let dropped = store.send_with(q, 1, b"latest", MSGQ_OVERWRITE, None)?;
+    /// assert_eq!(dropped, 1); // "now"
+    /// let mut buf = [0u8; 16];
+    /// let (_, n) = store.receive(q, &mut buf, 0, 0)?;
+    /// assert_eq!(&buf[..n], b"first");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_with(
         &self,
         id: i32,
@@ -330,7 +490,7 @@ impl Store {
         msgflg: i32,
         deadline: Option<ext::Deadline>,
     ) -> Result<u64, Errno> {
-        let (x, flags) = ext::send_flags(msgflg)?;
+        let (x, flags) = msgq_core::ext::send_flags(msgflg)?;
         let x = engine::ops::Ext { ext: x, deadline };
         creds::with(|c| self.on_queue(id, |s| engine::ops::send(s, id, mtype, text, flags, x, c)))
     }
@@ -339,6 +499,26 @@ impl Store {
     /// message without removing it, blocking if there is none) to `msgrcv`'s flags, and a
     /// blocked receive gives up with `ETIMEDOUT` at `deadline`. Returns the message's type
     /// and the number of bytes written.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_PRIVATE;
+    /// use msgq_user::ext::{ETIMEDOUT, MSGQ_PEEK};
+    /// use msgq_user::{deadline_in, Store, StoreOptions};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// let mut buf = [0u8; 16];
+    /// let start = Instant::now();
+    /// let soon = Some(deadline_in(Duration::from_millis(50)));
+    /// assert_eq!(store.receive_with(q, &mut buf, 0, 0, soon), Err(ETIMEDOUT)); // nothing came
+    /// assert!(start.elapsed() >= Duration::from_millis(50));
+    ///
+    /// store.send(q, 4, b"kept", 0)?;
+    /// assert_eq!(store.receive_with(q, &mut buf, 0, MSGQ_PEEK, None)?, (4, 4)); // a copy
+    /// assert_eq!(store.receive(q, &mut buf, 0, 0)?, (4, 4)); // still there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_with(
         &self,
         id: i32,
@@ -347,7 +527,7 @@ impl Store {
         msgflg: i32,
         deadline: Option<ext::Deadline>,
     ) -> Result<(i64, usize), Errno> {
-        let (x, flags) = ext::recv_flags(msgflg)?;
+        let (x, flags) = msgq_core::ext::recv_flags(msgflg)?;
         let x = engine::ops::Ext { ext: x, deadline };
         let msgsz = buf.len();
         let mut sink = SliceSink { buf, mtype: 0 };
@@ -360,12 +540,44 @@ impl Store {
     }
 
     /// Discards every message of queue `id`; returns how many (needs read permission).
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_PRIVATE;
+    /// use msgq_user::{Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// for t in 1..=3 {
+    ///     store.send(q, t, b"stale", 0)?;
+    /// }
+    /// assert_eq!(store.purge(q)?, 3);
+    /// assert_eq!(store.stat(q)?.msg_qnum, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn purge(&self, id: i32) -> Result<u64, Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::manage::purge(s, id, c)))
     }
 
     /// Wakes the callers blocked on queue `id` with `ECANCELED`: `which` is
     /// [`ext::MSGQ_ABORT_RECEIVERS`], [`ext::MSGQ_ABORT_SENDERS`] or both; returns how many.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_PRIVATE;
+    /// use msgq_user::ext::{ECANCELED, MSGQ_ABORT_RECEIVERS};
+    /// use msgq_user::{Store, StoreOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let store = Arc::new(Store::in_memory(&StoreOptions::default())?);
+    /// let q = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// let s = store.clone();
+    /// let blocked = std::thread::spawn(move || s.receive(q, &mut [0u8; 8], 0, 0));
+    /// while store.waiting(q)?.0 == 0 {
+    ///     std::thread::yield_now(); // until the thread is blocked
+    /// }
+    /// assert_eq!(store.abort(q, MSGQ_ABORT_RECEIVERS)?, 1);
+    /// assert_eq!(blocked.join().unwrap(), Err(ECANCELED));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
         creds::with(|c| self.on_queue(id, |s| engine::manage::abort(s, id, which, c)))
     }
@@ -374,11 +586,31 @@ impl Store {
     /// queue sets), or `deadline`: returns, per entry, 1 (ready), `-errno` (the queue
     /// cannot be watched: `EINVAL`, `EIDRM`, `EACCES`) or 0. Fails with `ETIMEDOUT` at
     /// the deadline, `EINTR` when a signal handler ran, `EINVAL` for no entry or more than
-    /// [`engine::select::MAX`]. Nothing is received: a receive with `IPC_NOWAIT` follows.
+    /// [`SELECT_MAX`]. Nothing is received: a receive with `IPC_NOWAIT` follows.
+    ///
+    /// ```
+    /// use msgq_user::abi::{IPC_NOWAIT, IPC_PRIVATE};
+    /// use msgq_user::{deadline_in, Store, StoreOptions, Want};
+    /// use std::time::Duration;
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let a = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// let b = store.msgget(IPC_PRIVATE, 0o600)?;
+    /// store.send(b, 2, b"for b", 0)?;
+    /// let wants = [
+    ///     Want { id: a, msgtyp: 0, msgflg: 0 },
+    ///     Want { id: b, msgtyp: 2, msgflg: 0 },
+    /// ];
+    /// let ready = store.select(&wants, Some(deadline_in(Duration::from_secs(1))))?;
+    /// assert_eq!(ready, [0, 1]); // b has a message of type 2
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(store.receive(b, &mut buf, 2, IPC_NOWAIT)?, (2, 5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(not(loom))]
     pub fn select(
         &self,
-        wants: &[engine::select::Want],
+        wants: &[Want],
         deadline: Option<ext::Deadline>,
     ) -> Result<Vec<i32>, Errno> {
         let mut ready = vec![0; wants.len()];
@@ -394,7 +626,7 @@ impl Store {
     #[cfg(not(loom))]
     pub fn wait_change(
         &self,
-        want: engine::select::Want,
+        want: Want,
         was: i32,
         deadline: Option<ext::Deadline>,
     ) -> Result<i32, Errno> {
@@ -404,19 +636,19 @@ impl Store {
     }
 
     /// A file descriptor that `poll`/`epoll` report readable while a receive of `want`
-    /// would find a message, and once the queue is gone (module [`watch`]: an eventfd kept
-    /// by a thread of this process). Close it (drop it) when done.
+    /// would find a message, and once the queue is gone (an eventfd kept up to date by a
+    /// thread of this process). Close it (drop it) when done.
     #[cfg(not(loom))]
     pub fn watch_fd(
         self: &std::sync::Arc<Self>,
-        want: engine::select::Want,
+        want: Want,
     ) -> Result<std::os::fd::OwnedFd, Errno> {
         let s = self.clone();
         watch::spawn(move |was, wait| s.wait_change(want, was, Some(deadline_in(wait))))
     }
 
     /// `mq_notify` for a System V queue: once a message arrives on queue `id` while it is
-    /// empty, `f` runs, once, on a thread of this process (module [`watch`]). A queue that
+    /// empty, `f` runs, once, on a thread of this process. A queue that
     /// holds a message now must be emptied first; its removal ends the registration without
     /// calling `f`. Dropping the returned registration cancels it.
     #[cfg(not(loom))]
@@ -424,7 +656,7 @@ impl Store {
         self: &std::sync::Arc<Self>,
         id: i32,
         f: impl FnOnce() + Send + 'static,
-    ) -> Result<watch::Notification, Errno> {
+    ) -> Result<Notification, Errno> {
         let s = self.clone();
         let want = engine::select::Want {
             id,
@@ -443,6 +675,20 @@ impl Store {
     }
 
     /// `IPC_STAT`.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_PRIVATE;
+    /// use msgq_user::{Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(IPC_PRIVATE, 0o640)?;
+    /// store.send(q, 1, b"12345", 0)?;
+    /// let ds = store.stat(q)?;
+    /// assert_eq!((ds.msg_qnum, ds.msg_cbytes, ds.msg_qbytes), (1, 5, 16384));
+    /// assert_eq!(ds.msg_perm.mode & 0o777, 0o640);
+    /// assert_eq!(ds.msg_lspid, std::process::id() as i32);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stat(&self, id: i32) -> Result<MsqidDs, Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_STAT)?;
         creds::with(|c| self.stat_cmd(id, Cmd::Stat, c)).map(|r| r.1)
@@ -482,6 +728,18 @@ impl Store {
     }
 
     /// `IPC_RMID`: removes the queue; every blocked caller gets `EIDRM`.
+    ///
+    /// ```
+    /// use msgq_user::abi::IPC_CREAT;
+    /// use msgq_user::{Errno, Store, StoreOptions};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// let q = store.msgget(0x77, IPC_CREAT | 0o600)?;
+    /// store.remove(q)?;
+    /// assert_eq!(store.send(q, 1, b"late", 0), Err(Errno::EINVAL)); // the id is gone
+    /// assert_eq!(store.msgget(0x77, 0), Err(Errno::ENOENT)); // and the key
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove(&self, id: i32) -> Result<(), Errno> {
         msgq_core::checks::msgctl_cmd(id, msgq_core::abi::IPC_RMID)?;
         creds::with(|c| {
@@ -505,6 +763,17 @@ impl Store {
 
     /// Reads one of the store's sysctls (`msgmax`, `msgmnb`, `msgmni`, `msg_next_id`,
     /// `auto_msgmni`).
+    ///
+    /// ```
+    /// use msgq_user::{Errno, Store, StoreOptions, Sysctl};
+    ///
+    /// let store = Store::in_memory(&StoreOptions::default())?;
+    /// assert_eq!(store.sysctl(Sysctl::Msgmnb)?, 16384);
+    /// store.set_sysctl(Sysctl::Msgmax, 1024)?;
+    /// assert_eq!(store.limits()?.msgmax, 1024);
+    /// assert_eq!(store.set_sysctl(Sysctl::Msgmax, -1), Err(Errno::EINVAL));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sysctl(&self, which: Sysctl) -> Result<i64, Errno> {
         self.run(|b| match b {
             Backing::File { ns, .. } => registry::sysctl(ns, which),
@@ -533,7 +802,7 @@ impl Store {
 
     /// Checks the store's integrity (links, counters, totals, free lists); returns what it
     /// counted, or a description of the first inconsistency.
-    pub fn check(&self) -> Result<engine::check::Report, String> {
+    pub fn check(&self) -> Result<CheckReport, String> {
         let run = || match &self.back {
             Backing::File { ns, .. } => engine::check::check(ns),
             #[cfg(not(loom))]

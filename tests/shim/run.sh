@@ -47,6 +47,15 @@ gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$WORK/deepbind-lib/libmsgq_deepb
   { echo "shim tests: cannot build deepbind.c" >&2; exit 2; }
 DEEPBIND=$WORK/deepbind
 export DEEPBIND
+LOOKUP=$WORK/lookup
+gcc -O2 -Wall -Wextra -Werror -o "$LOOKUP" "$HERE/lookup.c" -ldl || { echo "shim tests: cannot build lookup.c" >&2; exit 2; }
+export LOOKUP
+# bypass.c, dynamic and static (libc6-dev has libc.a).
+gcc -O2 -Wall -Wextra -Werror -o "$WORK/bypass" "$HERE/bypass.c" -ldl &&
+  gcc -O2 -Wall -Wextra -Werror -static -o "$WORK/bypass-static" "$HERE/bypass.c" 2>/dev/null ||
+  { echo "shim tests: cannot build bypass.c" >&2; exit 2; }
+BYPASS=$WORK/bypass
+export BYPASS
 
 # A new IPC namespace needs CAP_SYS_ADMIN; without root, a user namespace provides it.
 UNSHARE="unshare -i"
@@ -197,9 +206,57 @@ diffcase php-sysvmsg \
   "msg_queue_exists/get/send/receive/stat/set/remove give the same results, errors and stat fields; a forked child and a second PHP process exchange messages" \
   norm_none 'php "$HERE/php_msg.php"'
 
+# ---- PHP, Perl and Python on the same queues ----
+# A ring PHP -> Perl -> Python -> PHP (xlang.php, xlang.pl, xlang.py), each a separate
+# process: binary payloads (NULs, 0xff, 0 to 8192 bytes) checked by every receiver,
+# receives by type, MSG_EXCEPT, E2BIG and MSG_NOERROR, and PHP's blocked receive woken by
+# Python's send. Under the shim, PHP's sysvmsg reaches msgq only through the shim's
+# dlopen (the extension is opened with RTLD_DEEPBIND): without it PHP's queues are the
+# kernel's, Perl finds no 0x7e60 and the run differs and leaves a kernel queue.
+diffcase php-perl-python-ring \
+  "PHP sends six typed binary messages, Perl takes them by type and passes them on reversed, Python reverses them back to PHP's blocked receive: every payload intact, the same errors, one queue left that ipcs lists" \
+  norm_none 'php "$HERE/xlang.php" consume > xlang-consumer.out 2>&1 & c=$!
+   php "$HERE/xlang.php" produce; perl "$HERE/xlang.pl"; "$PY" "$HERE/xlang.py" || kill $c
+   wait $c; echo "consumer rc=$?"; cat xlang-consumer.out; rm -f xlang-consumer.out
+   ipcs -q | awk "/^0x/ {print \$1, \$4, \$5, \$6}"'
+
 diffcase c-dlopen-deepbind \
   "a library opened with RTLD_DEEPBIND, by bare name through the program's RUNPATH, gets the same results (its calls reach msgq: the shim's dlopen clears the flag); dlopen(NULL) and a missing library as libc gives them" \
   norm_none '"$DEEPBIND"'
+
+# Symbol versions, dlsym and dlvsym (docs/shim.md, "Every way a program can still miss the
+# shim"): before the shim had its own dlsym and versioned message functions, dlsym in
+# libc's handle (Python's ctypes.CDLL("libc.so.6")) and dlvsym(..., "GLIBC_2.2.5") gave
+# libc's functions, which reached the kernel (ENOENT under the shim).
+diffcase c-symbol-lookups \
+  "msgget@GLIBC_2.2.5 (the old version), dlsym with RTLD_DEFAULT, RTLD_NEXT, dlopen(NULL) and libc's handle, dlvsym GLIBC_2.2.5, syscall from libc's handle all reach the same queue; other names in libc's handle are libc's (lookup.c); Python ctypes.CDLL(\"libc.so.6\").msgget makes a queue ipcs lists" \
+  norm_none '"$LOOKUP"
+   python3 -c "import ctypes; c = ctypes.CDLL(\"libc.so.6\", use_errno=True); q = c.msgget(0x10c5, 0o1600); print(\"ctypes msgget:\", \"ok\" if q >= 0 else ctypes.get_errno())"
+   ipcs -q | awk "/^0x/ {print \$1, \$4}"'
+
+# The ways around the shim that remain (docs/shim.md, "Every way a program can still miss
+# the shim"): each must still reach the kernel, or the table is out of date. And one that
+# is fine: a vfork child's call reaches msgq, with its own pid.
+expectcase known-ways-around-the-shim \
+  "under the preload, a static program, a program started with env -i and a libc loaded with dlmopen(LM_ID_NEWLM) make kernel queues; a vfork child's msgsnd reaches msgq with its pid (bypass.c)" \
+  'export LD_PRELOAD=$SO MSGQ_BACKEND=user
+   kq() { echo "  kernel queues: $(LD_PRELOAD= tail -n +2 /proc/sysvipc/msg | wc -l)"; LD_PRELOAD= ipcrm --all=msg; }
+   "$BYPASS" vfork; kq
+   "$BYPASS-static" msgget; kq
+   env -i "$BYPASS" msgget; kq
+   "$BYPASS" dlmopen; kq
+   "$BYPASS" msgget; kq' \
+  'vfork child'"'"'s msgsnd: qnum 1, lspid is the child
+  kernel queues: 0
+msgget: ok
+  kernel queues: 1
+msgget: ok
+  kernel queues: 1
+dlmopen'"'"'d msgget: ok
+  kernel queues: 1
+msgget: ok
+  kernel queues: 0
+rc=0'
 
 # ---- util-linux ----
 diffcase ipcmk-Q-and-ipcs-q \

@@ -18,21 +18,28 @@ use std::collections::{HashMap, HashSet};
 /// What a successful check counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Queues in the store.
     pub queues: u64,
+    /// Messages in all the queues.
     pub messages: u64,
+    /// Bytes of message text in all the queues.
     pub bytes: u64,
+    /// Blocked callers (receivers, peekers, senders, watchers).
     pub waiters: u64,
+    /// Waiters handed a message or an error that they have not picked up yet.
     pub pending: u64,
     /// Type records in the queues' type hashes (types with messages or typed receivers,
     /// plus at most one spare per queue).
     pub type_records: u64,
+    /// Crash recoveries: times a lock was taken over from a process that died holding it.
     pub recoveries: u64,
     /// Waiter records (blocked, or pending) whose thread is gone: not an error, the next
     /// operation that meets them or a waiter's sweep frees them, but many of them slow the
     /// queue down.
     pub dead_waiters: u64,
-    /// Heap blocks in use and free.
+    /// Heap blocks in use.
     pub blocks_used: u64,
+    /// Heap blocks free.
     pub blocks_free: u64,
 }
 

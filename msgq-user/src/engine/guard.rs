@@ -13,7 +13,7 @@ use crate::sync::StoreLock;
 use msgq_core::Errno;
 
 /// One journal of the store as the engine sees it: a shard (a queue index's region, with
-/// its lock), or the registry (see [`super::registry`]).
+/// its lock), or the registry (see `super::registry`).
 #[derive(Clone, Copy)]
 pub struct Shared {
     pub arena: Arena,

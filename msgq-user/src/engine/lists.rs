@@ -17,10 +17,6 @@ impl List {
         tx.get(self.head)
     }
 
-    pub fn next_of(&self, tx: &Tx, node: u64) -> u64 {
-        tx.get(node + self.next)
-    }
-
     pub fn push_back(&self, tx: &mut Tx, node: u64) {
         let tail = tx.get(self.tail);
         tx.put(node + self.next, 0);

@@ -1,40 +1,40 @@
 //! The engine: SysV semantics over the shared store.
 //!
-//! * [`guard`]: taking a shard's (or the registry's) lock, crash recovery, commit/rollback, deferred wake-ups.
-//! * [`lists`]: intrusive doubly-linked lists of records in the store.
-//! * [`queue`]: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
-//! * [`waiters`]: blocked receivers and senders, hand-off, waking senders, removal.
-//! * [`wait`]: sleeping on a waiter's futex word until its state changes.
-//! * [`ops`]: `msgsnd`, `msgrcv` (with the extensions: deadlines, urgent, overwrite,
+//! * `guard`: taking a shard's (or the registry's) lock, crash recovery, commit/rollback, deferred wake-ups.
+//! * `lists`: intrusive doubly-linked lists of records in the store.
+//! * `queue`: a queue's messages: global FIFO, per-type FIFOs, the sorted set of types.
+//! * `waiters`: blocked receivers and senders, hand-off, waking senders, removal.
+//! * `wait`: sleeping on a waiter's futex word until its state changes.
+//! * `ops`: `msgsnd`, `msgrcv` (with the extensions: deadlines, urgent, overwrite,
 //!   broadcast, peek), and `msgget`'s part in the shard.
-//! * [`manage`]: `msgq_purge` and `msgq_abort`.
+//! * `manage`: `msgq_purge` and `msgq_abort`.
 //! * `select`: `msgq_select`, waiting for any of several queues (not under loom).
-//! * [`ctl`]: `msgctl` on one queue (`IPC_STAT`, `MSG_STAT`, `IPC_SET`).
-//! * [`registry`]: the namespace-wide state behind its own lock: `msgget`, `IPC_RMID`, the
+//! * `ctl`: `msgctl` on one queue (`IPC_STAT`, `MSG_STAT`, `IPC_SET`).
+//! * `registry`: the namespace-wide state behind its own lock: `msgget`, `IPC_RMID`, the
 //!   INFO commands, the sysctls, `/proc/sysvipc/msg`; finding a queue's shard.
-//! * [`records`]: typed handles to records (a message is not a waiter).
-//! * [`recovery`]: taking the lock after a crash, resumable removal, dead waiters.
+//! * `records`: typed handles to records (a message is not a waiter).
+//! * `recovery`: taking the lock after a crash, resumable removal, dead waiters.
 //! * [`check`]: the integrity check.
 
 pub mod check;
-pub mod ctl;
-pub mod guard;
-pub mod lists;
-pub mod manage;
-pub mod ops;
-pub mod queue;
-pub mod records;
-pub mod recovery;
-pub mod registry;
+pub(crate) mod ctl;
+pub(crate) mod guard;
+pub(crate) mod lists;
+pub(crate) mod manage;
+pub(crate) mod ops;
+pub(crate) mod queue;
+pub(crate) mod records;
+pub(crate) mod recovery;
+pub(crate) mod registry;
 #[cfg(not(loom))]
 pub mod select;
-pub mod wait;
-pub mod waiters;
+pub(crate) mod wait;
+pub(crate) mod waiters;
 
 pub use guard::{Guard, Shared};
 
 /// Where the queues are: the shard of a queue id, and the limits the calls on one queue
-/// read. A store file's registry ([`registry::Ns`]), or the anchored namespace mode
+/// read. A store file's registry (`registry::Ns`), or the anchored namespace mode
 /// (`crate::anchored`).
 pub trait Shards {
     /// The shard queue `id` lives in (`EINVAL` when there is none; `EACCES` when the kernel

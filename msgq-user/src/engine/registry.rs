@@ -373,6 +373,7 @@ fn mark_removed(g: &mut Guard, q: Queue) {
 
 /// Removes queue `q` from its shard, all of it (an anchored queue's `IPC_RMID`, after the
 /// kernel removed its anchor).
+#[cfg_attr(loom, allow(dead_code))] // used by `anchored` only, which loom leaves out
 pub fn remove_in_shard(g: &mut Guard, q: Queue) {
     mark_removed(g, q);
     recovery::reclaim_dying(g);

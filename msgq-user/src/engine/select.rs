@@ -27,7 +27,10 @@ use msgq_core::Errno;
 /// One queue and selector to watch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Want {
+    /// The queue's id.
     pub id: i32,
+    /// As `msgrcv`'s `msgtyp`: 0 any message, `n > 0` type `n` (or not `n` with
+    /// `MSG_EXCEPT`), `n < 0` the lowest type up to `-n`.
     pub msgtyp: i64,
     /// `MSG_EXCEPT` matters; `IPC_NOWAIT` and `MSG_NOERROR` do not (nothing is received).
     pub msgflg: i32,

@@ -7,10 +7,10 @@
 //! makes a process killed at any instruction harmless: the next lock holder rolls the log
 //! back (see `docs/design.md`).
 
-pub mod alloc;
+pub(crate) mod alloc;
 pub mod arena;
 pub mod layout;
-pub mod tx;
+pub(crate) mod tx;
 
 pub use arena::Arena;
 pub use tx::Tx;

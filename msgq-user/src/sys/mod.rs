@@ -2,13 +2,13 @@
 //! the futex wake when someone is waiting).
 
 pub mod creds;
-pub mod futex;
+pub(crate) mod futex;
 #[cfg(not(loom))]
-pub mod ipc;
-pub mod liveness;
+pub(crate) mod ipc;
+pub(crate) mod liveness;
 pub mod process;
 #[cfg(not(loom))]
-pub mod robust;
+pub(crate) mod robust;
 #[cfg(not(loom))]
-pub mod spin;
+pub(crate) mod spin;
 pub mod usermem;
