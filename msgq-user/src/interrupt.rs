@@ -58,9 +58,10 @@ fn count() -> u64 {
     HANDLERS_RUN.with(|c| c.get())
 }
 
-/// A blocking call's view of the handlers: taken when the call starts.
-#[derive(Clone, Copy)]
-pub(crate) struct Since(u64);
+/// A blocking call's view of the handlers: taken when the call starts. Public for the
+/// other backends' blocking calls (`msgq-valkey`'s waits), which follow the same rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Since(u64);
 
 impl Since {
     /// Now: handlers that ran before this do not concern the call.
