@@ -6,6 +6,7 @@
  *   prog script KEY        the scripted exchange; prints a transcript that must be the same
  *                          natively and under msgq run
  *   prog put KEY TEXT...   creates the queue, sends each TEXT (type 1)
+ *   prog slowput KEY N MS  sends "m1".."mN", MS milliseconds apart
  *   prog get KEY N         receives N messages (blocking), prints each
  *   prog eintr KEY N       receives N messages, retrying each receive that EINTR ends (a
  *                          SIGUSR1 handler counts them); prints the texts
@@ -216,6 +217,19 @@ int main(int argc, char **argv) {
         return 0;
     }
     int n = argc > 3 ? atoi(argv[3]) : 1;
+    if (!strcmp(argv[1], "slowput")) {
+        long ms = argc > 4 ? atol(argv[4]) : 1;
+        for (int i = 1; i <= n; i++) {
+            char t[32];
+            snprintf(t, sizeof t, "m%d", i);
+            if (send_text(id, 1, t, 0) < 0) {
+                OUT("send: %s\n", ename(errno));
+                return 1;
+            }
+            nap(ms);
+        }
+        return 0;
+    }
     if (!strcmp(argv[1], "eintr")) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

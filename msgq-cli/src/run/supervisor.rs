@@ -29,6 +29,9 @@ pub struct Sup {
     warned: Mutex<HashSet<u32>>,
     /// The threads of blocked calls and put-backs, joined before `msgq run` exits.
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// For the tests only (`MSGQ_RUN_TEST_REPLY_DELAY_MS`): a pause between taking a
+    /// message for a caller and replying, so that a test can kill the caller there.
+    reply_delay: Option<Duration>,
 }
 
 /// One call being served: the notification, who made it, and its memory.
@@ -55,6 +58,10 @@ impl Sup {
             user_ns: ns("user")?,
             warned: Mutex::new(HashSet::new()),
             workers: Mutex::new(Vec::new()),
+            reply_delay: std::env::var("MSGQ_RUN_TEST_REPLY_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
         })
     }
 
@@ -337,6 +344,9 @@ impl Sup {
         out.extend_from_slice(&mtype.to_ne_bytes());
         out.extend_from_slice(&text[..n]);
         let written = c.mem.write(msgp, &out);
+        if let Some(d) = self.reply_delay {
+            std::thread::sleep(d);
+        }
         let replied = match written {
             Ok(()) => filter::reply(self.listener(), c.n.id, Ok(n as i64)),
             Err(e) => Err(e),

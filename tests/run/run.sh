@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# The tests of `msgq run` (docs/run.md): programs the shim cannot reach (a static C binary
+# making raw system calls, a Go program) run on msgq through seccomp user notification,
+# compared with the same programs on the kernel's queues; a static program under
+# `msgq run` meets a dynamic one under the shim; no message is lost when a receiver is
+# killed or interrupted.
+#
+# Every case runs in a fresh IPC namespace (`unshare -i`: the host's queues are never
+# touched) with a scratch store (--store in a temporary directory).
+#
+# Usage: tests/run/run.sh [CASE-NAME-SUBSTRING]   (after `make run-build run-deps`).
+# Prints `run: N passed, N failed, N skipped`.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MSGQ=$ROOT/target/release/msgq
+SO=$ROOT/target/release/libmsg_shim.so
+BIN=$ROOT/target/run-test
+PROG=$BIN/prog
+DYN=$BIN/prog-dyn
+GOPROG=$BIN/goprog
+ONLY=${1:-}
+WORK=$(mktemp -d /tmp/msgq-run-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+unset LD_PRELOAD MSGQ_BACKEND MSGQ_STORE MSGQ_RUN_TEST_REPLY_DELAY_MS
+export MSGQ SO PROG DYN GOPROG WORK
+
+for f in "$MSGQ" "$SO" "$PROG" "$DYN"; do
+  [ -x "$f" ] || [ -f "$f" ] || { echo "run tests: missing $f (run make test-run)" >&2; exit 2; }
+done
+
+UNSHARE="unshare -i"
+[ "$(id -u)" = 0 ] || UNSHARE="unshare -r -i"
+export UNSHARE
+
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); printf 'PASS  %s\n' "$1"; }
+bad() { fail=$((fail + 1)); printf 'FAIL  %s\n' "$1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/      /'; }
+skipped() { skip=$((skip + 1)); printf 'SKIP  %s: %s\n' "$1" "$2"; }
+want() { [ -z "$ONLY" ] || [[ $1 == *"$ONLY"* ]]; }
+
+# differential NAME PROGRAM ARGS...: the transcript natively and under `msgq run`.
+differential() {
+  local name=$1; shift
+  local d=$WORK/$name; mkdir -p "$d"
+  timeout 30 $UNSHARE "$@" >"$d/native" 2>&1; echo "exit $?" >>"$d/native"
+  timeout 30 $UNSHARE "$MSGQ" --store "$d/store" run -- "$@" >"$d/run" 2>&1
+  echo "exit $?" >>"$d/run"
+  if ! grep -q 'msgget create: ok' "$d/native"; then
+    bad "$name" "the native run did not start:" "$(head -5 "$d/native")"
+  elif ! diff -u "$d/native" "$d/run" >"$d/diff"; then
+    bad "$name" "native and msgq run differ:" "$(cat "$d/diff")"
+  elif [ ! -f "$d/store" ]; then
+    bad "$name" "no store was made: msgq did not answer"
+  else
+    ok "$name ($(wc -l <"$d/native") lines, the same)"
+  fi
+}
+
+# 1. A static C binary making raw system calls: the scripted exchange (types, negative
+# types, MSG_EXCEPT, E2BIG/MSG_NOERROR, IPC_STAT/IPC_SET/IPC_INFO, EFAULT, a blocking
+# receive and a blocking send completed by forked children, EINTR by alarm(2) with
+# SA_RESTART, IPC_RMID ending a blocked child's receive with EIDRM).
+if want static-script; then
+  if ldd "$PROG" >/dev/null 2>&1; then
+    bad static-script "$PROG is not static"
+  else
+    differential static-script "$PROG" script 0x5150
+  fi
+fi
+
+# 1b. The calls land in msgq's store, not in the kernel: a static program started by a
+# shell (children and exec are covered) puts two messages; `msgq list` sees the queue with
+# them and the namespace's kernel queues (ipcs -q) stay empty.
+if want store-not-kernel; then
+  d=$WORK/store-not-kernel; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    "$MSGQ" --store "$1" run -- sh -c "\"\$0\" put 0x77 hello world" "$PROG" || echo "run failed: $?"
+    echo "--- msgq list"; "$MSGQ" --store "$1" list
+    echo "--- ipcs"; ipcs -q | grep -c "^0x" || true
+    echo "--- recv"; "$MSGQ" --store "$1" recv --key 0x77 --nowait; "$MSGQ" --store "$1" recv --key 0x77 --nowait
+  ' _ "$d/store" >"$d/out" 2>&1
+  if grep -Eq '^ +[0-9]+ 0x00000077 +600 .* 10 +2 ' "$d/out" &&
+     [ "$(sed -n '/--- ipcs/{n;p}' "$d/out")" = 0 ] &&
+     [ "$(sed -n '/--- recv/,$p' "$d/out" | tail -2 | tr '\n' ' ')" = "hello world " ]; then
+    ok "store-not-kernel (msgq list sees the queue, ipcs -q none)"
+  else
+    bad store-not-kernel "$(cat "$d/out")"
+  fi
+fi
+
+# 2. A static program under `msgq run` and a dynamic one under the shim meet, both ways.
+if want shim-meets-run; then
+  d=$WORK/shim-meets-run; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    S=$1
+    "$MSGQ" --store "$S" run -- "$PROG" get 0x88 3 >"$2/got-run" 2>&1 &
+    sleep 0.3
+    LD_PRELOAD=$SO MSGQ_BACKEND=user MSGQ_STORE=$S "$DYN" put 0x88 one two three
+    wait
+    LD_PRELOAD=$SO MSGQ_BACKEND=user MSGQ_STORE=$S "$DYN" get 0x99 2 >"$2/got-shim" 2>&1 &
+    sleep 0.3
+    "$MSGQ" --store "$S" run -- "$PROG" put 0x99 four five
+    wait
+    ipcs -q | grep -c "^0x" >"$2/ipcs" || true
+  ' _ "$d/store" "$d" >"$d/out" 2>&1
+  if [ "$(tr '\n' ' ' <"$d/got-run")" = "one two three " ] &&
+     [ "$(tr '\n' ' ' <"$d/got-shim")" = "four five " ] && [ "$(cat "$d/ipcs")" = 0 ]; then
+    ok "shim-meets-run (run receives from the shim, the shim from run; no kernel queue)"
+  else
+    bad shim-meets-run "run got: $(cat "$d/got-run")" "shim got: $(cat "$d/got-shim")" \
+      "kernel queues: $(cat "$d/ipcs")" "$(cat "$d/out")"
+  fi
+fi
+
+# 3. Go (Debian's golang-go, the syscall package): goroutines (other threads) satisfy a
+# blocked receive and remove the queue under a blocked receiver; a signal to the blocked
+# thread gives EINTR.
+if want go-program; then
+  if [ -x "$GOPROG" ]; then
+    differential go-program "$GOPROG" 0x6060
+  else
+    skipped go-program "Go test program not built: $(cat "$BIN/goprog.unavailable" 2>/dev/null || echo 'run tests/run/deps.sh')"
+  fi
+fi
+
+# pid of the program msgq run (pid $1) started.
+child_of() {
+  local p i
+  for i in $(seq 50); do
+    p=$(cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{print $1}')
+    [ -n "$p" ] && { echo "$p"; return; }
+    sleep 0.02
+  done
+}
+
+# 4a. No message lost: a receiver killed (SIGKILL) after the supervisor took its message
+# and before the reply (MSGQ_RUN_TEST_REPLY_DELAY_MS holds it there): the message must be
+# back in the queue. And a receiver killed while blocked, before any message: a message
+# sent afterwards stays queued.
+if want no-loss-kill; then
+  d=$WORK/no-loss-kill; mkdir -p "$d"
+  timeout 60 $UNSHARE bash -c '
+    S=$1; out=$2
+    for round in 1 2 3; do
+      MSGQ_RUN_TEST_REPLY_DELAY_MS=600 "$MSGQ" --store "$S" run -- "$PROG" wait1 0x42 >"$out/recv$round" 2>&1 &
+      run=$!
+      sleep 0.3
+      "$MSGQ" --store "$S" send --key 0x42 "taken$round"
+      sleep 0.2
+      p=$(cat /proc/$run/task/$run/children | awk "{print \$1}")
+      kill -9 "$p"
+      wait $run
+      echo "round $round: receiver printed [$(cat "$out/recv$round")] queue has [$("$MSGQ" --store "$S" recv --key 0x42 --nowait 2>&1)]"
+    done
+    for round in 1 2 3; do
+      "$MSGQ" --store "$S" run -- "$PROG" wait1 0x43 >/dev/null 2>&1 &
+      run=$!
+      sleep 0.2
+      p=$(cat /proc/$run/task/$run/children | awk "{print \$1}")
+      kill -9 "$p"
+      wait $run
+      "$MSGQ" --store "$S" send --key 0x43 "later$round"
+      echo "blocked round $round: queue has [$("$MSGQ" --store "$S" recv --key 0x43 --nowait 2>&1)]"
+    done
+  ' _ "$d/store" "$d" >"$d/out" 2>&1
+  expect=$(for r in 1 2 3; do echo "round $r: receiver printed [] queue has [taken$r]"; done
+           for r in 1 2 3; do echo "blocked round $r: queue has [later$r]"; done)
+  if [ "$(cat "$d/out")" = "$expect" ]; then
+    ok "no-loss-kill (3 receivers killed holding a message: put back; 3 killed while blocked)"
+  else
+    bad no-loss-kill "$(diff <(echo "$expect") "$d/out")"
+  fi
+fi
+
+# 4b. No message lost to interruptions: a receiver under msgq run showered with SIGUSR1
+# (caught, its receives end with EINTR and are retried) while 150 messages arrive; it
+# must get every one, in order, and must have seen EINTR.
+if want no-loss-eintr; then
+  d=$WORK/no-loss-eintr; mkdir -p "$d"
+  timeout 60 $UNSHARE bash -c '
+    S=$1; out=$2
+    "$MSGQ" --store "$S" run -- "$PROG" eintr 0x44 150 >"$out/got" 2>"$out/err" &
+    run=$!
+    sleep 0.3
+    p=$(cat /proc/$run/task/$run/children | awk "{print \$1}")
+    ( while kill -USR1 "$p" 2>/dev/null; do sleep 0.004; done ) &
+    "$MSGQ" --store "$S" run -- "$PROG" slowput 0x44 150 3
+    wait $run
+    echo "exit $?"
+    echo "left: $("$MSGQ" --store "$S" recv --key 0x44 --nowait 2>&1)"
+  ' _ "$d/store" "$d" >"$d/out" 2>&1
+  n_eintr=$(sed -n 's/^eintr: \([0-9]*\) EINTR.*/\1/p' "$d/err")
+  if [ "$(cat "$d/got")" = "$(seq -f 'm%g' 1 150)" ] && grep -q '^exit 0' "$d/out" &&
+     grep -q 'left: .*ENOMSG' "$d/out" && [ "${n_eintr:-0}" -gt 0 ]; then
+    ok "no-loss-eintr (150 messages, all received in order through $n_eintr EINTRs)"
+  else
+    bad no-loss-eintr "got $(wc -l <"$d/got") messages; EINTRs: ${n_eintr:-none}" \
+      "$(cat "$d/out" "$d/err")" "$(diff <(seq -f 'm%g' 1 150) "$d/got" | head -5)"
+  fi
+fi
+
+# 5. Exit status and errors: PROGRAM's status comes back; a missing program is 127.
+if want exit-status; then
+  d=$WORK/exit-status; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    "$MSGQ" --store "$1" run -- sh -c "exit 7"; echo "status $?"
+    "$MSGQ" --store "$1" run -- sh -c "kill -TERM \$\$"; echo "status $?"
+    "$MSGQ" --store "$1" run -- /nonexistent/prog 2>&1; echo "status $?"
+    "$MSGQ" --backend kmod run -- true 2>&1 | grep -c "user backend only"
+  ' _ "$d/store" >"$d/out" 2>&1
+  expect=$'status 7\nstatus 143\nmsgq run: /nonexistent/prog: No such file or directory (ENOENT)\nstatus 127\n1'
+  if [ "$(cat "$d/out")" = "$expect" ]; then
+    ok "exit-status"
+  else
+    bad exit-status "$(diff <(echo "$expect") "$d/out")"
+  fi
+fi
+
+echo "run: $pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]
