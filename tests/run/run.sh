@@ -205,6 +205,29 @@ if want no-loss-eintr; then
   fi
 fi
 
+# 4c. A receiver blocked under msgq run stops on SIGSTOP (as in Linux: the supervisor
+# answers "restart", the kernel stops it and makes the call again after SIGCONT) and then
+# gets the message sent after it continued.
+if want stop-continue; then
+  d=$WORK/stop-continue; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    "$MSGQ" --store "$1" run -- "$PROG" get 0x55 1 &
+    run=$!
+    sleep 0.3
+    p=$(awk "{print \$1}" /proc/$run/task/$run/children)
+    kill -STOP "$p"; sleep 0.3; echo "stopped: $(cut -d" " -f3 /proc/$p/stat)"
+    kill -CONT "$p"; sleep 0.3; echo "continued: $(cut -d" " -f3 /proc/$p/stat)"
+    "$MSGQ" --store "$1" send --key 0x55 after-stop
+    wait $run; echo "exit $?"
+  ' _ "$d/store" >"$d/out" 2>&1
+  expect=$'stopped: T\ncontinued: S\nafter-stop\nexit 0'
+  if [ "$(cat "$d/out")" = "$expect" ]; then
+    ok "stop-continue"
+  else
+    bad stop-continue "$(diff <(echo "$expect") "$d/out")"
+  fi
+fi
+
 # 5. Exit status and errors: PROGRAM's status comes back; a missing program is 127.
 if want exit-status; then
   d=$WORK/exit-status; mkdir -p "$d"

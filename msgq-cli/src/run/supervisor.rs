@@ -15,6 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Linux's `ERESTARTNOHAND`: as the return value of a system call, "restart me unless a
+/// handler runs" (what a blocked `msgrcv`/`msgsnd` returns on a signal: the kernel turns it
+/// into `EINTR` when a handler runs, and makes the call again after a stop).
+const ERESTARTNOHAND: i32 = 514;
+
 /// How long a blocked call waits before it looks again at its caller (gone? a signal?).
 const SLICE: Duration = Duration::from_millis(20);
 
@@ -319,6 +324,12 @@ impl Sup {
             match Status::read(c.n.tid) {
                 Ok(st) if st.interrupted() => {
                     self.finish(c, Err(libc::EINTR));
+                    return None;
+                }
+                Ok(st) if st.stopping() => {
+                    // The caller stops on its way out, and makes the call again (a new
+                    // notification) when it continues, as in Linux.
+                    self.finish(c, Err(ERESTARTNOHAND));
                     return None;
                 }
                 Ok(_) => {}

@@ -32,6 +32,19 @@ impl Status {
     pub fn interrupted(&self) -> bool {
         self.pending & !self.blocked & self.caught != 0
     }
+
+    /// Whether a stop signal with its default action is pending and not blocked: a blocked
+    /// call lets the process stop, and is made again when it continues.
+    pub fn stopping(&self) -> bool {
+        const STOPS: u64 =
+            bit(libc::SIGSTOP) | bit(libc::SIGTSTP) | bit(libc::SIGTTIN) | bit(libc::SIGTTOU);
+        self.pending & !self.blocked & !self.caught & STOPS != 0
+    }
+}
+
+/// Signal `sig`'s bit in the masks of `/proc/PID/status`.
+const fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
 }
 
 pub fn errno_of(e: std::io::Error) -> i32 {
@@ -166,6 +179,10 @@ mod tests {
         assert!(s.interrupted());
         let quiet = parse(&t.replace("ShdPnd:\t0000000000004000", "ShdPnd:\t0")).unwrap();
         assert!(!quiet.interrupted());
+        assert!(!s.stopping());
+        let stop =
+            parse(&t.replace("SigPnd:\t0000000000000001", "SigPnd:\t0000000000080000")).unwrap();
+        assert!(stop.stopping());
         assert!(parse("Tgid:\t1\n").is_none());
     }
 
