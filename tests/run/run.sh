@@ -228,6 +228,30 @@ if want stop-continue; then
   fi
 fi
 
+# 4d. Permissions are the caller's, not the supervisor's: root's msgq run serves a program
+# that dropped to uid 65534 (setpriv), which must get EACCES on root's 0600 queue as it
+# does on the kernel's.
+if want target-credentials; then
+  if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+    skipped target-credentials "needs root and setpriv"
+  else
+    d=$WORK/target-credentials; mkdir -p "$d"
+    script='
+      $R "$PROG" put 0x66 from-root; echo "root: $?"
+      $R setpriv --reuid=65534 --regid=65534 --clear-groups "$PROG" put 0x66 from-nobody
+      echo "nobody: $?"
+      $R "$PROG" get 0x66 1'
+    timeout 30 $UNSHARE env R= bash -c "$script" >"$d/native" 2>&1
+    timeout 30 $UNSHARE env R="$MSGQ --store $d/store run --" bash -c "$script" >"$d/run" 2>&1
+    if [ "$(cat "$d/run")" = $'root: 0\nmsgget: EACCES\nnobody: 1\nfrom-root' ] &&
+       diff -q "$d/native" "$d/run" >/dev/null; then
+      ok "target-credentials (uid 65534 under root's msgq run: EACCES, as on the kernel)"
+    else
+      bad target-credentials "native:" "$(cat "$d/native")" "run:" "$(cat "$d/run")"
+    fi
+  fi
+fi
+
 # 5. Exit status and errors: PROGRAM's status comes back; a missing program is 127.
 if want exit-status; then
   d=$WORK/exit-status; mkdir -p "$d"

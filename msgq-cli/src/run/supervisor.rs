@@ -133,6 +133,7 @@ impl Sup {
         };
         let mem = match Mem::open(n.tid) {
             Ok(m) => m,
+            Err(e) if e != libc::EPERM && e != libc::EACCES => return early(e),
             Err(e) => {
                 self.warn_once(
                     st.tgid,
