@@ -252,6 +252,27 @@ if want target-credentials; then
   fi
 fi
 
+# 4e. The default store (no --store): msgq run serves its IPC namespace's default store (the
+# queue is there for `msgq list`); a program that moved to another IPC namespace is refused
+# with EINVAL and told why, except with a store file, which serves every namespace.
+if want ipc-namespace; then
+  d=$WORK/ipc-namespace; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    "$MSGQ" run -- "$PROG" put 0x31 default-store; echo "default: $?"
+    "$MSGQ" list | grep -c "0x00000031 .* 1 "
+    "$MSGQ" run -- unshare -i "$PROG" put 0x32 other-ns 2>"$1/err"; echo "moved: $?"
+    grep -c "another IPC namespace" "$1/err"
+    "$MSGQ" --store "$1/store" run -- unshare -i "$PROG" put 0x33 file-store; echo "file: $?"
+    "$MSGQ" --store "$1/store" recv --key 0x33 --nowait
+  ' _ "$d" >"$d/out" 2>&1
+  expect=$'default: 0\n1\nmsgget: EINVAL\nmoved: 1\n1\nfile: 0\nfile-store'
+  if [ "$(cat "$d/out")" = "$expect" ]; then
+    ok "ipc-namespace (the default store; another namespace refused; a store file serves it)"
+  else
+    bad ipc-namespace "$(diff <(echo "$expect") "$d/out")"
+  fi
+fi
+
 # 5. Exit status and errors: PROGRAM's status comes back; a missing program is 127.
 if want exit-status; then
   d=$WORK/exit-status; mkdir -p "$d"
