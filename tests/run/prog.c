@@ -122,6 +122,8 @@ static int script(key_t key) {
     recv_show("recv size 3", id, 3, 0, IPC_NOWAIT);
     recv_show("recv size 3 NOERROR", id, 3, 0, IPC_NOWAIT | MSG_NOERROR);
     recv_show("recv negative size", id, (size_t)-1, 0, IPC_NOWAIT);
+    recv_show("recv huge size", id, (size_t)1 << 40, 0, IPC_NOWAIT | MSG_NOERROR);
+    RES("send huge size", q_snd(id, &ds, (size_t)1 << 40, 0));
     memset(&ds, 0, sizeof ds);
     (void)q_ctl(id, IPC_STAT, &ds);
     OUT("stat: qnum %lu lrpid-is-me %d\n", (unsigned long)ds.msg_qnum, ds.msg_lrpid == getpid());

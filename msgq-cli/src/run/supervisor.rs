@@ -23,6 +23,23 @@ const ERESTARTNOHAND: i32 = 514;
 /// How long a blocked call waits before it looks again at its caller (gone? a signal?).
 const SLICE: Duration = Duration::from_millis(20);
 
+/// A buffer of `n` zero bytes, or `ENOMEM` (never an abort: the supervisor serves every
+/// process of the program). Lazily zeroed: a large `msgsz` costs address space, not memory.
+fn zeroed(n: usize) -> Result<Vec<u8>, Errno> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: the layout's size is not zero.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return Err(Errno::ENOMEM);
+    }
+    // SAFETY: `p` comes from the global allocator with the layout of a Vec<u8> of capacity
+    // `n`, and its `n` bytes are initialised (zero).
+    Ok(unsafe { Vec::from_raw_parts(p, n, n) })
+}
+
 pub struct Sup {
     store: Store,
     listener: OwnedFd,
@@ -242,7 +259,7 @@ impl Sup {
         if (msgsz as i64) < 0 || msgsz > msgmax.max(0) as u64 || qid < 0 || mtype < 1 {
             return Err(libc::EINVAL);
         }
-        let mut text = vec![0u8; msgsz as usize];
+        let mut text = zeroed(msgsz as usize).map_err(|e| e.0)?;
         c.mem.read(msgp.wrapping_add(8), &mut text)?;
         Ok((mtype, text))
     }
@@ -287,8 +304,7 @@ impl Sup {
             size = size.max(msgmax.clamp(0, i32::MAX as i64) as usize);
         }
         let recv = move |sup: &Sup, c: &Call, flg: i32, dl: Option<Deadline>| {
-            // Lazily zeroed: a large msgsz costs address space, not memory.
-            let mut buf = vec![0u8; size];
+            let mut buf = zeroed(size)?;
             let r = sup.acting(c, || sup.store.receive_with(qid, &mut buf, msgtyp, flg, dl));
             r.map(|(t, n)| {
                 buf.truncate(n);
@@ -397,5 +413,18 @@ impl Sup {
             self.store
                 .send_with(qid, mtype, text, ext::MSGQ_URGENT | flg, None)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_buffers_fail_with_enomem_not_an_abort() {
+        assert!(zeroed(0).unwrap().is_empty());
+        assert_eq!(zeroed(4096).unwrap(), vec![0u8; 4096]);
+        assert_eq!(zeroed(usize::MAX), Err(Errno::ENOMEM));
+        assert_eq!(zeroed(isize::MAX as usize), Err(Errno::ENOMEM));
     }
 }
