@@ -176,6 +176,34 @@ if want no-loss-kill; then
   fi
 fi
 
+# 4a'. The same when the queue filled up meanwhile: the put-back waits for room (the
+# receiver's msgq run does not end before it), and the message comes back in front.
+if want no-loss-full; then
+  d=$WORK/no-loss-full; mkdir -p "$d"
+  timeout 30 $UNSHARE bash -c '
+    S=$1
+    "$MSGQ" --store "$S" limits set --msgmnb 16 >/dev/null
+    MSGQ_RUN_TEST_REPLY_DELAY_MS=600 "$MSGQ" --store "$S" run -- "$PROG" wait1 0x45 &
+    run=$!
+    sleep 0.3
+    "$MSGQ" --store "$S" send --key 0x45 taken-1
+    sleep 0.1
+    "$MSGQ" --store "$S" send --key 0x45 filler-1
+    "$MSGQ" --store "$S" send --key 0x45 filler2
+    kill -9 "$(awk "{print \$1}" /proc/$run/task/$run/children)"
+    sleep 0.6
+    "$MSGQ" --store "$S" recv --key 0x45 --nowait
+    wait $run
+    for i in 1 2 3; do "$MSGQ" --store "$S" recv --key 0x45 --nowait 2>&1; done
+  ' _ "$d/store" >"$d/out" 2>&1
+  expect=$'filler-1\ntaken-1\nfiller2\nmsgq: receive from 0: No message of desired type (ENOMSG)'
+  if [ "$(cat "$d/out")" = "$expect" ]; then
+    ok "no-loss-full (the put-back waited for room, then went in front)"
+  else
+    bad no-loss-full "$(diff <(echo "$expect") "$d/out")"
+  fi
+fi
+
 # 4b. No message lost to interruptions: a receiver under msgq run showered with SIGUSR1
 # (caught, its receives end with EINTR and are retried) while 100 messages arrive; it
 # must get every one, in order, and must have seen EINTR many times (25 ms apart: longer

@@ -54,7 +54,12 @@ pub struct Sup {
     /// For the tests only (`MSGQ_RUN_TEST_REPLY_DELAY_MS`): a pause between taking a
     /// message for a caller and replying, so that a test can kill the caller there.
     reply_delay: Option<Duration>,
+    /// When every process of the program was gone (`msgq run` is ending).
+    closing: std::sync::OnceLock<std::time::Instant>,
 }
+
+/// How long a put-back may still wait for room once the program has ended.
+const PUT_BACK_GRACE: Duration = Duration::from_secs(5);
 
 /// One call being served: the notification, who made it, and its memory.
 struct Call {
@@ -84,6 +89,7 @@ impl Sup {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .map(Duration::from_millis),
+            closing: std::sync::OnceLock::new(),
         })
     }
 
@@ -120,20 +126,32 @@ impl Sup {
             .push(h);
     }
 
-    /// Joins the workers that have ended (`all`: every worker, waiting for them).
+    /// Joins the workers that have ended (`all`: every worker, waiting for them, and for
+    /// the put-backs they start meanwhile: the program has ended).
     pub fn reap(&self, all: bool) {
-        let done: Vec<JoinHandle<()>> = {
-            let mut w = self.workers.lock().unwrap_or_else(|p| p.into_inner());
-            if all {
-                std::mem::take(&mut *w)
-            } else {
-                let (done, running) = w.drain(..).partition(|h| h.is_finished());
-                *w = running;
-                done
+        if all {
+            let _ = self.closing.set(std::time::Instant::now());
+        }
+        loop {
+            let done: Vec<JoinHandle<()>> = {
+                let mut w = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+                if all {
+                    std::mem::take(&mut *w)
+                } else {
+                    let (done, running) = w.drain(..).partition(|h| h.is_finished());
+                    *w = running;
+                    done
+                }
+            };
+            if done.is_empty() {
+                return;
             }
-        };
-        for h in done {
-            let _ = h.join();
+            for h in done {
+                let _ = h.join();
+            }
+            if !all {
+                return;
+            }
         }
     }
 
@@ -393,16 +411,40 @@ impl Sup {
     /// (`MSGQ_URGENT`), with the engine's own authority: the receiver may lack write
     /// permission. A queue removed meanwhile takes the message with it.
     fn put_back(self: &Arc<Self>, qid: i32, mtype: i64, text: Vec<u8>) {
-        if self.put_back_with(qid, mtype, &text, IPC_NOWAIT) == Err(Errno::EAGAIN) {
+        if self.put_back_with(qid, mtype, &text, IPC_NOWAIT, None) == Err(Errno::EAGAIN) {
             // Full again: wait for room on a thread of its own (the main thread must not
             // wait: it serves the receivers that make room).
-            self.spawn(move |sup| {
-                let _ = sup.put_back_with(qid, mtype, &text, 0);
+            self.spawn(move |sup| loop {
+                let dl = msgq_user::deadline_in(SLICE);
+                match sup.put_back_with(qid, mtype, &text, 0, Some(dl)) {
+                    Err(e) if e == ext::ETIMEDOUT => {}
+                    _ => return,
+                }
+                if sup
+                    .closing
+                    .get()
+                    .is_some_and(|t| t.elapsed() > PUT_BACK_GRACE)
+                {
+                    eprintln!(
+                        "msgq run: queue {qid}: a message (type {mtype}, {} bytes) taken for \
+                         a process that died could not be put back: the queue stayed full \
+                         after the program ended",
+                        text.len()
+                    );
+                    return;
+                }
             });
         }
     }
 
-    fn put_back_with(&self, qid: i32, mtype: i64, text: &[u8], flg: i32) -> Result<u64, Errno> {
+    fn put_back_with(
+        &self,
+        qid: i32,
+        mtype: i64,
+        text: &[u8],
+        flg: i32,
+        dl: Option<Deadline>,
+    ) -> Result<u64, Errno> {
         let engine = Creds {
             caps: u64::MAX,
             ..Creds::default()
@@ -411,7 +453,7 @@ impl Sup {
         let (pid, tid) = unsafe { (libc::getpid() as u32, libc::gettid() as u32) };
         msgq_user::acting_for(engine, pid, tid, || {
             self.store
-                .send_with(qid, mtype, text, ext::MSGQ_URGENT | flg, None)
+                .send_with(qid, mtype, text, ext::MSGQ_URGENT | flg, dl)
         })
     }
 }
