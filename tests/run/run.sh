@@ -233,6 +233,26 @@ if want no-loss-eintr; then
   fi
 fi
 
+# 4b'. Many blocked callers at once: four receiving processes under one msgq run, each
+# blocked most of the time, and 200 messages from a sender under another: every message
+# is received exactly once.
+if want many-blocked; then
+  d=$WORK/many-blocked; mkdir -p "$d"
+  timeout 60 $UNSHARE bash -c '
+    S=$1; out=$2
+    "$MSGQ" --store "$S" run -- sh -c "for i in 1 2 3 4; do \"\$0\" get 0x46 50 >\"\$1/got\$i\" & done; wait" "$PROG" "$out" &
+    run=$!
+    sleep 0.3
+    "$MSGQ" --store "$S" run -- "$PROG" slowput 0x46 200 1
+    wait $run; echo "exit $?"
+  ' _ "$d/store" "$d" >"$d/out" 2>&1
+  if [ "$(cat "$d"/got* | sort -V)" = "$(seq -f 'm%g' 1 200)" ] && [ "$(cat "$d/out")" = "exit 0" ]; then
+    ok "many-blocked (4 receivers, 200 messages, each received once: $(wc -l "$d"/got* | awk '$2 != "total" {printf "%s ", $1}'))"
+  else
+    bad many-blocked "$(cat "$d/out")" "$(diff <(seq -f 'm%g' 1 200) <(cat "$d"/got* | sort -V) | head)"
+  fi
+fi
+
 # 4c. A receiver blocked under msgq run stops on SIGSTOP (as in Linux: the supervisor
 # answers "restart", the kernel stops it and makes the call again after SIGCONT) and then
 # gets the message sent after it continued.
