@@ -8,6 +8,7 @@ mod columns;
 mod commands;
 mod kmodq;
 mod report;
+mod run;
 mod store;
 mod storeq;
 mod valkeyq;
@@ -297,6 +298,27 @@ enum Cmd {
         /// Remove the file even if it is not a valid msgq store
         #[arg(long)]
         force: bool,
+    },
+    /// Run a program with its message queue system calls made by msgq, whatever it is
+    /// linked with (static binaries, Go, raw system calls): `msgq run -- PROGRAM ARGS`
+    #[command(
+        long_about = "Run PROGRAM with its msgget, msgsnd, msgrcv and msgctl system \
+        calls (and those of its children and threads) made by msgq on the user backend's \
+        store (--store, else $MSGQ_STORE, else the IPC namespace's default store), through \
+        seccomp user notification: for programs the shim (LD_PRELOAD) cannot reach: static \
+        binaries, Go programs, anything making the system calls itself. Dynamically linked \
+        programs are faster under the shim. msgq run exits with PROGRAM's status (128 + N \
+        when signal N killed it) once every process under it has exited. See docs/run.md."
+    )]
+    Run {
+        /// The program and its arguments (after --)
+        #[arg(
+            value_name = "PROGRAM",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        prog: Vec<std::ffi::OsString>,
     },
 }
 
@@ -630,6 +652,7 @@ fn run(cli: &Cli) -> R<()> {
         Cmd::Check { json } => store::check(t.store_only("check")?, *json),
         Cmd::Path => out(&format!("{}\n", t.store_only("path")?.display())),
         Cmd::RemoveStore { force } => store::remove_store(t.store_only("remove-store")?, *force),
+        Cmd::Run { prog } => run::main(&t, prog),
     }
 }
 

@@ -849,6 +849,14 @@ pub fn after_fork_child() {
     anchored::after_fork_child();
 }
 
+/// Runs `f` as a call made for another process: permission checks use `who`, and the
+/// queues record `pid` and `tid` as the sender's or receiver's (`msg_lspid`, `msg_lrpid`).
+/// For a supervisor that performs calls for the processes it watches (`msgq run`); the
+/// store's locks and liveness still belong to the calling thread.
+pub fn acting_for<R>(who: creds::Creds, pid: u32, tid: u32, f: impl FnOnce() -> R) -> R {
+    creds::acting(who, || sys::process::acting(pid, tid, f))
+}
+
 /// Re-reads the caller's credentials before the next call (after `setuid`, `setgroups`,
 /// `capset` and the like; `fork` is noticed by itself).
 pub fn refresh_credentials() {

@@ -168,7 +168,7 @@ pub fn send(
     };
     let fresh = queue::new_message(&mut g, mtype, text)?;
     let m = Msg::new(fresh.off());
-    g.put(q.at(Q::LSPID), process::pid() as u64);
+    g.put(q.at(Q::LSPID), process::caller_pid() as u64);
     g.put(q.at(Q::STIME), process::now_secs());
     let offered = waiters::offer(&mut g, q, m, x.ext.broadcast);
     if !offered.taken {
@@ -299,7 +299,7 @@ pub fn receive(
             }
             queue::unlink(&mut g, q, m);
             g.put(q.at(Q::RTIME), process::now_secs());
-            g.put(q.at(Q::LRPID), process::pid() as u64);
+            g.put(q.at(Q::LRPID), process::caller_pid() as u64);
             waiters::wake_senders(&mut g, q);
             waiters::wake_watchers(&mut g, q);
             let r = sink.deliver(mtype, &queue::text(&g, m)[..n]);

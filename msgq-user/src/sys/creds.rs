@@ -116,12 +116,36 @@ thread_local! {
     static CACHE: RefCell<(u64, Rc<Creds>)> = RefCell::new((0, Rc::new(Creds::default())));
 }
 
+// Not loom's: only a supervisor sets it (`msgq run`), never a loom model.
+std::thread_local! {
+    /// The credentials of the process this thread calls for ([`acting`]), if any.
+    static ACTING: RefCell<Option<Rc<Creds>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `who` as the caller's credentials in this thread (a supervisor making a
+/// call for another process: `msgq run`). The thread's own are used again after `f`.
+pub fn acting<R>(who: Creds, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Rc<Creds>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            ACTING.with(|a| *a.borrow_mut() = prev);
+        }
+    }
+    let prev = ACTING.with(|a| a.borrow_mut().replace(Rc::new(who)));
+    let _restore = Restore(prev);
+    f()
+}
+
 /// Runs `f` with the caller's (cached) credentials.
 ///
 /// The cache is borrowed only long enough to take a reference count, not during `f`: a
 /// signal handler may call into msgq while this thread is blocked inside a call (Linux
 /// allows a handler's `msgsnd` then), and must find the cache free.
 pub fn with<R>(f: impl FnOnce(&Creds) -> R) -> R {
+    if let Some(who) = ACTING.with(|a| a.try_borrow().ok().and_then(|a| a.clone())) {
+        return f(&who);
+    }
     let gen = super::process::generation();
     let cached = CACHE.with(|c| {
         let mut c = c.try_borrow_mut().ok()?;

@@ -49,6 +49,36 @@ pub fn pid() -> u32 {
     p as u32
 }
 
+thread_local! {
+    /// The (pid, tid) this thread calls for ([`acting`]), if any.
+    static ACTING: std::cell::Cell<Option<(u32, u32)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `(pid, tid)` as the caller's process and thread ids in the queues' records
+/// (`msg_lspid`, `msg_lrpid`, a waiter's ids): a supervisor making a call for another
+/// process (`msgq run`). Locks and liveness still use this thread's real ids.
+pub fn acting<R>(pid: u32, tid: u32, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(u32, u32)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0;
+            ACTING.with(|a| a.set(prev));
+        }
+    }
+    let _restore = Restore(ACTING.with(|a| a.replace(Some((pid, tid)))));
+    f()
+}
+
+/// The process id recorded for the caller: [`acting`]'s, else [`pid`].
+pub fn caller_pid() -> u32 {
+    ACTING.with(|a| a.get()).map_or_else(pid, |(p, _)| p)
+}
+
+/// The thread id recorded for the caller: [`acting`]'s, else [`tid`].
+pub fn caller_tid() -> u32 {
+    ACTING.with(|a| a.get()).map_or_else(tid, |(_, t)| t)
+}
+
 /// The caller's thread id.
 pub fn tid() -> u32 {
     // SAFETY: gettid has no preconditions.
