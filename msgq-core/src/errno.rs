@@ -44,6 +44,13 @@ impl Errno {
             95 => "EOPNOTSUPP",
             110 => "ETIMEDOUT",
             125 => "ECANCELED",
+            // What the Valkey backend's connections fail with (docs/cluster.md).
+            32 => "EPIPE",
+            101 => "ENETUNREACH",
+            104 => "ECONNRESET",
+            107 => "ENOTCONN",
+            111 => "ECONNREFUSED",
+            113 => "EHOSTUNREACH",
             _ => "E?",
         }
     }
