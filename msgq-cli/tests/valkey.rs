@@ -63,6 +63,9 @@ fn no_server_is_an_error_that_names_it() {
     let o = msgq(&url, "n", &["list"]);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains(&url) && e.contains("Connection refused (ECONNREFUSED)"), "{e}");
+    assert!(
+        e.contains(&url) && e.contains("Connection refused (ECONNREFUSED)"),
+        "{e}"
+    );
     assert!(!e.contains("panicked"));
 }

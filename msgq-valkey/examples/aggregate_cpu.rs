@@ -57,7 +57,10 @@ fn measure(url: &str, ns: &str, servers: &[Endpoint]) -> String {
 
 fn main() {
     let one = Server::start().expect("server");
-    println!("one node: {}", measure(&one.url(), "cpu1", &[one.endpoint()]));
+    println!(
+        "one node: {}",
+        measure(&one.url(), "cpu1", &[one.endpoint()])
+    );
     let cl = Cluster::start(3).expect("cluster");
     let url = cl.url();
     let eps: Vec<Endpoint> = url
