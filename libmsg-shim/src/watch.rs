@@ -124,8 +124,15 @@ pub unsafe extern "C" fn msgq_select(
                     Err(e) => return fail(e),
                 }
             }
+            Backend::Valkey(v) => {
+                let wants: Vec<_> = sels.iter().map(|s| (s.msqid, s.msgtyp, s.msgflg)).collect();
+                match v.select(&wants, msgq_valkey::raw::instant(deadline)) {
+                    Ok(r) => r,
+                    Err(e) => return fail(e.0),
+                }
+            }
             Backend::Unavailable(e) => return fail(*e),
-            Backend::Native | Backend::Valkey(_) => return fail(EOPNOTSUPP.0),
+            Backend::Native => return fail(EOPNOTSUPP.0),
         };
         if let Err(e) = write_ready(sel, &ready) {
             return fail(e);

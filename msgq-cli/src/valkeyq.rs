@@ -4,7 +4,7 @@
 use crate::backend::Queues;
 use crate::report::{errno_text, Fail, R};
 use msgq_core::abi::MsqidDs;
-use msgq_core::ext::{Deadline, EOPNOTSUPP};
+use msgq_core::ext::Deadline;
 use msgq_user::{Errno, Sysctl};
 use msgq_valkey::Valkey;
 use std::time::{Duration, Instant};
@@ -97,10 +97,10 @@ impl Queues for ValkeyQueues {
     }
     fn select(
         &self,
-        _wants: &[(i32, i64, i32)],
-        _deadline: Option<Deadline>,
+        wants: &[(i32, i64, i32)],
+        deadline: Option<Deadline>,
     ) -> Result<Vec<i32>, Errno> {
-        Err(EOPNOTSUPP)
+        self.0.select(wants, instant(deadline))
     }
     fn abort(&self, id: i32, which: i32) -> Result<u64, Errno> {
         self.0.abort(id, which)

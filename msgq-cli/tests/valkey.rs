@@ -41,6 +41,12 @@ fn the_command_on_a_valkey_namespace() {
     // Another namespace of the same server sees nothing.
     let other = msgq(&url, &format!("{ns}x"), &["list", "--noheadings"]);
     assert_eq!(text(&other).trim(), "");
+    // select: ready at once (nothing is received).
+    let sel = msgq(&url, &ns, &["select", &id, "--timeout", "2s"]);
+    assert_eq!(text(&sel), format!("{id} ready\n"), "{sel:?}");
+    // The RTOS extensions on this backend: peek, then purge counts.
+    let p = msgq(&url, &ns, &["recv", &id, "--peek"]);
+    assert_eq!(text(&p), "hello valkey\n");
     let r = msgq(&url, &ns, &["recv", &id, "--print-type"]);
     assert_eq!(text(&r), "4\thello valkey\n");
     let t = msgq(&url, &ns, &["recv", &id, "--timeout", "200ms"]);

@@ -19,7 +19,8 @@
 -- (senders), scored by arrival, and in `P:leases`, scored by its lease's end. Outcomes are
 -- pushed to its wake-up list `P:k:W`: 'M<arrival>|<type>|<text>' (a message handed over),
 -- 'C<arrival>|<type>|<text>' (a copy: a peek or a broadcast; never given back), 'E<errno>',
--- 'A' (look again). Blocked peekers (MSGQ_PEEK) wait in `P:pw`. The client moves them to `P:f:W` with BLMOVE and settles.
+-- 'A' (look again). Blocked peekers (MSGQ_PEEK) wait in `P:pw`, the watchers of
+-- `msgq_select` in `P:ww`. The client moves them to `P:f:W` with BLMOVE and settles.
 
 -- The lease of a waiter (ms) unless the caller gives one (its last argument).
 local LEASE_MS = 10000
@@ -101,6 +102,7 @@ local function forget_waiter(p, wid)
   redis.call('ZREM', p .. ':rw', wid)
   redis.call('ZREM', p .. ':sw', wid)
   redis.call('ZREM', p .. ':pw', wid)
+  redis.call('ZREM', p .. ':ww', wid)
   redis.call('ZREM', p .. ':leases', wid)
 end
 
@@ -164,6 +166,18 @@ local function give_peekers(p, arrival, mtype, text)
     end
   end
   return n
+end
+
+-- The watchers (msgq_select) whose selector accepts a message of type `mtype` are told to
+-- look again ('A') and leave the list.
+local function wake_watchers(p, mtype)
+  for _, wid in ipairs(redis.call('ZRANGE', p .. ':ww', 0, -1)) do
+    local w = redis.call('HMGET', p .. ':w:' .. wid, 'kind', 'type')
+    if w[1] and accepts(tonumber(w[1]), w[2], mtype) then
+      redis.call('ZREM', p .. ':ww', wid)
+      redis.call('RPUSH', p .. ':k:' .. wid, 'A')
+    end
+  end
 end
 
 -- MSGQ_BROADCAST: a copy to every blocked receiver that accepts the message (E2BIG to one
@@ -342,6 +356,7 @@ local function snd(keys, args)
     arrival = redis.call('HINCRBY', qkey, 'next', 1) - 1
   end
   local given = give_peekers(p, arrival, mtype, text)
+  wake_watchers(p, mtype)
   local queued = false
   if mode == 'b' then
     local n = broadcast(p, qkey, arrival, mtype, text, now)
@@ -502,7 +517,7 @@ local function set(keys, args)
   if p == nil then return q end
   redis.call('HSET', qkey, 'uid', args[4], 'gid', args[5], 'mode', args[6],
     'qbytes', args[7], 'ctime', math.floor(now_ms() / 1000))
-  tell_all(p, { ':rw', ':pw' }, 'A', false)
+  tell_all(p, { ':rw', ':pw', ':ww' }, 'A', false)
   wake_senders(p, qkey)
   return { 0 }
 end
@@ -527,7 +542,7 @@ local function rmid(keys, args)
     redis.call('DEL', p .. ':t:' .. ty)
   end
   redis.call('DEL', qkey, p .. ':order', p .. ':m', p .. ':types', p .. ':rw', p .. ':sw',
-    p .. ':pw', p .. ':leases')
+    p .. ':pw', p .. ':ww', p .. ':leases')
   return { 0, tonumber(q.qnum), tonumber(q.cbytes) }
 end
 
@@ -558,6 +573,19 @@ local function abort(keys, args)
   if args[4] == '1' then lists[#lists + 1] = ':rw'; lists[#lists + 1] = ':pw' end
   if args[5] == '1' then lists[#lists + 1] = ':sw' end
   return { 0, tell_all(p, lists, 'E' .. ECANCELED, true) }
+end
+
+-- msgq1_watch(qkey; id, cred, kind, type, lease): msgq_select's look at one queue: {0, 1}
+-- if a receive with this selector would find a message, else a watcher is left ({'WAIT',
+-- wid}) that a matching send, IPC_SET or the removal wakes. Read permission (EACCES).
+local function watch(keys, args)
+  local p, q, now = enter(keys, args, 292)
+  if p == nil then return q end
+  local kind, t = tonumber(args[3]), args[4]
+  if find(p, kind, t) ~= nil then return { 0, 1 } end
+  local wid = new_waiter(p, keys[1], ':ww', { 'kind', kind, 'type', t, 'state', 'w' }, now,
+    lease_of(args[5]))
+  return { 'WAIT', wid }
 end
 
 -- msgq1_exists(qkey; id): 1 if the queue of that id exists.
@@ -637,6 +665,7 @@ redis.register_function('msgq1_rmid', rmid)
 redis.register_function('msgq1_exists', exists)
 redis.register_function('msgq1_purge', purge)
 redis.register_function('msgq1_abort', abort)
+redis.register_function('msgq1_watch', watch)
 redis.register_function('msgq1_set_field', set_field)
 redis.register_function('msgq1_reg_snapshot', reg_snapshot)
 redis.register_function('msgq1_reg_lookup', reg_lookup)

@@ -21,6 +21,9 @@ use msgq_core::select::Mode;
 use msgq_core::{checks, get, Errno};
 use msgq_user::sys::creds::{self, Creds};
 use std::sync::Mutex;
+
+/// The most queues one [`Valkey::select`] watches (the userspace engine's limit).
+pub const SELECT_MAX: usize = msgq_user::SELECT_MAX;
 use std::time::{Duration, Instant};
 
 /// How long a namespace's limits, read from the registry, are trusted before being read
@@ -152,6 +155,17 @@ impl Valkey {
     /// `$MSGQ_VALKEY_WAIT_MS` set it for programs under the shim.
     pub fn with_replicas(mut self, replicas: u32, timeout: Duration) -> Valkey {
         self.durable = (replicas > 0).then_some((replicas, timeout.as_millis() as u64));
+        self
+    }
+
+    /// How long a blocked call of this client keeps its place after its client stops
+    /// renewing it (it renews every half lease): [`DEFAULT_LEASE`] unless
+    /// `$MSGQ_VALKEY_LEASE_MS` says otherwise; at least 100 ms.
+    pub fn with_lease(mut self, lease: Duration) -> Valkey {
+        self.lease = lease
+            .max(Duration::from_millis(100))
+            .as_millis()
+            .to_string();
         self
     }
 
@@ -513,6 +527,92 @@ impl Valkey {
                         return Ok((ty, text));
                     }
                 },
+            }
+        }
+    }
+
+    /// `msgq_select`: waits until a receive from one of `wants` (`(msqid, msgtyp, msgflg)`,
+    /// as `msgrcv` takes them; `MSG_EXCEPT` matters) would find a message, or `deadline`
+    /// (`ETIMEDOUT`), or a signal handler (`EINTR`). Per entry: 1 ready, 0 not, or `-errno`
+    /// (`EINVAL` for a queue that does not exist, `EACCES`, `EIDRM` for one removed during
+    /// the wait). Nothing is received. Up to [`SELECT_MAX`] entries.
+    pub fn select(
+        &self,
+        wants: &[(i32, i64, i32)],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<i32>, Errno> {
+        if wants.is_empty() || wants.len() > SELECT_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let since = msgq_user::interrupt::Since::now();
+        loop {
+            let mut ready = vec![0i32; wants.len()];
+            // (entry, queue index, waiter id) of the watchers left.
+            let mut left: Vec<(usize, u32, Vec<u8>)> = Vec::new();
+            let cred = creds::with(cred_arg);
+            for (i, &(id, msgtyp, msgflg)) in wants.iter().enumerate() {
+                if id < 0 || msgflg & msgq_core::abi::MSG_COPY != 0 {
+                    ready[i] = -Errno::EINVAL.0;
+                    continue;
+                }
+                let (kind, value) = Mode::of(msgtyp, msgflg).encode();
+                let (sid, k, t) = (id.to_string(), kind.to_string(), pad_type(value));
+                let args: [&[u8]; 5] = [
+                    sid.as_bytes(),
+                    cred.as_bytes(),
+                    k.as_bytes(),
+                    t.as_bytes(),
+                    self.lease.as_bytes(),
+                ];
+                match self.queue_call("msgq1_watch", idx_of(id), &args)? {
+                    Reply::Done(items) => ready[i] = items.first().map_or(Ok(0), int)? as i32,
+                    Reply::Failed(e) => ready[i] = -e.0,
+                    Reply::Wait(wid) => left.push((i, idx_of(id), wid)),
+                    Reply::Retry => return Err(Errno::EIO),
+                }
+            }
+            // What a watcher's outcome says of its entry (given back after the others).
+            let settle_all = |left: &[(usize, u32, Vec<u8>)], ready: &mut Vec<i32>| {
+                for (i, idx, wid) in left {
+                    if let Ok(Some(Outcome::Error(e))) =
+                        wait::settle(&self.link, &self.names, *idx, wid, "cancel")
+                    {
+                        ready[*i] = -e.0;
+                    }
+                }
+            };
+            if ready.iter().any(|&r| r != 0) {
+                settle_all(&left, &mut ready);
+                return Ok(ready);
+            }
+            if since.fired() {
+                settle_all(&left, &mut ready);
+                return Err(Errno::EINTR);
+            }
+            let mut slice = self.renew();
+            if let Some(d) = deadline {
+                let rest = d.saturating_duration_since(Instant::now());
+                if rest.is_zero() {
+                    settle_all(&left, &mut ready);
+                    return Err(ext::ETIMEDOUT);
+                }
+                slice = slice.min(rest);
+            }
+            let lists: Vec<(Vec<u8>, Vec<u8>)> = left
+                .iter()
+                .map(|(_, idx, wid)| (self.names.wake(*idx, wid), self.names.in_flight(*idx, wid)))
+                .collect();
+            let r = self.link.wait_any(&lists, slice, &since);
+            settle_all(&left, &mut ready);
+            match r {
+                // Something changed (or the lease's half passed): look again.
+                Ok(_) => {
+                    if ready.iter().any(|&r| r != 0) {
+                        return Ok(ready);
+                    }
+                }
+                Err(crate::link::Blocked::Interrupted) => return Err(Errno::EINTR),
+                Err(crate::link::Blocked::Failed(e)) => return Err(e),
             }
         }
     }

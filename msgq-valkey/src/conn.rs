@@ -319,6 +319,42 @@ impl Conn {
         self.finish(r)
     }
 
+    /// The first half of [`Conn::call_blocking`], for a caller that waits on several
+    /// connections at once (`ppoll` on their [`Conn::fd`]s): sends the command.
+    pub fn start_blocking(&mut self, args: &[&[u8]]) -> Result<(), Error> {
+        self.check_owner()?;
+        let mut out = Vec::new();
+        resp::encode_command(args, &mut out);
+        let r = self.send(&out, Some(Instant::now() + self.io_timeout));
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    /// The second half: the reply of the command [`Conn::start_blocking`] sent, once the
+    /// caller saw the socket readable (waits at most until `deadline`; a signal or the
+    /// deadline shut the connection down, as in [`Conn::call_blocking`]).
+    pub fn finish_blocking(&mut self, deadline: Option<Instant>) -> Result<Value, Error> {
+        let r = self.read_reply(deadline, Wake::Interrupt);
+        if matches!(r, Err(Error::Interrupted | Error::TimedOut)) {
+            let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        }
+        self.finish(r)
+    }
+
+    /// Abandons a command sent with [`Conn::start_blocking`]: the connection is shut down
+    /// (the server drops the blocked command) and unusable.
+    pub fn abandon(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        self.broken = true;
+    }
+
+    /// The socket, for `poll`.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
+
     /// Marks the connection broken after any failure other than an error reply, and turns a
     /// top-level error reply into `Err(Error::Server)`.
     fn finish(&mut self, r: Result<Value, Error>) -> Result<Value, Error> {

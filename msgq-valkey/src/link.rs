@@ -170,4 +170,94 @@ impl Link {
         }
         Ok(moved)
     }
+
+    /// `BLMOVE` on several lists at once (`msgq_select`: one per watched queue, on whichever
+    /// nodes hold them), each `(from, to)` on its own connection, waited for together with
+    /// one `ppoll`: `Ok(Some(i))` when list `i` moved an element, `Ok(None)` when the server's
+    /// timeout passed. The other commands are abandoned (their connections closed, so the
+    /// server drops them; an element one of them had moved stays in its in-flight list for
+    /// the caller's settle). A signal handler ends the wait with [`Blocked::Interrupted`].
+    pub(crate) fn wait_any(
+        &self,
+        lists: &[(Vec<u8>, Vec<u8>)],
+        timeout: Duration,
+        since: &Since,
+    ) -> Result<Option<usize>, Blocked> {
+        let secs = format!("{:.3}", timeout.as_secs_f64().max(0.001));
+        let mut conns: Vec<Conn> = Vec::with_capacity(lists.len());
+        let abandon = |conns: &mut Vec<Conn>| conns.iter_mut().for_each(Conn::abandon);
+        for (from, to) in lists {
+            let mut c = self.blocking_conn(from).map_err(Blocked::Failed)?;
+            let r = c.start_blocking(&[b"BLMOVE", from, to, b"LEFT", b"RIGHT", secs.as_bytes()]);
+            conns.push(c);
+            if let Err(e) = r {
+                abandon(&mut conns);
+                return Err(Blocked::Failed(errno(&e)));
+            }
+        }
+        if since.fired() {
+            abandon(&mut conns);
+            return Err(Blocked::Interrupted);
+        }
+        let deadline = Instant::now() + timeout + GRACE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                abandon(&mut conns);
+                return Ok(None);
+            }
+            let ts = libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            };
+            let mut pfds: Vec<libc::pollfd> = conns
+                .iter()
+                .map(|c| libc::pollfd {
+                    fd: c.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            // SAFETY: `pfds` is a valid array of its length; `ts` is a valid timespec; a null
+            // signal mask leaves the thread's as it is (a handler interrupts the wait).
+            let n = unsafe {
+                libc::ppoll(
+                    pfds.as_mut_ptr(),
+                    pfds.len() as libc::nfds_t,
+                    &ts,
+                    std::ptr::null(),
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                abandon(&mut conns);
+                return if e == libc::EINTR {
+                    Err(Blocked::Interrupted)
+                } else {
+                    Err(Blocked::Failed(Errno(e)))
+                };
+            }
+            let Some(i) = pfds.iter().position(|p| p.revents != 0) else {
+                continue;
+            };
+            let r = conns[i].finish_blocking(Some(deadline));
+            let mut rest = conns;
+            let done = rest.swap_remove(i);
+            rest.iter_mut().for_each(Conn::abandon);
+            return match r {
+                Ok(v) => {
+                    if let Ok(pp) = self.here() {
+                        if let Ok(mut idle) = pp.idle.lock() {
+                            if idle.len() < POOL {
+                                idle.push(done);
+                            }
+                        }
+                    }
+                    Ok((!v.is_nil()).then_some(i))
+                }
+                Err(Error::Interrupted) => Err(Blocked::Interrupted),
+                Err(e) => Err(Blocked::Failed(errno(&e))),
+            };
+        }
+    }
 }

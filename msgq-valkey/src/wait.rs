@@ -31,7 +31,7 @@ pub(crate) enum Outcome {
 
 /// Settles waiter `wid` of queue `idx` (`how`: ack, renew or cancel). `None`: still waiting
 /// (renew) or nothing arrived (cancel).
-fn settle(
+pub(crate) fn settle(
     link: &Link,
     names: &Names,
     idx: u32,

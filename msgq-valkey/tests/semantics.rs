@@ -251,3 +251,70 @@ fn the_rtos_extensions() {
     assert_eq!(v.abort(id, MSGQ_ABORT_RECEIVERS), Ok(1));
     assert_eq!(r.join().unwrap(), Err(ECANCELED));
 }
+
+#[test]
+fn select_waits_on_queues_of_several_shards_without_receiving() {
+    use msgq_core::abi::MSG_EXCEPT;
+    use msgq_valkey::testing::Cluster;
+    let cl = Cluster::start(3).expect("valkey cluster");
+    let url = cl.url();
+    let n = format!("{}s", ns());
+    let v = Valkey::open(&url, &n).unwrap();
+    let ids: Vec<i32> = (0..6)
+        .map(|k| v.msgget(0x700 + k, IPC_CREAT | 0o600).unwrap())
+        .collect();
+    // Nothing ready: a deadline ends the wait.
+    let wants: Vec<(i32, i64, i32)> = ids.iter().map(|&id| (id, 0, 0)).collect();
+    let t0 = Instant::now();
+    assert_eq!(
+        v.select(&wants, Some(t0 + Duration::from_millis(300))),
+        Err(msgq_core::ext::ETIMEDOUT)
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(250));
+    // A message already there: ready at once; a selector it does not match: not.
+    v.send(ids[2], 5, b"x", 0, None, false).unwrap();
+    let r = v
+        .select(
+            &[(ids[1], 0, 0), (ids[2], 5, 0), (ids[2], 5, MSG_EXCEPT)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r, vec![0, 1, 0]);
+    assert_eq!(
+        v.stat(ids[2]).unwrap().msg_qnum,
+        1,
+        "select receives nothing"
+    );
+    // A blocked select is woken by a send to the last queue (on whichever shard it is).
+    v.receive(ids[2], 8, 0, IPC_NOWAIT, None).unwrap();
+    // The selecting client's lease is long: only the send's wake-up can end its wait soon
+    // (its renewals come every 60 s).
+    let (u, n2, w2) = (url.clone(), n.clone(), wants.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let w = Valkey::open(&u, &n2)
+            .unwrap()
+            .with_lease(Duration::from_secs(120));
+        let _ = tx.send(w.select(&w2, None));
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    v.send(ids[5], 1, b"wake", 0, None, false).unwrap();
+    let r = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the send did not wake the select")
+        .unwrap();
+    assert_eq!(r, vec![0, 0, 0, 0, 0, 1]);
+    // A queue removed under a blocked select ends it with EIDRM for that entry; a bad id
+    // is EINVAL at once.
+    let w3 = vec![(ids[0], 9, 0), (ids[3], 9, 0)];
+    let (u, n3) = (url.clone(), n.clone());
+    let t = std::thread::spawn(move || Valkey::open(&u, &n3).unwrap().select(&w3, None));
+    std::thread::sleep(Duration::from_millis(300));
+    v.remove(ids[3]).unwrap();
+    let r = t.join().unwrap().unwrap();
+    assert_eq!(r, vec![0, -Errno::EIDRM.0]);
+    assert_eq!(
+        v.select(&[(ids[3], 0, 0)], None).unwrap(),
+        vec![-Errno::EINVAL.0]
+    );
+}
