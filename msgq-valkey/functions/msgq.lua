@@ -140,7 +140,6 @@ local function hand_off(p, qkey, arrival, mtype, text, now)
         redis.call('RPUSH', p .. ':k:' .. wid, 'E' .. E2BIG)
       else
         redis.call('RPUSH', p .. ':k:' .. wid, 'M' .. arrival .. '|' .. mtype .. '|' .. text)
-        redis.call('HSET', wk, 'state', 'h')
         redis.call('HSET', qkey, 'lrpid', w[4], 'rtime', math.floor(now / 1000))
         return true
       end
@@ -344,7 +343,7 @@ local function snd(keys, args)
   end
   if not fits(q, #text) then
     if args[5] == '1' then return { -EAGAIN } end
-    local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text, 'state', 'w' }, now,
+    local wid = new_waiter(p, qkey, ':sw', { 'msgsz', #text }, now,
       lease_of(args[8]))
     return { 'WAIT', wid }
   end
@@ -438,7 +437,7 @@ local function rcv(keys, args)
   local list = ':rw'
   if args[12] == '1' then list = ':pw' end
   local wid = new_waiter(p, qkey, list,
-    { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9], 'state', 'w' }, now,
+    { 'kind', kind, 'type', t, 'maxsize', maxsize, 'tid', args[9] }, now,
     lease_of(args[11]))
   return { 'WAIT', wid }
 end
@@ -583,7 +582,7 @@ local function watch(keys, args)
   if p == nil then return q end
   local kind, t = tonumber(args[3]), args[4]
   if find(p, kind, t) ~= nil then return { 0, 1 } end
-  local wid = new_waiter(p, keys[1], ':ww', { 'kind', kind, 'type', t, 'state', 'w' }, now,
+  local wid = new_waiter(p, keys[1], ':ww', { 'kind', kind, 'type', t }, now,
     lease_of(args[5]))
   return { 'WAIT', wid }
 end
@@ -646,14 +645,6 @@ local function reg_apply(keys, args)
   return { 0, ver + 1 }
 end
 
--- msgq1_set_field(qkey; id, field, value): the queue's copy of a namespace limit.
-local function set_field(keys, args)
-  local q = load_queue(keys[1])
-  if not check_id(q, args[1]) then return { -EINVAL } end
-  redis.call('HSET', keys[1], args[2], args[3])
-  return { 0 }
-end
-
 redis.register_function('msgq1_create', create)
 redis.register_function('msgq1_open', open)
 redis.register_function('msgq1_snd', snd)
@@ -666,7 +657,6 @@ redis.register_function('msgq1_exists', exists)
 redis.register_function('msgq1_purge', purge)
 redis.register_function('msgq1_abort', abort)
 redis.register_function('msgq1_watch', watch)
-redis.register_function('msgq1_set_field', set_field)
 redis.register_function('msgq1_reg_snapshot', reg_snapshot)
 redis.register_function('msgq1_reg_lookup', reg_lookup)
 redis.register_function('msgq1_reg_apply', reg_apply)

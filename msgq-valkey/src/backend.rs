@@ -737,13 +737,12 @@ impl Valkey {
         let s = self.snapshot()?;
         let usage = if msg_info {
             let mut u = ctl::Usage::default();
-            for (idx, id) in s.live() {
+            for (_, id) in s.live() {
                 u.queues += 1;
                 if let Ok((_, f)) = self.stat_fields(id, false, false) {
                     u.msgs += f.qnum;
                     u.bytes += f.cbytes;
                 }
-                let _ = idx;
             }
             Some(u)
         } else {

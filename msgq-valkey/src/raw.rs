@@ -9,7 +9,7 @@
 //! `# Safety` names.
 
 use crate::Valkey;
-use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY, MSG_NOERROR};
+use msgq_core::abi::{MsgInfo, MsqidDs, MSG_COPY};
 use msgq_core::checks::{self, Cmd};
 use msgq_core::ext::{self, Deadline};
 use msgq_core::Errno;
@@ -179,13 +179,8 @@ unsafe fn receive(
     } else {
         msgflg
     };
-    let (mtype, mut text) = v.receive_ext(msqid, msgsz, msgtyp, flags, deadline)?;
-    if text.len() > msgsz {
-        if msgflg & MSG_NOERROR == 0 {
-            return Err(Errno::E2BIG);
-        }
-        text.truncate(msgsz);
-    }
+    // At most `msgsz` bytes: a longer message was E2BIG, or cut under MSG_NOERROR.
+    let (mtype, text) = v.receive_ext(msqid, msgsz, msgtyp, flags, deadline)?;
     let p = msgp.cast::<u8>();
     // SAFETY: the type and at most `msgsz` text bytes: within the caller's `8 + msgsz`.
     unsafe { usermem::write(p, &mtype.to_ne_bytes()) }?;

@@ -11,7 +11,7 @@
 
 use crate::keys::Names;
 use crate::link::Link;
-use crate::reply::{bytes, int, num, pairs, reply, Reply};
+use crate::reply::{int, num, pairs, reply, Reply};
 use msgq_core::ids::{idx_of, make_id, IdState};
 use msgq_core::limits::{Limits, Sysctl};
 use msgq_core::Errno;
@@ -32,9 +32,6 @@ pub(crate) struct Snapshot {
     pub(crate) keys: HashMap<i32, i32>,
     /// Id -> reservation deadline (server ms) of creations not committed.
     pub(crate) pending: HashMap<i32, i64>,
-    /// The server's time (ms).
-    #[allow(dead_code)]
-    pub(crate) now: i64,
 }
 
 impl Snapshot {
@@ -70,10 +67,10 @@ impl Registry<'_> {
         let crate::resp::Value::Array(mut items) = v else {
             return Err(Errno::EIO);
         };
+        // The 7th element, the server's time, is not used.
         if items.len() != 7 {
             return Err(Errno::EIO);
         }
-        let now = int(&items[6])?;
         let pending = pairs(items.remove(5))?;
         let keys = pairs(items.remove(4))?;
         let ids = pairs(items.remove(3))?;
@@ -82,7 +79,6 @@ impl Registry<'_> {
         let ver = int(&items[0])?;
         let mut s = Snapshot {
             ver,
-            now,
             ..Default::default()
         };
         for (k, v) in reg {
@@ -265,10 +261,4 @@ impl Registry<'_> {
             Sysctl::AutoMsgmni => 0,
         })
     }
-}
-
-/// The bytes of a reply element as an id.
-#[allow(dead_code)]
-pub(crate) fn id_of(v: crate::resp::Value) -> Result<i32, Errno> {
-    num(&bytes(v)?)
 }
